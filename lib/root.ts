@@ -1,0 +1,44 @@
+/**
+ * Where denocker keeps its data.
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+
+/** Options for {@link defaultRoot}. */
+export interface DefaultRootOptions {
+  /** Environment lookup; `Deno.env` by default. */
+  env?: (name: string) => string | undefined;
+  /** The user ID; `Deno.uid()` by default. */
+  uid?: number | null;
+}
+
+/**
+ * The store root when none is given: `DENOCKER_ROOT`, else
+ * `/var/lib/denocker` for root, else `$XDG_DATA_HOME/denocker` or
+ * `~/.local/share/denocker`.
+ *
+ * Requires `--allow-env` and `--allow-sys=uid`.
+ *
+ * @example
+ * ```ts
+ * import { defaultRoot } from "./root.ts";
+ * defaultRoot({ env: () => undefined, uid: 0 }); // "/var/lib/denocker"
+ * ```
+ *
+ * @param options Environment and user ID, for tests.
+ * @returns An absolute directory path.
+ */
+export function defaultRoot(options: DefaultRootOptions = {}): string {
+  const env = options.env ?? ((name: string) => Deno.env.get(name));
+  const fromEnv = env("DENOCKER_ROOT");
+  if (fromEnv) return fromEnv;
+  const uid = options.uid === undefined ? Deno.uid() : options.uid;
+  if (uid === 0) return "/var/lib/denocker";
+  const dataHome = env("XDG_DATA_HOME");
+  if (dataHome) return join(dataHome, "denocker");
+  const home = env("HOME");
+  if (!home) throw new Error("Cannot choose a store root: HOME is not set; pass --root");
+  return join(home, ".local", "share", "denocker");
+}
