@@ -1,0 +1,169 @@
+/**
+ * Registry credentials from docker's `config.json`: `auths` entries and
+ * credential helpers (`credHelpers`, `credsStore`).
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import { DOCKER_HUB } from "./reference.ts";
+
+/** A username and secret for one registry. */
+export interface Credentials {
+  /** User name; `<token>` when the secret is an identity token. */
+  username: string;
+  /** Password, token or identity token. Never printed. */
+  secret: string;
+}
+
+/** Looks up credentials for a registry name (e.g. `docker.io`, `localhost:5000`). */
+export type CredentialLookup = (registry: string) => Promise<Credentials | undefined>;
+
+/** Options for {@link dockerConfigCredentials}. */
+export interface DockerConfigOptions {
+  /** Environment to read `DOCKER_CONFIG` and `HOME` from; `Deno.env` by default. */
+  env?: (name: string) => string | undefined;
+}
+
+interface DockerConfigFile {
+  auths?: Record<
+    string,
+    { auth?: string; username?: string; password?: string; identitytoken?: string }
+  >;
+  credHelpers?: Record<string, string>;
+  credsStore?: string;
+}
+
+/** Keys docker itself uses for Docker Hub in `auths` and helpers. */
+const DOCKER_HUB_KEYS = [
+  "https://index.docker.io/v1/",
+  "index.docker.io",
+  "docker.io",
+  "registry-1.docker.io",
+];
+
+function keyHost(key: string): string {
+  return key.replace(/^[a-z]+:\/\//, "").replace(/\/.*$/, "");
+}
+
+function matches(key: string, registry: string): boolean {
+  if (registry === DOCKER_HUB) {
+    return DOCKER_HUB_KEYS.includes(key) || DOCKER_HUB_KEYS.includes(keyHost(key));
+  }
+  return keyHost(key) === registry;
+}
+
+function configPath(env: (name: string) => string | undefined): string | undefined {
+  const dir = env("DOCKER_CONFIG");
+  if (dir) return join(dir, "config.json");
+  const home = env("HOME");
+  return home ? join(home, ".docker", "config.json") : undefined;
+}
+
+async function readConfig(path: string): Promise<DockerConfigFile> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return {};
+    throw new Error(`Cannot read ${path}: ${(error as Error).message}`);
+  }
+  try {
+    const parsed = JSON.parse(text);
+    if (typeof parsed !== "object" || parsed === null) throw new Error();
+    return parsed;
+  } catch {
+    throw new SyntaxError(`Cannot read ${path}: not a valid JSON object`);
+  }
+}
+
+function decodeAuth(
+  entry: NonNullable<DockerConfigFile["auths"]>[string],
+  path: string,
+): Credentials | undefined {
+  if (entry.identitytoken) return { username: "<token>", secret: entry.identitytoken };
+  if (entry.auth) {
+    let decoded: string;
+    try {
+      decoded = atob(entry.auth);
+    } catch {
+      throw new TypeError(`Cannot read ${path}: an "auth" value is not base64`);
+    }
+    const colon = decoded.indexOf(":");
+    if (colon < 0) throw new TypeError(`Cannot read ${path}: an "auth" value is not user:password`);
+    return { username: decoded.slice(0, colon), secret: decoded.slice(colon + 1) };
+  }
+  if (entry.username && entry.password) return { username: entry.username, secret: entry.password };
+  return undefined;
+}
+
+async function runHelper(helper: string, server: string): Promise<Credentials | undefined> {
+  const command = new Deno.Command(`docker-credential-${helper}`, {
+    args: ["get"],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  });
+  let child: Deno.ChildProcess;
+  try {
+    child = command.spawn();
+  } catch {
+    throw new Error(`Cannot run credential helper docker-credential-${helper}: not found`);
+  }
+  const writer = child.stdin.getWriter();
+  await writer.write(new TextEncoder().encode(server));
+  await writer.close();
+  const output = await child.output();
+  const stdout = new TextDecoder().decode(output.stdout).trim();
+  if (!output.success) {
+    if (/credentials not found/i.test(stdout + new TextDecoder().decode(output.stderr))) {
+      return undefined;
+    }
+    throw new Error(
+      `Cannot get credentials from docker-credential-${helper}: it exited with ${output.code}`,
+    );
+  }
+  try {
+    const { Username, Secret } = JSON.parse(stdout);
+    if (typeof Secret !== "string" || Secret === "") return undefined;
+    return { username: typeof Username === "string" ? Username : "", secret: Secret };
+  } catch {
+    throw new Error(
+      `Cannot get credentials from docker-credential-${helper}: its answer is not JSON`,
+    );
+  }
+}
+
+/**
+ * A credential lookup backed by `$DOCKER_CONFIG/config.json` (or
+ * `~/.docker/config.json`). The file is read on each lookup, so a login
+ * between two pulls is seen.
+ *
+ * Requires `--allow-env`, `--allow-read`, and `--allow-run` when helpers are configured.
+ *
+ * @example
+ * ```ts
+ * import { dockerConfigCredentials } from "./credentials.ts";
+ * const lookup = dockerConfigCredentials();
+ * const credentials = await lookup("ghcr.io");
+ * ```
+ *
+ * @param options Where to read the environment from.
+ * @returns The lookup function.
+ */
+export function dockerConfigCredentials(options: DockerConfigOptions = {}): CredentialLookup {
+  const env = options.env ?? ((name: string) => Deno.env.get(name));
+  return async (registry) => {
+    const path = configPath(env);
+    if (path === undefined) return undefined;
+    const config = await readConfig(path);
+    const helperKey = Object.keys(config.credHelpers ?? {}).find((key) => matches(key, registry));
+    const serverName = registry === DOCKER_HUB ? DOCKER_HUB_KEYS[0] : registry;
+    if (helperKey !== undefined) return runHelper(config.credHelpers![helperKey], serverName);
+    const authKey = Object.keys(config.auths ?? {}).find((key) => matches(key, registry));
+    const fromAuths = authKey === undefined ? undefined : decodeAuth(config.auths![authKey], path);
+    if (fromAuths) return fromAuths;
+    if (config.credsStore) return runHelper(config.credsStore, serverName);
+    return undefined;
+  };
+}

@@ -1,0 +1,358 @@
+/**
+ * The registry transport: the only module that speaks HTTP. It owns the
+ * distribution API calls, authentication, redirects, size caps and digest
+ * checks.
+ *
+ * @module
+ */
+
+import { Authenticator } from "./auth.ts";
+import type { CredentialLookup } from "./credentials.ts";
+import { digestOf, parseDigest, verifyingStream } from "./digest.ts";
+import { RegistryError, VerificationError } from "./errors.ts";
+import { type Descriptor, type ManifestDocument, parseManifestDocument } from "./manifest.ts";
+import { MANIFEST_ACCEPT } from "./media_types.ts";
+import { registryApiHost } from "./reference.ts";
+
+/** Largest manifest accepted, as the distribution spec recommends. */
+export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+const MAX_ERROR_BODY_BYTES = 64 * 1024;
+
+/** Options for a {@link RegistryClient}. */
+export interface RegistryClientOptions {
+  /** The fetch to use; the global one by default. Inject one to test. */
+  fetch?: typeof fetch;
+  /** Where credentials come from; anonymous when absent. */
+  credentials?: CredentialLookup;
+  /** `HOST[:PORT]` names reached over plain HTTP besides loopback hosts. */
+  insecureRegistries?: string[];
+  /** Redirect hops followed per request; 5 by default. */
+  maxRedirects?: number;
+  /** Manifest size cap in bytes; 4 MiB by default. */
+  maxManifestBytes?: number;
+}
+
+/** A manifest as fetched and checked. */
+export interface FetchedManifest {
+  /** The exact bytes received (their digest is the manifest digest). */
+  bytes: Uint8Array;
+  /** Digest of {@link bytes}. */
+  digest: string;
+  /** The parsed, checked document. */
+  document: ManifestDocument;
+}
+
+/** What a HEAD of a manifest tells. */
+export interface ManifestHead {
+  /** `Docker-Content-Digest`, when the registry sent it. */
+  digest?: string;
+  /** Media type from Content-Type. */
+  mediaType?: string;
+  /** Content-Length. */
+  size?: number;
+}
+
+/**
+ * Whether a registry host is a loopback address, reached over plain HTTP.
+ *
+ * @param host Host with optional port.
+ * @returns True for `localhost`, `127.0.0.0/8` and `::1`.
+ */
+export function isLoopbackHost(host: string): boolean {
+  const name = host.startsWith("[") ? host.slice(0, host.indexOf("]") + 1) : host.split(":")[0];
+  return name === "localhost" || name === "[::1]" || /^127(\.[0-9]{1,3}){3}$/.test(name);
+}
+
+async function readCapped(response: Response, cap: number, what: string): Promise<Uint8Array> {
+  const declared = Number(response.headers.get("content-length") ?? NaN);
+  if (declared > cap) {
+    await response.body?.cancel();
+    throw new RangeError(`Cannot fetch ${what}: ${declared} bytes is over the ${cap}-byte limit`);
+  }
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  if (response.body) {
+    for await (const chunk of response.body) {
+      total += chunk.byteLength;
+      if (total > cap) {
+        throw new RangeError(`Cannot fetch ${what}: more than the ${cap}-byte limit`);
+      }
+      chunks.push(chunk);
+    }
+  }
+  const bytes = new Uint8Array(total);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return bytes;
+}
+
+async function errorFrom(response: Response, action: string): Promise<RegistryError> {
+  let detail = "";
+  const codes: string[] = [];
+  try {
+    const text = new TextDecoder().decode(
+      await readCapped(response, MAX_ERROR_BODY_BYTES, "error body"),
+    );
+    const body = JSON.parse(text);
+    for (const error of body.errors ?? []) {
+      if (typeof error.code === "string") codes.push(error.code);
+      if (typeof error.message === "string" && detail === "") detail = error.message;
+    }
+  } catch {
+    // A body that is not a distribution error says nothing more than the status.
+  }
+  const reason = codes.length > 0
+    ? `${codes.join(", ")}${detail ? ` (${detail})` : ""}`
+    : response.statusText || "request failed";
+  return new RegistryError(`Cannot ${action}: ${reason} (HTTP ${response.status})`, {
+    status: response.status,
+    codes,
+  });
+}
+
+/**
+ * A client for one registry's distribution API.
+ *
+ * @example
+ * ```ts
+ * import { RegistryClient } from "./registry.ts";
+ * const client = new RegistryClient("localhost:5000");
+ * const { document, digest } = await client.getManifest("team/app", "latest");
+ * ```
+ */
+export class RegistryClient {
+  /** Registry name as in references, e.g. `docker.io`. */
+  readonly registry: string;
+  /** Base URL of the API, e.g. `https://registry-1.docker.io`. */
+  readonly baseUrl: string;
+  readonly #fetch: typeof fetch;
+  readonly #auth: Authenticator;
+  readonly #maxRedirects: number;
+  readonly #maxManifestBytes: number;
+
+  /**
+   * Creates a client; nothing is sent until a method is called.
+   *
+   * @param registry Registry name from a reference.
+   * @param options Transport options.
+   */
+  constructor(registry: string, options: RegistryClientOptions = {}) {
+    this.registry = registry;
+    const host = registryApiHost(registry);
+    const insecure = isLoopbackHost(host) ||
+      (options.insecureRegistries ?? []).some((entry) =>
+        entry === host || entry === host.replace(/:[0-9]+$/, "")
+      );
+    this.baseUrl = `${insecure ? "http" : "https"}://${host}`;
+    this.#fetch = options.fetch ?? fetch;
+    this.#maxRedirects = options.maxRedirects ?? 5;
+    this.#maxManifestBytes = options.maxManifestBytes ?? MAX_MANIFEST_BYTES;
+    this.#auth = new Authenticator(registry, {
+      fetch: this.#fetch,
+      credentials: options.credentials,
+      allowHttpRealm: insecure,
+    });
+  }
+
+  /**
+   * Sends a request to the registry, answering auth challenges and following
+   * redirects itself: relative `Location`s are resolved, hops are bounded, an
+   * HTTPS to HTTP downgrade is refused, and the registry's `Authorization`
+   * header is never sent to another origin.
+   */
+  async #send(
+    path: string,
+    init: { method: string; accept?: string; scope: string; signal?: AbortSignal },
+    action: string,
+  ): Promise<Response> {
+    const origin = new URL(this.baseUrl).origin;
+    let answeredChallenge = false;
+    let url = new URL(path, this.baseUrl);
+    for (let hop = 0;; hop++) {
+      const headers = new Headers();
+      if (init.accept) headers.set("Accept", init.accept);
+      const authorization = this.#auth.authorization(init.scope);
+      if (authorization && url.origin === origin) headers.set("Authorization", authorization);
+      let response: Response;
+      try {
+        response = await this.#fetch(url, {
+          method: init.method,
+          headers,
+          redirect: "manual",
+          signal: init.signal,
+        });
+      } catch (error) {
+        if (init.signal?.aborted) throw init.signal.reason;
+        throw new RegistryError(
+          `Cannot ${action}: cannot reach ${url.host}: ${(error as Error).message}`,
+        );
+      }
+      if (response.status === 401 && url.origin === origin && !answeredChallenge) {
+        await response.body?.cancel();
+        answeredChallenge = true;
+        await this.#auth.answer(response.headers.get("www-authenticate"), init.scope);
+        hop--;
+        continue;
+      }
+      if (response.status >= 300 && response.status < 400 && response.headers.has("location")) {
+        await response.body?.cancel();
+        if (hop >= this.#maxRedirects) {
+          throw new RegistryError(`Cannot ${action}: more than ${this.#maxRedirects} redirects`);
+        }
+        const next = new URL(response.headers.get("location")!, url);
+        if (url.protocol === "https:" && next.protocol !== "https:") {
+          throw new RegistryError(
+            `Cannot ${action}: refusing redirect from HTTPS to ${
+              next.protocol.slice(0, -1)
+            } (${next.host})`,
+          );
+        }
+        if (next.protocol !== "https:" && next.protocol !== "http:") {
+          throw new RegistryError(`Cannot ${action}: refusing redirect to ${next.protocol} URL`);
+        }
+        url = next;
+        continue;
+      }
+      return response;
+    }
+  }
+
+  /**
+   * Checks that the registry speaks the distribution API (`GET /v2/`).
+   *
+   * @param options An abort signal.
+   */
+  async ping(options: { signal?: AbortSignal } = {}): Promise<void> {
+    const response = await this.#send(
+      "/v2/",
+      { method: "GET", scope: "", ...options },
+      `reach ${this.registry}`,
+    );
+    if (!response.ok) throw await errorFrom(response, `reach ${this.registry}`);
+    await response.body?.cancel();
+  }
+
+  /**
+   * Fetches a manifest by tag or digest and checks it: size cap, document
+   * checks, and, when fetched by digest, the digest itself.
+   *
+   * @param repository Repository path, e.g. `library/alpine`.
+   * @param reference A tag or a digest.
+   * @param options An abort signal.
+   * @returns The manifest bytes, digest and document.
+   */
+  async getManifest(
+    repository: string,
+    reference: string,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<FetchedManifest> {
+    const byDigest = reference.includes(":");
+    if (byDigest) parseDigest(reference);
+    const what = `manifest ${this.registry}/${repository}${byDigest ? "@" : ":"}${reference}`;
+    const response = await this.#send(
+      `/v2/${repository}/manifests/${reference}`,
+      { method: "GET", accept: MANIFEST_ACCEPT, scope: pullScope(repository), ...options },
+      `fetch ${what}`,
+    );
+    if (!response.ok) throw await errorFrom(response, `fetch ${what}`);
+    const bytes = await readCapped(response, this.#maxManifestBytes, what);
+    const algorithm = byDigest ? parseDigest(reference).algorithm : "sha256";
+    const digest = digestOf(bytes, algorithm);
+    if (byDigest && digest !== reference) {
+      throw new VerificationError(`Cannot accept ${what}: its content has digest ${digest}`);
+    }
+    const announced = response.headers.get("docker-content-digest");
+    if (!byDigest && announced && announced.startsWith("sha256:") && announced !== digest) {
+      throw new VerificationError(
+        `Cannot accept ${what}: registry announced ${announced} but the content has digest ${digest}`,
+      );
+    }
+    let document: ManifestDocument;
+    try {
+      document = parseManifestDocument(bytes, response.headers.get("content-type"));
+    } catch (error) {
+      throw new TypeError(`Cannot accept ${what}: ${(error as Error).message}`);
+    }
+    return { bytes, digest, document };
+  }
+
+  /**
+   * Asks for a manifest's digest without downloading it (`HEAD`).
+   *
+   * @param repository Repository path.
+   * @param reference A tag or a digest.
+   * @param options An abort signal.
+   * @returns What the registry told.
+   */
+  async headManifest(
+    repository: string,
+    reference: string,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<ManifestHead> {
+    const what = `manifest ${this.registry}/${repository}:${reference}`;
+    const response = await this.#send(
+      `/v2/${repository}/manifests/${reference}`,
+      { method: "HEAD", accept: MANIFEST_ACCEPT, scope: pullScope(repository), ...options },
+      `check ${what}`,
+    );
+    await response.body?.cancel();
+    if (!response.ok) {
+      throw new RegistryError(`Cannot check ${what}: HTTP ${response.status}`, {
+        status: response.status,
+      });
+    }
+    const digest = response.headers.get("docker-content-digest") ?? undefined;
+    if (digest !== undefined) parseDigest(digest);
+    const length = response.headers.get("content-length");
+    return {
+      digest,
+      mediaType: response.headers.get("content-type")?.split(";")[0].trim() || undefined,
+      size: length === null ? undefined : Number(length),
+    };
+  }
+
+  /**
+   * Opens a blob as a stream that is verified while it flows: it errors as
+   * soon as more bytes than announced arrive, and at the end when the digest
+   * or size does not match. Redirects to other hosts (CDNs) are followed.
+   *
+   * @param repository Repository path.
+   * @param descriptor The blob's descriptor (digest and size are enforced).
+   * @param options An abort signal; `verify: false` leaves verification to the
+   *   consumer (the content store verifies what it stores, so pulls skip a second hash).
+   * @returns The content stream, verified unless `verify` is false.
+   */
+  async fetchBlob(
+    repository: string,
+    descriptor: Pick<Descriptor, "digest" | "size">,
+    options: { signal?: AbortSignal; verify?: boolean } = {},
+  ): Promise<ReadableStream<Uint8Array>> {
+    parseDigest(descriptor.digest);
+    const what = `blob ${descriptor.digest} of ${this.registry}/${repository}`;
+    const response = await this.#send(
+      `/v2/${repository}/blobs/${descriptor.digest}`,
+      { method: "GET", scope: pullScope(repository), signal: options.signal },
+      `fetch ${what}`,
+    );
+    if (!response.ok) throw await errorFrom(response, `fetch ${what}`);
+    const length = response.headers.get("content-length");
+    if (length !== null && Number(length) !== descriptor.size) {
+      await response.body?.cancel();
+      throw new VerificationError(
+        `Cannot accept ${what}: size is ${length} bytes, expected ${descriptor.size}`,
+      );
+    }
+    const body = response.body ?? new Blob([]).stream();
+    if (options.verify === false) return body;
+    return body.pipeThrough(
+      verifyingStream(descriptor.digest, descriptor.size, `Cannot accept ${what}`),
+    );
+  }
+}
+
+function pullScope(repository: string): string {
+  return `repository:${repository}:pull`;
+}
