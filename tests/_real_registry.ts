@@ -1,0 +1,216 @@
+/**
+ * The real distribution registry (Debian's docker-registry) and images built
+ * with umoci and pushed with skopeo, for integration tests.
+ */
+
+import { join } from "node:path";
+
+const IN_CI = Deno.env.get("CI") === "true";
+
+function toolExists(tool: string): boolean {
+  const path = Deno.env.get("PATH") ?? "/usr/bin:/bin";
+  return path.split(":").some((dir) => {
+    try {
+      return Deno.statSync(join(dir, tool)).isFile;
+    } catch {
+      return false;
+    }
+  });
+}
+
+/**
+ * Registers a test that needs external tools. In CI a missing tool fails the
+ * test; elsewhere the test is ignored and the reason printed.
+ */
+export function integrationTest(
+  name: string,
+  tools: string[],
+  fn: (t: Deno.TestContext) => Promise<void>,
+): void {
+  const missing = tools.filter((tool) => !toolExists(tool));
+  if (missing.length > 0 && !IN_CI) {
+    // deno-lint-ignore no-console
+    console.log(`ignoring "${name}": ${missing.join(", ")} not installed (CI installs them)`);
+    Deno.test({ name, ignore: true, fn: () => {} });
+    return;
+  }
+  Deno.test({
+    name,
+    fn: async (t) => {
+      if (missing.length > 0) {
+        throw new Error(`${missing.join(", ")} not installed, and CI needs them`);
+      }
+      await fn(t);
+    },
+  });
+}
+
+/** Runs a command; throws with its stderr when it fails. */
+export async function run(command: string, args: string[], options: { cwd?: string } = {}) {
+  const output = await new Deno.Command(command, {
+    args,
+    cwd: options.cwd,
+    stdout: "piped",
+    stderr: "piped",
+  })
+    .output();
+  const stdout = new TextDecoder().decode(output.stdout);
+  if (!output.success) {
+    throw new Error(
+      `${command} ${args.join(" ")} failed (${output.code}): ${
+        new TextDecoder().decode(output.stderr)
+      }`,
+    );
+  }
+  return stdout;
+}
+
+function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  return port;
+}
+
+export interface RealRegistry {
+  host: string;
+  close(): Promise<void>;
+}
+
+/** Starts docker-registry on a free loopback port with a temp storage dir. */
+export async function startRegistry(
+  options: { htpasswd?: { user: string; password: string } } = {},
+): Promise<RealRegistry> {
+  const dir = await Deno.makeTempDir({ prefix: "denocker-registry-" });
+  const port = freePort();
+  let auth = "";
+  if (options.htpasswd) {
+    const line = await run("htpasswd", ["-Bbn", options.htpasswd.user, options.htpasswd.password]);
+    await Deno.writeTextFile(join(dir, "htpasswd"), line.trim() + "\n");
+    auth = `auth:\n  htpasswd:\n    realm: basic-realm\n    path: ${dir}/htpasswd\n`;
+  }
+  await Deno.writeTextFile(
+    join(dir, "config.yml"),
+    `version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: ${dir}/storage\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:${port}\n${auth}`,
+  );
+  const child = new Deno.Command("docker-registry", {
+    args: ["serve", join(dir, "config.yml")],
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  const host = `127.0.0.1:${port}`;
+  for (let attempt = 0;; attempt++) {
+    try {
+      const response = await fetch(`http://${host}/v2/`);
+      await response.body?.cancel();
+      break;
+    } catch (error) {
+      if (attempt > 100) {
+        child.kill();
+        throw new Error(`docker-registry did not start: ${error}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+  return {
+    host,
+    async close() {
+      child.kill("SIGTERM");
+      await child.status;
+      await Deno.remove(dir, { recursive: true });
+    },
+  };
+}
+
+/** An OCI layout in a temp dir, built with umoci and pushed with skopeo. */
+export class OciLayout {
+  readonly dir: string;
+  readonly layout: string;
+
+  private constructor(dir: string) {
+    this.dir = dir;
+    this.layout = join(dir, "oci");
+  }
+
+  static async create(): Promise<OciLayout> {
+    const dir = await Deno.makeTempDir({ prefix: "denocker-oci-" });
+    const layout = new OciLayout(dir);
+    await run("umoci", ["init", "--layout", layout.layout]);
+    return layout;
+  }
+
+  /** Makes a tar of a directory (numeric owners, entries as `./…`). */
+  async tarOf(directory: string, name: string): Promise<string> {
+    const path = join(this.dir, `${name}.tar`);
+    await run("tar", ["--numeric-owner", "--xattrs", "-C", directory, "-cf", path, "."]);
+    return path;
+  }
+
+  /** Creates image `tag` from layer tars, lowest first. */
+  async image(tag: string, layerTars: string[], options: { architecture?: string } = {}) {
+    await run("umoci", ["new", "--image", `${this.layout}:${tag}`]);
+    for (const tar of layerTars) {
+      await run("umoci", ["raw", "add-layer", "--image", `${this.layout}:${tag}`, tar]);
+    }
+    const config = ["config", "--image", `${this.layout}:${tag}`, "--config.cmd", "/bin/sh"];
+    if (options.architecture) config.push("--architecture", options.architecture, "--os", "linux");
+    await run("umoci", config);
+  }
+
+  /** Adds tag `tag` naming an OCI index over existing tags with their platforms. */
+  async index(tag: string, entries: { tag: string; architecture: string }[]) {
+    const indexPath = join(this.layout, "index.json");
+    const layoutIndex = JSON.parse(await Deno.readTextFile(indexPath));
+    const byTag = new Map<string, Record<string, unknown>>(
+      layoutIndex.manifests.map((
+        entry: { annotations: Record<string, string> },
+      ) => [entry.annotations["org.opencontainers.image.ref.name"], entry]),
+    );
+    const document = {
+      schemaVersion: 2,
+      mediaType: "application/vnd.oci.image.index.v1+json",
+      manifests: entries.map(({ tag, architecture }) => {
+        const { annotations: _, ...descriptor } = byTag.get(tag)!;
+        return { ...descriptor, platform: { os: "linux", architecture } };
+      }),
+    };
+    const bytes = new TextEncoder().encode(JSON.stringify(document));
+    const hex = Array.from(new Uint8Array(await crypto.subtle.digest("SHA-256", bytes)))
+      .map((byte) => byte.toString(16).padStart(2, "0")).join("");
+    await Deno.writeFile(join(this.layout, "blobs", "sha256", hex), bytes);
+    layoutIndex.manifests.push({
+      mediaType: document.mediaType,
+      digest: `sha256:${hex}`,
+      size: bytes.byteLength,
+      annotations: { "org.opencontainers.image.ref.name": tag },
+    });
+    await Deno.writeTextFile(indexPath, JSON.stringify(layoutIndex));
+  }
+
+  /** Pushes a tag to a registry with skopeo. */
+  async push(tag: string, destination: string, extra: string[] = []) {
+    await run("skopeo", [
+      "copy",
+      "--quiet",
+      "--dest-tls-verify=false",
+      ...extra,
+      `oci:${this.layout}:${tag}`,
+      `docker://${destination}`,
+    ]);
+  }
+
+  /** The manifest of a tag, as umoci wrote it. */
+  async manifest(tag: string) {
+    const layoutIndex = JSON.parse(await Deno.readTextFile(join(this.layout, "index.json")));
+    const entry = layoutIndex.manifests.find((
+      manifest: { annotations: Record<string, string> },
+    ) => manifest.annotations["org.opencontainers.image.ref.name"] === tag);
+    return JSON.parse(
+      await Deno.readTextFile(join(this.layout, "blobs", "sha256", entry.digest.slice(7))),
+    );
+  }
+
+  remove(): Promise<void> {
+    return Deno.remove(this.dir, { recursive: true });
+  }
+}
