@@ -34,19 +34,23 @@ export interface BlobWriter {
 export class ContentStore {
   /** The denocker root this store lives in. */
   readonly root: string;
+  readonly #tempDirectory: string;
 
   /**
    * Opens the store; directories are made when first written.
    *
    * @param root The denocker root directory.
+   * @param options Where temp files go: `<root>/tmp` by default; it must be
+   *   on the same file system as the store.
    */
-  constructor(root: string) {
+  constructor(root: string, options: { tempDirectory?: string } = {}) {
     this.root = root;
+    this.#tempDirectory = options.tempDirectory ?? join(root, "tmp");
   }
 
   /** Directory for temp files (same file system as the blobs). */
   get tempDirectory(): string {
-    return join(this.root, "tmp");
+    return this.#tempDirectory;
   }
 
   /**

@@ -1,0 +1,380 @@
+/**
+ * Safe, faithful extraction of one layer's tar stream into its own
+ * directory. Whiteouts are kept as `.wh.` marker files for flattening to
+ * apply; nothing is ever created, changed or deleted outside the directory.
+ *
+ * @module
+ */
+
+import { lchown, lutimes } from "node:fs/promises";
+import { join } from "node:path";
+import { createTarDecoder, type TarHeader } from "npm:modern-tar@0.8.6";
+import { MalformedLayerError } from "./errors.ts";
+
+/** Caps that turn a decompression bomb into a clear error. */
+export interface ExtractLimits {
+  /** Most entries in one layer. */
+  maxEntries: number;
+  /** Most uncompressed bytes in one layer. */
+  maxBytes: number;
+  /** Longest entry or link name, in bytes. */
+  maxPathBytes: number;
+}
+
+/** Generous defaults: no real image comes near them. */
+export const DEFAULT_EXTRACT_LIMITS: ExtractLimits = {
+  maxEntries: 2_000_000,
+  maxBytes: 64 * 1024 ** 3,
+  maxPathBytes: 4096,
+};
+
+/** Options for {@link extractLayer}. */
+export interface ExtractOptions extends Partial<ExtractLimits> {
+  /** Apply the tar's uid/gid (needs root); off by default. */
+  preserveOwnership?: boolean;
+}
+
+/** A hardlink whose target is not in this layer (it lives in a lower one). */
+export interface LowerLink {
+  /** The link's path, relative to the layer root. */
+  path: string;
+  /** The target's path, relative to the image root. */
+  target: string;
+}
+
+/** What an extraction did. */
+export interface ExtractResult {
+  /** Entries read. */
+  entries: number;
+  /** Uncompressed size of the layer in bytes. */
+  bytes: number;
+  /** Device nodes and FIFOs, which cannot be created from Deno. */
+  skipped: { path: string; type: string }[];
+  /** Hardlinks to files of lower layers, applied when flattening. */
+  lowerLinks: LowerLink[];
+  /** Whether the layer had an entry for its root (`./`), whose metadata the directory now has. */
+  rootEntry: boolean;
+}
+
+/** The marker of an opaque directory (its lower-layer content is hidden). */
+export const OPAQUE_MARKER = ".wh..wh..opq";
+/** The prefix of a whiteout marker. */
+export const WHITEOUT_PREFIX = ".wh.";
+
+type Kind = "directory" | "file" | "symlink" | "whiteout" | "lower-link";
+
+interface Metadata {
+  path: string;
+  mode: number;
+  uid: number;
+  gid: number;
+  mtime: Date;
+}
+
+const encoder = new TextEncoder();
+
+function refuse(name: string, rule: string): never {
+  throw new MalformedLayerError(`Cannot extract layer entry "${name}": ${rule}`);
+}
+
+async function removeIfPresent(path: string): Promise<void> {
+  try {
+    await Deno.remove(path);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+}
+
+/** Extracts one layer; see {@link extractLayer}. */
+class LayerExtractor {
+  readonly #root: string;
+  readonly #limits: ExtractLimits;
+  readonly #preserveOwnership: boolean;
+  /** What this layer created, by relative path; the layer root is "". */
+  readonly #kinds = new Map<string, Kind>([["", "directory"]]);
+  /** Directory metadata, applied after their content so that modes and times stick. */
+  readonly #directories = new Map<string, Metadata>();
+  readonly result: ExtractResult = {
+    entries: 0,
+    bytes: 0,
+    skipped: [],
+    lowerLinks: [],
+    rootEntry: false,
+  };
+
+  constructor(root: string, options: ExtractOptions) {
+    this.#root = root;
+    this.#limits = { ...DEFAULT_EXTRACT_LIMITS, ...options };
+    this.#preserveOwnership = options.preserveOwnership ?? false;
+  }
+
+  /**
+   * Splits a name into safe components: a leading `/` is stripped (as
+   * docker does), `.` and empty components dropped, `..` refused.
+   */
+  #components(name: string, entry = name, what = "name"): string[] {
+    const shown = entry.length > 80 ? `${entry.slice(0, 80)}…` : entry;
+    if (encoder.encode(name).byteLength > this.#limits.maxPathBytes) {
+      refuse(shown, `${what} longer than ${this.#limits.maxPathBytes} bytes`);
+    }
+    if (name.includes("\0")) refuse(shown, `${what} contains a NUL byte`);
+    const components = name.split("/").filter((part) => part !== "" && part !== ".");
+    if (components.includes("..")) {
+      const subject = what === "name" ? what : `${what} "${name}"`;
+      refuse(shown, `${subject} has a ".." component, which could leave the layer`);
+    }
+    return components;
+  }
+
+  /** Makes sure every parent is a real directory of this layer, never a symlink. */
+  async #parents(name: string, components: string[]): Promise<void> {
+    let current = "";
+    for (const component of components.slice(0, -1)) {
+      current = current === "" ? component : `${current}/${component}`;
+      const kind = this.#kinds.get(current);
+      if (kind === "directory") continue;
+      if (kind === undefined) {
+        await Deno.mkdir(join(this.#root, current), { mode: 0o755 });
+        this.#kinds.set(current, "directory");
+        continue;
+      }
+      if (kind === "symlink") {
+        refuse(name, `its parent "${current}" is a symlink; writing through a symlink is refused`);
+      }
+      refuse(name, `its parent "${current}" is not a directory`);
+    }
+  }
+
+  /** Clears the path for a non-directory entry: it replaces a file or link, never a directory. */
+  async #replace(name: string, relative: string, what: string): Promise<void> {
+    const existing = this.#kinds.get(relative);
+    if (existing === "directory") refuse(name, `a ${what} may not replace a directory`);
+    if (existing !== undefined) await removeIfPresent(join(this.#root, relative));
+  }
+
+  async #ownAndStamp(path: string, header: TarHeader, symlink: boolean): Promise<void> {
+    const mtime = header.mtime ?? new Date(0);
+    if (symlink) {
+      // Deno's chown/chmod/utime follow symlinks; the l* calls act on the link itself.
+      if (this.#preserveOwnership) await lchown(path, header.uid ?? 0, header.gid ?? 0);
+      await lutimes(path, mtime, mtime);
+      return;
+    }
+    if (this.#preserveOwnership) await Deno.chown(path, header.uid ?? 0, header.gid ?? 0);
+    await Deno.chmod(path, (header.mode ?? 0o644) & 0o7777);
+    await Deno.utime(path, mtime, mtime);
+  }
+
+  async entry(header: TarHeader, body: ReadableStream<Uint8Array>): Promise<void> {
+    if (++this.result.entries > this.#limits.maxEntries) {
+      throw new RangeError(`Cannot extract layer: more than ${this.#limits.maxEntries} entries`);
+    }
+    const name = header.name;
+    const type = header.type ?? "file";
+    if (type !== "file") await body.cancel();
+    const components = this.#components(name);
+    const relative = components.join("/");
+    const base = components.at(-1) ?? "";
+    if (base.startsWith(WHITEOUT_PREFIX)) {
+      if (type === "file") await body.cancel();
+      return this.#whiteout(name, components, relative, base);
+    }
+    if (relative === "" && type !== "directory") {
+      refuse(name, `a ${type} entry may not name the layer root`);
+    }
+    switch (type) {
+      case "directory":
+        return this.#directory(name, components, relative, header);
+      case "file":
+        return this.#file(name, components, relative, header, body);
+      case "symlink":
+        return this.#symlink(name, components, relative, header);
+      case "link":
+        return this.#hardlink(name, components, relative, header);
+      case "character-device":
+      case "block-device":
+      case "fifo":
+        this.result.skipped.push({ path: relative, type });
+        return;
+      default:
+        refuse(name, `unsupported entry type "${type}"`);
+    }
+  }
+
+  async #whiteout(name: string, components: string[], relative: string, base: string) {
+    if (base !== OPAQUE_MARKER) {
+      if (base.startsWith(`${WHITEOUT_PREFIX}${WHITEOUT_PREFIX}`)) return; // aufs bookkeeping, not a whiteout
+      const hidden = base.slice(WHITEOUT_PREFIX.length);
+      if (hidden === "" || hidden === "." || hidden === "..") {
+        refuse(name, "malformed whiteout: it names no file, or a file outside its directory");
+      }
+    }
+    await this.#parents(name, components);
+    await this.#replace(name, relative, "whiteout");
+    const file = await Deno.open(join(this.#root, relative), {
+      write: true,
+      createNew: true,
+      mode: 0o600,
+    });
+    file.close();
+    this.#kinds.set(relative, "whiteout");
+  }
+
+  async #directory(name: string, components: string[], relative: string, header: TarHeader) {
+    const path = join(this.#root, relative);
+    if (relative === "") {
+      this.result.rootEntry = true;
+    } else {
+      await this.#parents(name, components);
+      const existing = this.#kinds.get(relative);
+      if (existing !== "directory") {
+        if (existing !== undefined) await removeIfPresent(path);
+        await Deno.mkdir(path, { mode: 0o700 });
+        this.#kinds.set(relative, "directory");
+      }
+    }
+    this.#directories.set(relative, {
+      path,
+      mode: (header.mode ?? 0o755) & 0o7777,
+      uid: header.uid ?? 0,
+      gid: header.gid ?? 0,
+      mtime: header.mtime ?? new Date(0),
+    });
+  }
+
+  async #file(
+    name: string,
+    components: string[],
+    relative: string,
+    header: TarHeader,
+    body: ReadableStream<Uint8Array>,
+  ) {
+    try {
+      await this.#parents(name, components);
+      await this.#replace(name, relative, "file");
+    } catch (error) {
+      await body.cancel();
+      throw error;
+    }
+    const path = join(this.#root, relative);
+    // createNew (O_EXCL) never follows a symlink standing at the path.
+    const file = await Deno.open(path, { write: true, createNew: true, mode: 0o600 });
+    this.#kinds.set(relative, "file");
+    await body.pipeTo(file.writable);
+    await this.#ownAndStamp(path, header, false);
+  }
+
+  async #symlink(name: string, components: string[], relative: string, header: TarHeader) {
+    const target = header.linkname ?? "";
+    if (target === "") refuse(name, "symlink has an empty target");
+    if (encoder.encode(target).byteLength > this.#limits.maxPathBytes) {
+      refuse(name, `symlink target longer than ${this.#limits.maxPathBytes} bytes`);
+    }
+    await this.#parents(name, components);
+    await this.#replace(name, relative, "symlink");
+    const path = join(this.#root, relative);
+    await Deno.symlink(target, path);
+    this.#kinds.set(relative, "symlink");
+    await this.#ownAndStamp(path, header, true);
+  }
+
+  async #hardlink(name: string, components: string[], relative: string, header: TarHeader) {
+    const targetComponents = this.#components(header.linkname ?? "", name, "hardlink target");
+    const target = targetComponents.join("/");
+    if (target === "") refuse(name, "hardlink to the layer root");
+    if (target === relative) refuse(name, "hardlink to itself");
+    const targetKind = this.#kinds.get(target);
+    if (targetKind === "directory") refuse(name, `hardlink to directory "${target}"`);
+    if (targetKind === "whiteout") refuse(name, `hardlink to whiteout "${target}"`);
+    await this.#parents(name, components);
+    await this.#replace(name, relative, "hardlink");
+    if (targetKind === undefined || targetKind === "lower-link") {
+      // The target is in a lower layer: flattening makes the link.
+      const lower = targetKind === "lower-link"
+        ? this.result.lowerLinks.find((link) => link.path === target)!.target
+        : target;
+      this.result.lowerLinks.push({ path: relative, target: lower });
+      this.#kinds.set(relative, "lower-link");
+      return;
+    }
+    // link(2) does not follow a symlink target: linking to a symlink links the symlink itself.
+    await Deno.link(join(this.#root, target), join(this.#root, relative));
+    this.#kinds.set(relative, "file");
+  }
+
+  /** Applies directory metadata, deepest first, so later writes do not disturb it. */
+  async finish(): Promise<void> {
+    const directories = [...this.#directories.keys()].sort((a, b) => b.length - a.length);
+    for (const relative of directories) {
+      const metadata = this.#directories.get(relative)!;
+      if (this.#preserveOwnership) await Deno.chown(metadata.path, metadata.uid, metadata.gid);
+      await Deno.chmod(metadata.path, metadata.mode);
+      await Deno.utime(metadata.path, metadata.mtime, metadata.mtime);
+    }
+  }
+}
+
+/**
+ * Extracts a layer's uncompressed tar stream into an empty directory, safely:
+ * names with `..` are refused and a leading `/` is stripped; nothing is
+ * written through a symlink; a symlink or file never replaces a directory;
+ * hardlinks stay inside the layer (ones to files of lower layers are
+ * returned for flattening); modes (setuid included), times, and with
+ * `preserveOwnership` owners are applied, never through a symlink. Device
+ * nodes and FIFOs are skipped and returned. Whiteouts stay as `.wh.` marker
+ * files. Entry count, size and name length are capped.
+ *
+ * Requires `--allow-read` and `--allow-write`.
+ *
+ * @example
+ * ```ts
+ * import { extractLayer } from "./extract.ts";
+ * const tar = (await Deno.open("layer.tar")).readable;
+ * await Deno.mkdir("/tmp/layer-fs");
+ * const { entries, skipped } = await extractLayer(tar, "/tmp/layer-fs");
+ * ```
+ *
+ * @param tar The uncompressed layer.
+ * @param directory An empty directory to extract into.
+ * @param options Limits and ownership.
+ * @returns What was extracted, skipped, and left for flattening.
+ */
+export async function extractLayer(
+  tar: ReadableStream<Uint8Array>,
+  directory: string,
+  options: ExtractOptions = {},
+): Promise<ExtractResult> {
+  const extractor = new LayerExtractor(directory, options);
+  const maxBytes = options.maxBytes ?? DEFAULT_EXTRACT_LIMITS.maxBytes;
+  const counted = tar.pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, controller) {
+        extractor.result.bytes += chunk.byteLength;
+        if (extractor.result.bytes > maxBytes) {
+          throw new RangeError(`Cannot extract layer: more than ${maxBytes} uncompressed bytes`);
+        }
+        controller.enqueue(chunk);
+      },
+    }),
+  );
+  const entries = counted.pipeThrough(createTarDecoder({ strict: true }));
+  const reader = entries.getReader();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      await extractor.entry(value.header, value.body);
+    }
+  } catch (error) {
+    await reader.cancel(error).catch(() => {});
+    // modern-tar reports a malformed archive with a plain Error; ours and Deno's have classes.
+    if (error instanceof Error && error.constructor === Error) {
+      throw new MalformedLayerError(
+        `Cannot extract layer: not a valid tar archive: ${error.message}`,
+      );
+    }
+    throw error;
+  }
+  await extractor.finish();
+  return extractor.result;
+}

@@ -1,0 +1,146 @@
+/**
+ * Extracted layers: `<root>/layers/<diffid hex>/fs/` holds one layer's files,
+ * `layer.json` beside it what flattening needs to know. A layer directory
+ * appears only complete and verified: it is built in staging and renamed.
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import { parseDigest } from "./digest.ts";
+import type { LowerLink } from "./extract.ts";
+import { syncDirectory } from "./atomic_file.ts";
+
+/** What is known of a stored layer. */
+export interface LayerRecord {
+  /** The uncompressed digest. */
+  diffId: string;
+  /** Uncompressed size in bytes. */
+  size: number;
+  /** Entries in the layer's tar. */
+  entries: number;
+  /** Hardlinks to files of lower layers. */
+  lowerLinks: LowerLink[];
+  /** Device nodes and FIFOs that were not created. */
+  skipped: { path: string; type: string }[];
+  /** Whether `fs/` carries the metadata of the layer's root entry (`./`). */
+  rootEntry: boolean;
+}
+
+/** The `layers/` directory of a root. */
+export class LayerStore {
+  readonly #directory: string;
+
+  /**
+   * Opens the layer store of a root.
+   *
+   * @param root The denocker root.
+   */
+  constructor(root: string) {
+    this.#directory = join(root, "layers");
+  }
+
+  /**
+   * A layer's directory (validated digest: never a path outside the store).
+   *
+   * @param diffId The layer's uncompressed digest.
+   * @returns The directory holding `fs/` and `layer.json`.
+   */
+  directory(diffId: string): string {
+    return join(this.#directory, parseDigest(diffId).hex);
+  }
+
+  /**
+   * Where a layer's files are.
+   *
+   * @param diffId The layer's uncompressed digest.
+   * @returns The `fs/` directory.
+   */
+  fsPath(diffId: string): string {
+    return join(this.directory(diffId), "fs");
+  }
+
+  /**
+   * Whether a layer is stored.
+   *
+   * @param diffId The layer's uncompressed digest.
+   * @returns True when present.
+   */
+  async has(diffId: string): Promise<boolean> {
+    try {
+      return (await Deno.stat(join(this.directory(diffId), "layer.json"))).isFile;
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return false;
+      throw error;
+    }
+  }
+
+  /**
+   * Reads a layer's record.
+   *
+   * @param diffId The layer's uncompressed digest.
+   * @returns The record.
+   */
+  async read(diffId: string): Promise<LayerRecord> {
+    return JSON.parse(await Deno.readTextFile(join(this.directory(diffId), "layer.json")));
+  }
+
+  /**
+   * Moves a verified, staged layer into place. The staged directory must hold
+   * `fs/`; `layer.json` is written into it first. When another process stored
+   * the same layer meanwhile, the staged copy is dropped.
+   *
+   * @param staged The staged layer directory.
+   * @param record What to record.
+   */
+  async commit(staged: string, record: LayerRecord): Promise<void> {
+    const file = await Deno.open(join(staged, "layer.json"), { write: true, createNew: true });
+    await file.write(new TextEncoder().encode(JSON.stringify(record)));
+    await file.sync();
+    file.close();
+    // The layers directory is 0700: images may hold setuid files that other users must not reach.
+    await Deno.mkdir(this.#directory, { recursive: true, mode: 0o700 });
+    try {
+      await Deno.rename(staged, this.directory(record.diffId));
+    } catch (error) {
+      if (!(await this.has(record.diffId))) throw error;
+      await Deno.remove(staged, { recursive: true });
+    }
+    await syncDirectory(this.#directory);
+  }
+
+  /**
+   * Deletes a layer: renamed into staging first, so a crash midway never
+   * leaves a half layer that looks complete.
+   *
+   * @param diffId The layer's uncompressed digest.
+   * @param staging A staging directory on the same file system.
+   */
+  async delete(diffId: string, staging: string): Promise<void> {
+    const doomed = join(staging, `deleted-${parseDigest(diffId).hex}`);
+    try {
+      await Deno.rename(this.directory(diffId), doomed);
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return;
+      throw error;
+    }
+    await Deno.remove(doomed, { recursive: true });
+  }
+
+  /**
+   * Lists stored layers.
+   *
+   * @returns Their diff IDs.
+   */
+  async list(): Promise<string[]> {
+    const diffIds: string[] = [];
+    try {
+      for await (const entry of Deno.readDir(this.#directory)) {
+        if (/^[0-9a-f]{64}$/.test(entry.name)) diffIds.push(`sha256:${entry.name}`);
+      }
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    }
+    return diffIds;
+  }
+}

@@ -1,0 +1,34 @@
+/** Crafted tar archives for layer tests. */
+
+import { packTar, type TarHeader } from "npm:modern-tar@0.8.6";
+
+export interface CraftedEntry {
+  name: string;
+  type?: TarHeader["type"];
+  body?: string;
+  mode?: number;
+  linkname?: string;
+  uid?: number;
+  gid?: number;
+}
+
+/** A tar archive of the entries, in order, with fixed times. */
+export function craftTar(entries: CraftedEntry[]): Promise<Uint8Array> {
+  return packTar(entries.map((entry) => {
+    const type = entry.type ?? "file";
+    const body = entry.body ?? "";
+    return {
+      header: {
+        name: entry.name,
+        type,
+        size: type === "file" ? new TextEncoder().encode(body).byteLength : 0,
+        mode: entry.mode ?? (type === "directory" ? 0o755 : 0o644),
+        linkname: entry.linkname,
+        uid: entry.uid ?? 0,
+        gid: entry.gid ?? 0,
+        mtime: new Date("2024-01-02T03:04:05Z"),
+      },
+      body: type === "file" ? body : undefined,
+    };
+  }));
+}
