@@ -1,14 +1,24 @@
 /**
- * The pull operation: resolve a reference to one image manifest, then fetch
- * and verify its manifest, config and layers into the content store.
+ * The pull operation: resolve a reference to one image manifest; fetch and
+ * verify its manifest, config and layers; extract each layer; record the
+ * image and its tag.
  *
  * @module
  */
 
+import { join } from "node:path";
 import { mapConcurrent } from "./_pool.ts";
+import { assertSupportedLayer } from "./compression.ts";
 import { ContentStore } from "./content_store.ts";
 import { type CredentialLookup, dockerConfigCredentials } from "./credentials.ts";
-import { VerificationError } from "./errors.ts";
+import { RegistryError, VerificationError } from "./errors.ts";
+import type { ExtractLimits } from "./extract.ts";
+import { ImageIndex } from "./image_index.ts";
+import { type ImageRecord, ImageStore } from "./image_store.ts";
+import { ingestLayer } from "./layer_ingest.ts";
+import { type LayerRecord, LayerStore } from "./layer_store.ts";
+import { withLock } from "./lock.ts";
+import { findByReference } from "./lookup.ts";
 import {
   type Descriptor,
   type ImageConfig,
@@ -19,8 +29,10 @@ import {
   type Platform,
 } from "./manifest.ts";
 import { formatPlatform, hostPlatform, selectManifest } from "./platform.ts";
-import { parseReference, type Reference } from "./reference.ts";
+import { familiarName, parseReference, type Reference } from "./reference.ts";
 import { RegistryClient } from "./registry.ts";
+import { storeLockPath } from "./root.ts";
+import { Staging } from "./staging.ts";
 
 /** Largest image config accepted; configs are held in memory. */
 export const MAX_CONFIG_BYTES = 64 * 1024 * 1024;
@@ -31,7 +43,8 @@ export type PullEvent =
   | { type: "layer-cached"; digest: string; size: number }
   | { type: "layer-start"; digest: string; size: number }
   | { type: "layer-progress"; digest: string; bytes: number; size: number }
-  | { type: "layer-done"; digest: string; size: number };
+  | { type: "layer-done"; digest: string; size: number }
+  | { type: "warning"; message: string };
 
 /** Options for {@link pull}. */
 export interface PullOptions {
@@ -39,7 +52,9 @@ export interface PullOptions {
   root: string;
   /** Platform to choose from a multi-platform image; the host's by default. */
   platform?: Platform;
-  /** Layers fetched at once; 3 by default. */
+  /** Return an image already in the store without contacting the registry. */
+  missing?: boolean;
+  /** Layers fetched and extracted at once; 3 by default. */
   maxConcurrentDownloads?: number;
   /** `HOST[:PORT]` registries reached over plain HTTP besides loopback ones. */
   insecureRegistries?: string[];
@@ -51,6 +66,10 @@ export interface PullOptions {
   signal?: AbortSignal;
   /** Receives progress events. */
   onProgress?: (event: PullEvent) => void;
+  /** Extraction caps (entries, uncompressed bytes, name length). */
+  limits?: Partial<ExtractLimits>;
+  /** Apply file owners from the layers; by default when running as root. */
+  preserveOwnership?: boolean;
 }
 
 /** What a pull produced. */
@@ -61,77 +80,90 @@ export interface PullResult {
   imageId: string;
   /** Digest of the image manifest (the platform's manifest for a multi-platform image). */
   manifestDigest: string;
-  /** Digest of what the reference named (the index for a multi-platform image). */
-  referenceDigest: string;
   /** The image manifest. */
   manifest: ImageManifest;
   /** The image config. */
   config: ImageConfig;
-  /** The config descriptor. */
-  configDescriptor: Descriptor;
   /** The layer descriptors, lowest first. */
   layers: Descriptor[];
   /** The platform of the image pulled. */
   platform: Platform;
+  /** True when nothing was contacted or transferred because the store had it all. */
+  cached: boolean;
 }
 
 /** A pull's state shared by its steps. */
 interface PullContext {
   client: RegistryClient;
-  store: ContentStore;
+  blobs: ContentStore;
+  layers: LayerStore;
+  staging: Staging;
   reference: Reference;
   options: PullOptions;
+  signal: AbortSignal;
+  transferred: boolean;
+}
+
+interface Document {
+  digest: string;
+  bytes: Uint8Array;
+  document: ManifestDocument;
+}
+
+/** Loads a manifest document by digest from the store, or fetches, checks and stores it. */
+async function documentByDigest(context: PullContext, digest: string): Promise<Document> {
+  const { blobs, client, reference, signal } = context;
+  if (await blobs.has(digest)) {
+    const bytes = await blobs.readBytes(digest);
+    return { digest, bytes, document: parseManifestDocument(bytes, null) };
+  }
+  context.transferred = true;
+  const fetched = await client.getManifest(reference.repository, digest, { signal });
+  await blobs.putBytes(fetched.bytes, fetched.digest);
+  return fetched;
 }
 
 /**
- * Loads a manifest by digest from the store, or fetches, checks and stores it.
+ * Resolves the reference to a document. For a tag, a HEAD asks for the
+ * current digest first, so an unchanged image costs no download.
  */
-async function manifestByDigest(
-  context: PullContext,
-  digest: string,
-  mediaType?: string,
-): Promise<ManifestDocument> {
-  const { store, client, reference, options } = context;
-  if (await store.has(digest)) {
-    return parseManifestDocument(await store.readBytes(digest), mediaType ?? null);
+async function resolveReference(context: PullContext): Promise<Document> {
+  const { reference, client, blobs, signal } = context;
+  if (reference.digest) return documentByDigest(context, reference.digest);
+  try {
+    const head = await client.headManifest(reference.repository, reference.tag!, { signal });
+    if (head.digest && await blobs.has(head.digest)) return documentByDigest(context, head.digest);
+  } catch (error) {
+    // Some registries answer HEAD poorly; the GET below reports real problems.
+    if (!(error instanceof RegistryError)) throw error;
   }
-  const fetched = await client.getManifest(reference.repository, digest, options);
-  await store.putBytes(fetched.bytes, fetched.digest);
-  return fetched.document;
+  context.transferred = true;
+  const fetched = await client.getManifest(reference.repository, reference.tag!, { signal });
+  await blobs.putBytes(fetched.bytes, fetched.digest);
+  return fetched;
 }
 
-/** Resolves the reference to a manifest document and its digest. */
-async function resolveReference(
+async function loadConfig(
   context: PullContext,
-): Promise<{ digest: string; document: ManifestDocument }> {
-  const { reference, client, store, options } = context;
-  if (reference.digest) {
-    return {
-      digest: reference.digest,
-      document: await manifestByDigest(context, reference.digest),
-    };
-  }
-  const fetched = await client.getManifest(reference.repository, reference.tag!, options);
-  await store.putBytes(fetched.bytes, fetched.digest);
-  return { digest: fetched.digest, document: fetched.document };
-}
-
-async function loadConfig(context: PullContext, descriptor: Descriptor): Promise<ImageConfig> {
-  const { store, client, reference, options } = context;
+  descriptor: Descriptor,
+): Promise<{ bytes: Uint8Array; config: ImageConfig }> {
+  const { blobs, client, reference, signal } = context;
   if (descriptor.size > MAX_CONFIG_BYTES) {
     throw new RangeError(
       `Cannot fetch image config: ${descriptor.size} bytes is over the ${MAX_CONFIG_BYTES}-byte limit`,
     );
   }
-  if (!(await store.has(descriptor.digest, descriptor.size))) {
+  if (!(await blobs.has(descriptor.digest, descriptor.size))) {
+    context.transferred = true;
     const stream = await client.fetchBlob(reference.repository, descriptor, {
-      signal: options.signal,
+      signal,
       verify: false,
     });
-    await store.put(stream, descriptor);
+    await blobs.put(stream, descriptor);
   }
+  const bytes = await blobs.readBytes(descriptor.digest);
   try {
-    return parseImageConfig(await store.readBytes(descriptor.digest));
+    return { bytes, config: parseImageConfig(bytes) };
   } catch (error) {
     throw new TypeError(
       `Cannot accept image config ${descriptor.digest}: ${(error as Error).message}`,
@@ -139,42 +171,175 @@ async function loadConfig(context: PullContext, descriptor: Descriptor): Promise
   }
 }
 
-async function fetchLayer(context: PullContext, layer: Descriptor): Promise<void> {
-  const { store, client, reference, options } = context;
+function runningAsRoot(): boolean {
+  try {
+    return Deno.uid() === 0;
+  } catch {
+    return false;
+  }
+}
+
+/** Makes sure a layer is extracted, downloading its blob only when it is not stored. */
+async function ensureLayer(
+  context: PullContext,
+  layer: Descriptor,
+  diffId: string,
+): Promise<LayerRecord> {
+  const { blobs, layers, client, reference, options, signal } = context;
   const report = options.onProgress ?? (() => {});
-  if (await store.has(layer.digest, layer.size)) {
+  if (await layers.has(diffId)) {
     report({ type: "layer-cached", digest: layer.digest, size: layer.size });
-    return;
+    return layers.read(diffId);
   }
   report({ type: "layer-start", digest: layer.digest, size: layer.size });
-  const stream = await client.fetchBlob(reference.repository, layer, {
-    signal: options.signal,
-    verify: false,
+  const stored = await blobs.has(layer.digest, layer.size);
+  if (!stored) context.transferred = true;
+  const source = stored
+    ? await blobs.open(layer.digest)
+    : await client.fetchBlob(reference.repository, layer, { signal, verify: false });
+  const record = await ingestLayer(source, {
+    descriptor: layer,
+    diffId,
+    layers,
+    staging: context.staging.path,
+    blobWriter: stored ? undefined : await blobs.ingest(layer.digest, layer.size),
+    extract: {
+      ...options.limits,
+      preserveOwnership: options.preserveOwnership ?? runningAsRoot(),
+    },
+    onBytes: (bytes) =>
+      report({ type: "layer-progress", digest: layer.digest, bytes, size: layer.size }),
   });
-  const writer = await store.ingest(layer.digest, layer.size);
-  let bytes = 0;
-  try {
-    for await (const chunk of stream) {
-      await writer.write(chunk);
-      bytes += chunk.byteLength;
-      report({ type: "layer-progress", digest: layer.digest, bytes, size: layer.size });
-    }
-    await writer.commit();
-  } catch (error) {
-    await writer.abort();
-    throw error;
+  if (record.skipped.length > 0) {
+    report({
+      type: "warning",
+      message:
+        `layer ${layer.digest}: skipped ${record.skipped.length} device node(s) or FIFO(s), e.g. /${
+          record.skipped[0].path
+        } (Deno cannot create them)`,
+    });
   }
   report({ type: "layer-done", digest: layer.digest, size: layer.size });
+  return record;
+}
+
+function resultOf(
+  reference: Reference,
+  record: ImageRecord,
+  manifest: ImageManifest,
+  config: ImageConfig,
+  cached: boolean,
+): PullResult {
+  return {
+    reference,
+    imageId: record.id,
+    manifestDigest: record.manifestDigest,
+    manifest,
+    config,
+    layers: manifest.layers,
+    platform: record.platform,
+    cached,
+  };
+}
+
+async function storedResult(
+  root: string,
+  reference: Reference,
+  record: ImageRecord,
+): Promise<PullResult> {
+  const images = new ImageStore(root);
+  const manifest = JSON.parse(
+    await Deno.readTextFile(join(images.directory(record.id), "manifest.json")),
+  );
+  return resultOf(reference, record, manifest, await images.config(record.id), true);
+}
+
+async function pullWithStaging(context: PullContext): Promise<PullResult> {
+  const { reference, options } = context;
+  const platform = options.platform ?? hostPlatform();
+  const resolved = await resolveReference(context);
+  let target = resolved;
+  if (resolved.document.kind === "index") {
+    const entry = selectManifest(resolved.document.index, platform);
+    target = await documentByDigest(context, entry.digest);
+    if (target.document.kind !== "manifest") {
+      throw new TypeError(
+        `Cannot pull ${
+          formatPlatform(platform)
+        } entry ${entry.digest}: it is an index, not an image manifest`,
+      );
+    }
+  }
+  if (target.document.kind !== "manifest") throw new TypeError("Cannot pull: no image manifest");
+  const manifest = target.document.manifest;
+  for (const layer of manifest.layers) assertSupportedLayer(layer.mediaType);
+  const { bytes: configBytes, config } = await loadConfig(context, manifest.config);
+  const imageId = manifest.config.digest;
+  const diffIds = config.rootfs.diff_ids;
+  if (diffIds.length !== manifest.layers.length) {
+    throw new VerificationError(
+      `Cannot accept image ${imageId}: config lists ${diffIds.length} diff_ids for ${manifest.layers.length} layers`,
+    );
+  }
+  options.onProgress?.({
+    type: "resolved",
+    reference: `${reference.registry}/${reference.repository}`,
+    manifestDigest: target.digest,
+    imageId,
+    layers: manifest.layers.length,
+  });
+  const layerRecords = await mapConcurrent(
+    manifest.layers,
+    options.maxConcurrentDownloads ?? 3,
+    (layer, i) => ensureLayer(context, layer, diffIds[i]),
+  );
+
+  const repository = familiarName(reference);
+  const images = new ImageStore(options.root);
+  const imagePlatform: Platform = {
+    os: config.os,
+    architecture: config.architecture,
+    ...(config.variant ? { variant: config.variant } : {}),
+  };
+  // Tag and repo digests change together under the index lock, so concurrent pulls merge.
+  const record = await new ImageIndex(options.root).update(async (index) => {
+    const previous = await images.read(imageId);
+    const repoDigest = `${repository}@${resolved.digest}`;
+    const record: ImageRecord = {
+      id: imageId,
+      manifestDigest: target.digest,
+      documentDigests: [
+        ...new Set([...(previous?.documentDigests ?? []), resolved.digest, target.digest]),
+      ],
+      repoDigests: [...new Set([...(previous?.repoDigests ?? []), repoDigest])],
+      platform: imagePlatform,
+      pulled: previous?.pulled ?? new Date().toISOString(),
+      layers: manifest.layers.map((layer, i) => ({
+        digest: layer.digest,
+        mediaType: layer.mediaType,
+        size: layer.size,
+        diffId: diffIds[i],
+      })),
+      size: layerRecords.reduce((sum, layer) => sum + layer.size, 0),
+    };
+    await images.write(record, target.bytes, configBytes);
+    if (reference.tag !== undefined) (index[repository] ??= {})[reference.tag] = imageId;
+    return record;
+  });
+  return resultOf(reference, record, manifest, config, !context.transferred);
 }
 
 /**
- * Pulls an image into the content store: resolves the reference (choosing
- * the platform from a multi-platform image), then fetches the manifest,
- * config and layers, verifying each against its digest and size as it
- * streams. Blobs already stored are not fetched again.
+ * Pulls an image: resolves the reference (choosing the platform from a
+ * multi-platform image), fetches manifest, config and layers, verifying
+ * each against its digest and size as it streams, extracts every layer
+ * (verifying its diff_id) into `layers/`, and records the image and its tag
+ * in `images.json`. Blobs and layers already stored are not fetched again;
+ * with `missing`, an image already in the store is returned without
+ * contacting the registry.
  *
- * Requires `--allow-net`, `--allow-read` and `--allow-write` (and
- * `--allow-env`, `--allow-run` for docker's credential configuration).
+ * Requires `--allow-net`, `--allow-read`, `--allow-write`, `--allow-env`,
+ * `--allow-sys=uid` (and `--allow-run` for docker credential helpers).
  *
  * @example
  * ```ts
@@ -189,63 +354,39 @@ async function fetchLayer(context: PullContext, layer: Descriptor): Promise<void
  */
 export async function pull(image: string | Reference, options: PullOptions): Promise<PullResult> {
   const reference = typeof image === "string" ? parseReference(image) : image;
-  const client = new RegistryClient(reference.registry, {
-    fetch: options.fetch,
-    credentials: options.credentials ?? dockerConfigCredentials(),
-    insecureRegistries: options.insecureRegistries,
-  });
-  const store = new ContentStore(options.root);
-  const context: PullContext = { client, store, reference, options };
-  const platform = options.platform ?? hostPlatform();
-
-  const resolved = await resolveReference(context);
-  let manifestDigest = resolved.digest;
-  let document = resolved.document;
-  if (document.kind === "index") {
-    const entry = selectManifest(document.index, platform);
-    manifestDigest = entry.digest;
-    document = await manifestByDigest(context, entry.digest, entry.mediaType);
-    if (document.kind !== "manifest") {
-      throw new TypeError(
-        `Cannot pull ${
-          formatPlatform(platform)
-        } entry ${entry.digest}: it is an index, not an image manifest`,
-      );
+  if (options.missing) {
+    const found = await findByReference(options.root, reference);
+    if (found) return storedResult(options.root, reference, found.record);
+  }
+  await Deno.mkdir(options.root, { recursive: true });
+  // Shared: pulls run side by side; rmi and prune take it exclusively to collect garbage.
+  return withLock(storeLockPath(options.root), { exclusive: false }, async () => {
+    await Staging.cleanStale(options.root);
+    const staging = await Staging.create(options.root);
+    const abort = new AbortController();
+    const signal = options.signal ? AbortSignal.any([options.signal, abort.signal]) : abort.signal;
+    const context: PullContext = {
+      client: new RegistryClient(reference.registry, {
+        fetch: options.fetch,
+        credentials: options.credentials ?? dockerConfigCredentials(),
+        insecureRegistries: options.insecureRegistries,
+      }),
+      blobs: new ContentStore(options.root, { tempDirectory: staging.path }),
+      layers: new LayerStore(options.root),
+      staging,
+      reference,
+      options,
+      signal,
+      transferred: false,
+    };
+    try {
+      return await pullWithStaging(context);
+    } catch (error) {
+      // Stops the other layers' downloads at once.
+      abort.abort(error);
+      throw error;
+    } finally {
+      await staging.dispose();
     }
-  }
-  const manifest = document.manifest;
-  const config = await loadConfig(context, manifest.config);
-  const imageId = manifest.config.digest;
-  options.onProgress?.({
-    type: "resolved",
-    reference: `${reference.registry}/${reference.repository}`,
-    manifestDigest,
-    imageId,
-    layers: manifest.layers.length,
   });
-  await mapConcurrent(
-    manifest.layers,
-    options.maxConcurrentDownloads ?? 3,
-    (layer) => fetchLayer(context, layer),
-  );
-  if (document.kind === "manifest" && config.rootfs.diff_ids.length !== manifest.layers.length) {
-    throw new VerificationError(
-      `Cannot accept image ${imageId}: config lists ${config.rootfs.diff_ids.length} diff_ids for ${manifest.layers.length} layers`,
-    );
-  }
-  return {
-    reference,
-    imageId,
-    manifestDigest,
-    referenceDigest: resolved.digest,
-    manifest,
-    config,
-    configDescriptor: manifest.config,
-    layers: manifest.layers,
-    platform: {
-      os: config.os,
-      architecture: config.architecture,
-      ...(config.variant ? { variant: config.variant } : {}),
-    },
-  };
 }

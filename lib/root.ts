@@ -42,3 +42,14 @@ export function defaultRoot(options: DefaultRootOptions = {}): string {
   if (!home) throw new Error("Cannot choose a store root: HOME is not set; pass --root");
   return join(home, ".local", "share", "denocker");
 }
+
+/**
+ * The lock that pulls hold shared and garbage collection holds exclusively,
+ * so that nothing a running pull just stored is collected.
+ *
+ * @param root The denocker root.
+ * @returns The lock file's path.
+ */
+export function storeLockPath(root: string): string {
+  return join(root, "store.lock");
+}

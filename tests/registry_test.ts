@@ -8,6 +8,7 @@ import {
   startServer,
   tempDir,
 } from "./_fake_registry.ts";
+import { craftTar } from "./_tar.ts";
 import { pull } from "../lib/pull.ts";
 import { parseChallenges } from "../lib/auth.ts";
 import { dockerConfigCredentials } from "../lib/credentials.ts";
@@ -21,8 +22,8 @@ import {
 } from "../lib/media_types.ts";
 
 const encoder = new TextEncoder();
-const layerA = encoder.encode("layer A content ".repeat(1000));
-const layerB = encoder.encode("layer B content ".repeat(500));
+const layerA = await craftTar([{ name: "a.txt", body: "layer A content ".repeat(1000) }]);
+const layerB = await craftTar([{ name: "b.txt", body: "layer B content ".repeat(500) }]);
 
 function credentialsFor(dir: string) {
   return dockerConfigCredentials({ env: (name) => (name === "DOCKER_CONFIG" ? dir : undefined) });

@@ -1,0 +1,154 @@
+/**
+ * Per-image metadata: `<root>/images/<image id hex>/` holds the image's
+ * `manifest.json`, `config.json`, and `image.json` (repo digests, platform,
+ * layers, when it was pulled). Tags live in `images.json` only.
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import { writeFileAtomic } from "./atomic_file.ts";
+import { parseDigest } from "./digest.ts";
+import type { ImageConfig, Platform } from "./manifest.ts";
+import { parseImageConfig } from "./manifest.ts";
+
+/** A layer of a stored image. */
+export interface ImageLayer {
+  /** Digest of the layer blob as pulled (compressed). */
+  digest: string;
+  /** Media type of the layer blob. */
+  mediaType: string;
+  /** Size of the layer blob. */
+  size: number;
+  /** Digest of the uncompressed layer. */
+  diffId: string;
+}
+
+/** `image.json`: what is known of a stored image besides its tags. */
+export interface ImageRecord {
+  /** `sha256:<hex>` of the config. */
+  id: string;
+  /** Digest of the image manifest. */
+  manifestDigest: string;
+  /** Digests of the documents pulled to reach the manifest (an index, the manifest). */
+  documentDigests: string[];
+  /** `repository@sha256:…` references it was pulled by. */
+  repoDigests: string[];
+  /** The image's platform. */
+  platform: Platform;
+  /** When it was first pulled, RFC 3339. */
+  pulled: string;
+  /** Layers, lowest first. */
+  layers: ImageLayer[];
+  /** Uncompressed size of all layers in bytes. */
+  size: number;
+}
+
+/** The `images/` directory of a root. */
+export class ImageStore {
+  readonly #directory: string;
+
+  /**
+   * Opens the image store of a root.
+   *
+   * @param root The denocker root.
+   */
+  constructor(root: string) {
+    this.#directory = join(root, "images");
+  }
+
+  /**
+   * An image's directory (validated digest: never a path outside the store).
+   *
+   * @param id The image ID.
+   * @returns Its directory.
+   */
+  directory(id: string): string {
+    return join(this.#directory, parseDigest(id).hex);
+  }
+
+  /**
+   * Stores an image's documents and record; `image.json` is written last, so
+   * an image exists only once it is complete.
+   *
+   * @param record The record.
+   * @param manifest The manifest bytes.
+   * @param config The config bytes.
+   */
+  async write(record: ImageRecord, manifest: Uint8Array, config: Uint8Array): Promise<void> {
+    const directory = this.directory(record.id);
+    await Deno.mkdir(directory, { recursive: true });
+    await writeFileAtomic(join(directory, "manifest.json"), manifest);
+    await writeFileAtomic(join(directory, "config.json"), config);
+    await this.save(record);
+  }
+
+  /**
+   * Saves a changed record.
+   *
+   * @param record The record.
+   */
+  async save(record: ImageRecord): Promise<void> {
+    await writeFileAtomic(
+      join(this.directory(record.id), "image.json"),
+      new TextEncoder().encode(JSON.stringify(record, null, 2) + "\n"),
+    );
+  }
+
+  /**
+   * Reads an image's record.
+   *
+   * @param id The image ID.
+   * @returns The record, or undefined when the image is not stored.
+   */
+  async read(id: string): Promise<ImageRecord | undefined> {
+    try {
+      return JSON.parse(await Deno.readTextFile(join(this.directory(id), "image.json")));
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return undefined;
+      throw new Error(`Cannot read metadata of image ${id}: ${(error as Error).message}`);
+    }
+  }
+
+  /**
+   * Reads an image's config.
+   *
+   * @param id The image ID.
+   * @returns The parsed config.
+   */
+  async config(id: string): Promise<ImageConfig> {
+    return parseImageConfig(await Deno.readFile(join(this.directory(id), "config.json")));
+  }
+
+  /**
+   * Lists stored images.
+   *
+   * @returns Their records.
+   */
+  async list(): Promise<ImageRecord[]> {
+    const records: ImageRecord[] = [];
+    try {
+      for await (const entry of Deno.readDir(this.#directory)) {
+        if (!/^[0-9a-f]{64}$/.test(entry.name)) continue;
+        const record = await this.read(`sha256:${entry.name}`);
+        if (record) records.push(record);
+      }
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    }
+    return records;
+  }
+
+  /**
+   * Removes an image's metadata (`image.json` first, so a crash leaves no half image).
+   *
+   * @param id The image ID.
+   */
+  async remove(id: string): Promise<void> {
+    const directory = this.directory(id);
+    await Deno.remove(join(directory, "image.json")).catch(() => {});
+    await Deno.remove(directory, { recursive: true }).catch((error) => {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    });
+  }
+}
