@@ -6,15 +6,23 @@
  */
 
 import { parseArgs } from "node:util";
-import { defaultRoot } from "./lib/root.ts";
+import { inspectImage, listImages } from "./lib/inspect.ts";
 import { parsePlatform } from "./lib/platform.ts";
 import { pull, type PullEvent } from "./lib/pull.ts";
 import { parseReference } from "./lib/reference.ts";
+import { prune, removeImages } from "./lib/remove.ts";
+import { defaultRoot } from "./lib/root.ts";
+import { unpack } from "./lib/unpack.ts";
 
 const USAGE = `Usage: denocker COMMAND [OPTIONS]
 
 Commands:
-  pull IMAGE      Pull an image into the local store
+  pull IMAGE          Pull an image, extract its layers, record its tag
+  images              List stored images
+  inspect IMAGE|ID... Show stored images as JSON, in docker's shape
+  rmi IMAGE|ID...     Remove tags; images left without one are deleted
+  prune               Delete layers, blobs and temp files no image uses
+  unpack IMAGE DIR    Write an image's flattened root filesystem to a new DIR
 
 Global options:
   --root DIR      Store root (default: $DENOCKER_ROOT, /var/lib/denocker as root,
@@ -25,7 +33,16 @@ pull options:
   --platform OS/ARCH[/VARIANT]      Platform to pull (default: the host's)
   --insecure-registry HOST[:PORT]   Use plain HTTP for this registry (repeatable)
   --max-concurrent-downloads N      Layers fetched at once (default 3)
+  --missing                         Use the stored image if there is one (no network)
   -q, --quiet                       Print only the image ID
+
+images options:
+  --json          Print a JSON array of every row
+  -q, --quiet     Print only image IDs
+  --digests       Show repository digests
+
+rmi options:
+  -f, --force     Remove an image by ID even when several repositories tag it
 `;
 
 /** A mistake in how the command was called: exit code 2. */
@@ -79,6 +96,11 @@ function progressRenderer(quiet: boolean): (event: PullEvent) => void {
       write(`Digest: ${event.manifestDigest}\n`);
       return;
     }
+    if (event.type === "warning") {
+      write(`warning: ${event.message}\n`);
+      lines.length = 0;
+      return;
+    }
     if (!status.has(event.digest)) {
       write("\n");
       lines.push(event.digest);
@@ -112,6 +134,7 @@ async function pullCommand(args: string[]): Promise<number> {
       platform: { type: "string" },
       "insecure-registry": { type: "string", multiple: true },
       "max-concurrent-downloads": { type: "string" },
+      missing: { type: "boolean" },
       quiet: { type: "boolean", short: "q" },
     },
   });
@@ -131,17 +154,152 @@ async function pullCommand(args: string[]): Promise<number> {
   const result = await pull(reference, {
     root,
     platform,
+    missing: values.missing,
     maxConcurrentDownloads,
     insecureRegistries: values["insecure-registry"],
     onProgress: progressRenderer(values.quiet ?? false),
   });
-  if (!values.quiet) console.error(`Status: pulled ${positionals[0]}`);
+  if (!values.quiet) {
+    console.error(
+      result.cached
+        ? `Status: image is up to date for ${positionals[0]}`
+        : `Status: downloaded newer image for ${positionals[0]}`,
+    );
+  }
   console.log(result.imageId);
+  return 0;
+}
+
+function timeAgo(iso: string | undefined): string {
+  if (!iso) return "N/A";
+  const seconds = (Date.now() - Date.parse(iso)) / 1000;
+  if (Number.isNaN(seconds)) return "N/A";
+  const units: [number, string][] = [
+    [365 * 86400, "year"],
+    [30 * 86400, "month"],
+    [7 * 86400, "week"],
+    [86400, "day"],
+    [3600, "hour"],
+    [60, "minute"],
+  ];
+  for (const [size, name] of units) {
+    const count = Math.floor(seconds / size);
+    if (count >= 1) return `${count} ${name}${count > 1 ? "s" : ""} ago`;
+  }
+  return "Less than a minute ago";
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0].map((_, column) => Math.max(...rows.map((row) => row[column].length)));
+  return rows.map((row) => row.map((cell, i) => cell.padEnd(widths[i])).join("   ").trimEnd()).join(
+    "\n",
+  );
+}
+
+async function imagesCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      root: { type: "string" },
+      json: { type: "boolean" },
+      quiet: { type: "boolean", short: "q" },
+      digests: { type: "boolean" },
+    },
+  });
+  if (positionals.length > 0) throw new UsageError("images takes no arguments");
+  const rows = await listImages(values.root ?? defaultRoot());
+  if (values.json) {
+    console.log(JSON.stringify(rows, null, 2));
+  } else if (values.quiet) {
+    const ids = [...new Set(rows.map((row) => shortDigest(row.Id)))];
+    if (ids.length > 0) console.log(ids.join("\n"));
+  } else {
+    const header = [
+      "REPOSITORY",
+      "TAG",
+      ...(values.digests ? ["DIGEST"] : []),
+      "IMAGE ID",
+      "CREATED",
+      "SIZE",
+    ];
+    const body = rows.map((row) => [
+      row.Repository,
+      row.Tag,
+      ...(values.digests ? [row.Digest ?? "<none>"] : []),
+      shortDigest(row.Id),
+      timeAgo(row.Created),
+      formatBytes(row.Size),
+    ]);
+    console.log(table([header, ...body]));
+  }
+  return 0;
+}
+
+async function inspectCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { root: { type: "string" } },
+  });
+  if (positionals.length === 0) throw new UsageError("inspect needs at least one IMAGE or ID");
+  const root = values.root ?? defaultRoot();
+  const found = [];
+  for (const name of positionals) found.push(await inspectImage(root, name));
+  console.log(JSON.stringify(found, null, 2));
+  return 0;
+}
+
+async function rmiCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { root: { type: "string" }, force: { type: "boolean", short: "f" } },
+  });
+  if (positionals.length === 0) throw new UsageError("rmi needs at least one IMAGE or ID");
+  const result = await removeImages(values.root ?? defaultRoot(), positionals, {
+    force: values.force,
+  });
+  for (const reference of result.untagged) console.log(`Untagged: ${reference}`);
+  for (const id of result.deleted) console.log(`Deleted: ${id}`);
+  return 0;
+}
+
+async function pruneCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { root: { type: "string" } },
+  });
+  if (positionals.length > 0) throw new UsageError("prune takes no arguments");
+  const result = await prune(values.root ?? defaultRoot());
+  for (const diffId of result.deletedLayers) console.log(`Deleted layer: ${diffId}`);
+  for (const digest of result.deletedBlobs) console.log(`Deleted blob: ${digest}`);
+  console.log(
+    `Removed ${result.deletedLayers.length} layers, ${result.deletedBlobs.length} blobs, ${result.deletedTemp} temp entries`,
+  );
+  return 0;
+}
+
+async function unpackCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { root: { type: "string" } },
+  });
+  if (positionals.length !== 2) throw new UsageError("unpack needs IMAGE and DIR");
+  const id = await unpack(values.root ?? defaultRoot(), positionals[0], positionals[1]);
+  console.log(id);
   return 0;
 }
 
 const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
   pull: pullCommand,
+  images: imagesCommand,
+  inspect: inspectCommand,
+  rmi: rmiCommand,
+  prune: pruneCommand,
+  unpack: unpackCommand,
 };
 
 /**
