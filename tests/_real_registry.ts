@@ -174,17 +174,7 @@ export class OciLayout {
         return { ...descriptor, platform: { os: "linux", architecture } };
       }),
     };
-    const bytes = new TextEncoder().encode(JSON.stringify(document));
-    const hex = Array.from(new Uint8Array(await crypto.subtle.digest("SHA-256", bytes)))
-      .map((byte) => byte.toString(16).padStart(2, "0")).join("");
-    await Deno.writeFile(join(this.layout, "blobs", "sha256", hex), bytes);
-    layoutIndex.manifests.push({
-      mediaType: document.mediaType,
-      digest: `sha256:${hex}`,
-      size: bytes.byteLength,
-      annotations: { "org.opencontainers.image.ref.name": tag },
-    });
-    await Deno.writeTextFile(indexPath, JSON.stringify(layoutIndex));
+    await this.#addManifest(tag, document, document.mediaType);
   }
 
   /** Pushes a tag to a registry with skopeo. */
@@ -210,7 +200,61 @@ export class OciLayout {
     );
   }
 
+  /**
+   * Makes tag `newTag`: the image of `tag` with every layer recompressed
+   * (`zstd` with the zstd tool, or `none` for plain tar). Config and diff_ids stay the same.
+   */
+  async recompress(tag: string, newTag: string, compression: "zstd" | "none") {
+    const manifest = await this.manifest(tag);
+    const blobs = join(this.layout, "blobs", "sha256");
+    for (const layer of manifest.layers) {
+      const tar = join(this.dir, `${layer.digest.slice(7)}.tar`);
+      await run("sh", ["-c", `gzip -dc < "${join(blobs, layer.digest.slice(7))}" > "${tar}"`]);
+      let blob = tar;
+      if (compression === "zstd") {
+        blob = `${tar}.zst`;
+        await run("zstd", ["-q", "-f", tar, "-o", blob]);
+      }
+      const bytes = await Deno.readFile(blob);
+      const hex = await sha256Hex(bytes);
+      await Deno.writeFile(join(blobs, hex), bytes);
+      layer.digest = `sha256:${hex}`;
+      layer.size = bytes.byteLength;
+      layer.mediaType = compression === "zstd"
+        ? "application/vnd.oci.image.layer.v1.tar+zstd"
+        : "application/vnd.oci.image.layer.v1.tar";
+    }
+    await this.#addManifest(newTag, manifest, "application/vnd.oci.image.manifest.v1+json");
+  }
+
+  async #addManifest(tag: string, document: unknown, mediaType: string) {
+    const bytes = new TextEncoder().encode(JSON.stringify(document));
+    const hex = await sha256Hex(bytes);
+    await Deno.writeFile(join(this.layout, "blobs", "sha256", hex), bytes);
+    const indexPath = join(this.layout, "index.json");
+    const layoutIndex = JSON.parse(await Deno.readTextFile(indexPath));
+    layoutIndex.manifests.push({
+      mediaType,
+      digest: `sha256:${hex}`,
+      size: bytes.byteLength,
+      annotations: { "org.opencontainers.image.ref.name": tag },
+    });
+    await Deno.writeTextFile(indexPath, JSON.stringify(layoutIndex));
+  }
+
+  /** Unpacks a tag with `umoci raw unpack`, the reference for a correct rootfs. */
+  async umociUnpack(tag: string, directory: string) {
+    await run("umoci", ["raw", "unpack", "--image", `${this.layout}:${tag}`, directory]);
+  }
+
   remove(): Promise<void> {
     return Deno.remove(this.dir, { recursive: true });
   }
+}
+
+async function sha256Hex(bytes: Uint8Array): Promise<string> {
+  return Array.from(
+    new Uint8Array(await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>)),
+  )
+    .map((byte) => byte.toString(16).padStart(2, "0")).join("");
 }
