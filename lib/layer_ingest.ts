@@ -1,17 +1,18 @@
 /**
  * One layer's way from blob to extracted directory, streamed in one pass:
- * blob bytes -> (content store) -> decompress -> diff_id check -> untar ->
- * files in staging, renamed into `layers/` only when everything verified.
+ * blob bytes -> (content store) and, on a worker thread, decompress ->
+ * diff_id check -> untar -> files in staging, renamed into `layers/` only
+ * when everything verified.
  *
  * @module
  */
 
 import { join } from "node:path";
 import type { BlobWriter } from "./content_store.ts";
-import { decompressLayer } from "./compression.ts";
-import { verifyingStream } from "./digest.ts";
-import { VerificationError } from "./errors.ts";
-import { extractLayer, type ExtractOptions } from "./extract.ts";
+import { assertSupportedLayer } from "./compression.ts";
+import { MalformedLayerError, VerificationError } from "./errors.ts";
+import type { ExtractOptions, ExtractResult } from "./extract.ts";
+import type { FromWorker, ToWorker } from "./extract_worker.ts";
 import type { LayerRecord, LayerStore } from "./layer_store.ts";
 import type { Descriptor } from "./manifest.ts";
 
@@ -33,15 +34,90 @@ export interface IngestOptions {
   onBytes?: (bytes: number) => void;
 }
 
-/** Chunks buffered between download and extraction; bounds memory, not speed. */
-const PIPE_CHUNKS = 16;
+/** Chunks in flight to the extracting worker; bounds memory, not speed. */
+const CHUNKS_IN_FLIGHT = 16;
+
+const ERROR_CLASSES: Record<string, new (message: string) => Error> = {
+  MalformedLayerError,
+  VerificationError,
+  RangeError,
+  TypeError,
+};
+
+/** An extraction running on a worker thread. */
+class ExtractionWorker {
+  readonly #worker: Worker;
+  readonly result: Promise<ExtractResult>;
+  #inFlight = 0;
+  #wake: (() => void) | undefined;
+  #settled = false;
+
+  constructor(start: Extract<ToWorker, { type: "start" }>) {
+    this.#worker = new Worker(new URL("./extract_worker.ts", import.meta.url), { type: "module" });
+    this.result = new Promise((resolve, reject) => {
+      this.#worker.onmessage = (event: MessageEvent<FromWorker>) => {
+        const message = event.data;
+        if (message.type === "consumed") {
+          this.#inFlight--;
+          this.#wake?.();
+          return;
+        }
+        this.#settled = true;
+        this.#wake?.();
+        this.#worker.terminate();
+        if (message.type === "done") resolve(message.result);
+        else reject(new (ERROR_CLASSES[message.name] ?? Error)(message.message));
+      };
+      this.#worker.onerror = (event) => {
+        event.preventDefault();
+        this.#settled = true;
+        this.#wake?.();
+        this.#worker.terminate();
+        reject(new Error(`Cannot extract layer: ${event.message}`));
+      };
+    });
+    this.result.catch(() => {}); // Observed by the caller; avoid an unhandled rejection meanwhile.
+    this.#worker.postMessage(start);
+  }
+
+  /** Whether the worker has finished (successfully or not). */
+  get settled(): boolean {
+    return this.#settled;
+  }
+
+  /** Sends a chunk, waiting while too many are in flight. */
+  async write(chunk: Uint8Array): Promise<void> {
+    while (this.#inFlight >= CHUNKS_IN_FLIGHT && !this.#settled) {
+      await new Promise<void>((resolve) => (this.#wake = resolve));
+    }
+    if (this.#settled) return;
+    this.#inFlight++;
+    // Handing the buffer over saves a copy; a chunk that shares its buffer is copied first.
+    const own = chunk.byteOffset === 0 && chunk.byteLength === chunk.buffer.byteLength
+      ? chunk
+      : chunk.slice();
+    this.#worker.postMessage({ type: "chunk", chunk: own } satisfies ToWorker, [
+      own.buffer as ArrayBuffer,
+    ]);
+  }
+
+  end(): void {
+    if (!this.#settled) this.#worker.postMessage({ type: "end" } satisfies ToWorker);
+  }
+
+  abort(): void {
+    this.#settled = true;
+    this.#wake?.();
+    this.#worker.terminate();
+  }
+}
 
 /**
- * Streams a layer blob into the blob store (when a writer is given) and,
- * at the same time, through decompression and diff_id verification into a
- * staged extraction. The layer is committed to `layers/` only when the blob
- * digest, the diff_id and the extraction all succeeded; on any failure
- * nothing is left behind.
+ * Streams a layer blob into the blob store (when a writer is given) and, at
+ * the same time, to a worker that decompresses it, checks its diff_id and
+ * extracts it into staging. The layer is committed to `layers/` only when
+ * the blob digest, the diff_id and the extraction all succeeded; on any
+ * failure nothing is left behind.
  *
  * Requires `--allow-read` and `--allow-write`.
  *
@@ -54,66 +130,39 @@ export async function ingestLayer(
   options: IngestOptions,
 ): Promise<LayerRecord> {
   const { descriptor, diffId, blobWriter } = options;
-  const decompress = decompressLayer(descriptor.mediaType);
+  assertSupportedLayer(descriptor.mediaType);
   const staged = join(options.staging, `layer-${crypto.randomUUID()}`);
   const fsDirectory = join(staged, "fs");
   await Deno.mkdir(fsDirectory, { recursive: true, mode: 0o700 });
-
-  const pipe = new TransformStream<Uint8Array, Uint8Array>(
-    undefined,
-    new CountQueuingStrategy({ highWaterMark: PIPE_CHUNKS }),
-  );
-  const writer = pipe.writable.getWriter();
-  let failure: unknown;
-  const fail = async (error: unknown) => {
-    failure ??= error;
-    await writer.abort(error).catch(() => {});
-  };
-  const tar = pipe.readable
-    .pipeThrough(decompress)
-    .pipeThrough(
-      verifyingStream(
-        diffId,
-        undefined,
-        `Cannot accept layer ${descriptor.digest}: uncompressed content`,
-      ),
-    );
-  const extraction = extractLayer(tar, fsDirectory, options.extract).catch(async (error) => {
-    await fail(error);
-    throw error;
+  const extraction = new ExtractionWorker({
+    type: "start",
+    directory: fsDirectory,
+    mediaType: descriptor.mediaType,
+    diffId,
+    what: `Cannot accept layer ${descriptor.digest}: uncompressed content`,
+    extract: options.extract,
   });
-  const feeding = (async () => {
-    try {
-      let bytes = 0;
-      for await (const chunk of source) {
-        // After an extraction failure a download is still hashed to its (announced, capped)
-        // end: a corrupt blob is better reported as a digest mismatch than as a broken tar.
-        if (failure !== undefined && !blobWriter) throw failure;
-        await blobWriter?.write(chunk);
-        if (failure === undefined) {
-          await writer.ready;
-          writer.write(chunk).catch(() => {});
-        }
-        bytes += chunk.byteLength;
-        options.onBytes?.(bytes);
-      }
-      await blobWriter?.commit();
-      if (failure !== undefined) throw failure;
-      await writer.close();
-    } catch (error) {
-      if (error instanceof VerificationError) failure = error;
-      await fail(error);
-      throw error;
+  let result: ExtractResult;
+  try {
+    let bytes = 0;
+    for await (const chunk of source) {
+      // After an extraction failure a download is still hashed to its (announced, capped)
+      // end: a corrupt blob is better reported as a digest mismatch than as a broken tar.
+      if (extraction.settled && !blobWriter) break;
+      await blobWriter?.write(chunk);
+      await extraction.write(chunk);
+      bytes += chunk.byteLength;
+      options.onBytes?.(bytes);
     }
-  })();
-  const [fed, extracted] = await Promise.allSettled([feeding, extraction]);
-  if (fed.status === "rejected" || extracted.status === "rejected") {
+    await blobWriter?.commit();
+    extraction.end();
+    result = await extraction.result;
+  } catch (error) {
+    extraction.abort();
     await blobWriter?.abort();
     await Deno.remove(staged, { recursive: true }).catch(() => {});
-    throw failure ??
-      (fed.status === "rejected" ? fed.reason : (extracted as PromiseRejectedResult).reason);
+    throw error;
   }
-  const result = extracted.value;
   const record: LayerRecord = {
     diffId,
     size: result.bytes,

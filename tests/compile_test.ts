@@ -1,6 +1,13 @@
 import { join } from "node:path";
 import { assertEquals, assertMatch } from "./_assert.ts";
-import { tempDir } from "./_fake_registry.ts";
+import {
+  fakeImage,
+  manifestsFor,
+  registryHandler,
+  startServer,
+  tempDir,
+} from "./_fake_registry.ts";
+import { craftTar } from "./_tar.ts";
 
 // `deno compile` needs a `denort` runtime that Deno downloads from its own servers, which our
 // build machines cannot reach. The test runs where DENORT_BIN points at a runtime.
@@ -15,6 +22,10 @@ Deno.test({
   ignore: !denort,
   fn: async () => {
     const out = await tempDir();
+    const image = fakeImage([await craftTar([{ name: "hello.txt", body: "hello" }])]);
+    const registry = startServer(
+      registryHandler({ manifests: manifestsFor(image), blobs: image.blobs }),
+    );
     try {
       const binary = join(out.path, "denocker");
       const compile = await new Deno.Command(Deno.execPath(), {
@@ -26,6 +37,8 @@ Deno.test({
           "--allow-env",
           "--allow-sys=uid,gid",
           "--allow-run",
+          "--include",
+          "lib/extract_worker.ts",
           "--output",
           binary,
           "cli.ts",
@@ -37,10 +50,19 @@ Deno.test({
       const help = await new Deno.Command(binary, { args: ["--help"], stdout: "piped" }).output();
       assertEquals(help.code, 0);
       assertMatch(new TextDecoder().decode(help.stdout), /Usage: denocker/);
+      // A real pull: layers are extracted on a worker, which the executable must carry.
+      const pulled = await new Deno.Command(binary, {
+        args: ["pull", "-q", "--root", join(out.path, "root"), `${registry.host}/team/app`],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      assertEquals(pulled.code, 0, new TextDecoder().decode(pulled.stderr));
+      assertEquals(new TextDecoder().decode(pulled.stdout), `${image.configDigest}\n`);
       const bad = await new Deno.Command(binary, { args: ["pull", "Bad:Ref"], stderr: "piped" })
         .output();
       assertEquals(bad.code, 2);
     } finally {
+      await registry.close();
       await out.remove();
     }
   },

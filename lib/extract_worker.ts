@@ -1,0 +1,77 @@
+/**
+ * Worker side of a layer extraction: receives the layer blob's bytes from
+ * the pulling thread, decompresses them, checks the diff_id and extracts,
+ * so that layers are extracted on other cores while downloads go on.
+ *
+ * Protocol: `start` (directory, media type, diff_id, options), then
+ * `chunk`s, then `end`; the worker answers `consumed` per chunk (the
+ * sender's credit, which bounds memory) and finally `done` or `error`.
+ *
+ * @module
+ */
+
+/// <reference lib="deno.worker" />
+
+import { decompressLayer } from "./compression.ts";
+import { verifyingStream } from "./digest.ts";
+import { extractLayer, type ExtractOptions } from "./extract.ts";
+
+/** The first message of an extraction. */
+export interface StartMessage {
+  type: "start";
+  directory: string;
+  mediaType: string;
+  diffId: string;
+  what: string;
+  extract?: ExtractOptions;
+}
+
+/** Messages the worker receives. */
+export type ToWorker = StartMessage | { type: "chunk"; chunk: Uint8Array } | { type: "end" } | {
+  type: "abort";
+};
+
+/** Messages the worker sends. */
+export type FromWorker =
+  | { type: "consumed" }
+  | { type: "done"; result: Awaited<ReturnType<typeof extractLayer>> }
+  | { type: "error"; name: string; message: string };
+
+let input: ReadableStreamDefaultController<Uint8Array> | undefined;
+
+function send(message: FromWorker) {
+  self.postMessage(message);
+}
+
+async function run(start: StartMessage): Promise<void> {
+  const source = new ReadableStream<Uint8Array>({
+    start(controller) {
+      input = controller;
+    },
+  });
+  const counted = source.pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, controller) {
+        controller.enqueue(chunk);
+        send({ type: "consumed" });
+      },
+    }),
+  );
+  const tar = counted
+    .pipeThrough(decompressLayer(start.mediaType))
+    .pipeThrough(verifyingStream(start.diffId, undefined, start.what));
+  try {
+    send({ type: "done", result: await extractLayer(tar, start.directory, start.extract) });
+  } catch (error) {
+    const name = error instanceof Error ? error.name : "Error";
+    send({ type: "error", name, message: error instanceof Error ? error.message : String(error) });
+  }
+}
+
+self.onmessage = (event: MessageEvent<ToWorker>) => {
+  const message = event.data;
+  if (message.type === "start") run(message);
+  else if (message.type === "chunk") input?.enqueue(message.chunk);
+  else if (message.type === "end") input?.close();
+  else if (message.type === "abort") input?.error(new Error("aborted"));
+};
