@@ -81,6 +81,10 @@ Deno.test("two processes pulling into one root both end up in images.json", asyn
     });
     assert(Date.now() - started < 10_000);
     assertEquals(await listFiles(root.path, "tmp"), []);
+    // Extracted trees may hold setuid files: only the owner may reach them.
+    for (const directory of ["layers", "tmp"]) {
+      assertEquals((await Deno.stat(join(root.path, directory))).mode! & 0o777, 0o700);
+    }
   } finally {
     await server.close();
     await root.remove();
