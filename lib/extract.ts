@@ -7,7 +7,6 @@
  */
 
 import { lchownSync, lutimesSync } from "node:fs";
-import { join } from "node:path";
 import { createTarDecoder, type TarHeader } from "npm:modern-tar@0.8.6";
 import { MalformedLayerError } from "./errors.ts";
 
@@ -127,7 +126,11 @@ class LayerExtractor {
    */
   #components(name: string, entry = name, what = "name"): string[] {
     const shown = entry.length > 80 ? `${entry.slice(0, 80)}…` : entry;
-    if (encoder.encode(name).byteLength > this.#limits.maxPathBytes) {
+    // A UTF-16 unit encodes to at most 3 bytes: most names need no encoding to be checked.
+    if (
+      name.length * 3 > this.#limits.maxPathBytes &&
+      encoder.encode(name).byteLength > this.#limits.maxPathBytes
+    ) {
       refuse(shown, `${what} longer than ${this.#limits.maxPathBytes} bytes`);
     }
     if (name.includes("\0")) refuse(shown, `${what} contains a NUL byte`);
@@ -139,6 +142,11 @@ class LayerExtractor {
     return components;
   }
 
+  /** The absolute path of a relative path already made of safe components. */
+  #path(relative: string): string {
+    return relative === "" ? this.#root : `${this.#root}/${relative}`;
+  }
+
   /** Makes sure every parent is a real directory of this layer, never a symlink. */
   #parents(name: string, components: string[]): void {
     let current = "";
@@ -147,7 +155,7 @@ class LayerExtractor {
       const kind = this.#kinds.get(current);
       if (kind === "directory") continue;
       if (kind === undefined) {
-        Deno.mkdirSync(join(this.#root, current), { mode: 0o755 });
+        Deno.mkdirSync(this.#path(current), { mode: 0o755 });
         this.#kinds.set(current, "directory");
         continue;
       }
@@ -162,7 +170,7 @@ class LayerExtractor {
   #replace(name: string, relative: string, what: string): void {
     const existing = this.#kinds.get(relative);
     if (existing === "directory") refuse(name, `a ${what} may not replace a directory`);
-    if (existing !== undefined) removeIfPresent(join(this.#root, relative));
+    if (existing !== undefined) removeIfPresent(this.#path(relative));
   }
 
   #stampSymlink(path: string, header: TarHeader): void {
@@ -218,13 +226,13 @@ class LayerExtractor {
     }
     this.#parents(name, components);
     this.#replace(name, relative, "whiteout");
-    Deno.openSync(join(this.#root, relative), { write: true, createNew: true, mode: 0o600 })
+    Deno.openSync(this.#path(relative), { write: true, createNew: true, mode: 0o600 })
       .close();
     this.#kinds.set(relative, "whiteout");
   }
 
   #directory(name: string, components: string[], relative: string, header: TarHeader): void {
-    const path = join(this.#root, relative);
+    const path = this.#path(relative);
     if (relative === "") {
       this.result.rootEntry = true;
     } else {
@@ -259,7 +267,7 @@ class LayerExtractor {
       await body.cancel();
       throw error;
     }
-    const path = join(this.#root, relative);
+    const path = this.#path(relative);
     const mode = (header.mode ?? 0o644) & 0o7777;
     // createNew (O_EXCL) never follows a symlink standing at the path. Small files dominate
     // real layers, so this path uses synchronous calls: far fewer round trips per file.
@@ -289,7 +297,7 @@ class LayerExtractor {
     }
     this.#parents(name, components);
     this.#replace(name, relative, "symlink");
-    const path = join(this.#root, relative);
+    const path = this.#path(relative);
     Deno.symlinkSync(target, path);
     this.#kinds.set(relative, "symlink");
     this.#stampSymlink(path, header);
@@ -315,7 +323,7 @@ class LayerExtractor {
       return;
     }
     // link(2) does not follow a symlink target: linking to a symlink links the symlink itself.
-    Deno.linkSync(join(this.#root, target), join(this.#root, relative));
+    Deno.linkSync(this.#path(target), this.#path(relative));
     this.#kinds.set(relative, "file");
   }
 
