@@ -11,10 +11,10 @@
  */
 
 import { join } from "node:path";
+import { DENOCKER_RUN } from "../tests/_cli.ts";
 import { OciLayout, run, startRegistry } from "../tests/_real_registry.ts";
 
 const RUNS = Number(Deno.env.get("BENCH_RUNS") ?? 3);
-const PROJECT = new URL("..", import.meta.url).pathname;
 const MiB = 1024 * 1024;
 
 /**
@@ -112,40 +112,16 @@ interface Figures {
 async function benchImage(registryHost: string, tag: string, work: string): Promise<Figures> {
   const reference = `${registryHost}/bench/${tag}:1`;
   const figures: Figures = { ours: [], reference: [], repull: [], peakMiB: [] };
-  const denocker = [
-    "run",
-    "--allow-net",
-    "--allow-read",
-    "--allow-write",
-    "--allow-env",
-    "--allow-sys=uid,gid",
-    "--allow-run",
-    join(PROJECT, "cli.ts"),
-  ];
   for (let i = 0; i < RUNS; i++) {
     // Alternate the tools and start each from a synced disk, so neither pays for the other's writes.
     const root = join(work, `root-${tag}-${i}`);
     await sync();
-    const ours = await measure(Deno.execPath(), [
-      ...denocker,
-      "pull",
-      "-q",
-      "--root",
-      root,
-      reference,
-    ]);
+    const pullArgs = [...DENOCKER_RUN, "pull", "-q", "--root", root, reference];
+    const ours = await measure(Deno.execPath(), pullArgs);
     figures.ours.push(ours.seconds);
     figures.peakMiB.push(ours.peakMiB);
     await sync();
-    const repull = await measure(Deno.execPath(), [
-      ...denocker,
-      "pull",
-      "-q",
-      "--root",
-      root,
-      reference,
-    ]);
-    figures.repull.push(repull.seconds);
+    figures.repull.push((await measure(Deno.execPath(), pullArgs)).seconds);
 
     const layout = join(work, `skopeo-${tag}-${i}`);
     const rootfs = join(work, `umoci-${tag}-${i}`);

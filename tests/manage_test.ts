@@ -8,26 +8,15 @@ import {
   startServer,
   tempDir,
 } from "./_fake_registry.ts";
+import { DENOCKER_RUN } from "./_cli.ts";
 import { craftTar } from "./_tar.ts";
 import { ImageIndex } from "../lib/image_index.ts";
 import { pull } from "../lib/pull.ts";
 
-const PROJECT = new URL("..", import.meta.url).pathname;
-
 /** Runs the CLI as a user would, with narrow permissions. */
 async function cli(args: string[], env: Record<string, string> = {}) {
   const output = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-net=127.0.0.1",
-      "--allow-read",
-      "--allow-write",
-      "--allow-env",
-      "--allow-sys=uid,gid",
-      "--allow-run",
-      join(PROJECT, "cli.ts"),
-      ...args,
-    ],
+    args: [...DENOCKER_RUN, ...args],
     env: { NO_COLOR: "1", ...env },
     stdout: "piped",
     stderr: "piped",

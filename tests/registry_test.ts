@@ -25,6 +25,14 @@ const encoder = new TextEncoder();
 const layerA = await craftTar([{ name: "a.txt", body: "layer A content ".repeat(1000) }]);
 const layerB = await craftTar([{ name: "b.txt", body: "layer B content ".repeat(500) }]);
 
+/** A registry gate that answers 401 with a Basic challenge unless the credentials are sent. */
+function requireBasic(user: string, password: string) {
+  return (request: Request) =>
+    request.headers.get("authorization") === `Basic ${btoa(`${user}:${password}`)}`
+      ? undefined
+      : new Response(null, { status: 401, headers: { "www-authenticate": 'Basic realm="fake"' } });
+}
+
 function credentialsFor(dir: string) {
   return dockerConfigCredentials({ env: (name) => (name === "DOCKER_CONFIG" ? dir : undefined) });
 }
@@ -134,13 +142,7 @@ Deno.test("pull with Basic auth", async (t) => {
   const registry = startServer(registryHandler({
     manifests: manifestsFor(image),
     blobs: image.blobs,
-    gate: (request) =>
-      request.headers.get("authorization") === `Basic ${btoa("bob:hunter2")}`
-        ? undefined
-        : new Response(
-          null,
-          { status: 401, headers: { "www-authenticate": 'Basic realm="fake"' } },
-        ),
+    gate: requireBasic("bob", "hunter2"),
   }));
   try {
     await t.step("without credentials it asks for a login", async () => {
@@ -182,13 +184,7 @@ Deno.test("blob redirects to another origin never carry the registry's Authoriza
   const registry = startServer(registryHandler({
     manifests: manifestsFor(image),
     blobs: image.blobs,
-    gate: (request) =>
-      request.headers.get("authorization") === `Basic ${btoa("bob:hunter2")}`
-        ? undefined
-        : new Response(
-          null,
-          { status: 401, headers: { "www-authenticate": 'Basic realm="fake"' } },
-        ),
+    gate: requireBasic("bob", "hunter2"),
     // One hop relative (same origin), then on to the CDN.
     blobLocation: (digest) => (digest.startsWith("sha256:") ? `/relative/${digest}` : undefined),
   }));
