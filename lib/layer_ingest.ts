@@ -32,6 +32,8 @@ export interface IngestOptions {
   extract?: ExtractOptions;
   /** Called with the count of blob bytes read so far. */
   onBytes?: (bytes: number) => void;
+  /** Stops the ingestion (the layer is then left behind nowhere). */
+  signal?: AbortSignal;
 }
 
 /** Chunks in flight to the extracting worker; bounds memory, not speed. */
@@ -146,6 +148,7 @@ export async function ingestLayer(
   try {
     let bytes = 0;
     for await (const chunk of source) {
+      options.signal?.throwIfAborted();
       // After an extraction failure a download is still hashed to its (announced, capped)
       // end: a corrupt blob is better reported as a digest mismatch than as a broken tar.
       if (extraction.settled && !blobWriter) break;

@@ -101,6 +101,8 @@ interface PullContext {
   reference: Reference;
   options: PullOptions;
   signal: AbortSignal;
+  /** Stops every other step once one has failed. */
+  abort: AbortController;
   transferred: boolean;
 }
 
@@ -198,6 +200,7 @@ async function ensureLayer(
     ? await blobs.open(layer.digest)
     : await client.fetchBlob(reference.repository, layer, { signal, verify: false });
   const record = await ingestLayer(source, {
+    signal,
     descriptor: layer,
     diffId,
     layers,
@@ -291,7 +294,12 @@ async function pullWithStaging(context: PullContext): Promise<PullResult> {
   const layerRecords = await mapConcurrent(
     manifest.layers,
     options.maxConcurrentDownloads ?? 3,
-    (layer, i) => ensureLayer(context, layer, diffIds[i]),
+    (layer, i) =>
+      ensureLayer(context, layer, diffIds[i]).catch((error) => {
+        // The other layers' downloads and extractions stop now instead of running to their end.
+        context.abort.abort(error);
+        throw error;
+      }),
   );
 
   const repository = familiarName(reference);
@@ -377,14 +385,11 @@ export async function pull(image: string | Reference, options: PullOptions): Pro
       reference,
       options,
       signal,
+      abort,
       transferred: false,
     };
     try {
       return await pullWithStaging(context);
-    } catch (error) {
-      // Stops the other layers' downloads at once.
-      abort.abort(error);
-      throw error;
     } finally {
       await staging.dispose();
     }

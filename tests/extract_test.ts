@@ -318,3 +318,39 @@ Deno.test("a layer whose content does not match its diff_id leaves nothing behin
     await dir.remove();
   }
 });
+
+Deno.test("a hostile layer stops the other layers' downloads at once", async () => {
+  const slow = await craftTar([{ name: "big.bin", body: "x".repeat(64 * 1024 * 40) }]);
+  const hostile = await craftTar([{ name: "../escape", body: "x" }]);
+  const image = fakeImage([slow, hostile]);
+  const slowDigest = [...image.blobs.keys()][0];
+  const dir = await tempDir();
+  const serve = registryHandler({ manifests: manifestsFor(image), blobs: image.blobs });
+  const registry = startServer((request, url) => {
+    if (!url.pathname.endsWith(slowDigest)) return serve(request, url);
+    // 40 chunks, one every 100 ms: four seconds, unless the client stops reading.
+    let sent = 0;
+    const body = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        controller.enqueue(slow.subarray(sent * 65536, (sent + 1) * 65536));
+        if (++sent * 65536 >= slow.byteLength) controller.close();
+      },
+    });
+    return new Response(body, { headers: { "content-length": String(slow.byteLength) } });
+  });
+  try {
+    const started = Date.now();
+    await assertRejects(
+      () => pull(`${registry.host}/team/app`, { root: dir.path }),
+      MalformedLayerError,
+    );
+    const elapsed = Date.now() - started;
+    assert(elapsed < 2000, `pull took ${elapsed} ms to fail`);
+    assertEquals(await listFiles(dir.path, "layers"), []);
+    assertEquals(await listFiles(dir.path, "tmp"), []);
+  } finally {
+    await registry.close();
+    await dir.remove();
+  }
+});
