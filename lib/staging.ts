@@ -6,30 +6,45 @@
 
 import { join } from "node:path";
 
-const STALE_AFTER_MS = 24 * 60 * 60 * 1000;
+/** How often a live staging directory's mtime is refreshed. */
+const HEARTBEAT_MS = 15_000;
+/** A staging directory not refreshed for this long belongs to a process that is gone. */
+const STALE_AFTER_MS = 4 * HEARTBEAT_MS;
 
-/** Whether a process with this ID is alive (Linux), or `undefined` where that cannot be told. */
+/**
+ * Whether a process with this ID is alive: `false` only when /proc says it
+ * is gone, `undefined` where that cannot be told (no /proc, or Deno's
+ * permissions keep /proc closed, as they do without --allow-all).
+ */
 async function processAlive(pid: number): Promise<boolean | undefined> {
   if (Deno.build.os !== "linux") return undefined;
   try {
     await Deno.stat(`/proc/${pid}`);
     return true;
-  } catch {
-    return false;
+  } catch (error) {
+    return error instanceof Deno.errors.NotFound ? false : undefined;
   }
 }
 
 /**
- * A private directory under `<root>/tmp` for one command's temp files,
- * named after the process so that leftovers of a crashed process can be
- * told from the work of one still running.
+ * A private directory under `<root>/tmp` for one command's temp files. Its
+ * name carries the process ID and its mtime is refreshed while the command
+ * runs, so that leftovers of a crashed process can be told from the work of
+ * one still running.
  */
 export class Staging {
   /** The directory. */
   readonly path: string;
+  readonly #heartbeat: ReturnType<typeof setInterval>;
 
   private constructor(path: string) {
     this.path = path;
+    this.#heartbeat = setInterval(() => {
+      const now = new Date();
+      Deno.utime(this.path, now, now).catch(() => {});
+    }, HEARTBEAT_MS);
+    // The heartbeat must not keep a finished program alive.
+    Deno.unrefTimer(Number(this.#heartbeat));
   }
 
   /**
@@ -48,14 +63,16 @@ export class Staging {
 
   /** Removes the directory and everything in it. */
   async dispose(): Promise<void> {
+    clearInterval(this.#heartbeat);
     await Deno.remove(this.path, { recursive: true }).catch((error) => {
       if (!(error instanceof Deno.errors.NotFound)) throw error;
     });
   }
 
   /**
-   * Removes what crashed commands left in `<root>/tmp`: directories of
-   * processes that no longer run, and anything older than a day.
+   * Removes what crashed commands left in `<root>/tmp`: directories whose
+   * process is gone (by /proc where it can be read, else because their
+   * heartbeat stopped a minute ago), and stray files as old as that.
    *
    * @param root The denocker root.
    * @returns How many entries were removed.
@@ -73,10 +90,12 @@ export class Staging {
     for (const entry of entries) {
       const path = join(tmp, entry.name);
       const pid = Number(/^([0-9]+)-/.exec(entry.name)?.[1] ?? NaN);
-      let stale: boolean | undefined = undefined;
-      if (!Number.isNaN(pid)) {
-        stale = pid === Deno.pid ? false : (await processAlive(pid)) === false;
-      }
+      if (pid === Deno.pid) continue;
+      let stale = Number.isNaN(pid)
+        ? undefined
+        : (await processAlive(pid)) === false
+        ? true
+        : undefined;
       if (stale === undefined) {
         const info = await Deno.lstat(path).catch(() => undefined);
         stale = info !== undefined && Date.now() - (info.mtime?.getTime() ?? 0) > STALE_AFTER_MS;

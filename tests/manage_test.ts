@@ -312,3 +312,30 @@ Deno.test("bad input gets one line and exit code 2, before any network or disk a
     await root.remove();
   }
 });
+
+Deno.test("start-up cleaning removes crashed commands' leftovers, never a running one's", async () => {
+  const { server } = twoImages();
+  const root = await tempDir();
+  const sleeper = new Deno.Command("sleep", { args: ["30"] }).spawn();
+  try {
+    const tmp = join(root.path, "tmp");
+    const running = join(tmp, `${sleeper.pid}-running`);
+    const crashed = join(tmp, `${sleeper.pid + 1_000_000}-crashed`);
+    const strayOld = join(tmp, "stray-old");
+    for (const path of [running, crashed]) await Deno.mkdir(path, { recursive: true });
+    await Deno.writeTextFile(strayOld, "x");
+    const hourAgo = new Date(Date.now() - 3_600_000);
+    for (const path of [crashed, strayOld]) await Deno.utime(path, hourAgo, hourAgo);
+    // The CLI runs without --allow-all, so /proc is closed to it: heartbeats tell.
+    const result = await cli(["pull", "-q", "--root", root.path, `${server.host}/team/app:one`]);
+    assertEquals(result.code, 0, result.stderr);
+    assertEquals((await Array.fromAsync(Deno.readDir(tmp))).map((entry) => entry.name), [
+      `${sleeper.pid}-running`,
+    ]);
+  } finally {
+    sleeper.kill();
+    await sleeper.status;
+    await server.close();
+    await root.remove();
+  }
+});
