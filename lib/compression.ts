@@ -8,6 +8,8 @@ import { Duplex } from "node:stream";
 import { createGunzip, createZstdDecompress } from "node:zlib";
 import { DOCKER_LAYER_GZIP, OCI_LAYER_GZIP, OCI_LAYER_TAR, OCI_LAYER_ZSTD } from "./media_types.ts";
 
+const DECOMPRESSED_CHUNK_BYTES = 128 * 1024;
+
 /** Layer media types denocker can extract. */
 export const SUPPORTED_LAYER_TYPES: readonly string[] = [
   OCI_LAYER_GZIP,
@@ -47,6 +49,9 @@ export function assertSupportedLayer(mediaType: string): void {
 export function decompressLayer(mediaType: string): TransformStream<Uint8Array, Uint8Array> {
   assertSupportedLayer(mediaType);
   if (mediaType === OCI_LAYER_TAR) return new TransformStream();
-  const node = mediaType === OCI_LAYER_ZSTD ? createZstdDecompress() : createGunzip();
+  // Larger output chunks than zlib's 16 KiB default: every chunk costs a trip through the
+  // stream machinery, and layers are hundreds of megabytes.
+  const options = { chunkSize: DECOMPRESSED_CHUNK_BYTES };
+  const node = mediaType === OCI_LAYER_ZSTD ? createZstdDecompress(options) : createGunzip(options);
   return Duplex.toWeb(node) as unknown as TransformStream<Uint8Array, Uint8Array>;
 }

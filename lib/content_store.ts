@@ -10,9 +10,6 @@ import { join } from "node:path";
 import { digestOf, parseDigest, StreamVerifier } from "./digest.ts";
 import { syncDirectory, tempName } from "./atomic_file.ts";
 
-/** Bytes gathered before one write to a blob's temp file. */
-const WRITE_BATCH_BYTES = 1024 * 1024;
-
 /** An open, not yet committed blob. */
 export interface BlobWriter {
   /** Appends a chunk; fails as soon as more bytes than announced arrive. */
@@ -98,21 +95,6 @@ export class ContentStore {
     await Deno.mkdir(this.tempDirectory, { recursive: true, mode: 0o700 });
     const temp = join(this.tempDirectory, tempName("blob"));
     const file = await Deno.open(temp, { write: true, createNew: true, mode: 0o644 });
-    let pending: Uint8Array[] = [];
-    let pendingBytes = 0;
-    const flush = async () => {
-      if (pendingBytes === 0) return;
-      const batch = new Uint8Array(pendingBytes);
-      let offset = 0;
-      for (const part of pending) {
-        batch.set(part, offset);
-        offset += part.byteLength;
-      }
-      pending = [];
-      pendingBytes = 0;
-      let written = 0;
-      while (written < batch.byteLength) written += await file.write(batch.subarray(written));
-    };
     let closed = false;
     const close = () => {
       if (!closed) {
@@ -123,14 +105,11 @@ export class ContentStore {
     return {
       async write(chunk) {
         verifier.update(chunk);
-        // Network chunks are small; gathering them saves most of the write calls.
-        pending.push(chunk.slice());
-        pendingBytes += chunk.byteLength;
-        if (pendingBytes >= WRITE_BATCH_BYTES) await flush();
+        let written = 0;
+        while (written < chunk.byteLength) written += await file.write(chunk.subarray(written));
       },
       async commit() {
         verifier.finish();
-        await flush();
         await file.sync();
         close();
         const directory = join(target, "..");

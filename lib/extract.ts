@@ -71,6 +71,8 @@ interface Metadata {
 }
 
 const encoder = new TextEncoder();
+/** Files up to this size are written with a single call. */
+const GATHER_BYTES = 1024 * 1024;
 /** The process umask, read once: it tells when a creation mode needs a chmod after all. */
 const UMASK = currentUmask();
 
@@ -273,10 +275,34 @@ class LayerExtractor {
     // real layers, so this path uses synchronous calls: far fewer round trips per file.
     const file = Deno.openSync(path, { write: true, createNew: true, mode });
     this.#kinds.set(relative, "file");
+    const writeAll = (bytes: Uint8Array) => {
+      let written = 0;
+      while (written < bytes.byteLength) written += file.writeSync(bytes.subarray(written));
+    };
     try {
-      for await (const chunk of body) {
-        let written = 0;
-        while (written < chunk.byteLength) written += file.writeSync(chunk.subarray(written));
+      // A small file that straddles decompressed chunks is gathered and written with one call.
+      // The reader is read to its end and dropped, not released: releasing builds an error
+      // object (with a stack) per file, which costs more than the write.
+      const reader = body.getReader();
+      const pieces: Uint8Array[] = [];
+      let gathered = 0;
+      for (let read = await reader.read(); !read.done; read = await reader.read()) {
+        if (header.size > GATHER_BYTES) {
+          writeAll(read.value);
+          continue;
+        }
+        pieces.push(read.value);
+        gathered += read.value.byteLength;
+      }
+      if (pieces.length === 1) writeAll(pieces[0]);
+      else if (pieces.length > 1) {
+        const whole = new Uint8Array(gathered);
+        let offset = 0;
+        for (const piece of pieces) {
+          whole.set(piece, offset);
+          offset += piece.byteLength;
+        }
+        writeAll(whole);
       }
       const mtime = header.mtime ?? new Date(0);
       file.utimeSync(mtime, mtime);

@@ -5,7 +5,8 @@
  *
  * Protocol: `start` (directory, media type, diff_id, options), then
  * `chunk`s, then `end`; the worker answers `consumed` per chunk (the
- * sender's credit, which bounds memory) and finally `done` or `error`.
+ * sender's credit, which bounds memory; sent every {@link ACK_BATCH} chunks)
+ * and finally `done` or `error`.
  *
  * @module
  */
@@ -33,9 +34,12 @@ export type ToWorker = StartMessage | { type: "chunk"; chunk: Uint8Array } | { t
 
 /** Messages the worker sends. */
 export type FromWorker =
-  | { type: "consumed" }
+  | { type: "consumed"; chunks: number }
   | { type: "done"; result: Awaited<ReturnType<typeof extractLayer>> }
   | { type: "error"; name: string; message: string };
+
+/** Chunks consumed before the sender is told; must stay below its credit window. */
+export const ACK_BATCH = 4;
 
 let input: ReadableStreamDefaultController<Uint8Array> | undefined;
 
@@ -49,11 +53,16 @@ async function run(start: StartMessage): Promise<void> {
       input = controller;
     },
   });
+  let unacknowledged = 0;
   const counted = source.pipeThrough(
     new TransformStream<Uint8Array, Uint8Array>({
       transform(chunk, controller) {
         controller.enqueue(chunk);
-        send({ type: "consumed" });
+        // Acknowledged in batches: a message per chunk costs more than the chunk's bookkeeping.
+        if (++unacknowledged === ACK_BATCH) {
+          send({ type: "consumed", chunks: unacknowledged });
+          unacknowledged = 0;
+        }
       },
     }),
   );

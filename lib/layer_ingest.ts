@@ -60,7 +60,7 @@ class ExtractionWorker {
       this.#worker.onmessage = (event: MessageEvent<FromWorker>) => {
         const message = event.data;
         if (message.type === "consumed") {
-          this.#inFlight--;
+          this.#inFlight -= message.chunks;
           this.#wake?.();
           return;
         }
