@@ -7,6 +7,7 @@ import {
   startServer,
   tempDir,
 } from "./_fake_registry.ts";
+import { DENOCKER_PERMISSIONS } from "./_cli.ts";
 import { craftTar } from "./_tar.ts";
 
 // `deno compile` needs a `denort` runtime that Deno downloads from its own servers, which our
@@ -31,12 +32,7 @@ Deno.test({
       const compile = await new Deno.Command(Deno.execPath(), {
         args: [
           "compile",
-          "--allow-net",
-          "--allow-read",
-          "--allow-write",
-          "--allow-env",
-          "--allow-sys=uid,gid",
-          "--allow-run",
+          ...DENOCKER_PERMISSIONS,
           "--include",
           "lib/extract_worker.ts",
           "--output",
