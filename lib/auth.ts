@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { CredentialLookup, Credentials } from "./credentials.ts";
+import { type CredentialLookup, type Credentials, IDENTITY_TOKEN_USER } from "./credentials.ts";
 import { RegistryError } from "./errors.ts";
 
 /** One challenge of a `WWW-Authenticate` header. */
@@ -170,10 +170,26 @@ export class Authenticator {
     if (tokenScope) url.searchParams.set("scope", tokenScope);
     const headers = new Headers({ Accept: "application/json" });
     const credentials = await this.#lookupCredentials();
-    if (credentials) headers.set("Authorization", basicHeader(credentials));
+    let init: RequestInit = { headers, redirect: "error" };
+    if (credentials?.username === IDENTITY_TOKEN_USER) {
+      // An identity token is an OAuth2 refresh token, exchanged as docker does.
+      const form = new URLSearchParams({
+        grant_type: "refresh_token",
+        refresh_token: credentials.secret,
+        client_id: "denocker",
+      });
+      for (const key of ["service", "scope"]) {
+        const value = url.searchParams.get(key);
+        if (value) form.set(key, value);
+      }
+      url.search = "";
+      init = { ...init, method: "POST", body: form };
+    } else if (credentials) {
+      headers.set("Authorization", basicHeader(credentials));
+    }
     let response: Response;
     try {
-      response = await this.#options.fetch(url, { headers, redirect: "error" });
+      response = await this.#options.fetch(url, init);
     } catch (error) {
       throw new RegistryError(
         `Cannot reach token service ${url.origin}: ${(error as Error).message}`,

@@ -16,6 +16,9 @@ export interface Credentials {
   secret: string;
 }
 
+/** The user name docker records with an identity token (an OAuth2 refresh token). */
+export const IDENTITY_TOKEN_USER = "<token>";
+
 /** Looks up credentials for a registry name (e.g. `docker.io`, `localhost:5000`). */
 export type CredentialLookup = (registry: string) => Promise<Credentials | undefined>;
 
@@ -81,7 +84,7 @@ function decodeAuth(
   entry: NonNullable<DockerConfigFile["auths"]>[string],
   path: string,
 ): Credentials | undefined {
-  if (entry.identitytoken) return { username: "<token>", secret: entry.identitytoken };
+  if (entry.identitytoken) return { username: IDENTITY_TOKEN_USER, secret: entry.identitytoken };
   if (entry.auth) {
     let decoded: string;
     try {

@@ -453,3 +453,52 @@ Deno.test("a missing tag is reported with the registry's error code", async () =
     await store.remove();
   }
 });
+
+Deno.test("an identity token is exchanged as an OAuth2 refresh token", async () => {
+  const image = fakeImage([layerA]);
+  const store = await tempDir();
+  const config = await tempDir();
+  const forms: Record<string, string>[] = [];
+  const tokenServer = startServer(async (request) => {
+    if (request.method !== "POST") {
+      return new Response("GET with Basic is not how this works", { status: 400 });
+    }
+    const form = Object.fromEntries(new URLSearchParams(await request.text()));
+    forms.push(form);
+    return form.grant_type === "refresh_token" && form.refresh_token === "refresh-abc"
+      ? Response.json({ access_token: "access-xyz", expires_in: 300 })
+      : new Response("denied", { status: 401 });
+  });
+  const registry = startServer(registryHandler({
+    manifests: manifestsFor(image),
+    blobs: image.blobs,
+    gate: (request) =>
+      request.headers.get("authorization") === "Bearer access-xyz"
+        ? undefined
+        : new Response(null, {
+          status: 401,
+          headers: {
+            "www-authenticate":
+              `Bearer realm="${tokenServer.origin}/oauth2/token",service="fake",scope="repository:team/app:pull"`,
+          },
+        }),
+  }));
+  try {
+    await Deno.writeTextFile(
+      `${config.path}/config.json`,
+      JSON.stringify({ auths: { [registry.host]: { auth: "", identitytoken: "refresh-abc" } } }),
+    );
+    const result = await pull(`${registry.host}/team/app`, {
+      root: store.path,
+      credentials: credentialsFor(config.path),
+    });
+    assertEquals(result.imageId, image.configDigest);
+    assertEquals(forms[0].service, "fake");
+    assertEquals(forms[0].scope, "repository:team/app:pull");
+  } finally {
+    await registry.close();
+    await tokenServer.close();
+    await store.remove();
+    await config.remove();
+  }
+});
