@@ -9,6 +9,7 @@
 import { join } from "node:path";
 import { digestOf, parseDigest, StreamVerifier } from "./digest.ts";
 import { syncDirectory, tempName } from "./atomic_file.ts";
+import { readDirIfExists, removeIfExists } from "./_fs.ts";
 
 /** An open, not yet committed blob. */
 export interface BlobWriter {
@@ -188,9 +189,7 @@ export class ContentStore {
    * @param digest The blob's digest.
    */
   async delete(digest: string): Promise<void> {
-    await Deno.remove(this.path(digest)).catch((error) => {
-      if (!(error instanceof Deno.errors.NotFound)) throw error;
-    });
+    await removeIfExists(this.path(digest));
   }
 
   /**
@@ -201,18 +200,14 @@ export class ContentStore {
   async list(): Promise<string[]> {
     const digests: string[] = [];
     for (const algorithm of ["sha256", "sha512"]) {
-      try {
-        for await (const entry of Deno.readDir(join(this.root, "blobs", algorithm))) {
-          const digest = `${algorithm}:${entry.name}`;
-          try {
-            parseDigest(digest);
-            digests.push(digest);
-          } catch {
-            // Not a blob (stray file); prune leaves it for a human to look at.
-          }
+      for (const entry of await readDirIfExists(join(this.root, "blobs", algorithm))) {
+        const digest = `${algorithm}:${entry.name}`;
+        try {
+          parseDigest(digest);
+          digests.push(digest);
+        } catch {
+          // Not a blob (stray file); prune leaves it for a human to look at.
         }
-      } catch (error) {
-        if (!(error instanceof Deno.errors.NotFound)) throw error;
       }
     }
     return digests;

@@ -11,6 +11,7 @@ import { writeFileAtomic } from "./atomic_file.ts";
 import { parseDigest } from "./digest.ts";
 import type { ImageConfig, Platform } from "./manifest.ts";
 import { parseImageConfig } from "./manifest.ts";
+import { readDirIfExists, removeIfExists } from "./_fs.ts";
 
 /** A layer of a stored image. */
 export interface ImageLayer {
@@ -127,14 +128,10 @@ export class ImageStore {
    */
   async list(): Promise<ImageRecord[]> {
     const records: ImageRecord[] = [];
-    try {
-      for await (const entry of Deno.readDir(this.#directory)) {
-        if (!/^[0-9a-f]{64}$/.test(entry.name)) continue;
-        const record = await this.read(`sha256:${entry.name}`);
-        if (record) records.push(record);
-      }
-    } catch (error) {
-      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    for (const entry of await readDirIfExists(this.#directory)) {
+      if (!/^[0-9a-f]{64}$/.test(entry.name)) continue;
+      const record = await this.read(`sha256:${entry.name}`);
+      if (record) records.push(record);
     }
     return records;
   }
@@ -146,9 +143,7 @@ export class ImageStore {
    */
   async remove(id: string): Promise<void> {
     const directory = this.directory(id);
-    await Deno.remove(join(directory, "image.json")).catch(() => {});
-    await Deno.remove(directory, { recursive: true }).catch((error) => {
-      if (!(error instanceof Deno.errors.NotFound)) throw error;
-    });
+    await removeIfExists(join(directory, "image.json"));
+    await removeIfExists(directory, { recursive: true });
   }
 }

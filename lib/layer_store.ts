@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { parseDigest } from "./digest.ts";
 import type { LowerLink } from "./extract.ts";
 import { syncDirectory } from "./atomic_file.ts";
+import { readDirIfExists } from "./_fs.ts";
 
 /** What is known of a stored layer. */
 export interface LayerRecord {
@@ -133,14 +134,8 @@ export class LayerStore {
    * @returns Their diff IDs.
    */
   async list(): Promise<string[]> {
-    const diffIds: string[] = [];
-    try {
-      for await (const entry of Deno.readDir(this.#directory)) {
-        if (/^[0-9a-f]{64}$/.test(entry.name)) diffIds.push(`sha256:${entry.name}`);
-      }
-    } catch (error) {
-      if (!(error instanceof Deno.errors.NotFound)) throw error;
-    }
-    return diffIds;
+    return (await readDirIfExists(this.#directory))
+      .filter((entry) => /^[0-9a-f]{64}$/.test(entry.name))
+      .map((entry) => `sha256:${entry.name}`);
   }
 }

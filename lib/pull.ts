@@ -31,7 +31,7 @@ import {
 import { formatPlatform, hostPlatform, selectManifest } from "./platform.ts";
 import { familiarName, parseReference, type Reference } from "./reference.ts";
 import { RegistryClient } from "./registry.ts";
-import { storeLockPath } from "./root.ts";
+import { runningAsRoot, storeLockPath } from "./root.ts";
 import { Staging } from "./staging.ts";
 
 /** Largest image config accepted; configs are held in memory. */
@@ -170,14 +170,6 @@ async function loadConfig(
     throw new TypeError(
       `Cannot accept image config ${descriptor.digest}: ${(error as Error).message}`,
     );
-  }
-}
-
-function runningAsRoot(): boolean {
-  try {
-    return Deno.uid() === 0;
-  } catch {
-    return false;
   }
 }
 

@@ -53,3 +53,17 @@ export function defaultRoot(options: DefaultRootOptions = {}): string {
 export function storeLockPath(root: string): string {
   return join(root, "store.lock");
 }
+
+/**
+ * Whether this process runs as root, so that file owners from layers can be
+ * applied. False where the user ID cannot be read (no `--allow-sys=uid`).
+ *
+ * @returns True for uid 0.
+ */
+export function runningAsRoot(): boolean {
+  try {
+    return Deno.uid() === 0;
+  } catch {
+    return false;
+  }
+}

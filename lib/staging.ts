@@ -5,6 +5,7 @@
  */
 
 import { join } from "node:path";
+import { readDirIfExists, removeIfExists } from "./_fs.ts";
 
 /** How often a live staging directory's mtime is refreshed. */
 const HEARTBEAT_MS = 15_000;
@@ -64,9 +65,7 @@ export class Staging {
   /** Removes the directory and everything in it. */
   async dispose(): Promise<void> {
     clearInterval(this.#heartbeat);
-    await Deno.remove(this.path, { recursive: true }).catch((error) => {
-      if (!(error instanceof Deno.errors.NotFound)) throw error;
-    });
+    await removeIfExists(this.path, { recursive: true });
   }
 
   /**
@@ -80,14 +79,7 @@ export class Staging {
   static async cleanStale(root: string): Promise<number> {
     const tmp = join(root, "tmp");
     let removed = 0;
-    let entries: Deno.DirEntry[];
-    try {
-      entries = await Array.fromAsync(Deno.readDir(tmp));
-    } catch (error) {
-      if (error instanceof Deno.errors.NotFound) return 0;
-      throw error;
-    }
-    for (const entry of entries) {
+    for (const entry of await readDirIfExists(tmp)) {
       const path = join(tmp, entry.name);
       const pid = Number(/^([0-9]+)-/.exec(entry.name)?.[1] ?? NaN);
       if (pid === Deno.pid) continue;

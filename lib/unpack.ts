@@ -10,7 +10,8 @@ import { OPAQUE_MARKER, WHITEOUT_PREFIX } from "./extract.ts";
 import { LayerStore } from "./layer_store.ts";
 import { withLock } from "./lock.ts";
 import { findImage } from "./lookup.ts";
-import { storeLockPath } from "./root.ts";
+import { runningAsRoot, storeLockPath } from "./root.ts";
+import { removeIfExists } from "./_fs.ts";
 
 /** Options for {@link unpack}. */
 export interface UnpackOptions {
@@ -27,10 +28,8 @@ async function lstatOrUndefined(path: string): Promise<Deno.FileInfo | undefined
   }
 }
 
-async function removeAny(path: string): Promise<void> {
-  await Deno.remove(path, { recursive: true }).catch((error) => {
-    if (!(error instanceof Deno.errors.NotFound)) throw error;
-  });
+function removeAny(path: string): Promise<void> {
+  return removeIfExists(path, { recursive: true });
 }
 
 /**
@@ -150,14 +149,6 @@ class LayerApplier {
   /** Applies the layer root's own metadata (the tar's `./` entry) to the tree's root. */
   async root(): Promise<void> {
     await this.#stamp(this.#target, await Deno.lstat(this.#source));
-  }
-}
-
-function runningAsRoot(): boolean {
-  try {
-    return Deno.uid() === 0;
-  } catch {
-    return false;
   }
 }
 

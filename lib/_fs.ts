@@ -1,0 +1,37 @@
+/**
+ * File-system calls where "it is not there" is a normal answer, not an error.
+ *
+ * @module
+ */
+
+/**
+ * Removes a file or (with `recursive`) a tree; a missing path is fine, any other failure throws.
+ *
+ * @param path What to remove.
+ * @param options `recursive` for directories with content.
+ */
+export async function removeIfExists(
+  path: string,
+  options: { recursive?: boolean } = {},
+): Promise<void> {
+  try {
+    await Deno.remove(path, options);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+}
+
+/**
+ * The entries of a directory, or none when it does not exist.
+ *
+ * @param path The directory.
+ * @returns Its entries.
+ */
+export async function readDirIfExists(path: string): Promise<Deno.DirEntry[]> {
+  try {
+    return await Array.fromAsync(Deno.readDir(path));
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return [];
+    throw error;
+  }
+}
