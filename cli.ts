@@ -5,7 +5,7 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
+import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
 import { inspectImage, listImages } from "./lib/inspect.ts";
 import { parsePlatform } from "./lib/platform.ts";
 import { pull, type PullEvent } from "./lib/pull.ts";
@@ -117,6 +117,21 @@ function progressRenderer(quiet: boolean): (event: PullEvent) => void {
   };
 }
 
+/**
+ * Parses one command's flags and positionals; every command takes `--root`.
+ * `root()` is the store root, resolved only when the command needs it.
+ */
+function parseCommand<const T extends ParseArgsOptionsConfig>(args: string[], options: T) {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { ...options, root: { type: "string" } },
+  });
+  const flag = (values as Record<string, unknown>).root as string | undefined;
+  const root = () => flag ?? defaultRoot();
+  return { values, positionals, root };
+}
+
 function positiveInteger(text: string, flag: string): number {
   const value = Number(text);
   if (!Number.isInteger(value) || value < 1) {
@@ -126,17 +141,12 @@ function positiveInteger(text: string, flag: string): number {
 }
 
 async function pullCommand(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: {
-      root: { type: "string" },
-      platform: { type: "string" },
-      "insecure-registry": { type: "string", multiple: true },
-      "max-concurrent-downloads": { type: "string" },
-      missing: { type: "boolean" },
-      quiet: { type: "boolean", short: "q" },
-    },
+  const { values, positionals, root } = parseCommand(args, {
+    platform: { type: "string" },
+    "insecure-registry": { type: "string", multiple: true },
+    "max-concurrent-downloads": { type: "string" },
+    missing: { type: "boolean" },
+    quiet: { type: "boolean", short: "q" },
   });
   if (positionals.length !== 1) throw new UsageError("pull needs exactly one IMAGE");
   let reference;
@@ -150,9 +160,8 @@ async function pullCommand(args: string[]): Promise<number> {
   const maxConcurrentDownloads = values["max-concurrent-downloads"] === undefined
     ? undefined
     : positiveInteger(values["max-concurrent-downloads"], "--max-concurrent-downloads");
-  const root = values.root ?? defaultRoot();
   const result = await pull(reference, {
-    root,
+    root: root(),
     platform,
     missing: values.missing,
     maxConcurrentDownloads,
@@ -197,18 +206,13 @@ function table(rows: string[][]): string {
 }
 
 async function imagesCommand(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: {
-      root: { type: "string" },
-      json: { type: "boolean" },
-      quiet: { type: "boolean", short: "q" },
-      digests: { type: "boolean" },
-    },
+  const { values, positionals, root } = parseCommand(args, {
+    json: { type: "boolean" },
+    quiet: { type: "boolean", short: "q" },
+    digests: { type: "boolean" },
   });
   if (positionals.length > 0) throw new UsageError("images takes no arguments");
-  const rows = await listImages(values.root ?? defaultRoot());
+  const rows = await listImages(root());
   if (values.json) {
     console.log(JSON.stringify(rows, null, 2));
   } else if (values.quiet) {
@@ -237,27 +241,21 @@ async function imagesCommand(args: string[]): Promise<number> {
 }
 
 async function inspectCommand(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: { root: { type: "string" } },
-  });
+  const { positionals, root } = parseCommand(args, {});
   if (positionals.length === 0) throw new UsageError("inspect needs at least one IMAGE or ID");
-  const root = values.root ?? defaultRoot();
+  const storeRoot = root();
   const found = [];
-  for (const name of positionals) found.push(await inspectImage(root, name));
+  for (const name of positionals) found.push(await inspectImage(storeRoot, name));
   console.log(JSON.stringify(found, null, 2));
   return 0;
 }
 
 async function rmiCommand(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: { root: { type: "string" }, force: { type: "boolean", short: "f" } },
+  const { values, positionals, root } = parseCommand(args, {
+    force: { type: "boolean", short: "f" },
   });
   if (positionals.length === 0) throw new UsageError("rmi needs at least one IMAGE or ID");
-  const result = await removeImages(values.root ?? defaultRoot(), positionals, {
+  const result = await removeImages(root(), positionals, {
     force: values.force,
   });
   for (const reference of result.untagged) console.log(`Untagged: ${reference}`);
@@ -266,13 +264,9 @@ async function rmiCommand(args: string[]): Promise<number> {
 }
 
 async function pruneCommand(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: { root: { type: "string" } },
-  });
+  const { positionals, root } = parseCommand(args, {});
   if (positionals.length > 0) throw new UsageError("prune takes no arguments");
-  const result = await prune(values.root ?? defaultRoot());
+  const result = await prune(root());
   for (const diffId of result.deletedLayers) console.log(`Deleted layer: ${diffId}`);
   for (const digest of result.deletedBlobs) console.log(`Deleted blob: ${digest}`);
   console.log(
@@ -282,13 +276,9 @@ async function pruneCommand(args: string[]): Promise<number> {
 }
 
 async function unpackCommand(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: { root: { type: "string" } },
-  });
+  const { positionals, root } = parseCommand(args, {});
   if (positionals.length !== 2) throw new UsageError("unpack needs IMAGE and DIR");
-  const id = await unpack(values.root ?? defaultRoot(), positionals[0], positionals[1]);
+  const id = await unpack(root(), positionals[0], positionals[1]);
   console.log(id);
   return 0;
 }
