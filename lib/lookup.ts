@@ -35,13 +35,17 @@ export async function findByReference(
   const repository = familiarName(reference);
   const images = new ImageStore(root);
   if (reference.digest) {
-    const repoDigest = `${repository}@${reference.digest}`;
-    const record = (await images.list()).find((image) =>
-      image.repoDigests.includes(repoDigest) ||
-      image.repoDigests.some((entry) => entry.startsWith(`${repository}@`)) &&
-        image.documentDigests.includes(reference.digest!)
-    );
-    return record && { record, repoDigest };
+    const wanted = `${repository}@${reference.digest}`;
+    for (const record of await images.list()) {
+      // A platform manifest's digest names the image through its repository's recorded digest.
+      const repoDigest = record.repoDigests.includes(wanted)
+        ? wanted
+        : record.documentDigests.includes(reference.digest)
+        ? record.repoDigests.find((entry) => entry.startsWith(`${repository}@`))
+        : undefined;
+      if (repoDigest) return { record, repoDigest };
+    }
+    return undefined;
   }
   const id = await new ImageIndex(root).get(repository, reference.tag!);
   const record = id === undefined ? undefined : await images.read(id);

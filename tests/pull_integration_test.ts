@@ -2,6 +2,7 @@ import { join } from "node:path";
 import { assert, assertEquals, assertMatch, assertRejects } from "./_assert.ts";
 import { listFiles, tempDir } from "./_fake_registry.ts";
 import { integrationTest, OciLayout, startRegistry } from "./_real_registry.ts";
+import { findImage } from "../lib/lookup.ts";
 import { pull } from "../lib/pull.ts";
 import { dockerConfigCredentials } from "../lib/credentials.ts";
 import { digestOf } from "../lib/digest.ts";
@@ -110,6 +111,14 @@ integrationTest(
           });
           assertEquals(forArm.imageId, arm);
           assertEquals(forArm.platform.architecture, "arm64");
+          // The platform manifest's digest finds the image, through the index's recorded digest.
+          const found = await findImage(
+            store.path,
+            `${registry.host}/team/multi@${forArm.manifestDigest}`,
+          );
+          assertEquals(found.record.id, arm);
+          assertEquals(found.repoDigest, found.record.repoDigests[0]);
+          assert(found.repoDigest !== `${registry.host}/team/multi@${forArm.manifestDigest}`);
           const forHost = await pull(`${registry.host}/team/multi:1`, { root: store.path });
           assertEquals(forHost.imageId, hostPlatform().architecture === "arm64" ? arm : amd);
           await assertRejects(
