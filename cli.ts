@@ -6,322 +6,494 @@
  */
 
 import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
+import denoJson from "./deno.json" with { type: "json" };
+import { formatBytes, shortDigest, table, timeAgo, useColor } from "./cli/format.ts";
+import { progressRenderer } from "./cli/progress.ts";
 import { inspectImage, listImages } from "./lib/inspect.ts";
 import { parsePlatform } from "./lib/platform.ts";
-import { pull, type PullEvent } from "./lib/pull.ts";
-import { parseReference } from "./lib/reference.ts";
+import { pull } from "./lib/pull.ts";
+import { familiarReference, parseReference } from "./lib/reference.ts";
+import { parseInsecureRegistry } from "./lib/registry.ts";
 import { prune, removeImages } from "./lib/remove.ts";
 import { defaultRoot } from "./lib/root.ts";
 import { unpack } from "./lib/unpack.ts";
 
-const USAGE = `Usage: denocker COMMAND [OPTIONS]
-
-Commands:
-  pull IMAGE          Pull an image, extract its layers, record its tag
-  images              List stored images
-  inspect IMAGE|ID... Show stored images as JSON, in docker's shape
-  rmi IMAGE|ID...     Remove tags; images left without one are deleted
-  prune               Delete layers, blobs and temp files no image uses
-  unpack IMAGE DIR    Write an image's flattened root filesystem to a new DIR
-
-Global options:
-  --root DIR      Store root (default: $DENOCKER_ROOT, /var/lib/denocker as root,
-                  else $XDG_DATA_HOME/denocker or ~/.local/share/denocker)
-  -h, --help      Show help
-
-pull options:
-  --platform OS/ARCH[/VARIANT]      Platform to pull (default: the host's)
-  --insecure-registry HOST[:PORT]   Use plain HTTP for this registry (repeatable)
-  --max-concurrent-downloads N      Layers fetched at once (default 3)
-  --missing                         Use the stored image if there is one (no network)
-  -q, --quiet                       Print only the image ID
-
-images options:
-  --json          Print a JSON array of every row
-  -q, --quiet     Print only image IDs
-  --digests       Show repository digests
-
-rmi options:
-  -f, --force     Remove an image by ID even when several repositories tag it
-`;
-
-/** A mistake in how the command was called: exit code 2. */
-class UsageError extends Error {}
-
-function shortDigest(digest: string): string {
-  return digest.replace(/^sha256:/, "").slice(0, 12);
-}
-
-function formatBytes(bytes: number): string {
-  const units = ["B", "kB", "MB", "GB", "TB"];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1000 && unit < units.length - 1) {
-    value /= 1000;
-    unit++;
+/** A mistake in how the command was called: exit code 2, with a pointer to the help. */
+class UsageError extends Error {
+  /** The command whose help to point at, if any. */
+  readonly command?: string;
+  constructor(message: string, command?: string) {
+    super(message);
+    this.command = command;
   }
-  return `${unit === 0 ? value : value.toFixed(value < 10 ? 2 : 1)}${units[unit]}`;
 }
 
-/** Renders pull progress on stderr: live lines on a terminal, plain lines otherwise. */
-function progressRenderer(quiet: boolean): (event: PullEvent) => void {
-  if (quiet) return () => {};
-  const encoder = new TextEncoder();
-  const write = (text: string) => Deno.stderr.writeSync(encoder.encode(text));
-  if (!Deno.stderr.isTerminal()) {
-    return (event) => {
-      if (event.type === "resolved") write(`Digest: ${event.manifestDigest}\n`);
-      else if (event.type === "layer-cached") {
-        write(`${shortDigest(event.digest)}: Already exists\n`);
-      } else if (event.type === "layer-start") {
-        write(`${shortDigest(event.digest)}: Pulling ${formatBytes(event.size)}\n`);
-      } else if (event.type === "layer-done") {
-        write(`${shortDigest(event.digest)}: Pull complete\n`);
-      }
-    };
-  }
-  const lines: string[] = [];
-  const status = new Map<string, string>();
-  let lastDraw = 0;
-  const draw = (force: boolean) => {
-    const now = Date.now();
-    if (!force && now - lastDraw < 100) return;
-    lastDraw = now;
-    let text = lines.length > 0 ? `\x1b[${lines.length}A` : "";
-    for (const digest of lines) text += `\x1b[2K${shortDigest(digest)}: ${status.get(digest)}\n`;
-    write(text);
-  };
-  return (event) => {
-    if (event.type === "resolved") {
-      write(`Digest: ${event.manifestDigest}\n`);
-      return;
-    }
-    if (event.type === "warning") {
-      write(`warning: ${event.message}\n`);
-      lines.length = 0;
-      return;
-    }
-    if (!status.has(event.digest)) {
-      write("\n");
-      lines.push(event.digest);
-    }
-    if (event.type === "layer-cached") status.set(event.digest, "Already exists");
-    else if (event.type === "layer-start") status.set(event.digest, "Waiting");
-    else if (event.type === "layer-progress") {
-      status.set(
-        event.digest,
-        `Downloading ${formatBytes(event.bytes)}/${formatBytes(event.size)}`,
-      );
-    } else if (event.type === "layer-done") status.set(event.digest, "Pull complete");
-    draw(event.type !== "layer-progress");
-  };
+/** One option of a command, as parseArgs takes it plus what help shows. */
+interface OptionSpec {
+  type: "string" | "boolean";
+  short?: string;
+  multiple?: boolean;
+  /** The value's name in help, for string options. */
+  value?: string;
+  help: string;
 }
 
-/**
- * Parses one command's flags and positionals; every command takes `--root`.
- * `root()` is the store root, resolved only when the command needs it.
- */
-function parseCommand<const T extends ParseArgsOptionsConfig>(args: string[], options: T) {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: { ...options, root: { type: "string" } },
-  });
-  const flag = (values as Record<string, unknown>).root as string | undefined;
-  const root = () => flag ?? defaultRoot();
-  return { values, positionals, root };
+/** What a command gets: its flags, positionals, the store root and an abort signal. */
+interface Invocation {
+  // deno-lint-ignore no-explicit-any
+  values: Record<string, any>;
+  positionals: string[];
+  /** The store root, resolved only when the command needs it. */
+  root(): string;
+  signal: AbortSignal;
 }
+
+interface Command {
+  usage: string;
+  summary: string;
+  options: Record<string, OptionSpec>;
+  examples: string[];
+  /** Checks the positionals; a message for the usage error when they are wrong. */
+  arguments(positionals: string[]): string | undefined;
+  run(invocation: Invocation): Promise<number>;
+}
+
+const GLOBAL_OPTIONS: Record<string, OptionSpec> = {
+  root: {
+    type: "string",
+    value: "DIR",
+    help: "Store root (default: $DENOCKER_ROOT, else /var/lib/denocker as root, " +
+      "else ~/.local/share/denocker)",
+  },
+  help: { type: "boolean", short: "h", help: "Show this help" },
+};
+
+const encoder = new TextEncoder();
+const writeError = (text: string) => Deno.stderr.writeSync(encoder.encode(text));
+const waitingFor = (root: string) => () =>
+  console.error(`Waiting for another denocker command using ${root}…`);
+
+const exactly = (count: number, what: string) => (positionals: string[]) =>
+  positionals.length === count
+    ? undefined
+    : `requires exactly ${count} argument${count > 1 ? "s" : ""} (${what})`;
+const atLeastOne = (positionals: string[]) =>
+  positionals.length > 0 ? undefined : "requires at least 1 argument";
+const none = (positionals: string[]) =>
+  positionals.length === 0 ? undefined : `accepts no arguments, got "${positionals[0]}"`;
 
 function positiveInteger(text: string, flag: string): number {
   const value = Number(text);
   if (!Number.isInteger(value) || value < 1) {
-    throw new UsageError(`${flag} needs a whole number of at least 1, got "${text}"`);
+    throw new UsageError(`${flag} needs a whole number of at least 1, got "${text}"`, "pull");
   }
   return value;
 }
 
-async function pullCommand(args: string[]): Promise<number> {
-  const { values, positionals, root } = parseCommand(args, {
-    platform: { type: "string" },
-    "insecure-registry": { type: "string", multiple: true },
-    "max-concurrent-downloads": { type: "string" },
-    missing: { type: "boolean" },
-    quiet: { type: "boolean", short: "q" },
-  });
-  if (positionals.length !== 1) throw new UsageError("pull needs exactly one IMAGE");
-  let reference;
-  let platform;
-  try {
-    reference = parseReference(positionals[0]);
-    platform = values.platform === undefined ? undefined : parsePlatform(values.platform);
-  } catch (error) {
-    throw new UsageError((error as Error).message);
+const COMMANDS: Record<string, Command> = {
+  pull: {
+    usage: "pull [OPTIONS] IMAGE",
+    summary: "Pull an image, verify it, extract its layers and record its tag",
+    options: {
+      platform: {
+        type: "string",
+        value: "OS/ARCH[/VARIANT]",
+        help: "Platform to pull, e.g. linux/arm64 or arm64 (default: the host's)",
+      },
+      "insecure-registry": {
+        type: "string",
+        multiple: true,
+        value: "HOST[:PORT]",
+        help: "Use plain HTTP for this registry (repeatable)",
+      },
+      "max-concurrent-downloads": {
+        type: "string",
+        value: "N",
+        help: "Layers fetched at once (default 3)",
+      },
+      missing: { type: "boolean", help: "Use the stored image if there is one (no network)" },
+      quiet: { type: "boolean", short: "q", help: "Print only the image ID" },
+    },
+    examples: [
+      "denocker pull alpine:3.20",
+      "denocker pull --platform linux/arm64 ghcr.io/org/app:v1",
+    ],
+    arguments: exactly(1, "IMAGE"),
+    async run({ values, positionals, root, signal }) {
+      let reference;
+      let platform;
+      let insecureRegistries;
+      try {
+        reference = parseReference(positionals[0]);
+        platform = values.platform === undefined ? undefined : parsePlatform(values.platform);
+        insecureRegistries = (values["insecure-registry"] as string[] | undefined)?.map(
+          parseInsecureRegistry,
+        );
+      } catch (error) {
+        throw new UsageError((error as Error).message, "pull");
+      }
+      const maxConcurrentDownloads = values["max-concurrent-downloads"] === undefined
+        ? undefined
+        : positiveInteger(values["max-concurrent-downloads"], "--max-concurrent-downloads");
+      const terminal = Deno.stderr.isTerminal();
+      const renderer = progressRenderer({
+        write: writeError,
+        terminal,
+        color: useColor(terminal, (name) => Deno.env.get(name)),
+        columns: terminal ? Deno.consoleSize().columns : undefined,
+      });
+      const result = await pull(reference, {
+        root: root(),
+        platform,
+        missing: values.missing,
+        maxConcurrentDownloads,
+        insecureRegistries,
+        signal,
+        onProgress: values.quiet ? undefined : renderer.onEvent,
+      });
+      if (!values.quiet) {
+        renderer.finish();
+        const name = familiarReference(reference);
+        console.error(`Digest: ${result.digest}`);
+        console.error(
+          result.cached
+            ? `Status: Image is up to date for ${name}`
+            : `Status: Downloaded newer image for ${name}`,
+        );
+      }
+      console.log(result.imageId);
+      return 0;
+    },
+  },
+  images: {
+    usage: "images [OPTIONS]",
+    summary: "List stored images",
+    options: {
+      json: { type: "boolean", help: "Print a JSON array of every row" },
+      quiet: { type: "boolean", short: "q", help: "Print only image IDs" },
+      digests: { type: "boolean", help: "Show repository digests" },
+    },
+    examples: ["denocker images", "denocker images --digests"],
+    arguments: none,
+    async run({ values, root }) {
+      const rows = await listImages(root());
+      if (values.json) {
+        console.log(JSON.stringify(rows, null, 2));
+      } else if (values.quiet) {
+        const ids = [...new Set(rows.map((row) => shortDigest(row.Id)))];
+        if (ids.length > 0) console.log(ids.join("\n"));
+      } else {
+        const header = [
+          "REPOSITORY",
+          "TAG",
+          ...(values.digests ? ["DIGEST"] : []),
+          "IMAGE ID",
+          "CREATED",
+          "SIZE",
+        ];
+        const body = rows.map((row) => [
+          row.Repository,
+          row.Tag,
+          ...(values.digests ? [row.Digest ?? "<none>"] : []),
+          shortDigest(row.Id),
+          timeAgo(row.Created),
+          formatBytes(row.Size),
+        ]);
+        console.log(table([header, ...body]));
+      }
+      return 0;
+    },
+  },
+  inspect: {
+    usage: "inspect IMAGE|ID [IMAGE|ID...]",
+    summary: "Show stored images as JSON, in docker's shape",
+    options: {},
+    examples: ["denocker inspect alpine:3.20", "denocker inspect 1d34ffeaf190"],
+    arguments: atLeastOne,
+    async run({ positionals, root }) {
+      const storeRoot = root();
+      const found = [];
+      const failures = [];
+      for (const name of positionals) {
+        try {
+          found.push(await inspectImage(storeRoot, name));
+        } catch (error) {
+          failures.push(error);
+        }
+      }
+      // As docker does: what was found is printed, then an error for each name that was not.
+      console.log(JSON.stringify(found, null, 2));
+      for (const error of failures) console.error(`denocker: ${oneLine(error)}`);
+      return failures.length > 0 ? 1 : 0;
+    },
+  },
+  rmi: {
+    usage: "rmi [OPTIONS] IMAGE|ID [IMAGE|ID...]",
+    summary: "Remove tags; images left without one are deleted",
+    options: {
+      force: {
+        type: "boolean",
+        short: "f",
+        help: "Remove an image by ID even when several repositories tag it",
+      },
+    },
+    examples: ["denocker rmi alpine:3.20", "denocker rmi --force 1d34ffeaf190"],
+    arguments: atLeastOne,
+    async run({ values, positionals, root }) {
+      const storeRoot = root();
+      const result = await removeImages(storeRoot, positionals, {
+        force: values.force,
+        onLockWait: waitingFor(storeRoot),
+      });
+      for (const reference of result.untagged) console.log(`Untagged: ${reference}`);
+      for (const id of result.deleted) console.log(`Deleted: ${id}`);
+      return 0;
+    },
+  },
+  prune: {
+    usage: "prune",
+    summary: "Delete layers, blobs and temp files no image uses",
+    options: {},
+    examples: ["denocker prune"],
+    arguments: none,
+    async run({ root }) {
+      const storeRoot = root();
+      const result = await prune(storeRoot, { onLockWait: waitingFor(storeRoot) });
+      for (const diffId of result.deletedLayers) console.log(`Deleted layer: ${diffId}`);
+      for (const digest of result.deletedBlobs) console.log(`Deleted blob: ${digest}`);
+      console.log(
+        `Removed ${result.deletedLayers.length} layers, ${result.deletedBlobs.length} blobs, ${result.deletedTemp} temp entries`,
+      );
+      return 0;
+    },
+  },
+  unpack: {
+    usage: "unpack IMAGE|ID DIR",
+    summary: "Write an image's flattened root filesystem to DIR (new, or empty)",
+    options: {},
+    examples: ["denocker unpack alpine:3.20 ./alpine-rootfs"],
+    arguments: (positionals) =>
+      positionals.length !== 2
+        ? "requires exactly 2 arguments (IMAGE and DIR)"
+        : positionals[1] === ""
+        ? "needs a DIR, got an empty string"
+        : undefined,
+    async run({ positionals, root, signal }) {
+      const storeRoot = root();
+      const id = await unpack(storeRoot, positionals[0], positionals[1], {
+        signal,
+        onLockWait: waitingFor(storeRoot),
+      });
+      console.log(id);
+      return 0;
+    },
+  },
+};
+
+function optionLines(options: Record<string, OptionSpec>): string {
+  const entries = Object.entries(options).map(([name, spec]) => [
+    `${spec.short ? `-${spec.short}, ` : "    "}--${name}${spec.value ? ` ${spec.value}` : ""}`,
+    spec.help,
+  ]);
+  const width = Math.max(...entries.map(([flags]) => flags.length));
+  return entries.map(([flags, help]) => `  ${flags.padEnd(width)}   ${help}`).join("\n");
+}
+
+function commandHelp(name: string): string {
+  const command = COMMANDS[name];
+  return `Usage:  denocker ${command.usage}
+
+${command.summary}
+
+Options:
+${optionLines({ ...command.options, ...GLOBAL_OPTIONS })}
+
+Example${command.examples.length > 1 ? "s" : ""}:
+${command.examples.map((example) => `  ${example}`).join("\n")}
+`;
+}
+
+function mainHelp(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((name) => name.length));
+  return `Usage:  denocker [--root DIR] COMMAND [OPTIONS]
+
+A container-image tool: pulls images from OCI/Docker registries into a verified local store.
+
+Commands:
+${
+    Object.entries(COMMANDS).map(([name, command]) =>
+      `  ${name.padEnd(width)}   ${command.summary}`
+    ).join("\n")
   }
-  const maxConcurrentDownloads = values["max-concurrent-downloads"] === undefined
-    ? undefined
-    : positiveInteger(values["max-concurrent-downloads"], "--max-concurrent-downloads");
-  const result = await pull(reference, {
-    root: root(),
-    platform,
-    missing: values.missing,
-    maxConcurrentDownloads,
-    insecureRegistries: values["insecure-registry"],
-    onProgress: progressRenderer(values.quiet ?? false),
-  });
-  if (!values.quiet) {
-    console.error(
-      result.cached
-        ? `Status: image is up to date for ${positionals[0]}`
-        : `Status: downloaded newer image for ${positionals[0]}`,
+
+Global options:
+${optionLines({ ...GLOBAL_OPTIONS, version: { type: "boolean", help: "Print the version" } })}
+
+Run 'denocker COMMAND --help' for more information on a command.
+`;
+}
+
+/** The first line of an error's message. */
+function oneLine(error: unknown): string {
+  return (error instanceof Error ? error.message : String(error)).split("\n")[0];
+}
+
+/** parseArgs' errors in docker's words. */
+function usageFromParseError(error: unknown, command: string | undefined): UsageError | undefined {
+  const code = (error as { code?: string }).code ?? "";
+  if (!code.startsWith("ERR_PARSE_ARGS")) return undefined;
+  const message = (error as Error).message;
+  const flag = /'(-[^ ']+)/.exec(message)?.[1];
+  if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") {
+    return new UsageError(`unknown flag: ${flag}`, command);
+  }
+  if (code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE") {
+    return new UsageError(
+      message.includes("argument missing")
+        ? `flag needs an argument: ${flag}`
+        : `flag takes no value: ${flag}`,
+      command,
     );
   }
-  console.log(result.imageId);
-  return 0;
+  return new UsageError(message, command);
 }
 
-function timeAgo(iso: string | undefined): string {
-  if (!iso) return "N/A";
-  const seconds = (Date.now() - Date.parse(iso)) / 1000;
-  if (Number.isNaN(seconds)) return "N/A";
-  const units: [number, string][] = [
-    [365 * 86400, "year"],
-    [30 * 86400, "month"],
-    [7 * 86400, "week"],
-    [86400, "day"],
-    [3600, "hour"],
-    [60, "minute"],
-  ];
-  for (const [size, name] of units) {
-    const count = Math.floor(seconds / size);
-    if (count >= 1) return `${count} ${name}${count > 1 ? "s" : ""} ago`;
+function parseWith(
+  args: string[],
+  options: Record<string, OptionSpec>,
+  command: string | undefined,
+  strict = true,
+) {
+  const config: ParseArgsOptionsConfig = {};
+  for (const [name, spec] of Object.entries(options)) {
+    config[name] = {
+      type: spec.type,
+      ...(spec.short ? { short: spec.short } : {}),
+      ...(spec.multiple ? { multiple: true } : {}),
+    };
   }
-  return "Less than a minute ago";
-}
-
-function table(rows: string[][]): string {
-  const widths = rows[0].map((_, column) => Math.max(...rows.map((row) => row[column].length)));
-  return rows.map((row) => row.map((cell, i) => cell.padEnd(widths[i])).join("   ").trimEnd()).join(
-    "\n",
-  );
-}
-
-async function imagesCommand(args: string[]): Promise<number> {
-  const { values, positionals, root } = parseCommand(args, {
-    json: { type: "boolean" },
-    quiet: { type: "boolean", short: "q" },
-    digests: { type: "boolean" },
-  });
-  if (positionals.length > 0) throw new UsageError("images takes no arguments");
-  const rows = await listImages(root());
-  if (values.json) {
-    console.log(JSON.stringify(rows, null, 2));
-  } else if (values.quiet) {
-    const ids = [...new Set(rows.map((row) => shortDigest(row.Id)))];
-    if (ids.length > 0) console.log(ids.join("\n"));
-  } else {
-    const header = [
-      "REPOSITORY",
-      "TAG",
-      ...(values.digests ? ["DIGEST"] : []),
-      "IMAGE ID",
-      "CREATED",
-      "SIZE",
-    ];
-    const body = rows.map((row) => [
-      row.Repository,
-      row.Tag,
-      ...(values.digests ? [row.Digest ?? "<none>"] : []),
-      shortDigest(row.Id),
-      timeAgo(row.Created),
-      formatBytes(row.Size),
-    ]);
-    console.log(table([header, ...body]));
+  try {
+    return parseArgs({ args, options: config, allowPositionals: true, strict });
+  } catch (error) {
+    throw usageFromParseError(error, command) ?? error;
   }
-  return 0;
 }
 
-async function inspectCommand(args: string[]): Promise<number> {
-  const { positionals, root } = parseCommand(args, {});
-  if (positionals.length === 0) throw new UsageError("inspect needs at least one IMAGE or ID");
-  const storeRoot = root();
-  const found = [];
-  for (const name of positionals) found.push(await inspectImage(storeRoot, name));
-  console.log(JSON.stringify(found, null, 2));
-  return 0;
+/** Splits global options given before the command from the command and its arguments. */
+function splitGlobal(args: string[]): { global: string[]; command?: string; rest: string[] } {
+  let i = 0;
+  while (i < args.length && args[i].startsWith("-")) {
+    const arg = args[i];
+    i += arg === "--root" ? 2 : 1;
+  }
+  return { global: args.slice(0, i), command: args[i], rest: args.slice(i + 1) };
 }
 
-async function rmiCommand(args: string[]): Promise<number> {
-  const { values, positionals, root } = parseCommand(args, {
-    force: { type: "boolean", short: "f" },
-  });
-  if (positionals.length === 0) throw new UsageError("rmi needs at least one IMAGE or ID");
-  const result = await removeImages(root(), positionals, {
-    force: values.force,
-  });
-  for (const reference of result.untagged) console.log(`Untagged: ${reference}`);
-  for (const id of result.deleted) console.log(`Deleted: ${id}`);
-  return 0;
+/** Turns SIGINT and SIGTERM into an abort, so commands clean up; a second signal exits at once. */
+function abortOnSignals(): { signal: AbortSignal; exitCode(): number | undefined; stop(): void } {
+  const controller = new AbortController();
+  let received: Deno.Signal | undefined;
+  const listeners: [Deno.Signal, () => void][] = [];
+  for (const name of ["SIGINT", "SIGTERM"] as const) {
+    const listener = () => {
+      if (received) Deno.exit(name === "SIGINT" ? 130 : 143);
+      received = name;
+      controller.abort(new Error(`interrupted by ${name}`));
+    };
+    try {
+      Deno.addSignalListener(name, listener);
+      listeners.push([name, listener]);
+    } catch {
+      // Not every platform has every signal (Windows has no SIGTERM).
+    }
+  }
+  return {
+    signal: controller.signal,
+    exitCode: () => received === undefined ? undefined : received === "SIGINT" ? 130 : 143,
+    stop: () => {
+      for (const [name, listener] of listeners) Deno.removeSignalListener(name, listener);
+    },
+  };
 }
 
-async function pruneCommand(args: string[]): Promise<number> {
-  const { positionals, root } = parseCommand(args, {});
-  if (positionals.length > 0) throw new UsageError("prune takes no arguments");
-  const result = await prune(root());
-  for (const diffId of result.deletedLayers) console.log(`Deleted layer: ${diffId}`);
-  for (const digest of result.deletedBlobs) console.log(`Deleted blob: ${digest}`);
-  console.log(
-    `Removed ${result.deletedLayers.length} layers, ${result.deletedBlobs.length} blobs, ${result.deletedTemp} temp entries`,
-  );
-  return 0;
+async function runCommand(name: string, args: string[], globalRoot: string | undefined) {
+  const command = COMMANDS[name];
+  const { values, positionals } = parseWith(args, { ...command.options, ...GLOBAL_OPTIONS }, name);
+  if (values.help) {
+    console.log(commandHelp(name));
+    return 0;
+  }
+  const rootFlag = (values.root as string | undefined) ?? globalRoot;
+  if (rootFlag === "") throw new UsageError("--root needs a directory, got an empty string", name);
+  const problem = command.arguments(positionals);
+  if (problem) throw new UsageError(`"${name}" ${problem}`, name);
+  const signals = abortOnSignals();
+  try {
+    return await command.run({
+      values,
+      positionals,
+      root: () => rootFlag ?? defaultRoot(),
+      signal: signals.signal,
+    });
+  } catch (error) {
+    const interrupted = signals.exitCode();
+    if (interrupted !== undefined) {
+      console.error(`denocker: ${oneLine(signals.signal.reason)}`);
+      return interrupted;
+    }
+    throw error;
+  } finally {
+    signals.stop();
+  }
 }
-
-async function unpackCommand(args: string[]): Promise<number> {
-  const { positionals, root } = parseCommand(args, {});
-  if (positionals.length !== 2) throw new UsageError("unpack needs IMAGE and DIR");
-  const id = await unpack(root(), positionals[0], positionals[1]);
-  console.log(id);
-  return 0;
-}
-
-const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
-  pull: pullCommand,
-  images: imagesCommand,
-  inspect: inspectCommand,
-  rmi: rmiCommand,
-  prune: pruneCommand,
-  unpack: unpackCommand,
-};
 
 /**
  * Runs the command line.
  *
  * @param args Arguments after the program name.
- * @returns The exit code: 0 success, 1 failure, 2 usage error.
+ * @returns The exit code: 0 success, 1 failure, 2 usage error, 130/143 interrupted.
  */
 export async function main(args: string[]): Promise<number> {
-  const [command, ...rest] = args;
-  if (command === undefined || command === "-h" || command === "--help" || command === "help") {
-    (command === undefined ? console.error : console.log)(USAGE);
-    return command === undefined ? 2 : 0;
-  }
-  const run = COMMANDS[command];
-  if (!run) {
-    console.error(`denocker: unknown command "${command}"\n\n${USAGE}`);
-    return 2;
-  }
-  if (rest.includes("-h") || rest.includes("--help")) {
-    console.log(USAGE);
-    return 0;
-  }
+  let command: string | undefined;
   try {
-    return await run(rest);
+    const split = splitGlobal(args);
+    command = split.command === "help" ? split.rest[0] : split.command;
+    const global = parseWith(
+      split.global,
+      { ...GLOBAL_OPTIONS, version: { type: "boolean", help: "" } },
+      undefined,
+    ).values;
+    if (global.version) {
+      console.log(`denocker version ${denoJson.version}`);
+      return 0;
+    }
+    if (split.command === undefined || split.command === "help" && command === undefined) {
+      (split.command === undefined && !global.help ? console.error : console.log)(mainHelp());
+      return split.command === undefined && !global.help ? 2 : 0;
+    }
+    if (global.help && split.command !== "help") {
+      console.log(COMMANDS[split.command] ? commandHelp(split.command) : mainHelp());
+      return 0;
+    }
+    if (command === undefined || !Object.hasOwn(COMMANDS, command)) {
+      console.error(`denocker: '${command}' is not a denocker command.\nSee 'denocker --help'.`);
+      return 2;
+    }
+    if (split.command === "help") {
+      console.log(commandHelp(command));
+      return 0;
+    }
+    return await runCommand(command, split.rest, global.root as string | undefined);
   } catch (error) {
-    const usage = error instanceof UsageError ||
-      (error instanceof TypeError && "code" in error &&
-        String((error as { code: unknown }).code).startsWith("ERR_PARSE_ARGS"));
-    const message = error instanceof Error ? error.message : String(error);
-    console.error(`denocker: ${message.split("\n")[0]}`);
-    return usage ? 2 : 1;
+    if (error instanceof UsageError) {
+      const help = error.command ? `denocker ${error.command} --help` : "denocker --help";
+      console.error(`denocker: ${error.message}\nSee '${help}'.`);
+      return 2;
+    }
+    const color = useColor(Deno.stderr.isTerminal(), (name) => Deno.env.get(name));
+    const prefix = color ? "\x1b[31mdenocker:\x1b[0m" : "denocker:";
+    console.error(`${prefix} ${oneLine(error)}`);
+    return 1;
   }
 }
 

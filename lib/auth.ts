@@ -8,6 +8,7 @@
 
 import { type CredentialLookup, type Credentials, IDENTITY_TOKEN_USER } from "./credentials.ts";
 import { RegistryError } from "./errors.ts";
+import { networkError } from "./_network_error.ts";
 
 /** One challenge of a `WWW-Authenticate` header. */
 export interface Challenge {
@@ -191,9 +192,7 @@ export class Authenticator {
     try {
       response = await this.#options.fetch(url, init);
     } catch (error) {
-      throw new RegistryError(
-        `Cannot reach token service ${url.origin}: ${(error as Error).message}`,
-      );
+      throw networkError(error, `authenticate to ${this.#registry}`, url.host);
     }
     if (!response.ok) {
       await response.body?.cancel();

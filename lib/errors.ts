@@ -19,10 +19,14 @@ export class RegistryError extends Error {
    * Creates the error.
    *
    * @param message Human-readable, one line, never containing credentials.
-   * @param options HTTP status and distribution error codes.
+   * @param options HTTP status, distribution error codes, and the underlying
+   *   error (a network failure) as `cause`.
    */
-  constructor(message: string, options: { status?: number; codes?: string[] } = {}) {
-    super(message);
+  constructor(
+    message: string,
+    options: { status?: number; codes?: string[]; cause?: unknown } = {},
+  ) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = "RegistryError";
     this.status = options.status;
     this.codes = options.codes ?? [];

@@ -13,18 +13,12 @@
 
 /// <reference lib="deno.worker" />
 
-import { decompressLayer } from "./compression.ts";
-import { verifyingStream } from "./digest.ts";
-import { extractLayer, type ExtractOptions } from "./extract.ts";
+import type { ExtractResult } from "./extract.ts";
+import { extractLayerBlob, type LayerExtractionPlan } from "./_layer_pipeline.ts";
 
 /** The first message of an extraction. */
-export interface StartMessage {
+export interface StartMessage extends LayerExtractionPlan {
   type: "start";
-  directory: string;
-  mediaType: string;
-  diffId: string;
-  what: string;
-  extract?: ExtractOptions;
 }
 
 /** Messages the worker receives. */
@@ -35,7 +29,7 @@ export type ToWorker = StartMessage | { type: "chunk"; chunk: Uint8Array } | { t
 /** Messages the worker sends. */
 export type FromWorker =
   | { type: "consumed"; chunks: number }
-  | { type: "done"; result: Awaited<ReturnType<typeof extractLayer>> }
+  | { type: "done"; result: ExtractResult }
   | { type: "error"; name: string; message: string };
 
 /** Chunks consumed before the sender is told; must stay below its credit window. */
@@ -66,11 +60,8 @@ async function run(start: StartMessage): Promise<void> {
       },
     }),
   );
-  const tar = counted
-    .pipeThrough(decompressLayer(start.mediaType))
-    .pipeThrough(verifyingStream(start.diffId, undefined, start.what));
   try {
-    send({ type: "done", result: await extractLayer(tar, start.directory, start.extract) });
+    send({ type: "done", result: await extractLayerBlob(counted, start) });
   } catch (error) {
     const name = error instanceof Error ? error.name : "Error";
     send({ type: "error", name, message: error instanceof Error ? error.message : String(error) });

@@ -7,6 +7,7 @@
 import { ImageIndex } from "./image_index.ts";
 import { ImageStore } from "./image_store.ts";
 import { findImage } from "./lookup.ts";
+import { ensureDirectory } from "./_paths.ts";
 
 /** One row of `images`: an image under one tag (or `<none>`). */
 export interface ImageSummary {
@@ -66,6 +67,7 @@ export interface ImageInspect {
  * @returns The rows.
  */
 export async function listImages(root: string): Promise<ImageSummary[]> {
+  await ensureDirectory(root, "store root", { create: false });
   const images = new ImageStore(root);
   const records = new Map((await images.list()).map((record) => [record.id, record]));
   const created = new Map<string, string | undefined>();

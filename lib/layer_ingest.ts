@@ -1,13 +1,14 @@
 /**
  * One layer's way from blob to extracted directory, streamed in one pass:
- * blob bytes -> (content store) and, on a worker thread, decompress ->
- * diff_id check -> untar -> files in staging, renamed into `layers/` only
- * when everything verified.
+ * blob bytes -> (content store) and, on a worker thread where the worker's
+ * module may be loaded, decompress -> diff_id check -> untar -> files in
+ * staging, renamed into `layers/` only when everything verified.
  *
  * @module
  */
 
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import type { BlobWriter } from "./content_store.ts";
 import { assertSupportedLayer } from "./compression.ts";
 import { MalformedLayerError, VerificationError } from "./errors.ts";
@@ -15,6 +16,7 @@ import type { ExtractOptions, ExtractResult } from "./extract.ts";
 import type { FromWorker, ToWorker } from "./extract_worker.ts";
 import type { LayerRecord, LayerStore } from "./layer_store.ts";
 import type { Descriptor } from "./manifest.ts";
+import { extractLayerBlob, type LayerExtractionPlan } from "./_layer_pipeline.ts";
 
 /** Options for {@link ingestLayer}. */
 export interface IngestOptions {
@@ -32,11 +34,13 @@ export interface IngestOptions {
   extract?: ExtractOptions;
   /** Called with the count of blob bytes read so far. */
   onBytes?: (bytes: number) => void;
+  /** Called once every blob byte was read, while extraction may still be finishing. */
+  onBlobRead?: () => void;
   /** Stops the ingestion (the layer is then left behind nowhere). */
   signal?: AbortSignal;
 }
 
-/** Chunks in flight to the extracting worker; bounds memory, not speed. */
+/** Chunks in flight to the extraction; bounds memory, not speed. */
 const CHUNKS_IN_FLIGHT = 16;
 
 const ERROR_CLASSES: Record<string, new (message: string) => Error> = {
@@ -46,16 +50,49 @@ const ERROR_CLASSES: Record<string, new (message: string) => Error> = {
   TypeError,
 };
 
-/** An extraction running on a worker thread. */
-class ExtractionWorker {
+/** An extraction fed chunk by chunk, wherever it runs. */
+interface LayerExtraction {
+  /** Settles with the extraction's outcome. */
+  readonly result: Promise<ExtractResult>;
+  /** Whether the extraction has finished (successfully or not). */
+  readonly settled: boolean;
+  /** Sends a chunk, waiting while too many are in flight. The chunk may be consumed. */
+  write(chunk: Uint8Array): Promise<void>;
+  /** Tells that the blob ended. */
+  end(): void;
+  /** Stops the extraction. */
+  abort(): void;
+}
+
+const WORKER_URL = new URL("./extract_worker.ts", import.meta.url);
+
+/**
+ * Whether the extraction worker's module may be loaded without a permission
+ * prompt. A worker needs read access to its own source (or import access
+ * to its host), which a pull under narrow permissions (`--allow-read=ROOT`)
+ * does not have; such pulls extract on the pulling thread instead.
+ */
+function workerAllowed(): boolean {
+  try {
+    const descriptor: Deno.PermissionDescriptor = WORKER_URL.protocol === "file:"
+      ? { name: "read", path: fileURLToPath(WORKER_URL) }
+      : { name: "import", host: WORKER_URL.host };
+    return Deno.permissions.querySync(descriptor).state === "granted";
+  } catch {
+    return false;
+  }
+}
+
+/** An extraction running on a worker thread, fed with bounded credit. */
+class WorkerExtraction implements LayerExtraction {
   readonly #worker: Worker;
   readonly result: Promise<ExtractResult>;
   #inFlight = 0;
   #wake: (() => void) | undefined;
   #settled = false;
 
-  constructor(start: Extract<ToWorker, { type: "start" }>) {
-    this.#worker = new Worker(new URL("./extract_worker.ts", import.meta.url), { type: "module" });
+  constructor(plan: LayerExtractionPlan) {
+    this.#worker = new Worker(WORKER_URL, { type: "module" });
     this.result = new Promise((resolve, reject) => {
       this.#worker.onmessage = (event: MessageEvent<FromWorker>) => {
         const message = event.data;
@@ -79,22 +116,21 @@ class ExtractionWorker {
       };
     });
     this.result.catch(() => {}); // Observed by the caller; avoid an unhandled rejection meanwhile.
-    this.#worker.postMessage(start);
+    this.#worker.postMessage({ type: "start", ...plan } satisfies ToWorker);
   }
 
-  /** Whether the worker has finished (successfully or not). */
   get settled(): boolean {
     return this.#settled;
   }
 
-  /** Sends a chunk, waiting while too many are in flight. */
   async write(chunk: Uint8Array): Promise<void> {
     while (this.#inFlight >= CHUNKS_IN_FLIGHT && !this.#settled) {
       await new Promise<void>((resolve) => (this.#wake = resolve));
     }
     if (this.#settled) return;
     this.#inFlight++;
-    // Handing the buffer over saves a copy; a chunk that shares its buffer is copied first.
+    // Handing the buffer over saves a copy (and empties `chunk`); a chunk that shares its
+    // buffer is copied first.
     const own = chunk.byteOffset === 0 && chunk.byteLength === chunk.buffer.byteLength
       ? chunk
       : chunk.slice();
@@ -114,14 +150,54 @@ class ExtractionWorker {
   }
 }
 
+/** An extraction on this thread, for when no worker may be started. */
+class InlineExtraction implements LayerExtraction {
+  readonly result: Promise<ExtractResult>;
+  readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
+  #settled = false;
+
+  constructor(plan: LayerExtractionPlan) {
+    const channel = new TransformStream<Uint8Array, Uint8Array>(
+      undefined,
+      { highWaterMark: CHUNKS_IN_FLIGHT },
+      { highWaterMark: CHUNKS_IN_FLIGHT },
+    );
+    this.#writer = channel.writable.getWriter();
+    this.result = extractLayerBlob(channel.readable, plan).finally(() => {
+      this.#settled = true;
+    });
+    this.result.catch(() => {});
+  }
+
+  get settled(): boolean {
+    return this.#settled;
+  }
+
+  async write(chunk: Uint8Array): Promise<void> {
+    if (this.#settled) return;
+    await this.#writer.ready;
+    this.#writer.write(chunk).catch(() => {});
+  }
+
+  end(): void {
+    this.#writer.close().catch(() => {});
+  }
+
+  abort(): void {
+    this.#settled = true;
+    this.#writer.abort(new Error("aborted")).catch(() => {});
+  }
+}
+
 /**
  * Streams a layer blob into the blob store (when a writer is given) and, at
- * the same time, to a worker that decompresses it, checks its diff_id and
- * extracts it into staging. The layer is committed to `layers/` only when
- * the blob digest, the diff_id and the extraction all succeeded; on any
- * failure nothing is left behind.
+ * the same time, to an extraction that decompresses it, checks its diff_id
+ * and extracts it into staging (on a worker thread when the worker's module
+ * may be loaded). The layer is committed to `layers/` only when the blob
+ * digest, the diff_id and the extraction all succeeded; on any failure
+ * nothing is left behind.
  *
- * Requires `--allow-read` and `--allow-write`.
+ * Requires `--allow-read` and `--allow-write` (of the store).
  *
  * @param source The layer blob's bytes.
  * @param options Descriptor, diff_id, stores and staging.
@@ -136,14 +212,16 @@ export async function ingestLayer(
   const staged = join(options.staging, `layer-${crypto.randomUUID()}`);
   const fsDirectory = join(staged, "fs");
   await Deno.mkdir(fsDirectory, { recursive: true, mode: 0o700 });
-  const extraction = new ExtractionWorker({
-    type: "start",
+  const plan: LayerExtractionPlan = {
     directory: fsDirectory,
     mediaType: descriptor.mediaType,
     diffId,
     what: `Cannot accept layer ${descriptor.digest}: uncompressed content`,
     extract: options.extract,
-  });
+  };
+  const extraction: LayerExtraction = workerAllowed()
+    ? new WorkerExtraction(plan)
+    : new InlineExtraction(plan);
   let result: ExtractResult;
   try {
     let bytes = 0;
@@ -152,12 +230,14 @@ export async function ingestLayer(
       // After an extraction failure a download is still hashed to its (announced, capped)
       // end: a corrupt blob is better reported as a digest mismatch than as a broken tar.
       if (extraction.settled && !blobWriter) break;
+      // Counted before the chunk is handed over: a worker takes its buffer.
+      bytes += chunk.byteLength;
       await blobWriter?.write(chunk);
       await extraction.write(chunk);
-      bytes += chunk.byteLength;
       options.onBytes?.(bytes);
     }
     await blobWriter?.commit();
+    options.onBlobRead?.();
     extraction.end();
     result = await extraction.result;
   } catch (error) {

@@ -10,6 +10,10 @@ import { ImageNotFoundError } from "./errors.ts";
 import { ImageIndex } from "./image_index.ts";
 import { type ImageRecord, ImageStore } from "./image_store.ts";
 import { familiarName, parseReference, type Reference } from "./reference.ts";
+import { ensureDirectory } from "./_paths.ts";
+
+/** Shortest image ID prefix accepted, so that a short word is not taken for an ID. */
+export const MIN_ID_PREFIX = 4;
 
 /** A stored image and how it was named. */
 export interface FoundImage {
@@ -54,7 +58,7 @@ export async function findByReference(
 
 /**
  * Finds a stored image by reference or by image ID (full, `sha256:`-prefixed,
- * or a unique prefix of at least 4 hex digits). References are tried first,
+ * or a unique prefix of at least {@link MIN_ID_PREFIX} hex digits). References are tried first,
  * as docker does. Throws {@link ImageNotFoundError} when nothing matches.
  *
  * @example
@@ -69,6 +73,7 @@ export async function findByReference(
  * @returns The image.
  */
 export async function findImage(root: string, text: string): Promise<FoundImage> {
+  await ensureDirectory(root, "store root", { create: false });
   let reference: Reference | undefined;
   try {
     reference = parseReference(text);
@@ -79,7 +84,7 @@ export async function findImage(root: string, text: string): Promise<FoundImage>
     const found = await findByReference(root, reference);
     if (found) return found;
   }
-  const idMatch = /^(?:sha256:)?([0-9a-f]{4,64})$/.exec(text);
+  const idMatch = new RegExp(`^(?:sha256:)?([0-9a-f]{${MIN_ID_PREFIX},64})$`).exec(text);
   if (idMatch) {
     const matches = (await new ImageStore(root).list()).filter((image) =>
       image.id.slice("sha256:".length).startsWith(idMatch[1])
@@ -88,6 +93,11 @@ export async function findImage(root: string, text: string): Promise<FoundImage>
       throw new ImageNotFoundError(`Cannot find image "${text}": the ID prefix is ambiguous`);
     }
     if (matches.length === 1) return { record: matches[0] };
+  }
+  if (/^(?:sha256:)?[0-9a-f]{1,3}$/.test(text)) {
+    throw new ImageNotFoundError(
+      `Cannot find image "${text}": no such image, and an image ID prefix needs at least ${MIN_ID_PREFIX} hex digits`,
+    );
   }
   if (!reference && !idMatch) {
     throw new TypeError(`Cannot find image "${text}": not a valid reference or image ID`);

@@ -18,7 +18,7 @@ import { type ImageRecord, ImageStore } from "./image_store.ts";
 import { ingestLayer } from "./layer_ingest.ts";
 import { type LayerRecord, LayerStore } from "./layer_store.ts";
 import { withLock } from "./lock.ts";
-import { findByReference } from "./lookup.ts";
+import { findByReference, type FoundImage } from "./lookup.ts";
 import {
   type Descriptor,
   type ImageConfig,
@@ -28,29 +28,67 @@ import {
   parseManifestDocument,
   type Platform,
 } from "./manifest.ts";
-import { formatPlatform, hostPlatform, selectManifest } from "./platform.ts";
-import { familiarName, parseReference, type Reference } from "./reference.ts";
+import {
+  formatPlatform,
+  hostPlatform,
+  normalizePlatform,
+  platformMatches,
+  selectManifest,
+} from "./platform.ts";
+import { familiarName, familiarReference, parseReference, type Reference } from "./reference.ts";
 import { RegistryClient } from "./registry.ts";
 import { runningAsRoot, storeLockPath } from "./root.ts";
 import { Staging } from "./staging.ts";
+import { ensureDirectory } from "./_paths.ts";
 
 /** Largest image config accepted; configs are held in memory. */
 export const MAX_CONFIG_BYTES = 64 * 1024 * 1024;
 
-/** Progress reported while pulling. */
+/** A layer as progress events name it. */
+export interface LayerProgress {
+  /** Digest of the layer blob. */
+  digest: string;
+  /** Size of the layer blob in bytes. */
+  size: number;
+}
+
+/**
+ * Progress reported while pulling, in the order a pull goes:
+ * `pulling` (the registry is being asked), `resolved` (the image and its
+ * layers are known), then per layer `layer-cached`, or `layer-start`,
+ * `layer-progress`… (up to the blob's size), `layer-extracting` (every
+ * byte read; extraction finishing), `layer-done`. `warning`s may come at
+ * any time (with the layer's digest when they concern one), and
+ * `waiting-for-lock` when another denocker command holds the store.
+ */
 export type PullEvent =
-  | { type: "resolved"; reference: string; manifestDigest: string; imageId: string; layers: number }
+  | { type: "waiting-for-lock"; root: string }
+  | { type: "pulling"; repository: string; reference: string }
+  | {
+    type: "resolved";
+    reference: string;
+    /** Digest of the document the reference names (an index for a multi-platform image). */
+    digest: string;
+    manifestDigest: string;
+    imageId: string;
+    layers: LayerProgress[];
+  }
   | { type: "layer-cached"; digest: string; size: number }
-  | { type: "layer-start"; digest: string; size: number }
+  | { type: "layer-start"; digest: string; size: number; source: "registry" | "store" }
   | { type: "layer-progress"; digest: string; bytes: number; size: number }
+  | { type: "layer-extracting"; digest: string; size: number }
   | { type: "layer-done"; digest: string; size: number }
-  | { type: "warning"; message: string };
+  | { type: "warning"; message: string; digest?: string };
 
 /** Options for {@link pull}. */
 export interface PullOptions {
   /** The store root directory. */
   root: string;
-  /** Platform to choose from a multi-platform image; the host's by default. */
+  /**
+   * The platform to pull. When given, it must hold: a single-platform image
+   * of another platform is refused. By default the host's, and a
+   * single-platform image of another platform is pulled with a warning.
+   */
   platform?: Platform;
   /** Return an image already in the store without contacting the registry. */
   missing?: boolean;
@@ -58,6 +96,8 @@ export interface PullOptions {
   maxConcurrentDownloads?: number;
   /** `HOST[:PORT]` registries reached over plain HTTP besides loopback ones. */
   insecureRegistries?: string[];
+  /** Milliseconds to wait for each response's headers; 30 s by default. */
+  responseTimeout?: number;
   /** Credential lookup; docker's `config.json` by default. */
   credentials?: CredentialLookup;
   /** The fetch to use; inject one to test. */
@@ -78,6 +118,11 @@ export interface PullResult {
   reference: Reference;
   /** `sha256:<hex>` of the image config: docker's image ID. */
   imageId: string;
+  /**
+   * Digest of the document the reference names, as docker prints it after
+   * `Digest:` and records in `RepoDigests` (the index for a multi-platform image).
+   */
+  digest: string;
   /** Digest of the image manifest (the platform's manifest for a multi-platform image). */
   manifestDigest: string;
   /** The image manifest. */
@@ -181,15 +226,16 @@ async function ensureLayer(
 ): Promise<LayerRecord> {
   const { blobs, layers, client, reference, options, signal } = context;
   const report = options.onProgress ?? (() => {});
+  const { digest, size } = layer;
   if (await layers.has(diffId)) {
-    report({ type: "layer-cached", digest: layer.digest, size: layer.size });
+    report({ type: "layer-cached", digest, size });
     return layers.read(diffId);
   }
-  report({ type: "layer-start", digest: layer.digest, size: layer.size });
-  const stored = await blobs.has(layer.digest, layer.size);
+  const stored = await blobs.has(digest, size);
   if (!stored) context.transferred = true;
+  report({ type: "layer-start", digest, size, source: stored ? "store" : "registry" });
   const source = stored
-    ? await blobs.open(layer.digest)
+    ? await blobs.open(digest)
     : await client.fetchBlob(reference.repository, layer, { signal, verify: false });
   const record = await ingestLayer(source, {
     signal,
@@ -197,41 +243,43 @@ async function ensureLayer(
     diffId,
     layers,
     staging: context.staging.path,
-    blobWriter: stored ? undefined : await blobs.ingest(layer.digest, layer.size),
+    blobWriter: stored ? undefined : await blobs.ingest(digest, size),
     extract: {
       ...options.limits,
       preserveOwnership: options.preserveOwnership ?? runningAsRoot(),
     },
-    onBytes: (bytes) =>
-      report({ type: "layer-progress", digest: layer.digest, bytes, size: layer.size }),
+    onBytes: (bytes) => report({ type: "layer-progress", digest, bytes, size }),
+    onBlobRead: () => report({ type: "layer-extracting", digest, size }),
   });
   if (record.skipped.length > 0) {
     report({
       type: "warning",
+      digest,
       message:
-        `layer ${layer.digest}: skipped ${record.skipped.length} device node(s) or FIFO(s), e.g. /${
+        `layer ${digest}: skipped ${record.skipped.length} device node(s) or FIFO(s), e.g. /${
           record.skipped[0].path
         } (Deno cannot create them)`,
     });
   }
-  report({ type: "layer-done", digest: layer.digest, size: layer.size });
+  report({ type: "layer-done", digest, size });
   return record;
 }
 
 function resultOf(
   reference: Reference,
   record: ImageRecord,
-  manifest: ImageManifest,
-  config: ImageConfig,
+  digest: string,
+  documents: { manifest: ImageManifest; config: ImageConfig },
   cached: boolean,
 ): PullResult {
   return {
     reference,
     imageId: record.id,
+    digest,
     manifestDigest: record.manifestDigest,
-    manifest,
-    config,
-    layers: manifest.layers,
+    manifest: documents.manifest,
+    config: documents.config,
+    layers: documents.manifest.layers,
     platform: record.platform,
     cached,
   };
@@ -239,19 +287,67 @@ function resultOf(
 
 async function storedResult(
   root: string,
-  reference: Reference,
-  record: ImageRecord,
+  found: FoundImage,
 ): Promise<PullResult> {
   const images = new ImageStore(root);
+  const { record } = found;
   const manifest = JSON.parse(
     await Deno.readTextFile(join(images.directory(record.id), "manifest.json")),
   );
-  return resultOf(reference, record, manifest, await images.config(record.id), true);
+  const reference = parseReference(
+    found.repoDigest ?? `${found.tag!.repository}:${found.tag!.tag}`,
+  );
+  const digest = found.repoDigest?.split("@")[1] ??
+    record.repoDigests.find((entry) => entry.startsWith(`${familiarName(reference)}@`))
+      ?.split("@")[1] ??
+    record.manifestDigest;
+  const config = await images.config(record.id);
+  return resultOf(reference, record, digest, { manifest, config }, true);
+}
+
+/** The platform an image config declares. */
+function configPlatform(config: ImageConfig): Platform {
+  return normalizePlatform({
+    os: config.os,
+    architecture: config.architecture,
+    ...(config.variant ? { variant: config.variant } : {}),
+  });
+}
+
+/**
+ * Checks a single-platform image against the platform asked for: refused
+ * when the platform was asked for explicitly (docker's message), a warning
+ * when it was only the host's default.
+ */
+function checkPlatform(context: PullContext, config: ImageConfig, wanted: Platform): void {
+  const actual = configPlatform(config);
+  if (platformMatches(wanted, actual)) return;
+  const { options, reference } = context;
+  if (options.platform !== undefined) {
+    throw new RangeError(
+      `image with reference ${
+        familiarReference(reference)
+      } was found but does not match the specified platform: wanted ${
+        formatPlatform(normalizePlatform(wanted))
+      }, actual: ${formatPlatform(actual)}`,
+    );
+  }
+  options.onProgress?.({
+    type: "warning",
+    message: `The image's platform (${formatPlatform(actual)}) does not match the host's (${
+      formatPlatform(wanted)
+    }) and no platform was asked for`,
+  });
 }
 
 async function pullWithStaging(context: PullContext): Promise<PullResult> {
   const { reference, options } = context;
   const platform = options.platform ?? hostPlatform();
+  options.onProgress?.({
+    type: "pulling",
+    repository: reference.repository,
+    reference: reference.tag ?? reference.digest!,
+  });
   const resolved = await resolveReference(context);
   let target = resolved;
   if (resolved.document.kind === "index") {
@@ -269,6 +365,7 @@ async function pullWithStaging(context: PullContext): Promise<PullResult> {
   const manifest = target.document.manifest;
   for (const layer of manifest.layers) assertSupportedLayer(layer.mediaType);
   const { bytes: configBytes, config } = await loadConfig(context, manifest.config);
+  if (resolved.document.kind === "manifest") checkPlatform(context, config, platform);
   const imageId = manifest.config.digest;
   const diffIds = config.rootfs.diff_ids;
   if (diffIds.length !== manifest.layers.length) {
@@ -279,9 +376,10 @@ async function pullWithStaging(context: PullContext): Promise<PullResult> {
   options.onProgress?.({
     type: "resolved",
     reference: `${reference.registry}/${reference.repository}`,
+    digest: resolved.digest,
     manifestDigest: target.digest,
     imageId,
-    layers: manifest.layers.length,
+    layers: manifest.layers.map(({ digest, size }) => ({ digest, size })),
   });
   const layerRecords = await mapConcurrent(
     manifest.layers,
@@ -296,11 +394,6 @@ async function pullWithStaging(context: PullContext): Promise<PullResult> {
 
   const repository = familiarName(reference);
   const images = new ImageStore(options.root);
-  const imagePlatform: Platform = {
-    os: config.os,
-    architecture: config.architecture,
-    ...(config.variant ? { variant: config.variant } : {}),
-  };
   // Tag and repo digests change together under the index lock, so concurrent pulls merge.
   const record = await new ImageIndex(options.root).update(async (index) => {
     const previous = await images.read(imageId);
@@ -312,7 +405,7 @@ async function pullWithStaging(context: PullContext): Promise<PullResult> {
         ...new Set([...(previous?.documentDigests ?? []), resolved.digest, target.digest]),
       ],
       repoDigests: [...new Set([...(previous?.repoDigests ?? []), repoDigest])],
-      platform: imagePlatform,
+      platform: configPlatform(config),
       pulled: previous?.pulled ?? new Date().toISOString(),
       layers: manifest.layers.map((layer, i) => ({
         digest: layer.digest,
@@ -326,7 +419,13 @@ async function pullWithStaging(context: PullContext): Promise<PullResult> {
     if (reference.tag !== undefined) (index[repository] ??= {})[reference.tag] = imageId;
     return record;
   });
-  return resultOf(reference, record, manifest, config, !context.transferred);
+  return resultOf(
+    reference,
+    record,
+    resolved.digest,
+    { manifest, config },
+    !context.transferred,
+  );
 }
 
 /**
@@ -354,13 +453,21 @@ async function pullWithStaging(context: PullContext): Promise<PullResult> {
  */
 export async function pull(image: string | Reference, options: PullOptions): Promise<PullResult> {
   const reference = typeof image === "string" ? parseReference(image) : image;
+  await ensureDirectory(options.root, "store root", { create: !options.missing });
   if (options.missing) {
     const found = await findByReference(options.root, reference);
-    if (found) return storedResult(options.root, reference, found.record);
+    // A stored image serves only the platform asked for (the host's by default).
+    if (found && platformMatches(options.platform ?? hostPlatform(), found.record.platform)) {
+      return storedResult(options.root, found);
+    }
   }
-  await Deno.mkdir(options.root, { recursive: true });
-  // Shared: pulls run side by side; rmi and prune take it exclusively to collect garbage.
-  return withLock(storeLockPath(options.root), { exclusive: false }, async () => {
+  await ensureDirectory(options.root, "store root", { create: true });
+  const lock = {
+    // Shared: pulls run side by side; rmi and prune take it exclusively to collect garbage.
+    exclusive: false,
+    onWait: () => options.onProgress?.({ type: "waiting-for-lock", root: options.root }),
+  };
+  return withLock(storeLockPath(options.root), lock, async () => {
     await Staging.cleanStale(options.root);
     const staging = await Staging.create(options.root);
     const abort = new AbortController();
@@ -370,6 +477,7 @@ export async function pull(image: string | Reference, options: PullOptions): Pro
         fetch: options.fetch,
         credentials: options.credentials ?? dockerConfigCredentials(),
         insecureRegistries: options.insecureRegistries,
+        responseTimeout: options.responseTimeout,
       }),
       blobs: new ContentStore(options.root, { tempDirectory: staging.path }),
       layers: new LayerStore(options.root),

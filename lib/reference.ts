@@ -148,6 +148,20 @@ export function formatReference(ref: Reference): string {
 }
 
 /**
+ * The reference as docker prints it: `alpine:3.20`, `ghcr.io/org/app:v1`,
+ * `alpine@sha256:…`.
+ *
+ * @param ref A parsed reference.
+ * @returns The familiar string form.
+ */
+export function familiarReference(ref: Reference): string {
+  let text = familiarName(ref);
+  if (ref.tag !== undefined) text += `:${ref.tag}`;
+  if (ref.digest !== undefined) text += `@${ref.digest}`;
+  return text;
+}
+
+/**
  * The host to send API requests to: Docker Hub's API lives at
  * `registry-1.docker.io`, every other registry at its own name.
  *

@@ -13,6 +13,7 @@ import { RegistryError, VerificationError } from "./errors.ts";
 import { type Descriptor, type ManifestDocument, parseManifestDocument } from "./manifest.ts";
 import { MANIFEST_ACCEPT } from "./media_types.ts";
 import { registryApiHost } from "./reference.ts";
+import { fetchWithTimeout, networkError } from "./_network_error.ts";
 
 /** Largest manifest accepted, as the distribution spec recommends. */
 export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
@@ -24,13 +25,24 @@ export interface RegistryClientOptions {
   fetch?: typeof fetch;
   /** Where credentials come from; anonymous when absent. */
   credentials?: CredentialLookup;
-  /** `HOST[:PORT]` names reached over plain HTTP besides loopback hosts. */
+  /**
+   * `HOST[:PORT]` names reached over plain HTTP besides loopback hosts
+   * (read by {@link parseInsecureRegistry}).
+   */
   insecureRegistries?: string[];
   /** Redirect hops followed per request; 5 by default. */
   maxRedirects?: number;
   /** Manifest size cap in bytes; 4 MiB by default. */
   maxManifestBytes?: number;
+  /**
+   * Milliseconds to wait for a response's headers (connecting included)
+   * before the request fails as timed out; 30 s by default. Bodies may take longer.
+   */
+  responseTimeout?: number;
 }
+
+/** Default of {@link RegistryClientOptions.responseTimeout}. */
+const DEFAULT_RESPONSE_TIMEOUT_MS = 30_000;
 
 /** A manifest as fetched and checked. */
 export interface FetchedManifest {
@@ -61,6 +73,40 @@ export interface ManifestHead {
 export function isLoopbackHost(host: string): boolean {
   const name = host.startsWith("[") ? host.slice(0, host.indexOf("]") + 1) : host.split(":")[0];
   return name === "localhost" || name === "[::1]" || /^127(\.[0-9]{1,3}){3}$/.test(name);
+}
+
+/**
+ * Reads an `--insecure-registry` entry as docker does: `HOST[:PORT]`, with
+ * an `http://` or `https://` prefix stripped (it says nothing: the entry
+ * always means plain HTTP). Other schemes, paths and malformed hosts are
+ * refused with a `TypeError` naming the entry.
+ *
+ * @example
+ * ```ts
+ * import { parseInsecureRegistry } from "./registry.ts";
+ * parseInsecureRegistry("http://registry.lan:5000"); // "registry.lan:5000"
+ * ```
+ *
+ * @param entry The entry as given.
+ * @returns `HOST[:PORT]`.
+ */
+export function parseInsecureRegistry(entry: string): string {
+  const fail = (reason: string) =>
+    new TypeError(`Cannot use insecure registry "${entry}": ${reason}; expected HOST[:PORT]`);
+  let host = entry.trim();
+  const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(host);
+  if (scheme) {
+    if (!/^https?$/i.test(scheme[1])) throw fail(`the scheme ${scheme[1]}:// is not HTTP`);
+    host = host.slice(scheme[0].length);
+  }
+  host = host.replace(/\/$/, "");
+  if (host === "") throw fail("no host");
+  if (host.includes("/")) throw fail("it names a path, not just a host");
+  const match = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(?::([0-9]+))?$/.exec(host);
+  if (!match || (match[2] !== undefined && (Number(match[2]) < 1 || Number(match[2]) > 65535))) {
+    throw fail("not a host name with an optional port");
+  }
+  return host.toLowerCase();
 }
 
 async function readCapped(response: Response, cap: number, what: string): Promise<Uint8Array> {
@@ -143,11 +189,16 @@ export class RegistryClient {
     this.registry = registry;
     const host = registryApiHost(registry);
     const insecure = isLoopbackHost(host) ||
-      (options.insecureRegistries ?? []).some((entry) =>
-        entry === host || entry === host.replace(/:[0-9]+$/, "")
+      (options.insecureRegistries ?? []).map(parseInsecureRegistry).some((entry) =>
+        entry === host.toLowerCase() || entry === host.toLowerCase().replace(/:[0-9]+$/, "")
       );
     this.baseUrl = `${insecure ? "http" : "https"}://${host}`;
-    this.#fetch = options.fetch ?? fetch;
+    const baseFetch = options.fetch ?? fetch;
+    const timeout = options.responseTimeout ?? DEFAULT_RESPONSE_TIMEOUT_MS;
+    this.#fetch = (input, init) =>
+      fetchWithTimeout(baseFetch, new URL(input instanceof Request ? input.url : input), {
+        ...init,
+      }, timeout);
     this.#maxRedirects = options.maxRedirects ?? 5;
     this.#maxManifestBytes = options.maxManifestBytes ?? MAX_MANIFEST_BYTES;
     this.#auth = new Authenticator(registry, {
@@ -186,9 +237,7 @@ export class RegistryClient {
         });
       } catch (error) {
         if (init.signal?.aborted) throw init.signal.reason;
-        throw new RegistryError(
-          `Cannot ${action}: cannot reach ${url.host}: ${(error as Error).message}`,
-        );
+        throw networkError(error, action, url.host);
       }
       if (response.status === 401 && url.origin === origin && !answeredChallenge) {
         await response.body?.cancel();

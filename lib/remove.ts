@@ -13,6 +13,7 @@ import { withLock } from "./lock.ts";
 import { findImage } from "./lookup.ts";
 import { storeLockPath } from "./root.ts";
 import { Staging } from "./staging.ts";
+import { ensureDirectory } from "./_paths.ts";
 
 /** What a removal did. */
 export interface RemoveResult {
@@ -30,6 +31,14 @@ export interface RemoveResult {
 export interface RemoveOptions {
   /** Remove an image by ID even when tags of several repositories point to it. */
   force?: boolean;
+  /** Called once when another denocker command holds the store for more than a second. */
+  onLockWait?: () => void;
+}
+
+/** Options for {@link prune}. */
+export interface PruneOptions {
+  /** Called once when another denocker command holds the store for more than a second. */
+  onLockWait?: () => void;
 }
 
 /** Deletes layers and blobs that no stored image references. Caller holds the store lock. */
@@ -60,10 +69,11 @@ async function collectGarbage(root: string, staging: Staging, result: RemoveResu
 
 async function withExclusiveStore<T>(
   root: string,
+  onLockWait: (() => void) | undefined,
   fn: (staging: Staging) => Promise<T>,
 ): Promise<T> {
-  await Deno.mkdir(root, { recursive: true });
-  return withLock(storeLockPath(root), { exclusive: true }, async () => {
+  await ensureDirectory(root, "store root", { create: true });
+  return withLock(storeLockPath(root), { exclusive: true, onWait: onLockWait }, async () => {
     await Staging.cleanStale(root);
     const staging = await Staging.create(root);
     try {
@@ -100,7 +110,7 @@ export function removeImages(
   names: string[],
   options: RemoveOptions = {},
 ): Promise<RemoveResult> {
-  return withExclusiveStore(root, async (staging) => {
+  return withExclusiveStore(root, options.onLockWait, async (staging) => {
     const result: RemoveResult = { untagged: [], deleted: [], deletedLayers: [], deletedBlobs: [] };
     const found = [];
     for (const name of names) found.push(await findImage(root, name));
@@ -120,6 +130,12 @@ export function removeImages(
         if (tag) {
           delete data[tag.repository][tag.tag];
           result.untagged.push(`${tag.repository}:${tag.tag}`);
+          // As docker does: the repository's digests go with its last tag of this image.
+          if (!tagsOf().some((entry) => entry.repository === tag.repository)) {
+            const prefix = `${tag.repository}@`;
+            result.untagged.push(...record.repoDigests.filter((entry) => entry.startsWith(prefix)));
+            record.repoDigests = record.repoDigests.filter((entry) => !entry.startsWith(prefix));
+          }
         } else if (repoDigest) {
           record.repoDigests = record.repoDigests.filter((entry) => entry !== repoDigest);
           result.untagged.push(repoDigest);
@@ -183,10 +199,11 @@ export interface PruneResult {
  * ```
  *
  * @param root The denocker root.
+ * @param options Lock wait notice.
  * @returns What was removed.
  */
-export function prune(root: string): Promise<PruneResult> {
-  return withExclusiveStore(root, async (staging) => {
+export function prune(root: string, options: PruneOptions = {}): Promise<PruneResult> {
+  return withExclusiveStore(root, options.onLockWait, async (staging) => {
     let deletedTemp = 0;
     const tmp = join(root, "tmp");
     for await (const entry of Deno.readDir(tmp)) {

@@ -5,18 +5,23 @@
  */
 
 import { lchown, lutimes } from "node:fs/promises";
-import { join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { OPAQUE_MARKER, WHITEOUT_PREFIX } from "./extract.ts";
 import { LayerStore } from "./layer_store.ts";
 import { withLock } from "./lock.ts";
 import { findImage } from "./lookup.ts";
 import { runningAsRoot, storeLockPath } from "./root.ts";
-import { removeIfExists } from "./_fs.ts";
+import { readDirIfExists, removeIfExists } from "./_fs.ts";
+import { directoryProblem } from "./_paths.ts";
 
 /** Options for {@link unpack}. */
 export interface UnpackOptions {
   /** Apply file owners from the layers; by default when running as root. */
   preserveOwnership?: boolean;
+  /** Stops the unpack; what it wrote is removed again. */
+  signal?: AbortSignal;
+  /** Called once when another denocker command holds the store for more than a second. */
+  onLockWait?: () => void;
 }
 
 async function lstatOrUndefined(path: string): Promise<Deno.FileInfo | undefined> {
@@ -53,13 +58,19 @@ class LayerApplier {
   readonly #source: string;
   readonly #target: string;
   readonly #preserveOwnership: boolean;
+  readonly #signal: AbortSignal | undefined;
   /** Inode in the layer -> first path made for it in the target, to keep hardlinks. */
   readonly #inodes = new Map<number, string>();
 
-  constructor(source: string, target: string, preserveOwnership: boolean) {
+  constructor(
+    source: string,
+    target: string,
+    options: { preserveOwnership: boolean; signal?: AbortSignal },
+  ) {
     this.#source = source;
     this.#target = target;
-    this.#preserveOwnership = preserveOwnership;
+    this.#preserveOwnership = options.preserveOwnership;
+    this.#signal = options.signal;
   }
 
   async #stamp(path: string, info: Deno.FileInfo): Promise<void> {
@@ -97,6 +108,7 @@ class LayerApplier {
   }
 
   async #entry(relative: string): Promise<void> {
+    this.#signal?.throwIfAborted();
     const source = join(this.#source, relative);
     const target = join(this.#target, relative);
     const info = await Deno.lstat(source);
@@ -153,10 +165,54 @@ class LayerApplier {
 }
 
 /**
- * Writes an image's flattened root filesystem to a new directory: layers in
- * order, whiteouts and opaque directories applied, hardlinks kept (also
- * those to files of lower layers), modes, times and (as root) owners as in
- * the layers. On failure the directory is removed again.
+ * Prepares the directory to unpack into: a new directory whose parent
+ * exists, or an existing empty one.
+ *
+ * @returns Whether it was created (and so is removed again on failure).
+ */
+async function prepareTarget(directory: string): Promise<boolean> {
+  const fail = (reason: string) => new Error(`Cannot unpack into ${directory}: ${reason}`);
+  if (directory === "") throw new TypeError("Cannot unpack: the target directory is empty");
+  const existing = await lstatOrUndefined(directory).catch(async (error) => {
+    throw fail(await directoryProblem(directory, error));
+  });
+  if (existing) {
+    if (!existing.isDirectory) throw fail("it exists and is not a directory");
+    for await (const _ of Deno.readDir(directory)) throw fail("it is not empty");
+    return false;
+  }
+  try {
+    await Deno.mkdir(directory, { mode: 0o700 });
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) {
+      const parent = dirname(resolve(directory));
+      const problem = await directoryProblem(directory, error);
+      throw fail(
+        problem === `${parent} does not exist` ? `its parent ${parent} does not exist` : problem,
+      );
+    }
+    throw fail(await directoryProblem(directory, error));
+  }
+  return true;
+}
+
+/** Takes back what an unpack wrote: the directory it made, or the content it put in one. */
+async function undoUnpack(directory: string, created: boolean): Promise<void> {
+  if (created) {
+    await removeAny(directory);
+    return;
+  }
+  for (const entry of await readDirIfExists(directory)) {
+    await removeAny(join(directory, entry.name));
+  }
+}
+
+/**
+ * Writes an image's flattened root filesystem to a directory, new (its
+ * parent must exist) or empty: layers in order, whiteouts and opaque
+ * directories applied, hardlinks kept (also those to files of lower
+ * layers), modes, times and (as root) owners as in the layers. On failure
+ * or abort, what it wrote is removed again.
  *
  * Requires `--allow-read`, `--allow-write` and `--allow-sys=uid`.
  *
@@ -168,8 +224,8 @@ class LayerApplier {
  *
  * @param root The denocker root.
  * @param image A reference or image ID of a stored image.
- * @param directory The directory to create; it must not exist.
- * @param options Ownership.
+ * @param directory The directory to fill: new, or existing and empty.
+ * @param options Ownership, abort signal.
  * @returns The image ID unpacked.
  */
 export async function unpack(
@@ -181,7 +237,8 @@ export async function unpack(
   const { record } = await findImage(root, image);
   const layers = new LayerStore(root);
   const preserveOwnership = options.preserveOwnership ?? runningAsRoot();
-  return withLock(storeLockPath(root), { exclusive: false }, async () => {
+  const lock = { exclusive: false, onWait: options.onLockWait };
+  return withLock(storeLockPath(root), lock, async () => {
     for (const layer of record.layers) {
       if (!(await layers.has(layer.diffId))) {
         throw new Error(
@@ -189,24 +246,20 @@ export async function unpack(
         );
       }
     }
-    try {
-      await Deno.mkdir(directory, { mode: 0o700 });
-    } catch (error) {
-      if (error instanceof Deno.errors.AlreadyExists) {
-        throw new Error(`Cannot unpack into ${directory}: it already exists`);
-      }
-      throw error;
-    }
+    const created = await prepareTarget(directory);
     try {
       for (const layer of record.layers) {
-        const applier = new LayerApplier(layers.fsPath(layer.diffId), directory, preserveOwnership);
+        const applier = new LayerApplier(layers.fsPath(layer.diffId), directory, {
+          preserveOwnership,
+          signal: options.signal,
+        });
         await applier.directory("");
         const layerRecord = await layers.read(layer.diffId);
         await applier.lowerLinks(layerRecord.lowerLinks);
         if (layerRecord.rootEntry) await applier.root();
       }
     } catch (error) {
-      await removeAny(directory);
+      await undoUnpack(directory, created);
       throw error;
     }
     return record.id;

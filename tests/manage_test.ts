@@ -14,10 +14,11 @@ import { ImageIndex } from "../lib/image_index.ts";
 import { pull } from "../lib/pull.ts";
 
 /** Runs the CLI as a user would, with narrow permissions. */
-async function cli(args: string[], env: Record<string, string> = {}) {
+async function cli(args: string[], env: Record<string, string> = {}, cwd?: string) {
   const output = await new Deno.Command(Deno.execPath(), {
     args: [...DENOCKER_RUN, ...args],
     env: { NO_COLOR: "1", ...env },
+    cwd,
     stdout: "piped",
     stderr: "piped",
   }).output();
@@ -137,7 +138,7 @@ Deno.test("managing stored images from the command line", async (t) => {
       const before = server.requests.length;
       const result = await cli(["pull", "--root", root.path, `${app}:one`]);
       assertEquals(result.code, 0);
-      assertMatch(result.stderr, /Status: image is up to date/);
+      assertMatch(result.stderr, new RegExp(`Status: Image is up to date for ${app}:one\n`));
       assertEquals(
         server.requests.slice(before).map((request) =>
           `${request.method} ${request.path.split("/").slice(-2, -1)}`
@@ -274,7 +275,7 @@ Deno.test("managing stored images from the command line", async (t) => {
       assertEquals(await Deno.readTextFile(join(out, "one.txt")), "one");
       const again = await cli(["unpack", "--root", root.path, `${app}:one`, out]);
       assertEquals(again.code, 1);
-      assertMatch(again.stderr, /already exists/);
+      assertEquals(again.stderr, `denocker: Cannot unpack into ${out}: it is not empty\n`);
       await Deno.remove(out, { recursive: true });
     });
   } finally {
@@ -289,21 +290,40 @@ Deno.test("bad input gets one line and exit code 2, before any network or disk a
     const cases: [string[], RegExp][] = [
       [
         ["pull", "--root", root.path, "Alpine"],
-        /^denocker: Cannot parse reference "Alpine": repository name must be lowercase\n$/,
+        /^denocker: Cannot parse reference "Alpine": repository name must be lowercase\nSee .denocker pull --help.\.\n$/,
       ],
       [
-        ["pull", "--root", root.path, "--platform", "linux", "alpine"],
-        /^denocker: Cannot parse platform "linux"/,
+        ["pull", "--root", root.path, "--platform", "linux/", "alpine"],
+        /^denocker: Cannot parse platform "linux\/"/,
       ],
       [["pull", "--root", root.path, "--max-concurrent-downloads", "0", "alpine"], /at least 1/],
-      [["pull", "--root", root.path], /pull needs exactly one IMAGE/],
-      [["pull", "--bogus", "alpine"], /Unknown option '--bogus'/],
-      [["frobnicate"], /unknown command "frobnicate"/],
+      [["pull", "--root", root.path], /^denocker: "pull" requires exactly 1 argument \(IMAGE\)\n/],
+      [
+        ["pull", "--bogus", "alpine"],
+        /^denocker: unknown flag: --bogus\nSee 'denocker pull --help'.\n$/,
+      ],
+      [["pull", "--root"], /^denocker: flag needs an argument: --root\n/],
+      [
+        ["frobnicate"],
+        /^denocker: 'frobnicate' is not a denocker command.\nSee 'denocker --help'.\n$/,
+      ],
+      [["images", "--root", ""], /^denocker: --root needs a directory, got an empty string\n/],
+      [["--root", "", "images"], /^denocker: --root needs a directory, got an empty string\n/],
+      [["unpack", "--root", root.path, "alpine", ""], /^denocker: "unpack" needs a DIR/],
+      [
+        ["pull", "--root", root.path, "--insecure-registry", "ftp://registry.lan", "alpine"],
+        /^denocker: Cannot use insecure registry "ftp:\/\/registry.lan": the scheme ftp:\/\/ is not HTTP/,
+      ],
+      [
+        ["pull", "--root", root.path, "--insecure-registry", "registry.lan/v2", "alpine"],
+        /it names a path, not just a host/,
+      ],
     ];
     for (const [args, pattern] of cases) {
-      const result = await cli(args);
+      // Run inside the root: an empty --root once wrote the store into the current directory.
+      const result = await cli(args, {}, root.path);
       assertEquals(result.code, 2, args.join(" "));
-      assertMatch(result.stderr.split("\n\n")[0], pattern);
+      assertMatch(result.stderr, pattern);
       assert(!result.stderr.includes("    at "), "stack trace printed");
     }
     assertEquals(await listFiles(root.path), []);

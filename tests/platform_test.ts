@@ -1,7 +1,7 @@
-import { assertEquals, assertMatch, assertThrows } from "./_assert.ts";
-import { parsePlatform, selectManifest } from "../lib/platform.ts";
+import { assert, assertEquals, assertMatch, assertThrows } from "./_assert.ts";
+import { hostPlatform, parsePlatform, platformMatches, selectManifest } from "../lib/platform.ts";
 import { defaultRoot } from "../lib/root.ts";
-import type { IndexManifest } from "../lib/manifest.ts";
+import type { IndexManifest, Platform } from "../lib/manifest.ts";
 
 const entry = (n: number, platform: Record<string, string>) => ({
   mediaType: "application/vnd.oci.image.manifest.v1+json",
@@ -41,14 +41,45 @@ Deno.test("selectManifest chooses by os, architecture and variant", () => {
   );
   assertEquals(
     error.message,
-    "Cannot find a manifest for platform linux/ppc64le: the image offers linux/amd64, linux/arm/v6, linux/arm/v7, linux/arm64/v8",
+    "Cannot find a manifest for platform linux/ppc64le: the image offers linux/amd64, linux/arm/v6, linux/arm/v7, linux/arm64",
   );
 });
 
 Deno.test("parsePlatform refuses malformed platforms", () => {
-  for (const text of ["linux", "linux/", "a/b/c/d", "Linux/AMD64"]) {
+  for (const text of ["linux/", "a/b/c/d", "linux/amd 64", "frobnicate", ""]) {
     assertMatch(assertThrows(() => parsePlatform(text), TypeError).message, /expected os\/arch/);
   }
+});
+
+Deno.test("parsePlatform reads the spellings containerd reads", () => {
+  const host = hostPlatform();
+  const cases: [string, Platform][] = [
+    ["linux/x86_64", { os: "linux", architecture: "amd64" }],
+    ["linux/x86-64", { os: "linux", architecture: "amd64" }],
+    ["Linux/AMD64", { os: "linux", architecture: "amd64" }],
+    ["linux/aarch64", { os: "linux", architecture: "arm64" }],
+    ["linux/arm64/v8", { os: "linux", architecture: "arm64" }],
+    ["linux/armhf", { os: "linux", architecture: "arm", variant: "v7" }],
+    ["linux/armel", { os: "linux", architecture: "arm", variant: "v6" }],
+    ["linux/arm", { os: "linux", architecture: "arm", variant: "v7" }],
+    ["linux/arm/6", { os: "linux", architecture: "arm", variant: "v6" }],
+    ["linux/i386", { os: "linux", architecture: "386" }],
+    ["aarch64", { os: host.os, architecture: "arm64" }],
+    ["AMD64", { os: host.os, architecture: "amd64" }],
+    ["linux", { os: "linux", architecture: host.architecture }],
+  ];
+  for (const [text, expected] of cases) assertEquals(parsePlatform(text), expected, text);
+});
+
+Deno.test("platformMatches compares normalised platforms; a missing variant serves any", () => {
+  const linux = (architecture: string, variant?: string): Platform =>
+    variant ? { os: "linux", architecture, variant } : { os: "linux", architecture };
+  assert(platformMatches(linux("amd64"), linux("x86_64")));
+  assert(platformMatches(linux("arm64"), linux("aarch64", "v8")));
+  assert(platformMatches(linux("arm", "v7"), linux("armhf")));
+  assert(!platformMatches(linux("arm", "v6"), linux("arm", "v7")));
+  assert(!platformMatches(linux("arm64"), linux("amd64")));
+  assert(!platformMatches({ os: "windows", architecture: "amd64" }, linux("amd64")));
 });
 
 Deno.test("defaultRoot follows DENOCKER_ROOT, root's /var/lib, then XDG", () => {

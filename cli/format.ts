@@ -1,0 +1,83 @@
+/**
+ * How the command line writes sizes, ages, digests and tables.
+ *
+ * @module
+ */
+
+/**
+ * A digest as docker shows IDs: the first 12 hex digits.
+ *
+ * @param digest `sha256:<hex>`.
+ * @returns 12 hex digits.
+ */
+export function shortDigest(digest: string): string {
+  return digest.replace(/^sha256:/, "").slice(0, 12);
+}
+
+/**
+ * Bytes in decimal units, as docker prints them (`12.3MB`).
+ *
+ * @param bytes A count of bytes.
+ * @returns The size in words.
+ */
+export function formatBytes(bytes: number): string {
+  const units = ["B", "kB", "MB", "GB", "TB"];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1000 && unit < units.length - 1) {
+    value /= 1000;
+    unit++;
+  }
+  return `${unit === 0 ? value : value.toFixed(value < 10 ? 2 : 1)}${units[unit]}`;
+}
+
+/**
+ * How long ago a time was, as `docker images` says it.
+ *
+ * @param iso An RFC 3339 time, or undefined.
+ * @returns E.g. "3 weeks ago", or "N/A".
+ */
+export function timeAgo(iso: string | undefined): string {
+  if (!iso) return "N/A";
+  const seconds = (Date.now() - Date.parse(iso)) / 1000;
+  if (Number.isNaN(seconds)) return "N/A";
+  const units: [number, string][] = [
+    [365 * 86400, "year"],
+    [30 * 86400, "month"],
+    [7 * 86400, "week"],
+    [86400, "day"],
+    [3600, "hour"],
+    [60, "minute"],
+  ];
+  for (const [size, name] of units) {
+    const count = Math.floor(seconds / size);
+    if (count >= 1) return `${count} ${name}${count > 1 ? "s" : ""} ago`;
+  }
+  return "Less than a minute ago";
+}
+
+/**
+ * Rows in aligned columns.
+ *
+ * @param rows The header row first.
+ * @returns The table's text, without a final newline.
+ */
+export function table(rows: string[][]): string {
+  const widths = rows[0].map((_, column) => Math.max(...rows.map((row) => row[column].length)));
+  return rows
+    .map((row) => row.map((cell, i) => cell.padEnd(widths[i])).join("   ").trimEnd())
+    .join("\n");
+}
+
+/**
+ * Whether to color output written to a stream: only a terminal, and never
+ * when `NO_COLOR` is set to anything but the empty string (no-color.org).
+ *
+ * @param terminal Whether the stream is a terminal.
+ * @param env Environment lookup.
+ * @returns True to color.
+ */
+export function useColor(terminal: boolean, env: (name: string) => string | undefined): boolean {
+  const noColor = env("NO_COLOR");
+  return terminal && (noColor === undefined || noColor === "");
+}

@@ -1,0 +1,104 @@
+/**
+ * Path problems in words: "its parent /a/b does not exist", "/a is not a
+ * directory", "permission denied", instead of `os error 20: mkdir ''`.
+ *
+ * @module
+ */
+
+import { dirname, resolve } from "node:path";
+
+/** What an OS error means for a path, in a few words. */
+export function describeFsError(error: unknown): string {
+  if (error instanceof Deno.errors.PermissionDenied) return "permission denied";
+  if (error instanceof Deno.errors.NotCapable) {
+    return "denocker was not given permission to use it (--allow-read/--allow-write)";
+  }
+  if (error instanceof Deno.errors.NotFound) return "it does not exist";
+  if (error instanceof Deno.errors.NotADirectory) return "a part of it is not a directory";
+  if ((error as { code?: string }).code === "EROFS") return "it is on a read-only file system";
+  if ((error as { code?: string }).code === "ENOSPC") return "no space left on the device";
+  const message = error instanceof Error ? error.message : String(error);
+  // Deno appends the call and the path ("…: mkdir '/x'"); the caller names the path itself.
+  return message.replace(/(\(os error [0-9]+\)):? .*$/, "$1");
+}
+
+/**
+ * Finds why `path` cannot be made: the first ancestor that exists but is
+ * not a directory, or the nearest one missing. Undefined when every
+ * ancestor is a directory.
+ */
+async function ancestorProblem(path: string): Promise<string | undefined> {
+  const absolute = resolve(path);
+  const ancestors: string[] = [];
+  for (let current = dirname(absolute);; current = dirname(current)) {
+    ancestors.unshift(current);
+    if (current === dirname(current)) break;
+  }
+  for (const ancestor of ancestors) {
+    let info: Deno.FileInfo;
+    try {
+      info = await Deno.stat(ancestor);
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return `${ancestor} does not exist`;
+      if (error instanceof Deno.errors.NotADirectory) continue;
+      return `${ancestor}: ${describeFsError(error)}`;
+    }
+    if (!info.isDirectory) return `${ancestor} is not a directory`;
+  }
+  return undefined;
+}
+
+/**
+ * Says in words why a directory cannot be used or made, given the error
+ * an attempt threw.
+ *
+ * @param path The directory.
+ * @param error What the attempt threw.
+ * @returns A reason, e.g. "/a is not a directory".
+ */
+export async function directoryProblem(path: string, error: unknown): Promise<string> {
+  if (
+    error instanceof Deno.errors.NotADirectory || error instanceof Deno.errors.NotFound ||
+    (error as { code?: string }).code === "ENOTDIR"
+  ) {
+    return (await ancestorProblem(path)) ?? describeFsError(error);
+  }
+  return describeFsError(error);
+}
+
+/**
+ * Makes sure a directory exists (creating it and its parents when
+ * `create`), with a one-line error in words otherwise.
+ *
+ * @param path The directory.
+ * @param what How the error names it, e.g. "store root".
+ * @param options Whether to create it.
+ * @returns Whether it exists now.
+ */
+export async function ensureDirectory(
+  path: string,
+  what: string,
+  options: { create: boolean },
+): Promise<boolean> {
+  const fail = (reason: string) => new Error(`Cannot use ${what} ${path}: ${reason}`);
+  if (path === "") throw new TypeError(`Cannot use ${what}: the path is empty`);
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(path);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw fail(await directoryProblem(path, error));
+    if (!options.create) {
+      const problem = await ancestorProblem(path);
+      if (problem?.endsWith("is not a directory")) throw fail(problem);
+      return false;
+    }
+    try {
+      await Deno.mkdir(path, { recursive: true });
+      return true;
+    } catch (mkdirError) {
+      throw fail(await directoryProblem(path, mkdirError));
+    }
+  }
+  if (!info.isDirectory) throw fail("it is not a directory");
+  return true;
+}
