@@ -6,7 +6,6 @@
  */
 
 import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
-import denoJson from "./deno.json" with { type: "json" };
 import { formatBytes, shortDigest, table, timeAgo, useColor } from "./cli/format.ts";
 import { progressRenderer } from "./cli/progress.ts";
 import { inspectImage, listImages } from "./lib/inspect.ts";
@@ -17,6 +16,7 @@ import { parseInsecureRegistry } from "./lib/registry.ts";
 import { prune, removeImages } from "./lib/remove.ts";
 import { defaultRoot } from "./lib/root.ts";
 import { unpack } from "./lib/unpack.ts";
+import { VERSION } from "./lib/version.ts";
 
 /** A mistake in how the command was called: exit code 2, with a pointer to the help. */
 class UsageError extends Error {
@@ -464,7 +464,7 @@ export async function main(args: string[]): Promise<number> {
       undefined,
     ).values;
     if (global.version) {
-      console.log(`denocker version ${denoJson.version}`);
+      console.log(`denocker version ${VERSION}`);
       return 0;
     }
     if (split.command === undefined || split.command === "help" && command === undefined) {

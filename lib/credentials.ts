@@ -6,6 +6,7 @@
  */
 
 import { join } from "node:path";
+import { permissionGranted } from "./_permissions.ts";
 import { DOCKER_HUB } from "./reference.ts";
 
 /** A username and secret for one registry. */
@@ -64,6 +65,9 @@ function configPath(env: (name: string) => string | undefined): string | undefin
 }
 
 async function readConfig(path: string): Promise<DockerConfigFile> {
+  // Narrow permissions (--allow-read=ROOT) leave docker's config unread: anonymous pulls,
+  // rather than a permission prompt in the middle of a pull.
+  if (!permissionGranted({ name: "read", path })) return {};
   let text: string;
   try {
     text = await Deno.readTextFile(path);

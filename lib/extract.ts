@@ -8,6 +8,7 @@
 
 import { lchownSync, lutimesSync } from "node:fs";
 import { createTarDecoder, type TarHeader } from "npm:modern-tar@0.8.6";
+import { permissionGranted } from "./_permissions.ts";
 import { MalformedLayerError } from "./errors.ts";
 
 /** Caps that turn a decompression bomb into a clear error. */
@@ -77,6 +78,8 @@ const GATHER_BYTES = 1024 * 1024;
 const UMASK = currentUmask();
 
 function currentUmask(): number {
+  // Without --allow-sys=umask (the narrowest permissions) Deno would prompt on a terminal.
+  if (!permissionGranted({ name: "sys", kind: "umask" })) return 0o777; // Unknown: always chmod.
   try {
     // Setting and restoring is the only portable way to read it; nothing is created in between.
     const mask = Deno.umask(0o022);

@@ -5,6 +5,7 @@
  */
 
 import { join } from "node:path";
+import { permissionGranted } from "./_permissions.ts";
 
 /** Options for {@link defaultRoot}. */
 export interface DefaultRootOptions {
@@ -34,7 +35,7 @@ export function defaultRoot(options: DefaultRootOptions = {}): string {
   const env = options.env ?? ((name: string) => Deno.env.get(name));
   const fromEnv = env("DENOCKER_ROOT");
   if (fromEnv) return fromEnv;
-  const uid = options.uid === undefined ? Deno.uid() : options.uid;
+  const uid = options.uid === undefined ? (runningAsRoot() ? 0 : undefined) : options.uid;
   if (uid === 0) return "/var/lib/denocker";
   const dataHome = env("XDG_DATA_HOME");
   if (dataHome) return join(dataHome, "denocker");
@@ -56,11 +57,13 @@ export function storeLockPath(root: string): string {
 
 /**
  * Whether this process runs as root, so that file owners from layers can be
- * applied. False where the user ID cannot be read (no `--allow-sys=uid`).
+ * applied. False where the user ID may not be read (no `--allow-sys=uid`;
+ * Deno is not asked, so it never prompts).
  *
  * @returns True for uid 0.
  */
 export function runningAsRoot(): boolean {
+  if (!permissionGranted({ name: "sys", kind: "uid" })) return false;
   try {
     return Deno.uid() === 0;
   } catch {

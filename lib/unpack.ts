@@ -188,7 +188,7 @@ async function prepareTarget(directory: string): Promise<boolean> {
       const parent = dirname(resolve(directory));
       const problem = await directoryProblem(directory, error);
       throw fail(
-        problem === `${parent} does not exist` ? `its parent ${parent} does not exist` : problem,
+        problem.endsWith("is not a directory") ? problem : `its parent ${parent} does not exist`,
       );
     }
     throw fail(await directoryProblem(directory, error));

@@ -14,3 +14,34 @@ export const DENOCKER_RUN: readonly string[] = [
   ...DENOCKER_PERMISSIONS,
   join(PROJECT, "cli.ts"),
 ];
+
+/** What a CLI run printed and returned. */
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the CLI as a user would, with the task's permissions (or `permissions`), piped. */
+export async function runCli(
+  args: string[],
+  options: { env?: Record<string, string>; cwd?: string; permissions?: string[] } = {},
+): Promise<CliResult> {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      ...(options.permissions ?? DENOCKER_PERMISSIONS),
+      join(PROJECT, "cli.ts"),
+      ...args,
+    ],
+    env: { NO_COLOR: "1", ...options.env },
+    cwd: options.cwd,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  return {
+    code: output.code,
+    stdout: new TextDecoder().decode(output.stdout),
+    stderr: new TextDecoder().decode(output.stderr),
+  };
+}

@@ -4,7 +4,8 @@
  */
 
 import { digestOf } from "../lib/digest.ts";
-import { OCI_CONFIG, OCI_LAYER_TAR, OCI_MANIFEST } from "../lib/media_types.ts";
+import { OCI_CONFIG, OCI_INDEX, OCI_LAYER_TAR, OCI_MANIFEST } from "../lib/media_types.ts";
+import type { Platform } from "../lib/manifest.ts";
 
 export interface TestServer {
   origin: string;
@@ -124,6 +125,35 @@ export function registryHandler(options: FakeRegistryOptions) {
     }
     return new Response("not found", { status: 404 });
   };
+}
+
+/** An OCI index over images, one entry per platform. */
+export function fakeIndex(entries: { image: FakeImage; platform: Platform }[]) {
+  const bytes = encoder.encode(JSON.stringify({
+    schemaVersion: 2,
+    mediaType: OCI_INDEX,
+    manifests: entries.map(({ image, platform }) => ({
+      mediaType: OCI_MANIFEST,
+      digest: image.manifestDigest,
+      size: image.manifestBytes.byteLength,
+      platform,
+    })),
+  }));
+  return { bytes, digest: digestOf(bytes) };
+}
+
+/** The manifests map for an index under one tag, with its images by digest. */
+export function manifestsForIndex(
+  index: { bytes: Uint8Array; digest: string },
+  images: FakeImage[],
+  tag = "latest",
+) {
+  const entry = { bytes: index.bytes, contentType: OCI_INDEX };
+  const map = new Map([[tag, entry], [index.digest, entry]]);
+  for (const image of images) {
+    map.set(image.manifestDigest, { bytes: image.manifestBytes, contentType: OCI_MANIFEST });
+  }
+  return map;
 }
 
 /** The manifests map for a single image under one tag. */

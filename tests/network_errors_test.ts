@@ -1,0 +1,137 @@
+/**
+ * Network failures say why, in the message and as `cause`: connection
+ * refused, host not found, TLS against a plain-HTTP registry (with the
+ * `--insecure-registry` hint), no answer in time.
+ */
+
+import { assert, assertEquals, assertMatch, assertRejects } from "./_assert.ts";
+import { DENOCKER_RUN } from "./_cli.ts";
+import { startServer, tempDir } from "./_fake_registry.ts";
+import { RegistryError } from "../lib/errors.ts";
+import { pull } from "../lib/pull.ts";
+
+function closedPort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  return port;
+}
+
+Deno.test("network failures name their cause and keep it", async (t) => {
+  const root = await tempDir();
+  try {
+    await t.step("connection refused", async () => {
+      const host = `127.0.0.1:${closedPort()}`;
+      const error = await assertRejects(
+        () => pull(`${host}/team/app`, { root: root.path }),
+        RegistryError,
+      );
+      assertEquals(
+        error.message,
+        `Cannot fetch manifest ${host}/team/app:latest: cannot reach ${host}: connection refused`,
+      );
+      assert(error.cause instanceof Error, "the fetch error is kept as cause");
+    });
+
+    await t.step("TLS against a plain-HTTP registry hints --insecure-registry", async () => {
+      const server = startServer(() => new Response("plain http"));
+      try {
+        // The registry is reached over HTTPS, as any non-loopback registry is by default.
+        const https: typeof fetch = (input, init) =>
+          fetch(
+            String(input instanceof Request ? input.url : input).replace(/^http:/, "https:"),
+            init,
+          );
+        const error = await assertRejects(
+          () => pull(`${server.host}/team/app`, { root: root.path, fetch: https }),
+          RegistryError,
+        );
+        assertEquals(
+          error.message,
+          `Cannot fetch manifest ${server.host}/team/app:latest: cannot reach ${server.host}: ` +
+            `TLS handshake failed: ${server.host} does not speak HTTPS; if it is a plain-HTTP ` +
+            `registry, use --insecure-registry ${server.host}`,
+        );
+        assert(error.cause instanceof Error, "the fetch error is kept as cause");
+      } finally {
+        await server.close();
+      }
+    });
+
+    await t.step("a registry that never answers times out", async () => {
+      const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+      const host = `127.0.0.1:${(listener.addr as Deno.NetAddr).port}`;
+      const held: Deno.Conn[] = [];
+      const accepting = (async () => {
+        for await (const connection of listener) held.push(connection);
+      })();
+      try {
+        const started = Date.now();
+        const error = await assertRejects(
+          () => pull(`${host}/team/app`, { root: root.path, responseTimeout: 300 }),
+          RegistryError,
+        );
+        assertEquals(
+          error.message,
+          `Cannot fetch manifest ${host}/team/app:latest: cannot reach ${host}: timed out: no answer within 0.3 s`,
+        );
+        assert(error.cause instanceof DOMException, "the timeout is kept as cause");
+        assert(Date.now() - started < 5000, "the timeout was not honoured");
+      } finally {
+        listener.close();
+        await accepting.catch(() => {});
+        for (const connection of held) connection.close();
+      }
+    });
+
+    await t.step("the CLI prints the cause in one line", async () => {
+      const host = `127.0.0.1:${closedPort()}`;
+      const output = await new Deno.Command(Deno.execPath(), {
+        args: [...DENOCKER_RUN, "pull", "-q", "--root", root.path, `${host}/team/app`],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      assertEquals(output.code, 1);
+      assertEquals(
+        new TextDecoder().decode(output.stderr),
+        `denocker: Cannot fetch manifest ${host}/team/app:latest: cannot reach ${host}: connection refused\n`,
+      );
+    });
+  } finally {
+    await root.remove();
+  }
+});
+
+// A host-not-found needs a resolver to fail; in a network namespace of its own (root only)
+// the lookup fails at once and no packet leaves the machine.
+const canUnshare = Deno.build.os === "linux" && Deno.uid() === 0;
+Deno.test({
+  name: "an unknown host is reported as host not found",
+  ignore: !canUnshare && Deno.env.get("CI") !== "true",
+  fn: async () => {
+    const root = await tempDir();
+    try {
+      const output = await new Deno.Command("unshare", {
+        args: [
+          "--net",
+          Deno.execPath(),
+          ...DENOCKER_RUN,
+          "pull",
+          "-q",
+          "--root",
+          root.path,
+          "registry.invalid/app",
+        ],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      assertEquals(output.code, 1, new TextDecoder().decode(output.stderr));
+      assertMatch(
+        new TextDecoder().decode(output.stderr),
+        /^denocker: Cannot fetch manifest registry\.invalid\/app:latest: cannot reach registry\.invalid: host not found \(DNS lookup of registry\.invalid failed\)\n$/,
+      );
+    } finally {
+      await root.remove();
+    }
+  },
+});

@@ -1,0 +1,164 @@
+/**
+ * denocker under the narrowest permissions the README documents, from a
+ * checkout and imported by URL, and on a store it may only read.
+ */
+
+import { join } from "node:path";
+import { assertEquals, assertMatch } from "./_assert.ts";
+import { runCli } from "./_cli.ts";
+import {
+  fakeImage,
+  listFiles,
+  manifestsFor,
+  registryHandler,
+  startServer,
+  tempDir,
+} from "./_fake_registry.ts";
+import { craftTar } from "./_tar.ts";
+
+const PROJECT = new URL("..", import.meta.url).pathname;
+
+async function imageRegistry() {
+  const image = fakeImage([
+    await craftTar([{ name: "etc/", type: "directory" }, { name: "etc/motd", body: "hi" }]),
+    await craftTar([{ name: "app", body: "app", mode: 0o755 }]),
+  ]);
+  const server = startServer(
+    registryHandler({ manifests: manifestsFor(image), blobs: image.blobs }),
+  );
+  return { image, server, app: `${server.host}/team/app` };
+}
+
+/** The minimal permission sets, as the README lists them. */
+function minimal(root: string, host: string, out: string) {
+  return {
+    pull: [
+      `--allow-net=${host}`,
+      `--allow-read=${root}`,
+      `--allow-write=${root}`,
+      "--allow-env",
+      "--allow-sys",
+    ],
+    images: [`--allow-read=${root}`, "--allow-env", "--allow-sys"],
+    unpack: [`--allow-read=${root},${out}`, `--allow-write=${out}`, "--allow-env", "--allow-sys"],
+  };
+}
+
+Deno.test("pull, images and unpack work under the minimal permissions", async (t) => {
+  const { image, server, app } = await imageRegistry();
+  const scratch = await tempDir();
+  const root = join(scratch.path, "root");
+  const out = join(scratch.path, "out");
+  const permissions = minimal(root, server.host, out);
+  try {
+    await t.step("from a checkout", async () => {
+      const pulled = await runCli(["pull", "-q", "--root", root, app], {
+        permissions: permissions.pull,
+      });
+      assertEquals([pulled.code, pulled.stderr, pulled.stdout], [0, "", `${image.configDigest}\n`]);
+      const images = await runCli(["images", "--root", root], { permissions: permissions.images });
+      assertEquals(images.code, 0, images.stderr);
+      assertMatch(
+        images.stdout,
+        new RegExp(`\n${app}\\s+latest\\s+${image.configDigest.slice(7, 19)}`),
+      );
+      const unpacked = await runCli(["unpack", "--root", root, app, out], {
+        permissions: permissions.unpack,
+      });
+      assertEquals(unpacked.code, 0, unpacked.stderr);
+      assertEquals(await listFiles(out), ["app", "etc/motd"]);
+    });
+
+    await t.step("imported by URL", async () => {
+      // The project served over HTTP, as a user imports mod.ts or runs cli.ts from a URL.
+      const files = startServer(async (_request, url) => {
+        try {
+          return new Response(await Deno.readFile(join(PROJECT, url.pathname)), {
+            headers: {
+              "content-type": url.pathname.endsWith(".json")
+                ? "application/json"
+                : "application/typescript",
+            },
+          });
+        } catch {
+          return new Response("not found", { status: 404 });
+        }
+      });
+      const remoteRoot = join(scratch.path, "remote-root");
+      try {
+        const output = await new Deno.Command(Deno.execPath(), {
+          args: [
+            "run",
+            `--allow-import=${files.host}`,
+            `--allow-net=${server.host}`,
+            `--allow-read=${remoteRoot}`,
+            `--allow-write=${remoteRoot}`,
+            "--allow-env",
+            "--allow-sys",
+            `${files.origin}/cli.ts`,
+            "pull",
+            "-q",
+            "--root",
+            remoteRoot,
+            app,
+          ],
+          env: { NO_COLOR: "1" },
+          stdout: "piped",
+          stderr: "piped",
+        }).output();
+        const stderr = new TextDecoder().decode(output.stderr);
+        assertEquals(output.code, 0, stderr);
+        assertEquals(new TextDecoder().decode(output.stdout), `${image.configDigest}\n`);
+      } finally {
+        await files.close();
+      }
+    });
+  } finally {
+    await server.close();
+    await scratch.remove();
+  }
+});
+
+async function run(command: string, args: string[]) {
+  const output = await new Deno.Command(command, { args, stderr: "piped" }).output();
+  if (!output.success) {
+    throw new Error(`${command} ${args.join(" ")}: ${new TextDecoder().decode(output.stderr)}`);
+  }
+}
+
+// A read-only mount needs root; CI runs as root.
+const asRoot = Deno.build.os === "linux" && Deno.uid() === 0;
+Deno.test({
+  name: "a read-only store serves images, inspect, unpack and pull --missing",
+  ignore: !asRoot && Deno.env.get("CI") !== "true",
+  fn: async () => {
+    const { image, server, app } = await imageRegistry();
+    const scratch = await tempDir();
+    const root = join(scratch.path, "root");
+    const readOnly = join(scratch.path, "read-only");
+    try {
+      assertEquals((await runCli(["pull", "-q", "--root", root, app])).code, 0);
+      await Deno.mkdir(readOnly);
+      await run("mount", ["--bind", root, readOnly]);
+      try {
+        await run("mount", ["-o", "remount,bind,ro", readOnly]);
+        const images = await runCli(["images", "-q", "--root", readOnly]);
+        assertEquals([images.code, images.stdout], [0, `${image.configDigest.slice(7, 19)}\n`]);
+        const inspect = await runCli(["inspect", "--root", readOnly, app]);
+        assertEquals(inspect.code, 0, inspect.stderr);
+        const out = join(scratch.path, "out");
+        const unpacked = await runCli(["unpack", "--root", readOnly, app, out]);
+        assertEquals([unpacked.code, unpacked.stderr], [0, ""]);
+        assertEquals(await listFiles(out), ["app", "etc/motd"]);
+        await server.close();
+        const missing = await runCli(["pull", "--missing", "-q", "--root", readOnly, app]);
+        assertEquals([missing.code, missing.stdout], [0, `${image.configDigest}\n`]);
+      } finally {
+        await run("umount", [readOnly]);
+      }
+    } finally {
+      await server.close().catch(() => {});
+      await scratch.remove();
+    }
+  },
+});

@@ -1,0 +1,277 @@
+/**
+ * What a user of `pull` notices: the platform asked for is the platform
+ * got, progress reaches every layer's size, the digest shown is the one
+ * recorded, and warnings are never lost.
+ */
+
+import { assert, assertEquals, assertMatch, assertRejects } from "./_assert.ts";
+import { DENOCKER_RUN, runCli } from "./_cli.ts";
+import { integrationTest } from "./_real_registry.ts";
+import { screen } from "./_terminal.ts";
+import {
+  fakeImage,
+  fakeIndex,
+  manifestsFor,
+  manifestsForIndex,
+  registryHandler,
+  startServer,
+  tempDir,
+} from "./_fake_registry.ts";
+import { craftTar } from "./_tar.ts";
+import { inspectImage, listImages } from "../lib/inspect.ts";
+import { hostPlatform, parsePlatform } from "../lib/platform.ts";
+import { pull, type PullEvent } from "../lib/pull.ts";
+import { removeImages } from "../lib/remove.ts";
+
+const host = hostPlatform().architecture;
+const other = host === "arm64" ? "amd64" : "arm64";
+
+/** A registry serving `single` (an image of the other architecture) and `multi` (an index). */
+async function platformRegistry() {
+  const hostImage = fakeImage([await craftTar([{ name: "host.txt", body: host }])], {
+    architecture: host,
+  });
+  const otherImage = fakeImage([await craftTar([{ name: "other.txt", body: other }])], {
+    architecture: other,
+  });
+  const index = fakeIndex([
+    { image: hostImage, platform: { os: "linux", architecture: host } },
+    { image: otherImage, platform: { os: "linux", architecture: other } },
+  ]);
+  const server = startServer(registryHandler({
+    manifests: new Map([
+      ...manifestsFor(otherImage, "single"),
+      ...manifestsForIndex(index, [hostImage, otherImage], "multi"),
+    ]),
+    blobs: new Map([...hostImage.blobs, ...otherImage.blobs]),
+  }));
+  return { server, hostImage, otherImage, index };
+}
+
+Deno.test("--platform always holds", async (t) => {
+  const { server, hostImage, otherImage } = await platformRegistry();
+  const root = await tempDir();
+  const app = `${server.host}/team/app`;
+  try {
+    await t.step("an explicit platform refuses a single-platform image of another", async () => {
+      const error = await assertRejects(
+        () => pull(`${app}:single`, { root: root.path, platform: hostPlatform() }),
+        RangeError,
+      );
+      assertEquals(
+        error.message,
+        `image with reference ${app}:single was found but does not match the specified platform: wanted linux/${host}, actual: linux/${other}`,
+      );
+      assertEquals(await listImages(root.path), []);
+      const cli = await runCli(["pull", "--root", root.path, "--platform", host, `${app}:single`]);
+      assertEquals(cli.code, 1);
+      assertMatch(cli.stderr, /\ndenocker: image with reference .* was found but does not match/);
+      assertEquals(await listImages(root.path), []);
+    });
+
+    await t.step("without --platform, another platform's image comes with a warning", async () => {
+      const events: PullEvent[] = [];
+      const result = await pull(`${app}:single`, {
+        root: root.path,
+        onProgress: (event) => events.push(event),
+      });
+      assertEquals(result.imageId, otherImage.configDigest);
+      assert(
+        events.some((event) =>
+          event.type === "warning" && event.message.includes(`(linux/${other}) does not match`)
+        ),
+        "no platform warning",
+      );
+    });
+
+    await t.step("pull --missing serves a stored image only for its platform", async () => {
+      const stored = await pull(`${app}:multi`, { root: root.path });
+      assertEquals(stored.imageId, hostImage.configDigest);
+      const before = server.requests.length;
+      const again = await pull(`${app}:multi`, { root: root.path, missing: true });
+      assertEquals([again.imageId, again.cached], [hostImage.configDigest, true]);
+      assertEquals(server.requests.length, before, "the stored image should need no request");
+      const wanted = await pull(`${app}:multi`, {
+        root: root.path,
+        missing: true,
+        platform: { os: "linux", architecture: other },
+      });
+      assertEquals(wanted.imageId, otherImage.configDigest);
+      assert(server.requests.length > before, "the other platform must be asked for");
+      assertEquals(wanted.platform.architecture, other);
+    });
+
+    await t.step("spellings are normalised before choosing from an index", async () => {
+      const spelled = other === "arm64" ? "linux/aarch64" : "linux/x86_64";
+      const result = await pull(`${app}:multi`, {
+        root: root.path,
+        platform: parsePlatform(spelled),
+      });
+      assertEquals(result.imageId, otherImage.configDigest);
+    });
+  } finally {
+    await server.close();
+    await root.remove();
+  }
+});
+
+/** Random bytes (so that nothing compresses them away) as a tar file's body. */
+function randomText(bytes: number): string {
+  const random = crypto.getRandomValues(new Uint8Array(Math.min(bytes, 65536)));
+  let text = "";
+  while (text.length < bytes) text += btoa(String.fromCharCode(...random));
+  return text.slice(0, bytes);
+}
+
+Deno.test("progress reaches exactly each layer's size", async () => {
+  const layers = await Promise.all(
+    [3_000_000, 400_000, 2_000].map((size, i) =>
+      craftTar([{ name: `file${i}`, body: randomText(size) }])
+    ),
+  );
+  const image = fakeImage(layers);
+  const server = startServer(
+    registryHandler({ manifests: manifestsFor(image), blobs: image.blobs }),
+  );
+  const root = await tempDir();
+  try {
+    const events: PullEvent[] = [];
+    await pull(`${server.host}/team/app`, {
+      root: root.path,
+      onProgress: (event) => events.push(event),
+    });
+    for (const layer of layers) {
+      const size = layer.byteLength;
+      const [{ digest }] = [...image.blobs].filter(([, bytes]) => bytes === layer).map((
+        [digest],
+      ) => ({ digest }));
+      const mine = events.filter((event) => "digest" in event && event.digest === digest);
+      const progress = mine.filter((event) => event.type === "layer-progress");
+      assert(progress.length > 0, `no progress for ${digest}`);
+      assertEquals((progress.at(-1) as { bytes: number }).bytes, size);
+      assertEquals(mine.map((event) => event.type).slice(-2), ["layer-extracting", "layer-done"]);
+    }
+  } finally {
+    await server.close();
+    await root.remove();
+  }
+});
+
+Deno.test("the digest pull shows is the one recorded, and rmi takes its repository's", async () => {
+  const { server, index } = await platformRegistry();
+  const root = await tempDir();
+  const app = `${server.host}/team/app`;
+  const copy = `${server.host}/team/copy`;
+  try {
+    const cli = await runCli(["pull", "--root", root.path, `${app}:multi`]);
+    assertEquals(cli.code, 0, cli.stderr);
+    assertMatch(cli.stderr, new RegExp(`\nDigest: ${index.digest}\n`));
+    assertEquals((await listImages(root.path)).map((row) => row.Digest), [index.digest]);
+    const digests = await runCli(["images", "--digests", "--root", root.path]);
+    assertMatch(
+      digests.stdout,
+      new RegExp(`${app.replaceAll(".", "\\.")}\\s+multi\\s+${index.digest}`),
+    );
+    assertEquals((await inspectImage(root.path, `${app}:multi`)).RepoDigests, [
+      `${app}@${index.digest}`,
+    ]);
+
+    await pull(`${copy}:multi`, { root: root.path });
+    assertEquals((await inspectImage(root.path, `${app}:multi`)).RepoDigests, [
+      `${app}@${index.digest}`,
+      `${copy}@${index.digest}`,
+    ]);
+    const removed = await removeImages(root.path, [`${app}:multi`]);
+    assertEquals(removed.untagged, [`${app}:multi`, `${app}@${index.digest}`]);
+    const left = await inspectImage(root.path, `${copy}:multi`);
+    assertEquals([left.RepoTags, left.RepoDigests], [[`${copy}:multi`], [
+      `${copy}@${index.digest}`,
+    ]]);
+  } finally {
+    await server.close();
+    await root.remove();
+  }
+});
+
+Deno.test("a device-node warning reaches piped output", async () => {
+  const layer = await craftTar([
+    { name: "dev/", type: "directory" },
+    { name: "dev/null", type: "character-device" },
+    { name: "hello.txt", body: "hello" },
+  ]);
+  const image = fakeImage([layer]);
+  const server = startServer(
+    registryHandler({ manifests: manifestsFor(image), blobs: image.blobs }),
+  );
+  const root = await tempDir();
+  try {
+    const result = await runCli(["pull", "--root", root.path, `${server.host}/team/app`]);
+    assertEquals(result.code, 0, result.stderr);
+    const short = [...image.blobs.keys()].find((digest) => image.blobs.get(digest) === layer)!;
+    assertMatch(
+      result.stderr,
+      new RegExp(
+        `\nwarning: layer ${short}: skipped 1 device node\\(s\\) or FIFO\\(s\\), e.g. /dev/null`,
+      ),
+    );
+    assertMatch(result.stderr, new RegExp(`\n${short.slice(7, 19)}: Pull complete\n`));
+  } finally {
+    await server.close();
+    await root.remove();
+  }
+});
+
+integrationTest("on a terminal, pull redraws its layer lines and ends like docker", [
+  "script",
+], async () => {
+  const layers = await Promise.all([
+    craftTar([{ name: "big", body: randomText(2_000_000) }]),
+    craftTar([{ name: "dev/", type: "directory" }, { name: "dev/zero", type: "character-device" }]),
+    craftTar([{ name: "small", body: "small" }]),
+  ]);
+  const image = fakeImage(layers);
+  const server = startServer(
+    registryHandler({ manifests: manifestsFor(image), blobs: image.blobs }),
+  );
+  const root = await tempDir();
+  try {
+    const command = [
+      Deno.execPath(),
+      ...DENOCKER_RUN,
+      "pull",
+      "--root",
+      root.path,
+      `${server.host}/team/app`,
+    ]
+      .map((word) => `'${word}'`).join(" ");
+    // `script` gives the command a pseudo-terminal, as a user's shell would.
+    const output = await new Deno.Command("script", {
+      args: ["-qec", command, "/dev/null"],
+      env: { NO_COLOR: "1" },
+      // A permission prompt (Deno prompts on a terminal) would otherwise wait forever.
+      signal: AbortSignal.timeout(60_000),
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const text = new TextDecoder().decode(output.stdout);
+    assertEquals(output.code, 0, text);
+    const shown = screen(text);
+    const short = (bytes: Uint8Array) =>
+      [...image.blobs].find(([, blob]) => blob === bytes)![0].slice(7, 19);
+    const device = [...image.blobs].find(([, blob]) => blob === layers[1])![0];
+    assertEquals(shown, [
+      "latest: Pulling from team/app",
+      `warning: layer ${device}: skipped 1 device node(s) or FIFO(s), e.g. /dev/zero (Deno cannot create them)`,
+      `${short(layers[0])}: Pull complete`,
+      `${short(layers[1])}: Pull complete`,
+      `${short(layers[2])}: Pull complete`,
+      `Digest: ${image.manifestDigest}`,
+      `Status: Downloaded newer image for ${server.host}/team/app:latest`,
+      image.configDigest,
+    ]);
+  } finally {
+    await server.close();
+    await root.remove();
+  }
+});
