@@ -149,7 +149,10 @@ const COMMANDS: Record<string, Command> = {
         maxConcurrentDownloads,
         insecureRegistries,
         signal,
-        onProgress: values.quiet ? undefined : renderer.onEvent,
+        // Quiet keeps stdout to the image ID and drops progress, but a warning is never lost.
+        onProgress: values.quiet
+          ? (event) => event.type === "warning" && renderer.onEvent(event)
+          : renderer.onEvent,
       });
       if (!values.quiet) {
         renderer.finish();

@@ -105,7 +105,14 @@ function decodeAuth(
 }
 
 async function runHelper(helper: string, server: string): Promise<Credentials | undefined> {
-  const command = new Deno.Command(`docker-credential-${helper}`, {
+  const program = `docker-credential-${helper}`;
+  // Without --allow-run Deno would prompt on a terminal; say what is needed instead.
+  if (!permissionGranted({ name: "run", command: program })) {
+    throw new Error(
+      `Cannot run credential helper ${program}: it needs --allow-run (named in docker's config)`,
+    );
+  }
+  const command = new Deno.Command(program, {
     args: ["get"],
     stdin: "piped",
     stdout: "piped",

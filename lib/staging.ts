@@ -6,6 +6,7 @@
 
 import { join } from "node:path";
 import { readDirIfExists, removeIfExists } from "./_fs.ts";
+import { permissionGranted } from "./_permissions.ts";
 
 /** How often a live staging directory's mtime is refreshed. */
 const HEARTBEAT_MS = 15_000;
@@ -18,9 +19,11 @@ const STALE_AFTER_MS = 4 * HEARTBEAT_MS;
  * permissions keep /proc closed, as they do without --allow-all).
  */
 async function processAlive(pid: number): Promise<boolean | undefined> {
-  if (Deno.build.os !== "linux") return undefined;
+  const path = `/proc/${pid}`;
+  // Asked first: under scoped permissions Deno would prompt on a terminal.
+  if (Deno.build.os !== "linux" || !permissionGranted({ name: "read", path })) return undefined;
   try {
-    await Deno.stat(`/proc/${pid}`);
+    await Deno.stat(path);
     return true;
   } catch (error) {
     return error instanceof Deno.errors.NotFound ? false : undefined;

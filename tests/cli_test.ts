@@ -251,3 +251,34 @@ Deno.test("an interrupted unpack removes what it wrote", async (t) => {
     await store.close();
   }
 });
+
+Deno.test("an interrupted pull removes its staging and records nothing", async () => {
+  const image = fakeImage([await craftTar([{ name: "slow.txt", body: "slow" }])]);
+  const handler = registryHandler({ manifests: manifestsFor(image), blobs: image.blobs });
+  const server = startServer(async (request, url) => {
+    // Blobs hang until the client goes away, so the pull is surely midway when interrupted.
+    if (url.pathname.includes("/blobs/")) await new Promise((resolve) => setTimeout(resolve, 3000));
+    return handler(request, url);
+  });
+  const root = await tempDir();
+  try {
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [...DENOCKER_RUN, "pull", "--root", root.path, `${server.host}/team/app`],
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    for (let i = 0; i < 200 && (await listFiles(root.path, "tmp")).length === 0; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    child.kill("SIGTERM");
+    const output = await child.output();
+    assertEquals(output.code, 143, new TextDecoder().decode(output.stderr));
+    assertMatch(new TextDecoder().decode(output.stderr), /\ndenocker: interrupted by SIGTERM\n$/);
+    assertEquals(await listFiles(root.path, "tmp"), []);
+    assertEquals(await listFiles(root.path, "images"), []);
+  } finally {
+    await server.close();
+    await root.remove();
+  }
+});

@@ -162,3 +162,39 @@ Deno.test({
     }
   },
 });
+
+Deno.test("a credential helper without --allow-run is named, not prompted for", async () => {
+  const image = fakeImage([await craftTar([{ name: "a", body: "a" }])]);
+  const server = startServer(registryHandler({
+    manifests: manifestsFor(image),
+    blobs: image.blobs,
+    gate: () =>
+      new Response(null, { status: 401, headers: { "www-authenticate": 'Basic realm="fake"' } }),
+  }));
+  const scratch = await tempDir();
+  const root = join(scratch.path, "root");
+  try {
+    await Deno.writeTextFile(
+      join(scratch.path, "config.json"),
+      JSON.stringify({ credHelpers: { [server.host]: "denocker-test" } }),
+    );
+    const result = await runCli(["pull", "-q", "--root", root, `${server.host}/team/app`], {
+      env: { DOCKER_CONFIG: scratch.path },
+      permissions: [
+        `--allow-net=${server.host}`,
+        `--allow-read=${scratch.path}`,
+        `--allow-write=${root}`,
+        "--allow-env",
+        "--allow-sys",
+      ],
+    });
+    assertEquals(result.code, 1);
+    assertMatch(
+      result.stderr,
+      /^denocker: .*Cannot run credential helper docker-credential-denocker-test: it needs --allow-run/,
+    );
+  } finally {
+    await server.close();
+    await scratch.remove();
+  }
+});

@@ -215,6 +215,16 @@ Deno.test("a device-node warning reaches piped output", async () => {
       ),
     );
     assertMatch(result.stderr, new RegExp(`\n${short.slice(7, 19)}: Pull complete\n`));
+    // -q keeps stdout to the ID, and the warning still reaches stderr.
+    const quiet = await runCli([
+      "pull",
+      "-q",
+      "--root",
+      `${root.path}/quiet`,
+      `${server.host}/team/app`,
+    ]);
+    assertEquals(quiet.stdout, `${image.configDigest}\n`);
+    assertMatch(quiet.stderr, /^warning: layer sha256:[0-9a-f]{64}: skipped 1 device node/);
   } finally {
     await server.close();
     await root.remove();
@@ -270,6 +280,49 @@ integrationTest("on a terminal, pull redraws its layer lines and ends like docke
       `Status: Downloaded newer image for ${server.host}/team/app:latest`,
       image.configDigest,
     ]);
+  } finally {
+    await server.close();
+    await root.remove();
+  }
+});
+
+integrationTest("on a terminal, scoped permissions never stop a pull at a prompt", [
+  "script",
+], async () => {
+  const image = fakeImage([await craftTar([{ name: "hello.txt", body: "hello" }])]);
+  const server = startServer(
+    registryHandler({ manifests: manifestsFor(image), blobs: image.blobs }),
+  );
+  const root = await tempDir();
+  try {
+    // A crashed command's staging: cleaning it asks about /proc, outside the granted reads.
+    await Deno.mkdir(`${root.path}/tmp/1-crashed`, { recursive: true });
+    const command = [
+      Deno.execPath(),
+      "run",
+      `--allow-net=${server.host}`,
+      `--allow-read=${root.path}`,
+      `--allow-write=${root.path}`,
+      "--allow-env",
+      // Narrower than the README's minimum: the umask may not be read either.
+      "--allow-sys=uid,gid",
+      new URL("../cli.ts", import.meta.url).pathname,
+      "pull",
+      "-q",
+      "--root",
+      root.path,
+      `${server.host}/team/app`,
+    ].map((word) => `'${word}'`).join(" ");
+    const output = await new Deno.Command("script", {
+      args: ["-qec", command, "/dev/null"],
+      env: { NO_COLOR: "1" },
+      signal: AbortSignal.timeout(60_000),
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const text = new TextDecoder().decode(output.stdout);
+    assertEquals([output.code, screen(text)], [0, [image.configDigest]]);
   } finally {
     await server.close();
     await root.remove();
