@@ -8,25 +8,14 @@ import {
   startServer,
   tempDir,
 } from "./_fake_registry.ts";
-import { DENOCKER_RUN } from "./_cli.ts";
+import { runCli } from "./_cli.ts";
 import { craftTar } from "./_tar.ts";
 import { ImageIndex } from "../lib/image_index.ts";
 import { pull } from "../lib/pull.ts";
 
-/** Runs the CLI as a user would, with narrow permissions. */
-async function cli(args: string[], env: Record<string, string> = {}, cwd?: string) {
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: [...DENOCKER_RUN, ...args],
-    env: { NO_COLOR: "1", ...env },
-    cwd,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  return {
-    code: output.code,
-    stdout: new TextDecoder().decode(output.stdout),
-    stderr: new TextDecoder().decode(output.stderr),
-  };
+/** Runs the CLI as a user would, with the task's permissions. */
+function cli(args: string[], env: Record<string, string> = {}, cwd?: string) {
+  return runCli(args, { env, cwd });
 }
 
 const base = await craftTar([{ name: "etc/", type: "directory" }, {

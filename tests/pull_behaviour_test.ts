@@ -231,6 +231,21 @@ Deno.test("a device-node warning reaches piped output", async () => {
   }
 });
 
+/** Runs `deno ARGS` on a pseudo-terminal (as a user's shell would) and returns what it showed. */
+async function runInTerminal(args: string[]): Promise<{ code: number; screen: string[] }> {
+  const command = [Deno.execPath(), ...args].map((word) => `'${word}'`).join(" ");
+  const output = await new Deno.Command("script", {
+    args: ["-qec", command, "/dev/null"],
+    env: { NO_COLOR: "1" },
+    // A permission prompt (Deno prompts on a terminal) would otherwise wait forever.
+    signal: AbortSignal.timeout(60_000),
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  return { code: output.code, screen: screen(new TextDecoder().decode(output.stdout)) };
+}
+
 integrationTest("on a terminal, pull redraws its layer lines and ends like docker", [
   "script",
 ], async () => {
@@ -245,32 +260,18 @@ integrationTest("on a terminal, pull redraws its layer lines and ends like docke
   );
   const root = await tempDir();
   try {
-    const command = [
-      Deno.execPath(),
+    const shown = await runInTerminal([
       ...DENOCKER_RUN,
       "pull",
       "--root",
       root.path,
       `${server.host}/team/app`,
-    ]
-      .map((word) => `'${word}'`).join(" ");
-    // `script` gives the command a pseudo-terminal, as a user's shell would.
-    const output = await new Deno.Command("script", {
-      args: ["-qec", command, "/dev/null"],
-      env: { NO_COLOR: "1" },
-      // A permission prompt (Deno prompts on a terminal) would otherwise wait forever.
-      signal: AbortSignal.timeout(60_000),
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    const text = new TextDecoder().decode(output.stdout);
-    assertEquals(output.code, 0, text);
-    const shown = screen(text);
+    ]);
+    assertEquals(shown.code, 0, shown.screen.join("\n"));
     const short = (bytes: Uint8Array) =>
       [...image.blobs].find(([, blob]) => blob === bytes)![0].slice(7, 19);
     const device = [...image.blobs].find(([, blob]) => blob === layers[1])![0];
-    assertEquals(shown, [
+    assertEquals(shown.screen, [
       "latest: Pulling from team/app",
       `warning: layer ${device}: skipped 1 device node(s) or FIFO(s), e.g. /dev/zero (Deno cannot create them)`,
       `${short(layers[0])}: Pull complete`,
@@ -297,8 +298,7 @@ integrationTest("on a terminal, scoped permissions never stop a pull at a prompt
   try {
     // A crashed command's staging: cleaning it asks about /proc, outside the granted reads.
     await Deno.mkdir(`${root.path}/tmp/1-crashed`, { recursive: true });
-    const command = [
-      Deno.execPath(),
+    const shown = await runInTerminal([
       "run",
       `--allow-net=${server.host}`,
       `--allow-read=${root.path}`,
@@ -312,17 +312,8 @@ integrationTest("on a terminal, scoped permissions never stop a pull at a prompt
       "--root",
       root.path,
       `${server.host}/team/app`,
-    ].map((word) => `'${word}'`).join(" ");
-    const output = await new Deno.Command("script", {
-      args: ["-qec", command, "/dev/null"],
-      env: { NO_COLOR: "1" },
-      signal: AbortSignal.timeout(60_000),
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    const text = new TextDecoder().decode(output.stdout);
-    assertEquals([output.code, screen(text)], [0, [image.configDigest]]);
+    ]);
+    assertEquals([shown.code, shown.screen], [0, [image.configDigest]]);
   } finally {
     await server.close();
     await root.remove();

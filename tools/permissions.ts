@@ -11,6 +11,6 @@ export const DENOCKER_PERMISSIONS: readonly string[] = [
   "--allow-read",
   "--allow-write",
   "--allow-env",
-  "--allow-sys=uid,gid,umask",
+  "--allow-sys=uid,gid",
   "--allow-run",
 ];
