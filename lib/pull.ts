@@ -181,8 +181,9 @@ async function resolveReference(context: PullContext): Promise<Document> {
     const head = await client.headManifest(reference.repository, reference.tag!, { signal });
     if (head.digest && await blobs.has(head.digest)) return documentByDigest(context, head.digest);
   } catch (error) {
-    // Some registries answer HEAD poorly; the GET below reports real problems.
-    if (!(error instanceof RegistryError)) throw error;
+    // Some registries answer HEAD poorly; the GET below reports their real problems. A registry
+    // that cannot be reached at all (no status) is not asked twice: a timeout would double.
+    if (!(error instanceof RegistryError) || error.status === undefined) throw error;
   }
   context.transferred = true;
   const fetched = await client.getManifest(reference.repository, reference.tag!, { signal });

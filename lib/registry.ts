@@ -345,11 +345,11 @@ export class RegistryClient {
     const response = await this.#send(
       `/v2/${repository}/manifests/${reference}`,
       { method: "HEAD", accept: MANIFEST_ACCEPT, scope: pullScope(repository), ...options },
-      `check ${what}`,
+      `fetch ${what}`,
     );
     await response.body?.cancel();
     if (!response.ok) {
-      throw new RegistryError(`Cannot check ${what}: HTTP ${response.status}`, {
+      throw new RegistryError(`Cannot fetch ${what}: HTTP ${response.status}`, {
         status: response.status,
       });
     }
