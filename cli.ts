@@ -8,14 +8,14 @@
 import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
 import { formatBytes, shortDigest, table, timeAgo, useColor } from "./cli/format.ts";
 import { progressRenderer } from "./cli/progress.ts";
-import { inspectImage, listImages } from "./lib/inspect.ts";
-import { parsePlatform } from "./lib/platform.ts";
-import { pull } from "./lib/pull.ts";
-import { familiarReference, parseReference } from "./lib/reference.ts";
-import { parseInsecureRegistry } from "./lib/registry.ts";
-import { prune, removeImages } from "./lib/remove.ts";
-import { defaultRoot } from "./lib/root.ts";
-import { unpack } from "./lib/unpack.ts";
+import { inspectImage, listImages } from "./lib/operations/inspect.ts";
+import { parsePlatform } from "./lib/model/platform.ts";
+import { pull } from "./lib/operations/pull.ts";
+import { familiarReference, parseReference } from "./lib/model/reference.ts";
+import { parseInsecureRegistry } from "./lib/transport/registry.ts";
+import { prune, removeImages } from "./lib/operations/remove.ts";
+import { defaultRoot } from "./lib/store/root.ts";
+import { unpack } from "./lib/operations/unpack.ts";
 import { VERSION } from "./lib/version.ts";
 
 /** A mistake in how the command was called: exit code 2, with a pointer to the help. */

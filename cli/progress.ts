@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { PullEvent } from "../lib/pull.ts";
+import type { PullEvent } from "../lib/operations/pull.ts";
 import { formatBytes, shortDigest } from "./format.ts";
 
 /** Where and how progress is written. */

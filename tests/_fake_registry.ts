@@ -3,9 +3,9 @@
  * will not show on demand: auth flows, redirects, corrupt content.
  */
 
-import { digestOf } from "../lib/digest.ts";
-import { OCI_CONFIG, OCI_INDEX, OCI_LAYER_TAR, OCI_MANIFEST } from "../lib/media_types.ts";
-import type { Platform } from "../lib/manifest.ts";
+import { digestOf } from "../lib/model/digest.ts";
+import { OCI_CONFIG, OCI_INDEX, OCI_LAYER_TAR, OCI_MANIFEST } from "../lib/model/media_types.ts";
+import type { Platform } from "../lib/model/manifest.ts";
 
 export interface TestServer {
   origin: string;

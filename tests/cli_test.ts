@@ -16,8 +16,8 @@ import {
   tempDir,
 } from "./_fake_registry.ts";
 import { craftTar } from "./_tar.ts";
-import { withLock } from "../lib/lock.ts";
-import { RegistryClient } from "../lib/registry.ts";
+import { withLock } from "../lib/store/_lock.ts";
+import { RegistryClient } from "../lib/transport/registry.ts";
 
 /** A store with one small image pulled as `app`. */
 async function storeWithImage(layers?: Uint8Array[]) {

@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import { assertEquals, assertRejects } from "./_assert.ts";
 import { tempDir } from "./_fake_registry.ts";
-import { dockerConfigCredentials } from "../lib/credentials.ts";
+import { dockerConfigCredentials } from "../lib/transport/credentials.ts";
 
 async function withConfig(
   config: unknown,

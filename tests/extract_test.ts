@@ -9,10 +9,10 @@ import {
   tempDir,
 } from "./_fake_registry.ts";
 import { type CraftedEntry, craftTar } from "./_tar.ts";
-import { pull, type PullEvent } from "../lib/pull.ts";
+import { pull, type PullEvent } from "../lib/operations/pull.ts";
 import { MalformedLayerError } from "../lib/errors.ts";
-import { LayerStore } from "../lib/layer_store.ts";
-import { unpack } from "../lib/unpack.ts";
+import { LayerStore } from "../lib/store/_layer_store.ts";
+import { unpack } from "../lib/operations/unpack.ts";
 
 /**
  * A store with one good image, a canary directory beside it, and a registry
@@ -290,7 +290,7 @@ Deno.test("a layer whose content does not match its diff_id leaves nothing behin
   const image = fakeImage([layer]);
   const config = JSON.parse(new TextDecoder().decode(image.blobs.get(image.configDigest)!));
   config.rootfs.diff_ids = [`sha256:${"1".repeat(64)}`];
-  const { digestOf } = await import("../lib/digest.ts");
+  const { digestOf } = await import("../lib/model/digest.ts");
   const configBytes = new TextEncoder().encode(JSON.stringify(config));
   const manifest = JSON.parse(new TextDecoder().decode(image.manifestBytes));
   manifest.config = {

@@ -10,8 +10,8 @@ import {
 } from "./_fake_registry.ts";
 import { runCli } from "./_cli.ts";
 import { craftTar } from "./_tar.ts";
-import { ImageIndex } from "../lib/image_index.ts";
-import { pull } from "../lib/pull.ts";
+import { ImageIndex } from "../lib/store/image_index.ts";
+import { pull } from "../lib/operations/pull.ts";
 
 /** Runs the CLI as a user would, with the task's permissions. */
 function cli(args: string[], env: Record<string, string> = {}, cwd?: string) {

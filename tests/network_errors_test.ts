@@ -8,7 +8,7 @@ import { assert, assertEquals, assertMatch, assertRejects } from "./_assert.ts";
 import { DENOCKER_RUN } from "./_cli.ts";
 import { startServer, tempDir } from "./_fake_registry.ts";
 import { RegistryError } from "../lib/errors.ts";
-import { pull } from "../lib/pull.ts";
+import { pull } from "../lib/operations/pull.ts";
 
 function closedPort(): number {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });

@@ -1,7 +1,12 @@
 import { assert, assertEquals, assertMatch, assertThrows } from "./_assert.ts";
-import { hostPlatform, parsePlatform, platformMatches, selectManifest } from "../lib/platform.ts";
-import { defaultRoot } from "../lib/root.ts";
-import type { IndexManifest, Platform } from "../lib/manifest.ts";
+import {
+  hostPlatform,
+  parsePlatform,
+  platformMatches,
+  selectManifest,
+} from "../lib/model/platform.ts";
+import { defaultRoot } from "../lib/store/root.ts";
+import type { IndexManifest, Platform } from "../lib/model/manifest.ts";
 
 const entry = (n: number, platform: Record<string, string>) => ({
   mediaType: "application/vnd.oci.image.manifest.v1+json",

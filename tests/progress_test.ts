@@ -7,7 +7,7 @@
 import { assert, assertEquals } from "./_assert.ts";
 import { screen } from "./_terminal.ts";
 import { progressRenderer } from "../cli/progress.ts";
-import type { PullEvent } from "../lib/pull.ts";
+import type { PullEvent } from "../lib/operations/pull.ts";
 
 const a = `sha256:${"a".repeat(64)}`;
 const b = `sha256:${"b".repeat(64)}`;

@@ -18,10 +18,10 @@ import {
   tempDir,
 } from "./_fake_registry.ts";
 import { craftTar } from "./_tar.ts";
-import { inspectImage, listImages } from "../lib/inspect.ts";
-import { hostPlatform, parsePlatform } from "../lib/platform.ts";
-import { pull, type PullEvent } from "../lib/pull.ts";
-import { removeImages } from "../lib/remove.ts";
+import { inspectImage, listImages } from "../lib/operations/inspect.ts";
+import { hostPlatform, parsePlatform } from "../lib/model/platform.ts";
+import { pull, type PullEvent } from "../lib/operations/pull.ts";
+import { removeImages } from "../lib/operations/remove.ts";
 
 const host = hostPlatform().architecture;
 const other = host === "arm64" ? "amd64" : "arm64";

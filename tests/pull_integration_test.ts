@@ -2,12 +2,12 @@ import { join } from "node:path";
 import { assert, assertEquals, assertMatch, assertRejects } from "./_assert.ts";
 import { listFiles, tempDir } from "./_fake_registry.ts";
 import { integrationTest, OciLayout, startRegistry } from "./_real_registry.ts";
-import { findImage } from "../lib/lookup.ts";
-import { pull } from "../lib/pull.ts";
-import { dockerConfigCredentials } from "../lib/credentials.ts";
-import { digestOf } from "../lib/digest.ts";
+import { findImage } from "../lib/store/_lookup.ts";
+import { pull } from "../lib/operations/pull.ts";
+import { dockerConfigCredentials } from "../lib/transport/credentials.ts";
+import { digestOf } from "../lib/model/digest.ts";
 import { RegistryError } from "../lib/errors.ts";
-import { hostPlatform } from "../lib/platform.ts";
+import { hostPlatform } from "../lib/model/platform.ts";
 
 const TOOLS = ["docker-registry", "skopeo", "umoci", "tar"];
 

@@ -1,5 +1,5 @@
 import { assertEquals, assertThrows } from "./_assert.ts";
-import { familiarName, parseReference } from "../lib/reference.ts";
+import { familiarName, parseReference } from "../lib/model/reference.ts";
 
 const DIGEST = "sha256:" + "ab".repeat(32);
 

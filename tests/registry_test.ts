@@ -9,17 +9,17 @@ import {
   tempDir,
 } from "./_fake_registry.ts";
 import { craftTar } from "./_tar.ts";
-import { pull } from "../lib/pull.ts";
-import { parseChallenges } from "../lib/auth.ts";
-import { dockerConfigCredentials } from "../lib/credentials.ts";
+import { pull } from "../lib/operations/pull.ts";
+import { parseChallenges } from "../lib/transport/_auth.ts";
+import { dockerConfigCredentials } from "../lib/transport/credentials.ts";
 import { RegistryError, VerificationError } from "../lib/errors.ts";
-import { digestOf } from "../lib/digest.ts";
+import { digestOf } from "../lib/model/digest.ts";
 import {
   DOCKER_MANIFEST,
   DOCKER_SCHEMA1_SIGNED,
   OCI_INDEX,
   OCI_MANIFEST,
-} from "../lib/media_types.ts";
+} from "../lib/model/media_types.ts";
 
 const encoder = new TextEncoder();
 const layerA = await craftTar([{ name: "a.txt", body: "layer A content ".repeat(1000) }]);

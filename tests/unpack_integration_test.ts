@@ -4,8 +4,8 @@ import { assert, assertEquals } from "./_assert.ts";
 import { tempDir } from "./_fake_registry.ts";
 import { integrationTest, OciLayout, run, startRegistry } from "./_real_registry.ts";
 import { craftTar } from "./_tar.ts";
-import { pull } from "../lib/pull.ts";
-import { unpack } from "../lib/unpack.ts";
+import { pull } from "../lib/operations/pull.ts";
+import { unpack } from "../lib/operations/unpack.ts";
 
 const TOOLS = ["docker-registry", "skopeo", "umoci", "tar", "gzip", "zstd"];
 const AS_ROOT = Deno.uid() === 0;

@@ -19,7 +19,7 @@ const child = new Deno.Command(Deno.execPath(), {
     "compile",
     ...DENOCKER_PERMISSIONS,
     "--include",
-    "lib/extract_worker.ts",
+    "lib/operations/_extract_worker.ts",
     "--output",
     output,
     "cli.ts",

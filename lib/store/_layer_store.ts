@@ -7,9 +7,9 @@
  */
 
 import { join } from "node:path";
-import { parseDigest } from "./digest.ts";
-import type { LowerLink } from "./extract.ts";
-import { syncDirectory } from "./atomic_file.ts";
+import { parseDigest } from "../model/digest.ts";
+import type { LowerLink } from "../operations/extract.ts";
+import { syncDirectory } from "./_atomic_file.ts";
 import { readDirIfExists } from "./_fs.ts";
 
 /** What is known of a stored layer. */

@@ -6,8 +6,8 @@
  */
 
 import { join } from "node:path";
-import { permissionGranted } from "./_permissions.ts";
-import { DOCKER_HUB } from "./reference.ts";
+import { permissionGranted } from "../_permissions.ts";
+import { DOCKER_HUB } from "../model/reference.ts";
 
 /** A username and secret for one registry. */
 export interface Credentials {

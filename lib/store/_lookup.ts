@@ -6,10 +6,10 @@
  * @module
  */
 
-import { ImageNotFoundError } from "./errors.ts";
+import { ImageNotFoundError } from "../errors.ts";
 import { ImageIndex } from "./image_index.ts";
-import { type ImageRecord, ImageStore } from "./image_store.ts";
-import { familiarName, parseReference, type Reference } from "./reference.ts";
+import { type ImageRecord, ImageStore } from "./_image_store.ts";
+import { familiarName, parseReference, type Reference } from "../model/reference.ts";
 import { ensureDirectory } from "./_paths.ts";
 
 /** Shortest image ID prefix accepted, so that a short word is not taken for an ID. */
@@ -63,7 +63,7 @@ export async function findByReference(
  *
  * @example
  * ```ts
- * import { findImage } from "./lookup.ts";
+ * import { findImage } from "./_lookup.ts";
  * const { record } = await findImage("/var/lib/denocker", "alpine:3.20");
  * console.log(record.id);
  * ```

@@ -4,10 +4,10 @@
  * @module
  */
 
-import { ImageIndex } from "./image_index.ts";
-import { ImageStore } from "./image_store.ts";
-import { findImage } from "./lookup.ts";
-import { ensureDirectory } from "./_paths.ts";
+import { ImageIndex } from "../store/image_index.ts";
+import { ImageStore } from "../store/_image_store.ts";
+import { findImage } from "../store/_lookup.ts";
+import { ensureDirectory } from "../store/_paths.ts";
 
 /** One row of `images`: an image under one tag (or `<none>`). */
 export interface ImageSummary {

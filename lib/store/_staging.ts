@@ -6,7 +6,7 @@
 
 import { join } from "node:path";
 import { readDirIfExists, removeIfExists } from "./_fs.ts";
-import { permissionGranted } from "./_permissions.ts";
+import { permissionGranted } from "../_permissions.ts";
 
 /** How often a live staging directory's mtime is refreshed. */
 const HEARTBEAT_MS = 15_000;

@@ -5,9 +5,9 @@
  */
 
 import { join } from "node:path";
-import { writeFileAtomic } from "./atomic_file.ts";
-import { parseDigest } from "./digest.ts";
-import { withLock } from "./lock.ts";
+import { writeFileAtomic } from "./_atomic_file.ts";
+import { parseDigest } from "../model/digest.ts";
+import { withLock } from "./_lock.ts";
 
 /** The content of `images.json`. */
 export type ImageIndexData = Record<string, Record<string, string>>;

@@ -8,8 +8,8 @@
 
 import { lchownSync, lutimesSync } from "node:fs";
 import { createTarDecoder, type TarHeader } from "npm:modern-tar@0.8.6";
-import { permissionGranted } from "./_permissions.ts";
-import { MalformedLayerError } from "./errors.ts";
+import { permissionGranted } from "../_permissions.ts";
+import { MalformedLayerError } from "../errors.ts";
 
 /** Caps that turn a decompression bomb into a clear error. */
 export interface ExtractLimits {

@@ -7,8 +7,8 @@
  */
 
 import { join } from "node:path";
-import { digestOf, parseDigest, StreamVerifier } from "./digest.ts";
-import { syncDirectory, tempName } from "./atomic_file.ts";
+import { digestOf, parseDigest, StreamVerifier } from "../model/digest.ts";
+import { syncDirectory, tempName } from "./_atomic_file.ts";
 import { readDirIfExists, removeIfExists } from "./_fs.ts";
 
 /** An open, not yet committed blob. */
@@ -26,7 +26,7 @@ export interface BlobWriter {
  *
  * @example
  * ```ts
- * import { ContentStore } from "./content_store.ts";
+ * import { ContentStore } from "./_content_store.ts";
  * const store = new ContentStore("/tmp/denocker-example");
  * const digest = await store.putBytes(new TextEncoder().encode("hello"));
  * console.log(await store.has(digest)); // true

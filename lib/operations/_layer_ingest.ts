@@ -9,13 +9,13 @@
 
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { BlobWriter } from "./content_store.ts";
-import { assertSupportedLayer } from "./compression.ts";
-import { MalformedLayerError, VerificationError } from "./errors.ts";
+import type { BlobWriter } from "../store/_content_store.ts";
+import { assertSupportedLayer } from "./_compression.ts";
+import { MalformedLayerError, VerificationError } from "../errors.ts";
 import type { ExtractOptions, ExtractResult } from "./extract.ts";
-import type { FromWorker, ToWorker } from "./extract_worker.ts";
-import type { LayerRecord, LayerStore } from "./layer_store.ts";
-import type { Descriptor } from "./manifest.ts";
+import type { FromWorker, ToWorker } from "./_extract_worker.ts";
+import type { LayerRecord, LayerStore } from "../store/_layer_store.ts";
+import type { Descriptor } from "../model/manifest.ts";
 import { extractLayerBlob, type LayerExtractionPlan } from "./_layer_pipeline.ts";
 
 /** Options for {@link ingestLayer}. */
@@ -64,7 +64,7 @@ interface LayerExtraction {
   abort(): void;
 }
 
-const WORKER_URL = new URL("./extract_worker.ts", import.meta.url);
+const WORKER_URL = new URL("./_extract_worker.ts", import.meta.url);
 
 /**
  * Whether the extraction worker's module may be loaded without a permission

@@ -7,12 +7,12 @@
 import { lchown, lutimes } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { OPAQUE_MARKER, WHITEOUT_PREFIX } from "./extract.ts";
-import { LayerStore } from "./layer_store.ts";
-import { withLock } from "./lock.ts";
-import { findImage } from "./lookup.ts";
-import { runningAsRoot, storeLockPath } from "./root.ts";
-import { readDirIfExists, removeIfExists } from "./_fs.ts";
-import { directoryProblem } from "./_paths.ts";
+import { LayerStore } from "../store/_layer_store.ts";
+import { withLock } from "../store/_lock.ts";
+import { findImage } from "../store/_lookup.ts";
+import { runningAsRoot, storeLockPath } from "../store/root.ts";
+import { readDirIfExists, removeIfExists } from "../store/_fs.ts";
+import { directoryProblem } from "../store/_paths.ts";
 
 /** Options for {@link unpack}. */
 export interface UnpackOptions {

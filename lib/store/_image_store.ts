@@ -7,10 +7,10 @@
  */
 
 import { join } from "node:path";
-import { writeFileAtomic } from "./atomic_file.ts";
-import { parseDigest } from "./digest.ts";
-import type { ImageConfig, Platform } from "./manifest.ts";
-import { parseImageConfig } from "./manifest.ts";
+import { writeFileAtomic } from "./_atomic_file.ts";
+import { parseDigest } from "../model/digest.ts";
+import type { ImageConfig, Platform } from "../model/manifest.ts";
+import { parseImageConfig } from "../model/manifest.ts";
 import { readDirIfExists, removeIfExists } from "./_fs.ts";
 
 /** A layer of a stored image. */

@@ -6,7 +6,7 @@
  */
 
 import { createHash, type Hash } from "node:crypto";
-import { VerificationError } from "./errors.ts";
+import { VerificationError } from "../errors.ts";
 
 /** A digest split into its parts. */
 export interface ParsedDigest {

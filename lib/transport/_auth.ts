@@ -7,7 +7,7 @@
  */
 
 import { type CredentialLookup, type Credentials, IDENTITY_TOKEN_USER } from "./credentials.ts";
-import { RegistryError } from "./errors.ts";
+import { RegistryError } from "../errors.ts";
 import { networkError } from "./_network_error.ts";
 
 /** One challenge of a `WWW-Authenticate` header. */
@@ -23,7 +23,7 @@ export interface Challenge {
  *
  * @example
  * ```ts
- * import { parseChallenges } from "./auth.ts";
+ * import { parseChallenges } from "./_auth.ts";
  * parseChallenges('Bearer realm="https://auth.example/token",service="registry"')[0].params.realm;
  * ```
  *

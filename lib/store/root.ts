@@ -5,7 +5,7 @@
  */
 
 import { join } from "node:path";
-import { permissionGranted } from "./_permissions.ts";
+import { permissionGranted } from "../_permissions.ts";
 
 /** Options for {@link defaultRoot}. */
 export interface DefaultRootOptions {

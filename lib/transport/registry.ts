@@ -6,13 +6,17 @@
  * @module
  */
 
-import { Authenticator } from "./auth.ts";
+import { Authenticator } from "./_auth.ts";
 import type { CredentialLookup } from "./credentials.ts";
-import { digestOf, parseDigest, verifyingStream } from "./digest.ts";
-import { RegistryError, VerificationError } from "./errors.ts";
-import { type Descriptor, type ManifestDocument, parseManifestDocument } from "./manifest.ts";
-import { MANIFEST_ACCEPT } from "./media_types.ts";
-import { registryApiHost } from "./reference.ts";
+import { digestOf, parseDigest, verifyingStream } from "../model/digest.ts";
+import { RegistryError, VerificationError } from "../errors.ts";
+import {
+  type Descriptor,
+  type ManifestDocument,
+  parseManifestDocument,
+} from "../model/manifest.ts";
+import { MANIFEST_ACCEPT } from "../model/media_types.ts";
+import { registryApiHost } from "../model/reference.ts";
 import { fetchWithTimeout, networkError } from "./_network_error.ts";
 
 /** Largest manifest accepted, as the distribution spec recommends. */

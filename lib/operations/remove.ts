@@ -5,15 +5,15 @@
  */
 
 import { join } from "node:path";
-import { ContentStore } from "./content_store.ts";
-import { ImageIndex } from "./image_index.ts";
-import { ImageStore } from "./image_store.ts";
-import { LayerStore } from "./layer_store.ts";
-import { withLock } from "./lock.ts";
-import { findImage } from "./lookup.ts";
-import { storeLockPath } from "./root.ts";
-import { Staging } from "./staging.ts";
-import { ensureDirectory } from "./_paths.ts";
+import { ContentStore } from "../store/_content_store.ts";
+import { ImageIndex } from "../store/image_index.ts";
+import { ImageStore } from "../store/_image_store.ts";
+import { LayerStore } from "../store/_layer_store.ts";
+import { withLock } from "../store/_lock.ts";
+import { findImage } from "../store/_lookup.ts";
+import { storeLockPath } from "../store/root.ts";
+import { Staging } from "../store/_staging.ts";
+import { ensureDirectory } from "../store/_paths.ts";
 
 /** What a removal did. */
 export interface RemoveResult {

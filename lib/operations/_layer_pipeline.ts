@@ -5,8 +5,8 @@
  * @module
  */
 
-import { decompressLayer } from "./compression.ts";
-import { verifyingStream } from "./digest.ts";
+import { decompressLayer } from "./_compression.ts";
+import { verifyingStream } from "../model/digest.ts";
 import { extractLayer, type ExtractOptions, type ExtractResult } from "./extract.ts";
 
 /** What an extraction needs to know besides the blob's bytes. */

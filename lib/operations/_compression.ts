@@ -6,7 +6,12 @@
 
 import { Duplex } from "node:stream";
 import { createGunzip, createZstdDecompress } from "node:zlib";
-import { DOCKER_LAYER_GZIP, OCI_LAYER_GZIP, OCI_LAYER_TAR, OCI_LAYER_ZSTD } from "./media_types.ts";
+import {
+  DOCKER_LAYER_GZIP,
+  OCI_LAYER_GZIP,
+  OCI_LAYER_TAR,
+  OCI_LAYER_ZSTD,
+} from "../model/media_types.ts";
 
 const DECOMPRESSED_CHUNK_BYTES = 128 * 1024;
 
@@ -37,7 +42,7 @@ export function assertSupportedLayer(mediaType: string): void {
  *
  * @example
  * ```ts
- * import { decompressLayer } from "./compression.ts";
+ * import { decompressLayer } from "./_compression.ts";
  * const tar = (await Deno.open("layer.tar.gz")).readable.pipeThrough(
  *   decompressLayer("application/vnd.oci.image.layer.v1.tar+gzip"),
  * );

@@ -8,17 +8,17 @@
 
 import { join } from "node:path";
 import { mapConcurrent } from "./_pool.ts";
-import { assertSupportedLayer } from "./compression.ts";
-import { ContentStore } from "./content_store.ts";
-import { type CredentialLookup, dockerConfigCredentials } from "./credentials.ts";
-import { RegistryError, VerificationError } from "./errors.ts";
+import { assertSupportedLayer } from "./_compression.ts";
+import { ContentStore } from "../store/_content_store.ts";
+import { type CredentialLookup, dockerConfigCredentials } from "../transport/credentials.ts";
+import { RegistryError, VerificationError } from "../errors.ts";
 import type { ExtractLimits } from "./extract.ts";
-import { ImageIndex } from "./image_index.ts";
-import { type ImageRecord, ImageStore } from "./image_store.ts";
-import { ingestLayer } from "./layer_ingest.ts";
-import { type LayerRecord, LayerStore } from "./layer_store.ts";
-import { withLock } from "./lock.ts";
-import { findByReference, type FoundImage } from "./lookup.ts";
+import { ImageIndex } from "../store/image_index.ts";
+import { type ImageRecord, ImageStore } from "../store/_image_store.ts";
+import { ingestLayer } from "./_layer_ingest.ts";
+import { type LayerRecord, LayerStore } from "../store/_layer_store.ts";
+import { withLock } from "../store/_lock.ts";
+import { findByReference, type FoundImage } from "../store/_lookup.ts";
 import {
   type Descriptor,
   type ImageConfig,
@@ -27,19 +27,24 @@ import {
   parseImageConfig,
   parseManifestDocument,
   type Platform,
-} from "./manifest.ts";
+} from "../model/manifest.ts";
 import {
   formatPlatform,
   hostPlatform,
   normalizePlatform,
   platformMatches,
   selectManifest,
-} from "./platform.ts";
-import { familiarName, familiarReference, parseReference, type Reference } from "./reference.ts";
-import { RegistryClient } from "./registry.ts";
-import { runningAsRoot, storeLockPath } from "./root.ts";
-import { Staging } from "./staging.ts";
-import { ensureDirectory } from "./_paths.ts";
+} from "../model/platform.ts";
+import {
+  familiarName,
+  familiarReference,
+  parseReference,
+  type Reference,
+} from "../model/reference.ts";
+import { RegistryClient } from "../transport/registry.ts";
+import { runningAsRoot, storeLockPath } from "../store/root.ts";
+import { Staging } from "../store/_staging.ts";
+import { ensureDirectory } from "../store/_paths.ts";
 
 /** Largest image config accepted; configs are held in memory. */
 export const MAX_CONFIG_BYTES = 64 * 1024 * 1024;

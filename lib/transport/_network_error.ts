@@ -7,7 +7,7 @@
  * @module
  */
 
-import { RegistryError } from "./errors.ts";
+import { RegistryError } from "../errors.ts";
 
 /** The messages of an error and its causes, outermost first. */
 function messages(error: unknown): string[] {
