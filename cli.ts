@@ -8,15 +8,20 @@
 import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
 import { formatBytes, shortDigest, table, timeAgo, useColor } from "./cli/format.ts";
 import { progressRenderer } from "./cli/progress.ts";
-import { inspectImage, listImages } from "./lib/operations/inspect.ts";
-import { parsePlatform } from "./lib/model/platform.ts";
-import { pull } from "./lib/operations/pull.ts";
-import { familiarReference, parseReference } from "./lib/model/reference.ts";
+import {
+  defaultRoot,
+  familiarReference,
+  inspectImage,
+  listImages,
+  parsePlatform,
+  parseReference,
+  prune,
+  pull,
+  removeImages,
+  unpack,
+  VERSION,
+} from "./mod.ts";
 import { parseInsecureRegistry } from "./lib/transport/registry.ts";
-import { prune, removeImages } from "./lib/operations/remove.ts";
-import { defaultRoot } from "./lib/store/root.ts";
-import { unpack } from "./lib/operations/unpack.ts";
-import { VERSION } from "./lib/version.ts";
 
 /** A mistake in how the command was called: exit code 2, with a pointer to the help. */
 class UsageError extends Error {
@@ -70,8 +75,8 @@ const GLOBAL_OPTIONS: Record<string, OptionSpec> = {
 
 const encoder = new TextEncoder();
 const writeError = (text: string) => Deno.stderr.writeSync(encoder.encode(text));
-const waitingFor = (root: string) => () =>
-  console.error(`Waiting for another denocker command using ${root}…`);
+const waitingFor = (event: { root: string }) =>
+  console.error(`Waiting for another denocker command using ${event.root}…`);
 
 const exactly = (count: number, what: string) => (positionals: string[]) =>
   positionals.length === count
@@ -179,11 +184,20 @@ const COMMANDS: Record<string, Command> = {
     examples: ["denocker images", "denocker images --digests"],
     arguments: none,
     async run({ values, root }) {
-      const rows = await listImages(root());
+      const rows = await listImages({ root: root() });
       if (values.json) {
-        console.log(JSON.stringify(rows, null, 2));
+        // docker's names, as `docker images --format json` prints them.
+        const json = rows.map((row) => ({
+          Repository: row.repository,
+          Tag: row.tag,
+          Id: row.imageId,
+          Digest: row.digest,
+          Created: row.created,
+          Size: row.size,
+        }));
+        console.log(JSON.stringify(json, null, 2));
       } else if (values.quiet) {
-        const ids = [...new Set(rows.map((row) => shortDigest(row.Id)))];
+        const ids = [...new Set(rows.map((row) => shortDigest(row.imageId)))];
         if (ids.length > 0) console.log(ids.join("\n"));
       } else {
         const header = [
@@ -195,12 +209,12 @@ const COMMANDS: Record<string, Command> = {
           "SIZE",
         ];
         const body = rows.map((row) => [
-          row.Repository,
-          row.Tag,
-          ...(values.digests ? [row.Digest ?? "<none>"] : []),
-          shortDigest(row.Id),
-          timeAgo(row.Created),
-          formatBytes(row.Size),
+          row.repository,
+          row.tag,
+          ...(values.digests ? [row.digest ?? "<none>"] : []),
+          shortDigest(row.imageId),
+          timeAgo(row.created),
+          formatBytes(row.size),
         ]);
         console.log(table([header, ...body]));
       }
@@ -219,7 +233,7 @@ const COMMANDS: Record<string, Command> = {
       const failures = [];
       for (const name of positionals) {
         try {
-          found.push(await inspectImage(storeRoot, name));
+          found.push(await inspectImage(name, { root: storeRoot }));
         } catch (error) {
           failures.push(error);
         }
@@ -244,9 +258,10 @@ const COMMANDS: Record<string, Command> = {
     arguments: atLeastOne,
     async run({ values, positionals, root }) {
       const storeRoot = root();
-      const result = await removeImages(storeRoot, positionals, {
+      const result = await removeImages(positionals, {
+        root: storeRoot,
         force: values.force,
-        onLockWait: waitingFor(storeRoot),
+        onProgress: waitingFor,
       });
       for (const reference of result.untagged) console.log(`Untagged: ${reference}`);
       for (const id of result.deleted) console.log(`Deleted: ${id}`);
@@ -261,7 +276,7 @@ const COMMANDS: Record<string, Command> = {
     arguments: none,
     async run({ root }) {
       const storeRoot = root();
-      const result = await prune(storeRoot, { onLockWait: waitingFor(storeRoot) });
+      const result = await prune({ root: storeRoot, onProgress: waitingFor });
       for (const diffId of result.deletedLayers) console.log(`Deleted layer: ${diffId}`);
       for (const digest of result.deletedBlobs) console.log(`Deleted blob: ${digest}`);
       console.log(
@@ -283,9 +298,10 @@ const COMMANDS: Record<string, Command> = {
         : undefined,
     async run({ positionals, root, signal }) {
       const storeRoot = root();
-      const id = await unpack(storeRoot, positionals[0], positionals[1], {
+      const id = await unpack(positionals[0], positionals[1], {
+        root: storeRoot,
         signal,
-        onLockWait: waitingFor(storeRoot),
+        onProgress: (event) => event.type === "waiting-for-lock" && waitingFor(event),
       });
       console.log(id);
       return 0;

@@ -3,36 +3,127 @@
  * verified, content-addressed local store, extract their layers safely,
  * and manage what is stored.
  *
- * @example
+ * A tour: pull an image, list what is stored, write its root filesystem
+ * to a directory.
+ *
  * ```ts
- * import { pull } from "./mod.ts";
- * const { imageId } = await pull("localhost:5000/team/app:1.0", { root: "/tmp/denocker" });
+ * import { listImages, pull, unpack } from "./mod.ts";
+ *
+ * const root = "/tmp/denocker";
+ * const { imageId, digest } = await pull("localhost:5000/team/app:1.0", {
+ *   root,
+ *   platform: { os: "linux", architecture: "amd64" },
+ *   onProgress: (event) => {
+ *     if (event.type === "layer-done") console.error(`${event.digest}: Pull complete`);
+ *   },
+ * });
+ * console.log(imageId, digest);
+ *
+ * for (const { repository, tag, imageId } of await listImages({ root })) {
+ *   console.log(repository, tag, imageId);
+ * }
+ *
+ * await unpack("localhost:5000/team/app:1.0", "/tmp/app-rootfs", { root });
  * ```
+ *
+ * Every operation takes its main arguments and then one options object
+ * with the store (`root`, or an open {@link Store} as `store`). Every
+ * failure is a {@link DenockerError}.
  *
  * @module
  */
 
-export * from "./lib/errors.ts";
-export * from "./lib/model/reference.ts";
-export * from "./lib/model/digest.ts";
-export * from "./lib/model/media_types.ts";
-export * from "./lib/model/manifest.ts";
-export * from "./lib/model/platform.ts";
-export * from "./lib/transport/credentials.ts";
-export * from "./lib/transport/_auth.ts";
-export * from "./lib/transport/registry.ts";
-export * from "./lib/store/_content_store.ts";
-export * from "./lib/store/root.ts";
-export * from "./lib/operations/_compression.ts";
-export * from "./lib/operations/extract.ts";
-export * from "./lib/store/_layer_store.ts";
-export * from "./lib/operations/_layer_ingest.ts";
-export * from "./lib/store/image_index.ts";
-export * from "./lib/store/_image_store.ts";
-export * from "./lib/store/_lookup.ts";
-export * from "./lib/store/_lock.ts";
-export * from "./lib/store/_staging.ts";
-export * from "./lib/operations/pull.ts";
-export * from "./lib/operations/inspect.ts";
-export * from "./lib/operations/remove.ts";
-export * from "./lib/operations/unpack.ts";
+export {
+  AuthenticationError,
+  DenockerError,
+  type DenockerErrorOptions,
+  ImageInUseError,
+  ImageNotFoundError,
+  InvalidInputError,
+  MalformedLayerError,
+  NetworkError,
+  RegistryError,
+  type RegistryErrorOptions,
+  VerificationError,
+} from "./lib/errors.ts";
+export { VERSION } from "./lib/version.ts";
+
+// The model.
+export {
+  familiarName,
+  familiarReference,
+  formatReference,
+  parseReference,
+  type Reference,
+} from "./lib/model/reference.ts";
+export type {
+  Descriptor,
+  ImageConfig,
+  ImageManifest,
+  IndexManifest,
+  ManifestDocument,
+  Platform,
+} from "./lib/model/manifest.ts";
+export { formatPlatform, hostPlatform, parsePlatform } from "./lib/model/platform.ts";
+
+// The registry transport.
+export {
+  type FetchedManifest,
+  type ManifestHead,
+  RegistryClient,
+  type RegistryClientOptions,
+} from "./lib/transport/registry.ts";
+export {
+  type CredentialLookup,
+  type Credentials,
+  dockerConfigCredentials,
+  type DockerConfigOptions,
+} from "./lib/transport/credentials.ts";
+
+// The store.
+export {
+  type Collected,
+  type FoundImage,
+  type ImageLayer,
+  type ImageRecord,
+  type ImageToRecord,
+  type LockWaitOptions,
+  Store,
+  type StoredImage,
+  type StoreOptions,
+  type Untagged,
+} from "./lib/store/store.ts";
+export { ImageIndex, type ImageIndexData, type TaggedImage } from "./lib/store/image_index.ts";
+export { defaultRoot, type DefaultRootOptions } from "./lib/store/root.ts";
+
+// The operations.
+export {
+  type LayerProgress,
+  pull,
+  type PullEvent,
+  type PullOptions,
+  type PullResult,
+} from "./lib/operations/pull.ts";
+export { unpack, type UnpackEvent, type UnpackOptions } from "./lib/operations/unpack.ts";
+export {
+  type ImageInspect,
+  type ImageSummary,
+  inspectImage,
+  listImages,
+} from "./lib/operations/inspect.ts";
+export {
+  prune,
+  type PruneOptions,
+  type PruneResult,
+  type RemoveEvent,
+  removeImages,
+  type RemoveOptions,
+  type RemoveResult,
+} from "./lib/operations/remove.ts";
+export {
+  extractLayer,
+  type ExtractLimits,
+  type ExtractOptions,
+  type ExtractResult,
+  type LowerLink,
+} from "./lib/operations/extract.ts";

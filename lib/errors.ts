@@ -1,15 +1,69 @@
 /**
- * Error classes for conditions a caller is expected to tell apart.
+ * denocker's errors: one family. Every failure denocker reports is a
+ * {@link DenockerError}; the subclasses name the conditions callers handle
+ * differently. Messages are one line, shaped "Cannot <action>: <reason>",
+ * and never contain credentials; an underlying error is kept as `cause`.
  *
- * Everything else is reported with the built-in classes (`TypeError` for
- * malformed input, `RangeError` for limits) and a message shaped
- * "Cannot <action>: <reason>".
+ * ```
+ * DenockerError
+ * ├── InvalidInputError        a reference, platform, path, document or layer is malformed
+ * │   └── MalformedLayerError  a layer archive breaks a safety rule or is not a layer
+ * ├── ImageNotFoundError       no stored image, tag or platform matches
+ * ├── ImageInUseError          an image cannot be removed without --force
+ * ├── VerificationError        content does not match its digest or size
+ * └── RegistryError            a registry answered with an error or broke the protocol
+ *     ├── AuthenticationError  it needs (other) credentials
+ *     └── NetworkError         it could not be reached (refused, DNS, TLS, timed out)
+ * ```
  *
  * @module
  */
 
+/** Options every denocker error takes. */
+export interface DenockerErrorOptions {
+  /** The underlying error, e.g. what `fetch` or the file system threw. */
+  cause?: unknown;
+}
+
+/** Any failure denocker reports. Catch this to catch them all. */
+export class DenockerError extends Error {
+  /**
+   * Creates the error.
+   *
+   * @param message One line, "Cannot <action>: <reason>".
+   * @param options The underlying error as `cause`.
+   */
+  constructor(message: string, options: DenockerErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+  }
+}
+
+/** Something given to denocker is malformed: a reference, platform, path, document or flag. */
+export class InvalidInputError extends DenockerError {}
+
+/** A layer archive breaks a safety rule or is not a well-formed layer. */
+export class MalformedLayerError extends InvalidInputError {}
+
+/** A reference or image ID matched nothing in the store, or an image has no such platform. */
+export class ImageNotFoundError extends DenockerError {}
+
+/** An image cannot be removed as asked (several repositories tag it; `force` removes it). */
+export class ImageInUseError extends DenockerError {}
+
+/** Content did not match the digest or size it was announced with. */
+export class VerificationError extends DenockerError {}
+
+/** Options of a {@link RegistryError}. */
+export interface RegistryErrorOptions extends DenockerErrorOptions {
+  /** HTTP status of the failing response, when there was one. */
+  status?: number;
+  /** Distribution error codes from the response body, e.g. `MANIFEST_UNKNOWN`. */
+  codes?: string[];
+}
+
 /** A registry answered with an error status or broke the distribution protocol. */
-export class RegistryError extends Error {
+export class RegistryError extends DenockerError {
   /** HTTP status of the failing response, when there was one. */
   readonly status?: number;
   /** Distribution error codes from the response body, e.g. `MANIFEST_UNKNOWN`. */
@@ -18,56 +72,36 @@ export class RegistryError extends Error {
   /**
    * Creates the error.
    *
-   * @param message Human-readable, one line, never containing credentials.
-   * @param options HTTP status, distribution error codes, and the underlying
-   *   error (a network failure) as `cause`.
+   * @param message One line, never containing credentials.
+   * @param options HTTP status, distribution error codes, and `cause`.
    */
-  constructor(
-    message: string,
-    options: { status?: number; codes?: string[]; cause?: unknown } = {},
-  ) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.name = "RegistryError";
+  constructor(message: string, options: RegistryErrorOptions = {}) {
+    super(message, options);
     this.status = options.status;
     this.codes = options.codes ?? [];
   }
 }
 
-/** Content did not match the digest or size it was announced with. */
-export class VerificationError extends Error {
-  /**
-   * Creates the error.
-   *
-   * @param message Names the content and what did not match.
-   */
-  constructor(message: string) {
-    super(message);
-    this.name = "VerificationError";
-  }
-}
+/** A registry (or its token service) wants credentials it did not get, or refused them. */
+export class AuthenticationError extends RegistryError {}
 
-/** A layer archive breaks a safety rule or is not a well-formed layer. */
-export class MalformedLayerError extends Error {
-  /**
-   * Creates the error.
-   *
-   * @param message Names the entry and the rule it breaks.
-   */
-  constructor(message: string) {
-    super(message);
-    this.name = "MalformedLayerError";
-  }
-}
+/** A registry could not be reached: refused, host not found, TLS failure, timed out. */
+export class NetworkError extends RegistryError {}
 
-/** A reference or image ID matched nothing in the local store. */
-export class ImageNotFoundError extends Error {
-  /**
-   * Creates the error.
-   *
-   * @param message Names what was looked up.
-   */
-  constructor(message: string) {
-    super(message);
-    this.name = "ImageNotFoundError";
-  }
-}
+/**
+ * The error classes by name, so that an error that crossed a worker
+ * boundary (where only its name and message travel) keeps its class.
+ */
+export const ERROR_CLASSES: Readonly<
+  Record<string, new (message: string, options?: RegistryErrorOptions) => DenockerError>
+> = {
+  DenockerError,
+  InvalidInputError,
+  MalformedLayerError,
+  ImageNotFoundError,
+  ImageInUseError,
+  VerificationError,
+  RegistryError,
+  AuthenticationError,
+  NetworkError,
+};

@@ -2,6 +2,7 @@ import { join } from "node:path";
 import { assertEquals, assertRejects } from "./_assert.ts";
 import { tempDir } from "./_fake_registry.ts";
 import { dockerConfigCredentials } from "../lib/transport/credentials.ts";
+import { InvalidInputError } from "../lib/errors.ts";
 
 async function withConfig(
   config: unknown,
@@ -55,7 +56,7 @@ Deno.test("credentials from config.json auths", async (t) => {
     "a corrupt file is an error naming the file, never its content",
     () =>
       withConfig('{"auths": {"x": {"auth": "c2VjcmV0"', async (lookup, dir) => {
-        const error = await assertRejects(() => lookup("x"), SyntaxError);
+        const error = await assertRejects(() => lookup("x"), InvalidInputError);
         assertEquals(error.message, `Cannot read ${dir}/config.json: not a valid JSON object`);
       }),
   );

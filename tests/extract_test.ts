@@ -217,7 +217,7 @@ Deno.test("replacing entries never writes through links", async (t) => {
       assertEquals(record.lowerLinks, [{ path: "usr/bin/alias", target: "good.txt" }]);
       const out = join(store.root, "..", "rootfs");
       await assertRejects(
-        () => unpack(store.root, store.badReference, out),
+        () => unpack(store.badReference, out, { root: store.root }),
         Error,
         /which no lower layer has/,
       );

@@ -7,6 +7,7 @@ import {
 } from "../lib/model/platform.ts";
 import { defaultRoot } from "../lib/store/root.ts";
 import type { IndexManifest, Platform } from "../lib/model/manifest.ts";
+import { ImageNotFoundError, InvalidInputError } from "../lib/errors.ts";
 
 const entry = (n: number, platform: Record<string, string>) => ({
   mediaType: "application/vnd.oci.image.manifest.v1+json",
@@ -42,7 +43,7 @@ Deno.test("selectManifest chooses by os, architecture and variant", () => {
   );
   const error = assertThrows(
     () => selectManifest(index, parsePlatform("linux/ppc64le")),
-    RangeError,
+    ImageNotFoundError,
   );
   assertEquals(
     error.message,
@@ -52,7 +53,10 @@ Deno.test("selectManifest chooses by os, architecture and variant", () => {
 
 Deno.test("parsePlatform refuses malformed platforms", () => {
   for (const text of ["linux/", "a/b/c/d", "linux/amd 64", "frobnicate", ""]) {
-    assertMatch(assertThrows(() => parsePlatform(text), TypeError).message, /expected os\/arch/);
+    assertMatch(
+      assertThrows(() => parsePlatform(text), InvalidInputError).message,
+      /expected os\/arch/,
+    );
   }
 });
 

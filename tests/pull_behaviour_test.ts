@@ -22,6 +22,7 @@ import { inspectImage, listImages } from "../lib/operations/inspect.ts";
 import { hostPlatform, parsePlatform } from "../lib/model/platform.ts";
 import { pull, type PullEvent } from "../lib/operations/pull.ts";
 import { removeImages } from "../lib/operations/remove.ts";
+import { ImageNotFoundError } from "../lib/errors.ts";
 
 const host = hostPlatform().architecture;
 const other = host === "arm64" ? "amd64" : "arm64";
@@ -56,17 +57,17 @@ Deno.test("--platform always holds", async (t) => {
     await t.step("an explicit platform refuses a single-platform image of another", async () => {
       const error = await assertRejects(
         () => pull(`${app}:single`, { root: root.path, platform: hostPlatform() }),
-        RangeError,
+        ImageNotFoundError,
       );
       assertEquals(
         error.message,
         `image with reference ${app}:single was found but does not match the specified platform: wanted linux/${host}, actual: linux/${other}`,
       );
-      assertEquals(await listImages(root.path), []);
+      assertEquals(await listImages({ root: root.path }), []);
       const cli = await runCli(["pull", "--root", root.path, "--platform", host, `${app}:single`]);
       assertEquals(cli.code, 1);
       assertMatch(cli.stderr, /\ndenocker: image with reference .* was found but does not match/);
-      assertEquals(await listImages(root.path), []);
+      assertEquals(await listImages({ root: root.path }), []);
     });
 
     await t.step("without --platform, another platform's image comes with a warning", async () => {
@@ -166,24 +167,24 @@ Deno.test("the digest pull shows is the one recorded, and rmi takes its reposito
     const cli = await runCli(["pull", "--root", root.path, `${app}:multi`]);
     assertEquals(cli.code, 0, cli.stderr);
     assertMatch(cli.stderr, new RegExp(`\nDigest: ${index.digest}\n`));
-    assertEquals((await listImages(root.path)).map((row) => row.Digest), [index.digest]);
+    assertEquals((await listImages({ root: root.path })).map((row) => row.digest), [index.digest]);
     const digests = await runCli(["images", "--digests", "--root", root.path]);
     assertMatch(
       digests.stdout,
       new RegExp(`${app.replaceAll(".", "\\.")}\\s+multi\\s+${index.digest}`),
     );
-    assertEquals((await inspectImage(root.path, `${app}:multi`)).RepoDigests, [
+    assertEquals((await inspectImage(`${app}:multi`, { root: root.path })).RepoDigests, [
       `${app}@${index.digest}`,
     ]);
 
     await pull(`${copy}:multi`, { root: root.path });
-    assertEquals((await inspectImage(root.path, `${app}:multi`)).RepoDigests, [
+    assertEquals((await inspectImage(`${app}:multi`, { root: root.path })).RepoDigests, [
       `${app}@${index.digest}`,
       `${copy}@${index.digest}`,
     ]);
-    const removed = await removeImages(root.path, [`${app}:multi`]);
+    const removed = await removeImages([`${app}:multi`], { root: root.path });
     assertEquals(removed.untagged, [`${app}:multi`, `${app}@${index.digest}`]);
-    const left = await inspectImage(root.path, `${copy}:multi`);
+    const left = await inspectImage(`${copy}:multi`, { root: root.path });
     assertEquals([left.RepoTags, left.RepoDigests], [[`${copy}:multi`], [
       `${copy}@${index.digest}`,
     ]]);

@@ -2,11 +2,11 @@ import { join } from "node:path";
 import { assert, assertEquals, assertMatch, assertRejects } from "./_assert.ts";
 import { listFiles, tempDir } from "./_fake_registry.ts";
 import { integrationTest, OciLayout, startRegistry } from "./_real_registry.ts";
-import { findImage } from "../lib/store/_lookup.ts";
+import { Store } from "../lib/store/store.ts";
 import { pull } from "../lib/operations/pull.ts";
 import { dockerConfigCredentials } from "../lib/transport/credentials.ts";
 import { digestOf } from "../lib/model/digest.ts";
-import { RegistryError } from "../lib/errors.ts";
+import { ImageNotFoundError, RegistryError } from "../lib/errors.ts";
 import { hostPlatform } from "../lib/model/platform.ts";
 
 const TOOLS = ["docker-registry", "skopeo", "umoci", "tar"];
@@ -112,8 +112,7 @@ integrationTest(
           assertEquals(forArm.imageId, arm);
           assertEquals(forArm.platform.architecture, "arm64");
           // The platform manifest's digest finds the image, through the index's recorded digest.
-          const found = await findImage(
-            store.path,
+          const found = await (await Store.open(store.path)).find(
             `${registry.host}/team/multi@${forArm.manifestDigest}`,
           );
           assertEquals(found.record.id, arm);
@@ -127,7 +126,7 @@ integrationTest(
                 root: store.path,
                 platform: { os: "linux", architecture: "s390x" },
               }),
-            RangeError,
+            ImageNotFoundError,
             /offers linux\/amd64, linux\/arm64/,
           );
           await assertStoreIntact(store.path);

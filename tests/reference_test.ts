@@ -1,5 +1,6 @@
 import { assertEquals, assertThrows } from "./_assert.ts";
 import { familiarName, parseReference } from "../lib/model/reference.ts";
+import { InvalidInputError } from "../lib/errors.ts";
 
 const DIGEST = "sha256:" + "ab".repeat(32);
 
@@ -79,7 +80,7 @@ Deno.test("parseReference refuses invalid references with a reason", async (t) =
   ];
   for (const [input, pattern] of cases) {
     await t.step(JSON.stringify(input.slice(0, 40)), () => {
-      const error = assertThrows(() => parseReference(input), TypeError);
+      const error = assertThrows(() => parseReference(input), InvalidInputError);
       if (!pattern.test(error.message)) {
         throw new Error(`message "${error.message}" does not match ${pattern}`);
       }

@@ -188,7 +188,7 @@ integrationTest("unpack matches umoci raw unpack, entry for entry", TOOLS, async
           ),
         );
         const ours = join(store.path, `rootfs-${tag}`);
-        await unpack(root, `${registry.host}/team/layered:${tag}`, ours);
+        await unpack(`${registry.host}/team/layered:${tag}`, ours, { root });
         assertSameTree(await describeTree(ours), expected);
       });
     }

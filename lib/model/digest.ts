@@ -6,7 +6,7 @@
  */
 
 import { createHash, type Hash } from "node:crypto";
-import { VerificationError } from "../errors.ts";
+import { InvalidInputError, VerificationError } from "../errors.ts";
 
 /** A digest split into its parts. */
 export interface ParsedDigest {
@@ -33,13 +33,13 @@ const DIGEST_GRAMMAR = /^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/;
  * @returns Algorithm and hex.
  */
 export function parseDigest(digest: string): ParsedDigest {
-  if (!DIGEST_GRAMMAR.test(digest)) throw new TypeError(`invalid digest "${digest}"`);
+  if (!DIGEST_GRAMMAR.test(digest)) throw new InvalidInputError(`invalid digest "${digest}"`);
   const [algorithm, hex] = digest.split(":", 2);
   if (algorithm !== "sha256" && algorithm !== "sha512") {
-    throw new TypeError(`unsupported digest algorithm "${algorithm}"`);
+    throw new InvalidInputError(`unsupported digest algorithm "${algorithm}"`);
   }
   if (hex.length !== HEX_LENGTH[algorithm] || !/^[0-9a-f]+$/.test(hex)) {
-    throw new TypeError(
+    throw new InvalidInputError(
       `invalid digest "${digest}": ${algorithm} needs ${
         HEX_LENGTH[algorithm]
       } lowercase hex digits`,

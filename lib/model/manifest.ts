@@ -12,6 +12,7 @@ import {
   MANIFEST_TYPES,
 } from "./media_types.ts";
 import { parseDigest } from "./digest.ts";
+import { InvalidInputError } from "../errors.ts";
 
 /** A platform as named in an OCI index. */
 export interface Platform {
@@ -97,13 +98,13 @@ function isObject(value: unknown): value is Record<string, unknown> {
 }
 
 function checkDescriptor(value: unknown, where: string): Descriptor {
-  if (!isObject(value)) throw new TypeError(`${where} is not an object`);
+  if (!isObject(value)) throw new InvalidInputError(`${where} is not an object`);
   const { mediaType, digest, size } = value;
-  if (typeof mediaType !== "string") throw new TypeError(`${where} has no mediaType`);
-  if (typeof digest !== "string") throw new TypeError(`${where} has no digest`);
+  if (typeof mediaType !== "string") throw new InvalidInputError(`${where} has no mediaType`);
+  if (typeof digest !== "string") throw new InvalidInputError(`${where} has no digest`);
   parseDigest(digest);
   if (typeof size !== "number" || !Number.isSafeInteger(size) || size < 0) {
-    throw new TypeError(`${where} has an invalid size`);
+    throw new InvalidInputError(`${where} has an invalid size`);
   }
   return value as unknown as Descriptor;
 }
@@ -135,48 +136,57 @@ export function parseManifestDocument(
 ): ManifestDocument {
   const headerType = baseType(contentType);
   if (headerType === DOCKER_SCHEMA1 || headerType === DOCKER_SCHEMA1_SIGNED) {
-    throw new TypeError("Docker image manifest schema 1 is unsupported; push the image again");
+    throw new InvalidInputError(
+      "Docker image manifest schema 1 is unsupported; push the image again",
+    );
   }
   let json: unknown;
   try {
     json = JSON.parse(new TextDecoder().decode(bytes));
   } catch {
-    throw new TypeError("manifest is not valid JSON");
+    throw new InvalidInputError("manifest is not valid JSON");
   }
-  if (!isObject(json)) throw new TypeError("manifest is not a JSON object");
+  if (!isObject(json)) throw new InvalidInputError("manifest is not a JSON object");
   if (json.schemaVersion === 1) {
-    throw new TypeError("Docker image manifest schema 1 is unsupported; push the image again");
+    throw new InvalidInputError(
+      "Docker image manifest schema 1 is unsupported; push the image again",
+    );
   }
   if (json.schemaVersion !== 2) {
-    throw new TypeError(`unsupported manifest schemaVersion ${JSON.stringify(json.schemaVersion)}`);
+    throw new InvalidInputError(
+      `unsupported manifest schemaVersion ${JSON.stringify(json.schemaVersion)}`,
+    );
   }
   const fieldType = typeof json.mediaType === "string" ? json.mediaType : undefined;
   const knownHeader = headerType !== undefined &&
     (INDEX_TYPES.includes(headerType) || MANIFEST_TYPES.includes(headerType));
   if (fieldType !== undefined && knownHeader && fieldType !== headerType) {
-    throw new TypeError(
+    throw new InvalidInputError(
       `manifest mediaType "${fieldType}" disagrees with Content-Type "${headerType}"`,
     );
   }
   const looksLikeIndex = "manifests" in json;
   const looksLikeManifest = "config" in json || "layers" in json;
   if (looksLikeIndex && looksLikeManifest) {
-    throw new TypeError("document has both index and manifest fields; refusing the ambiguity");
+    throw new InvalidInputError(
+      "document has both index and manifest fields; refusing the ambiguity",
+    );
   }
   const declared = fieldType ?? (knownHeader ? headerType : undefined);
   let kind: "index" | "manifest";
   if (declared !== undefined && INDEX_TYPES.includes(declared)) kind = "index";
   else if (declared !== undefined && MANIFEST_TYPES.includes(declared)) kind = "manifest";
-  else if (declared !== undefined) throw new TypeError(`unsupported manifest type "${declared}"`);
-  else if (looksLikeIndex) kind = "index";
+  else if (declared !== undefined) {
+    throw new InvalidInputError(`unsupported manifest type "${declared}"`);
+  } else if (looksLikeIndex) kind = "index";
   else if (looksLikeManifest) kind = "manifest";
-  else throw new TypeError("document is neither an image index nor an image manifest");
+  else throw new InvalidInputError("document is neither an image index nor an image manifest");
 
   if (kind === "index" && looksLikeManifest || kind === "manifest" && looksLikeIndex) {
-    throw new TypeError(`document's fields do not fit its type "${declared}"`);
+    throw new InvalidInputError(`document's fields do not fit its type "${declared}"`);
   }
   if (kind === "index") {
-    if (!Array.isArray(json.manifests)) throw new TypeError("index has no manifests array");
+    if (!Array.isArray(json.manifests)) throw new InvalidInputError("index has no manifests array");
     json.manifests.forEach((entry, i) => checkDescriptor(entry, `index entry ${i}`));
     return {
       kind,
@@ -185,7 +195,7 @@ export function parseManifestDocument(
     };
   }
   checkDescriptor(json.config, "manifest config");
-  if (!Array.isArray(json.layers)) throw new TypeError("manifest has no layers array");
+  if (!Array.isArray(json.layers)) throw new InvalidInputError("manifest has no layers array");
   json.layers.forEach((layer, i) => checkDescriptor(layer, `manifest layer ${i}`));
   return {
     kind,
@@ -205,15 +215,17 @@ export function parseImageConfig(bytes: Uint8Array): ImageConfig {
   try {
     json = JSON.parse(new TextDecoder().decode(bytes));
   } catch {
-    throw new TypeError("image config is not valid JSON");
+    throw new InvalidInputError("image config is not valid JSON");
   }
-  if (!isObject(json)) throw new TypeError("image config is not a JSON object");
+  if (!isObject(json)) throw new InvalidInputError("image config is not a JSON object");
   const rootfs = json.rootfs;
   if (!isObject(rootfs) || !Array.isArray(rootfs.diff_ids)) {
-    throw new TypeError("image config has no rootfs.diff_ids");
+    throw new InvalidInputError("image config has no rootfs.diff_ids");
   }
   for (const diffId of rootfs.diff_ids) {
-    if (typeof diffId !== "string") throw new TypeError("image config has a non-string diff_id");
+    if (typeof diffId !== "string") {
+      throw new InvalidInputError("image config has a non-string diff_id");
+    }
     parseDigest(diffId);
   }
   return json as unknown as ImageConfig;

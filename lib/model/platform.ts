@@ -6,6 +6,7 @@
  */
 
 import type { Descriptor, IndexManifest, Platform } from "./manifest.ts";
+import { ImageNotFoundError, InvalidInputError } from "../errors.ts";
 
 /** Operating systems a bare `--platform NAME` may name (Go's GOOS values). */
 const KNOWN_OS = new Set([
@@ -138,7 +139,7 @@ export function parsePlatform(text: string): Platform {
   if (
     parts.length > 3 || parts.some((part) => !/^[A-Za-z0-9._-]+$/.test(part))
   ) {
-    throw new TypeError(`Cannot parse platform "${text}": expected os/arch[/variant]`);
+    throw new InvalidInputError(`Cannot parse platform "${text}": expected os/arch[/variant]`);
   }
   if (parts.length === 1) {
     const name = parts[0].toLowerCase();
@@ -150,7 +151,7 @@ export function parsePlatform(text: string): Platform {
     if (KNOWN_ARCHITECTURES.has(normal.architecture)) {
       return normalizePlatform({ os: host.os, architecture: name });
     }
-    throw new TypeError(
+    throw new InvalidInputError(
       `Cannot parse platform "${text}": not a known OS or architecture; expected os/arch[/variant]`,
     );
   }
@@ -190,7 +191,7 @@ export function platformMatches(wanted: Platform, actual: Platform): boolean {
  * Chooses the index entry for a platform: same OS and architecture, and the
  * same variant after normalisation; an exact variant match wins over an
  * entry that names none. Entries that are not images (attestations,
- * `unknown/unknown`) never match. Throws a `RangeError` listing what the
+ * `unknown/unknown`) never match. Throws an `ImageNotFoundError` listing what the
  * image offers when nothing matches.
  *
  * @param index The image index.
@@ -210,7 +211,7 @@ export function selectManifest(index: IndexManifest, wanted: Platform): Descript
   const offered = index.manifests
     .filter((entry) => entry.platform && entry.platform.os !== "unknown")
     .map((entry) => formatPlatform(normalizePlatform(entry.platform!)));
-  throw new RangeError(
+  throw new ImageNotFoundError(
     `Cannot find a manifest for platform ${formatPlatform(normalWanted)}: the image offers ${
       offered.length > 0 ? offered.join(", ") : "no platforms"
     }`,

@@ -6,6 +6,7 @@
  */
 
 import { parseDigest } from "./digest.ts";
+import { InvalidInputError } from "../errors.ts";
 
 /** Docker Hub's canonical registry name as it appears in references. */
 export const DOCKER_HUB = "docker.io";
@@ -39,12 +40,14 @@ function validateDomain(domain: string, input: string): void {
     host = portMatch[1];
     const port = Number(portMatch[2]);
     if (port < 1 || port > 65535) {
-      throw new TypeError(`Cannot parse reference "${input}": port out of range`);
+      throw new InvalidInputError(`Cannot parse reference "${input}": port out of range`);
     }
   }
   if (IPV6_HOST.test(host)) return;
   if (!host.split(".").every((label) => HOST_LABEL.test(label))) {
-    throw new TypeError(`Cannot parse reference "${input}": invalid registry host "${domain}"`);
+    throw new InvalidInputError(
+      `Cannot parse reference "${input}": invalid registry host "${domain}"`,
+    );
   }
 }
 
@@ -52,7 +55,7 @@ function validateDomain(domain: string, input: string): void {
  * Parses an image reference and normalises Docker Hub names
  * (`alpine` becomes `docker.io/library/alpine:latest`).
  *
- * Throws a `TypeError` naming what is wrong, before anything touches the
+ * Throws an `InvalidInputError` naming what is wrong, before anything touches the
  * network or disk.
  *
  * @example
@@ -66,7 +69,7 @@ function validateDomain(domain: string, input: string): void {
  * @returns The normalised reference.
  */
 export function parseReference(input: string): Reference {
-  if (input.trim() === "") throw new TypeError("Cannot parse reference: it is empty");
+  if (input.trim() === "") throw new InvalidInputError("Cannot parse reference: it is empty");
   let rest = input;
   let digest: string | undefined;
   const at = rest.indexOf("@");
@@ -76,7 +79,7 @@ export function parseReference(input: string): Reference {
     try {
       parseDigest(digest);
     } catch (error) {
-      throw new TypeError(`Cannot parse reference "${input}": ${(error as Error).message}`);
+      throw new InvalidInputError(`Cannot parse reference "${input}": ${(error as Error).message}`);
     }
   }
   let tag: string | undefined;
@@ -86,13 +89,13 @@ export function parseReference(input: string): Reference {
     tag = rest.slice(colon + 1);
     rest = rest.slice(0, colon);
     if (!TAG.test(tag)) {
-      throw new TypeError(
+      throw new InvalidInputError(
         `Cannot parse reference "${input}": invalid tag "${tag}" (letters, digits, "_", "." and "-", at most 128, not starting with "." or "-")`,
       );
     }
   }
   if (rest === "") {
-    throw new TypeError(`Cannot parse reference "${input}": repository name is empty`);
+    throw new InvalidInputError(`Cannot parse reference "${input}": repository name is empty`);
   }
   const parts = rest.split("/");
   let registry = DOCKER_HUB;
@@ -106,13 +109,13 @@ export function parseReference(input: string): Reference {
       const reason = /[A-Z]/.test(part)
         ? "repository name must be lowercase"
         : `invalid repository name component "${part}"`;
-      throw new TypeError(`Cannot parse reference "${input}": ${reason}`);
+      throw new InvalidInputError(`Cannot parse reference "${input}": ${reason}`);
     }
   }
   if (registry === DOCKER_HUB && parts.length === 1) parts.unshift("library");
   const repository = parts.join("/");
   if (repository.length > MAX_NAME_LENGTH) {
-    throw new TypeError(
+    throw new InvalidInputError(
       `Cannot parse reference "${input}": repository name longer than ${MAX_NAME_LENGTH} characters`,
     );
   }

@@ -12,6 +12,7 @@ import {
   OCI_LAYER_TAR,
   OCI_LAYER_ZSTD,
 } from "../model/media_types.ts";
+import { InvalidInputError } from "../errors.ts";
 
 const DECOMPRESSED_CHUNK_BYTES = 128 * 1024;
 
@@ -24,14 +25,14 @@ export const SUPPORTED_LAYER_TYPES: readonly string[] = [
 ];
 
 /**
- * Throws a `TypeError` naming the media type when denocker cannot extract
+ * Throws an `InvalidInputError` naming the media type when denocker cannot extract
  * such a layer (foreign layers, encrypted layers, unknown compressions).
  *
  * @param mediaType The layer's media type.
  */
 export function assertSupportedLayer(mediaType: string): void {
   if (!SUPPORTED_LAYER_TYPES.includes(mediaType)) {
-    throw new TypeError(`Cannot extract layer: unsupported media type "${mediaType}"`);
+    throw new InvalidInputError(`Cannot extract layer: unsupported media type "${mediaType}"`);
   }
 }
 

@@ -15,6 +15,7 @@
 
 import type { ExtractResult } from "./extract.ts";
 import { extractLayerBlob, type LayerExtractionPlan } from "./_layer_pipeline.ts";
+import { DenockerError } from "../errors.ts";
 
 /** The first message of an extraction. */
 export interface StartMessage extends LayerExtractionPlan {
@@ -73,5 +74,7 @@ self.onmessage = (event: MessageEvent<ToWorker>) => {
   if (message.type === "start") run(message);
   else if (message.type === "chunk") input?.enqueue(message.chunk);
   else if (message.type === "end") input?.close();
-  else if (message.type === "abort") input?.error(new Error("aborted"));
+  else if (message.type === "abort") {
+    input?.error(new DenockerError("Cannot extract layer: aborted"));
+  }
 };

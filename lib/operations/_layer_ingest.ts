@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { BlobWriter } from "../store/_content_store.ts";
 import { assertSupportedLayer } from "./_compression.ts";
-import { MalformedLayerError, VerificationError } from "../errors.ts";
+import { DenockerError, ERROR_CLASSES } from "../errors.ts";
 import type { ExtractOptions, ExtractResult } from "./extract.ts";
 import type { FromWorker, ToWorker } from "./_extract_worker.ts";
 import type { LayerRecord, LayerStore } from "../store/_layer_store.ts";
@@ -42,13 +42,6 @@ export interface IngestOptions {
 
 /** Chunks in flight to the extraction; bounds memory, not speed. */
 const CHUNKS_IN_FLIGHT = 16;
-
-const ERROR_CLASSES: Record<string, new (message: string) => Error> = {
-  MalformedLayerError,
-  VerificationError,
-  RangeError,
-  TypeError,
-};
 
 /** An extraction fed chunk by chunk, wherever it runs. */
 interface LayerExtraction {
@@ -105,14 +98,15 @@ class WorkerExtraction implements LayerExtraction {
         this.#wake?.();
         this.#worker.terminate();
         if (message.type === "done") resolve(message.result);
-        else reject(new (ERROR_CLASSES[message.name] ?? Error)(message.message));
+        // Only the name and message cross the boundary; the class is found again by its name.
+        else reject(new (ERROR_CLASSES[message.name] ?? DenockerError)(message.message));
       };
       this.#worker.onerror = (event) => {
         event.preventDefault();
         this.#settled = true;
         this.#wake?.();
         this.#worker.terminate();
-        reject(new Error(`Cannot extract layer: ${event.message}`));
+        reject(new DenockerError(`Cannot extract layer: ${event.message}`));
       };
     });
     this.result.catch(() => {}); // Observed by the caller; avoid an unhandled rejection meanwhile.
@@ -185,7 +179,7 @@ class InlineExtraction implements LayerExtraction {
 
   abort(): void {
     this.#settled = true;
-    this.#writer.abort(new Error("aborted")).catch(() => {});
+    this.#writer.abort(new DenockerError("Cannot extract layer: aborted")).catch(() => {});
   }
 }
 

@@ -9,7 +9,7 @@
 import { lchownSync, lutimesSync } from "node:fs";
 import { createTarDecoder, type TarHeader } from "npm:modern-tar@0.8.6";
 import { permissionGranted } from "../_permissions.ts";
-import { MalformedLayerError } from "../errors.ts";
+import { InvalidInputError, MalformedLayerError } from "../errors.ts";
 
 /** Caps that turn a decompression bomb into a clear error. */
 export interface ExtractLimits {
@@ -187,7 +187,9 @@ class LayerExtractor {
 
   async entry(header: TarHeader, body: ReadableStream<Uint8Array>): Promise<void> {
     if (++this.result.entries > this.#limits.maxEntries) {
-      throw new RangeError(`Cannot extract layer: more than ${this.#limits.maxEntries} entries`);
+      throw new InvalidInputError(
+        `Cannot extract layer: more than ${this.#limits.maxEntries} entries`,
+      );
     }
     const name = header.name;
     const type = header.type ?? "file";
@@ -405,7 +407,9 @@ export async function extractLayer(
       transform(chunk, controller) {
         extractor.result.bytes += chunk.byteLength;
         if (extractor.result.bytes > maxBytes) {
-          throw new RangeError(`Cannot extract layer: more than ${maxBytes} uncompressed bytes`);
+          throw new InvalidInputError(
+            `Cannot extract layer: more than ${maxBytes} uncompressed bytes`,
+          );
         }
         controller.enqueue(chunk);
       },

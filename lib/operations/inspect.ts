@@ -4,28 +4,25 @@
  * @module
  */
 
-import { ImageIndex } from "../store/image_index.ts";
-import { ImageStore } from "../store/_image_store.ts";
-import { findImage } from "../store/_lookup.ts";
-import { ensureDirectory } from "../store/_paths.ts";
+import { storeOf, type StoreOptions } from "../store/store.ts";
 
 /** One row of `images`: an image under one tag (or `<none>`). */
 export interface ImageSummary {
   /** Repository as docker prints it, or `<none>`. */
-  Repository: string;
+  repository: string;
   /** Tag, or `<none>` for an image pulled only by digest. */
-  Tag: string;
+  tag: string;
   /** `sha256:<hex>`. */
-  Id: string;
+  imageId: string;
   /** The repository digest for this repository, when known. */
-  Digest?: string;
+  digest?: string;
   /** Creation time from the image config. */
-  Created?: string;
+  created?: string;
   /** Uncompressed size in bytes. */
-  Size: number;
+  size: number;
 }
 
-/** `inspect` output, in docker's shape. */
+/** `inspect` output, in docker's shape (and so with docker's capitalised names). */
 export interface ImageInspect {
   /** `sha256:<hex>`. */
   Id: string;
@@ -57,36 +54,37 @@ export interface ImageInspect {
  * Lists stored images, one row per tag, and one `<none>` row for each image
  * without a tag, newest first.
  *
+ * Requires `--allow-read`.
+ *
  * @example
  * ```ts
- * import { listImages } from "./inspect.ts";
- * for (const row of await listImages("/var/lib/denocker")) console.log(row.Repository, row.Tag);
+ * import { listImages } from "../../mod.ts";
+ * for (const row of await listImages({ root: "/tmp/denocker" })) console.log(row.repository, row.tag);
  * ```
  *
- * @param root The denocker root.
+ * @param options The store.
  * @returns The rows.
  */
-export async function listImages(root: string): Promise<ImageSummary[]> {
-  await ensureDirectory(root, "store root", { create: false });
-  const images = new ImageStore(root);
-  const records = new Map((await images.list()).map((record) => [record.id, record]));
+export async function listImages(options: StoreOptions): Promise<ImageSummary[]> {
+  const store = await storeOf(options);
+  const records = new Map((await store.images()).map((record) => [record.id, record]));
   const created = new Map<string, string | undefined>();
   for (const id of records.keys()) {
-    created.set(id, await images.config(id).then((config) => config.created, () => undefined));
+    created.set(id, await store.image(id).then(({ config }) => config.created, () => undefined));
   }
   const rows: ImageSummary[] = [];
   const tagged = new Set<string>();
-  for (const { repository, tag, imageId } of await new ImageIndex(root).list()) {
+  for (const { repository, tag, imageId } of await store.index.list()) {
     const record = records.get(imageId);
     if (!record) continue;
     tagged.add(imageId);
     rows.push({
-      Repository: repository,
-      Tag: tag,
-      Id: imageId,
-      Digest: record.repoDigests.find((entry) => entry.startsWith(`${repository}@`))?.split("@")[1],
-      Created: created.get(imageId),
-      Size: record.size,
+      repository,
+      tag,
+      imageId,
+      digest: record.repoDigests.find((entry) => entry.startsWith(`${repository}@`))?.split("@")[1],
+      created: created.get(imageId),
+      size: record.size,
     });
   }
   for (const record of records.values()) {
@@ -94,36 +92,39 @@ export async function listImages(root: string): Promise<ImageSummary[]> {
     const repoDigests = record.repoDigests.length > 0 ? record.repoDigests : [undefined];
     for (const repoDigest of repoDigests) {
       rows.push({
-        Repository: repoDigest?.split("@")[0] ?? "<none>",
-        Tag: "<none>",
-        Id: record.id,
-        Digest: repoDigest?.split("@")[1],
-        Created: created.get(record.id),
-        Size: record.size,
+        repository: repoDigest?.split("@")[0] ?? "<none>",
+        tag: "<none>",
+        imageId: record.id,
+        digest: repoDigest?.split("@")[1],
+        created: created.get(record.id),
+        size: record.size,
       });
     }
   }
-  return rows.sort((a, b) => (b.Created ?? "").localeCompare(a.Created ?? ""));
+  return rows.sort((a, b) => (b.created ?? "").localeCompare(a.created ?? ""));
 }
 
 /**
  * Describes a stored image as `docker inspect` does.
  *
+ * Requires `--allow-read`.
+ *
  * @example
  * ```ts
- * import { inspectImage } from "./inspect.ts";
- * const info = await inspectImage("/var/lib/denocker", "alpine:3.20");
+ * import { inspectImage } from "../../mod.ts";
+ * const info = await inspectImage("alpine:3.20", { root: "/tmp/denocker" });
  * console.log(info.Id, info.RootFS.Layers.length);
  * ```
  *
- * @param root The denocker root.
  * @param image A reference or an image ID (full or short).
+ * @param options The store.
  * @returns The description.
  */
-export async function inspectImage(root: string, image: string): Promise<ImageInspect> {
-  const { record } = await findImage(root, image);
-  const config = await new ImageStore(root).config(record.id);
-  const repoTags = (await new ImageIndex(root).list())
+export async function inspectImage(image: string, options: StoreOptions): Promise<ImageInspect> {
+  const store = await storeOf(options);
+  const { record } = await store.find(image);
+  const { config } = await store.image(record.id);
+  const repoTags = (await store.index.list())
     .filter((entry) => entry.imageId === record.id)
     .map((entry) => `${entry.repository}:${entry.tag}`);
   return {

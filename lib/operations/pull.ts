@@ -6,19 +6,27 @@
  * @module
  */
 
-import { join } from "node:path";
 import { mapConcurrent } from "./_pool.ts";
 import { assertSupportedLayer } from "./_compression.ts";
-import { ContentStore } from "../store/_content_store.ts";
+import type { ContentStore } from "../store/_content_store.ts";
 import { type CredentialLookup, dockerConfigCredentials } from "../transport/credentials.ts";
-import { RegistryError, VerificationError } from "../errors.ts";
+import {
+  ImageNotFoundError,
+  InvalidInputError,
+  RegistryError,
+  VerificationError,
+} from "../errors.ts";
 import type { ExtractLimits } from "./extract.ts";
-import { ImageIndex } from "../store/image_index.ts";
-import { type ImageRecord, ImageStore } from "../store/_image_store.ts";
 import { ingestLayer } from "./_layer_ingest.ts";
-import { type LayerRecord, LayerStore } from "../store/_layer_store.ts";
-import { withLock } from "../store/_lock.ts";
-import { findByReference, type FoundImage } from "../store/_lookup.ts";
+import type { LayerRecord, LayerStore } from "../store/_layer_store.ts";
+import {
+  type FoundImage,
+  type ImageRecord,
+  type Store,
+  storeOf,
+  type StoreOptions,
+  storeParts,
+} from "../store/store.ts";
 import {
   type Descriptor,
   type ImageConfig,
@@ -42,9 +50,7 @@ import {
   type Reference,
 } from "../model/reference.ts";
 import { RegistryClient } from "../transport/registry.ts";
-import { runningAsRoot, storeLockPath } from "../store/root.ts";
-import { Staging } from "../store/_staging.ts";
-import { ensureDirectory } from "../store/_paths.ts";
+import { runningAsRoot } from "../store/root.ts";
 
 /** Largest image config accepted; configs are held in memory. */
 export const MAX_CONFIG_BYTES = 64 * 1024 * 1024;
@@ -86,9 +92,7 @@ export type PullEvent =
   | { type: "warning"; message: string; digest?: string };
 
 /** Options for {@link pull}. */
-export interface PullOptions {
-  /** The store root directory. */
-  root: string;
+export interface PullOptions extends StoreOptions {
   /**
    * The platform to pull. When given, it must hold: a single-platform image
    * of another platform is refused. By default the host's, and a
@@ -145,9 +149,10 @@ export interface PullResult {
 /** A pull's state shared by its steps. */
 interface PullContext {
   client: RegistryClient;
+  store: Store;
   blobs: ContentStore;
   layers: LayerStore;
-  staging: Staging;
+  staging: string;
   reference: Reference;
   options: PullOptions;
   signal: AbortSignal;
@@ -202,7 +207,7 @@ async function loadConfig(
 ): Promise<{ bytes: Uint8Array; config: ImageConfig }> {
   const { blobs, client, reference, signal } = context;
   if (descriptor.size > MAX_CONFIG_BYTES) {
-    throw new RangeError(
+    throw new InvalidInputError(
       `Cannot fetch image config: ${descriptor.size} bytes is over the ${MAX_CONFIG_BYTES}-byte limit`,
     );
   }
@@ -218,7 +223,7 @@ async function loadConfig(
   try {
     return { bytes, config: parseImageConfig(bytes) };
   } catch (error) {
-    throw new TypeError(
+    throw new InvalidInputError(
       `Cannot accept image config ${descriptor.digest}: ${(error as Error).message}`,
     );
   }
@@ -248,7 +253,7 @@ async function ensureLayer(
     descriptor: layer,
     diffId,
     layers,
-    staging: context.staging.path,
+    staging: context.staging,
     blobWriter: stored ? undefined : await blobs.ingest(digest, size),
     extract: {
       ...options.limits,
@@ -291,15 +296,8 @@ function resultOf(
   };
 }
 
-async function storedResult(
-  root: string,
-  found: FoundImage,
-): Promise<PullResult> {
-  const images = new ImageStore(root);
-  const { record } = found;
-  const manifest = JSON.parse(
-    await Deno.readTextFile(join(images.directory(record.id), "manifest.json")),
-  );
+async function storedResult(store: Store, found: FoundImage): Promise<PullResult> {
+  const { record, manifest, config } = await store.image(found.record.id);
   const reference = parseReference(
     found.repoDigest ?? `${found.tag!.repository}:${found.tag!.tag}`,
   );
@@ -307,7 +305,6 @@ async function storedResult(
     record.repoDigests.find((entry) => entry.startsWith(`${familiarName(reference)}@`))
       ?.split("@")[1] ??
     record.manifestDigest;
-  const config = await images.config(record.id);
   return resultOf(reference, record, digest, { manifest, config }, true);
 }
 
@@ -330,7 +327,7 @@ function checkPlatform(context: PullContext, config: ImageConfig, wanted: Platfo
   if (platformMatches(wanted, actual)) return;
   const { options, reference } = context;
   if (options.platform !== undefined) {
-    throw new RangeError(
+    throw new ImageNotFoundError(
       `image with reference ${
         familiarReference(reference)
       } was found but does not match the specified platform: wanted ${
@@ -346,45 +343,65 @@ function checkPlatform(context: PullContext, config: ImageConfig, wanted: Platfo
   });
 }
 
+/** An image resolved for the wanted platform, with its documents. */
+interface ResolvedImage {
+  /** The document the reference named (index or manifest). */
+  named: Document;
+  /** The image manifest's document. */
+  target: Document;
+  manifest: ImageManifest;
+  config: ImageConfig;
+  configBytes: Uint8Array;
+}
+
+/**
+ * Resolves the reference to one image manifest for the platform, loads the
+ * config, and checks the platform, the media types and the diff_ids.
+ */
+async function resolveImage(context: PullContext): Promise<ResolvedImage> {
+  const { options } = context;
+  const platform = options.platform ?? hostPlatform();
+  const named = await resolveReference(context);
+  let target = named;
+  if (named.document.kind === "index") {
+    const entry = selectManifest(named.document.index, platform);
+    target = await documentByDigest(context, entry.digest);
+  }
+  if (target.document.kind !== "manifest") {
+    throw new InvalidInputError(
+      `Cannot pull ${
+        formatPlatform(platform)
+      } image ${target.digest}: it is an index, not an image manifest`,
+    );
+  }
+  const manifest = target.document.manifest;
+  for (const layer of manifest.layers) assertSupportedLayer(layer.mediaType);
+  const { bytes: configBytes, config } = await loadConfig(context, manifest.config);
+  if (named.document.kind === "manifest") checkPlatform(context, config, platform);
+  if (config.rootfs.diff_ids.length !== manifest.layers.length) {
+    throw new VerificationError(
+      `Cannot accept image ${manifest.config.digest}: config lists ${config.rootfs.diff_ids.length} diff_ids for ${manifest.layers.length} layers`,
+    );
+  }
+  return { named, target, manifest, config, configBytes };
+}
+
 async function pullWithStaging(context: PullContext): Promise<PullResult> {
   const { reference, options } = context;
-  const platform = options.platform ?? hostPlatform();
-  options.onProgress?.({
+  const report = options.onProgress ?? (() => {});
+  report({
     type: "pulling",
     repository: reference.repository,
     reference: reference.tag ?? reference.digest!,
   });
-  const resolved = await resolveReference(context);
-  let target = resolved;
-  if (resolved.document.kind === "index") {
-    const entry = selectManifest(resolved.document.index, platform);
-    target = await documentByDigest(context, entry.digest);
-    if (target.document.kind !== "manifest") {
-      throw new TypeError(
-        `Cannot pull ${
-          formatPlatform(platform)
-        } entry ${entry.digest}: it is an index, not an image manifest`,
-      );
-    }
-  }
-  if (target.document.kind !== "manifest") throw new TypeError("Cannot pull: no image manifest");
-  const manifest = target.document.manifest;
-  for (const layer of manifest.layers) assertSupportedLayer(layer.mediaType);
-  const { bytes: configBytes, config } = await loadConfig(context, manifest.config);
-  if (resolved.document.kind === "manifest") checkPlatform(context, config, platform);
-  const imageId = manifest.config.digest;
+  const { named, target, manifest, config, configBytes } = await resolveImage(context);
   const diffIds = config.rootfs.diff_ids;
-  if (diffIds.length !== manifest.layers.length) {
-    throw new VerificationError(
-      `Cannot accept image ${imageId}: config lists ${diffIds.length} diff_ids for ${manifest.layers.length} layers`,
-    );
-  }
-  options.onProgress?.({
+  report({
     type: "resolved",
     reference: `${reference.registry}/${reference.repository}`,
-    digest: resolved.digest,
+    digest: named.digest,
     manifestDigest: target.digest,
-    imageId,
+    imageId: manifest.config.digest,
     layers: manifest.layers.map(({ digest, size }) => ({ digest, size })),
   });
   const layerRecords = await mapConcurrent(
@@ -397,41 +414,24 @@ async function pullWithStaging(context: PullContext): Promise<PullResult> {
         throw error;
       }),
   );
-
-  const repository = familiarName(reference);
-  const images = new ImageStore(options.root);
-  // Tag and repo digests change together under the index lock, so concurrent pulls merge.
-  const record = await new ImageIndex(options.root).update(async (index) => {
-    const previous = await images.read(imageId);
-    const repoDigest = `${repository}@${resolved.digest}`;
-    const record: ImageRecord = {
-      id: imageId,
-      manifestDigest: target.digest,
-      documentDigests: [
-        ...new Set([...(previous?.documentDigests ?? []), resolved.digest, target.digest]),
-      ],
-      repoDigests: [...new Set([...(previous?.repoDigests ?? []), repoDigest])],
-      platform: configPlatform(config),
-      pulled: previous?.pulled ?? new Date().toISOString(),
-      layers: manifest.layers.map((layer, i) => ({
-        digest: layer.digest,
-        mediaType: layer.mediaType,
-        size: layer.size,
-        diffId: diffIds[i],
-      })),
-      size: layerRecords.reduce((sum, layer) => sum + layer.size, 0),
-    };
-    await images.write(record, target.bytes, configBytes);
-    if (reference.tag !== undefined) (index[repository] ??= {})[reference.tag] = imageId;
-    return record;
+  const record = await context.store.recordImage({
+    id: manifest.config.digest,
+    repository: familiarName(reference),
+    tag: reference.tag,
+    digest: named.digest,
+    manifestDigest: target.digest,
+    platform: configPlatform(config),
+    layers: manifest.layers.map(({ digest, mediaType, size }, i) => ({
+      digest,
+      mediaType,
+      size,
+      diffId: diffIds[i],
+    })),
+    size: layerRecords.reduce((sum, layer) => sum + layer.size, 0),
+    manifest: target.bytes,
+    config: configBytes,
   });
-  return resultOf(
-    reference,
-    record,
-    resolved.digest,
-    { manifest, config },
-    !context.transferred,
-  );
+  return resultOf(reference, record, named.digest, { manifest, config }, !context.transferred);
 }
 
 /**
@@ -459,45 +459,36 @@ async function pullWithStaging(context: PullContext): Promise<PullResult> {
  */
 export async function pull(image: string | Reference, options: PullOptions): Promise<PullResult> {
   const reference = typeof image === "string" ? parseReference(image) : image;
-  await ensureDirectory(options.root, "store root", { create: !options.missing });
   if (options.missing) {
-    const found = await findByReference(options.root, reference);
+    const stored = await storeOf(options);
+    const found = await stored.findByReference(reference);
     // A stored image serves only the platform asked for (the host's by default).
     if (found && platformMatches(options.platform ?? hostPlatform(), found.record.platform)) {
-      return storedResult(options.root, found);
+      return storedResult(stored, found);
     }
   }
-  await ensureDirectory(options.root, "store root", { create: true });
-  const lock = {
-    // Shared: pulls run side by side; rmi and prune take it exclusively to collect garbage.
-    exclusive: false,
-    onWait: () => options.onProgress?.({ type: "waiting-for-lock", root: options.root }),
-  };
-  return withLock(storeLockPath(options.root), lock, async () => {
-    await Staging.cleanStale(options.root);
-    const staging = await Staging.create(options.root);
+  const store = await storeOf(options, { create: true });
+  const onWait = () => options.onProgress?.({ type: "waiting-for-lock", root: store.root });
+  return store.whileAdding(async (staging) => {
     const abort = new AbortController();
     const signal = options.signal ? AbortSignal.any([options.signal, abort.signal]) : abort.signal;
-    const context: PullContext = {
+    const { blobs, layers } = storeParts(store, staging);
+    return await pullWithStaging({
       client: new RegistryClient(reference.registry, {
         fetch: options.fetch,
         credentials: options.credentials ?? dockerConfigCredentials(),
         insecureRegistries: options.insecureRegistries,
         responseTimeout: options.responseTimeout,
       }),
-      blobs: new ContentStore(options.root, { tempDirectory: staging.path }),
-      layers: new LayerStore(options.root),
+      store,
+      blobs,
+      layers,
       staging,
       reference,
       options,
       signal,
       abort,
       transferred: false,
-    };
-    try {
-      return await pullWithStaging(context);
-    } finally {
-      await staging.dispose();
-    }
-  });
+    });
+  }, { onWait });
 }

@@ -12,6 +12,7 @@ import { parseDigest } from "../model/digest.ts";
 import type { ImageConfig, Platform } from "../model/manifest.ts";
 import { parseImageConfig } from "../model/manifest.ts";
 import { readDirIfExists, removeIfExists } from "./_fs.ts";
+import { DenockerError } from "../errors.ts";
 
 /** A layer of a stored image. */
 export interface ImageLayer {
@@ -107,7 +108,9 @@ export class ImageStore {
       return JSON.parse(await Deno.readTextFile(join(this.directory(id), "image.json")));
     } catch (error) {
       if (error instanceof Deno.errors.NotFound) return undefined;
-      throw new Error(`Cannot read metadata of image ${id}: ${(error as Error).message}`);
+      throw new DenockerError(`Cannot read metadata of image ${id}: ${(error as Error).message}`, {
+        cause: error,
+      });
     }
   }
 

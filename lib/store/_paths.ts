@@ -6,6 +6,7 @@
  */
 
 import { dirname, resolve } from "node:path";
+import { InvalidInputError } from "../errors.ts";
 
 /** What an OS error means for a path, in a few words. */
 export function describeFsError(error: unknown): string {
@@ -80,8 +81,8 @@ export async function ensureDirectory(
   what: string,
   options: { create: boolean },
 ): Promise<boolean> {
-  const fail = (reason: string) => new Error(`Cannot use ${what} ${path}: ${reason}`);
-  if (path === "") throw new TypeError(`Cannot use ${what}: the path is empty`);
+  const fail = (reason: string) => new InvalidInputError(`Cannot use ${what} ${path}: ${reason}`);
+  if (path === "") throw new InvalidInputError(`Cannot use ${what}: the path is empty`);
   let info: Deno.FileInfo;
   try {
     info = await Deno.stat(path);

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { writeFileAtomic } from "./_atomic_file.ts";
 import { parseDigest } from "../model/digest.ts";
 import { withLock } from "./_lock.ts";
+import { DenockerError, InvalidInputError } from "../errors.ts";
 
 /** The content of `images.json`. */
 export type ImageIndexData = Record<string, Record<string, string>>;
@@ -63,13 +64,17 @@ export class ImageIndex {
       text = await Deno.readTextFile(this.path);
     } catch (error) {
       if (error instanceof Deno.errors.NotFound) return {};
-      throw new Error(`Cannot read ${this.path}: ${(error as Error).message}`);
+      throw new DenockerError(`Cannot read ${this.path}: ${(error as Error).message}`, {
+        cause: error,
+      });
     }
     let data: unknown;
     try {
       data = JSON.parse(text);
     } catch {
-      throw new SyntaxError(`Cannot read ${this.path}: it is not valid JSON (fix or move it away)`);
+      throw new InvalidInputError(
+        `Cannot read ${this.path}: it is not valid JSON (fix or move it away)`,
+      );
     }
     const valid = typeof data === "object" && data !== null && !Array.isArray(data) &&
       Object.values(data).every((tags) =>
@@ -83,7 +88,7 @@ export class ImageIndex {
         })
       );
     if (!valid) {
-      throw new TypeError(
+      throw new InvalidInputError(
         `Cannot read ${this.path}: expected {"repository": {"tag": "sha256:…"}} (fix or move it away)`,
       );
     }

@@ -6,6 +6,7 @@
 
 import { join } from "node:path";
 import { permissionGranted } from "../_permissions.ts";
+import { InvalidInputError } from "../errors.ts";
 
 /** Options for {@link defaultRoot}. */
 export interface DefaultRootOptions {
@@ -40,19 +41,10 @@ export function defaultRoot(options: DefaultRootOptions = {}): string {
   const dataHome = env("XDG_DATA_HOME");
   if (dataHome) return join(dataHome, "denocker");
   const home = env("HOME");
-  if (!home) throw new Error("Cannot choose a store root: HOME is not set; pass --root");
+  if (!home) {
+    throw new InvalidInputError("Cannot choose a store root: HOME is not set; pass --root");
+  }
   return join(home, ".local", "share", "denocker");
-}
-
-/**
- * The lock that pulls hold shared and garbage collection holds exclusively,
- * so that nothing a running pull just stored is collected.
- *
- * @param root The denocker root.
- * @returns The lock file's path.
- */
-export function storeLockPath(root: string): string {
-  return join(root, "store.lock");
 }
 
 /**

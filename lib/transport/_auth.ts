@@ -7,7 +7,7 @@
  */
 
 import { type CredentialLookup, type Credentials, IDENTITY_TOKEN_USER } from "./credentials.ts";
-import { RegistryError } from "../errors.ts";
+import { AuthenticationError } from "../errors.ts";
 import { networkError } from "./_network_error.ts";
 
 /** One challenge of a `WWW-Authenticate` header. */
@@ -140,14 +140,17 @@ export class Authenticator {
     if (basic) {
       const credentials = await this.#lookupCredentials();
       if (!credentials) {
-        throw new RegistryError(`Cannot authenticate to ${this.#registry}: it needs a login`, {
-          status: 401,
-        });
+        throw new AuthenticationError(
+          `Cannot authenticate to ${this.#registry}: it needs a login`,
+          {
+            status: 401,
+          },
+        );
       }
       this.#basic = basicHeader(credentials);
       return;
     }
-    throw new RegistryError(
+    throw new AuthenticationError(
       `Cannot authenticate to ${this.#registry}: unsupported challenge "${header ?? ""}"`,
       { status: 401 },
     );
@@ -159,10 +162,12 @@ export class Authenticator {
     try {
       url = new URL(realm);
     } catch {
-      throw new RegistryError(`Cannot authenticate to ${this.#registry}: invalid token realm`);
+      throw new AuthenticationError(
+        `Cannot authenticate to ${this.#registry}: invalid token realm`,
+      );
     }
     if (url.protocol !== "https:" && !(url.protocol === "http:" && this.#options.allowHttpRealm)) {
-      throw new RegistryError(
+      throw new AuthenticationError(
         `Cannot authenticate to ${this.#registry}: token realm ${url.origin} is not HTTPS`,
       );
     }
@@ -196,7 +201,7 @@ export class Authenticator {
     }
     if (!response.ok) {
       await response.body?.cancel();
-      throw new RegistryError(
+      throw new AuthenticationError(
         `Cannot authenticate to ${this.#registry}: token service answered ${response.status}${
           response.status === 401 ? " (wrong or missing credentials)" : ""
         }`,
@@ -207,7 +212,9 @@ export class Authenticator {
     try {
       body = await response.json();
     } catch {
-      throw new RegistryError(`Cannot authenticate to ${this.#registry}: token answer is not JSON`);
+      throw new AuthenticationError(
+        `Cannot authenticate to ${this.#registry}: token answer is not JSON`,
+      );
     }
     const token = typeof body.token === "string" && body.token !== ""
       ? body.token
@@ -215,7 +222,7 @@ export class Authenticator {
       ? body.access_token
       : undefined;
     if (!token) {
-      throw new RegistryError(
+      throw new AuthenticationError(
         `Cannot authenticate to ${this.#registry}: token answer has no token`,
       );
     }

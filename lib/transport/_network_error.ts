@@ -7,7 +7,7 @@
  * @module
  */
 
-import { RegistryError } from "../errors.ts";
+import { NetworkError } from "../errors.ts";
 
 /** The messages of an error and its causes, outermost first. */
 function messages(error: unknown): string[] {
@@ -67,7 +67,7 @@ export function describeNetworkFailure(error: unknown, host: string): string {
 }
 
 /**
- * The error for a request that got no answer: a {@link RegistryError} whose
+ * The error for a request that got no answer: a {@link NetworkError} whose
  * message names the action, the host and the reason, with the original
  * error as its `cause`.
  *
@@ -76,8 +76,8 @@ export function describeNetworkFailure(error: unknown, host: string): string {
  * @param host The host (and port) the request went to.
  * @returns The error to throw.
  */
-export function networkError(error: unknown, action: string, host: string): RegistryError {
-  return new RegistryError(
+export function networkError(error: unknown, action: string, host: string): NetworkError {
+  return new NetworkError(
     `Cannot ${action}: cannot reach ${host}: ${describeNetworkFailure(error, host)}`,
     { cause: error },
   );

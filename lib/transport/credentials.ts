@@ -8,6 +8,7 @@
 import { join } from "node:path";
 import { permissionGranted } from "../_permissions.ts";
 import { DOCKER_HUB } from "../model/reference.ts";
+import { DenockerError, InvalidInputError } from "../errors.ts";
 
 /** A username and secret for one registry. */
 export interface Credentials {
@@ -73,14 +74,16 @@ async function readConfig(path: string): Promise<DockerConfigFile> {
     text = await Deno.readTextFile(path);
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return {};
-    throw new Error(`Cannot read ${path}: ${(error as Error).message}`);
+    throw new InvalidInputError(`Cannot read ${path}: ${(error as Error).message}`, {
+      cause: error,
+    });
   }
   try {
     const parsed = JSON.parse(text);
-    if (typeof parsed !== "object" || parsed === null) throw new Error();
+    if (typeof parsed !== "object" || parsed === null) throw new InvalidInputError("not an object");
     return parsed;
   } catch {
-    throw new SyntaxError(`Cannot read ${path}: not a valid JSON object`);
+    throw new InvalidInputError(`Cannot read ${path}: not a valid JSON object`);
   }
 }
 
@@ -94,10 +97,12 @@ function decodeAuth(
     try {
       decoded = atob(entry.auth);
     } catch {
-      throw new TypeError(`Cannot read ${path}: an "auth" value is not base64`);
+      throw new InvalidInputError(`Cannot read ${path}: an "auth" value is not base64`);
     }
     const colon = decoded.indexOf(":");
-    if (colon < 0) throw new TypeError(`Cannot read ${path}: an "auth" value is not user:password`);
+    if (colon < 0) {
+      throw new InvalidInputError(`Cannot read ${path}: an "auth" value is not user:password`);
+    }
     return { username: decoded.slice(0, colon), secret: decoded.slice(colon + 1) };
   }
   if (entry.username && entry.password) return { username: entry.username, secret: entry.password };
@@ -108,7 +113,7 @@ async function runHelper(helper: string, server: string): Promise<Credentials | 
   const program = `docker-credential-${helper}`;
   // Without --allow-run Deno would prompt on a terminal; say what is needed instead.
   if (!permissionGranted({ name: "run", command: program })) {
-    throw new Error(
+    throw new DenockerError(
       `Cannot run credential helper ${program}: it needs --allow-run (named in docker's config)`,
     );
   }
@@ -122,7 +127,7 @@ async function runHelper(helper: string, server: string): Promise<Credentials | 
   try {
     child = command.spawn();
   } catch {
-    throw new Error(`Cannot run credential helper docker-credential-${helper}: not found`);
+    throw new DenockerError(`Cannot run credential helper docker-credential-${helper}: not found`);
   }
   const writer = child.stdin.getWriter();
   await writer.write(new TextEncoder().encode(server));
@@ -133,7 +138,7 @@ async function runHelper(helper: string, server: string): Promise<Credentials | 
     if (/credentials not found/i.test(stdout + new TextDecoder().decode(output.stderr))) {
       return undefined;
     }
-    throw new Error(
+    throw new DenockerError(
       `Cannot get credentials from docker-credential-${helper}: it exited with ${output.code}`,
     );
   }
@@ -142,7 +147,7 @@ async function runHelper(helper: string, server: string): Promise<Credentials | 
     if (typeof Secret !== "string" || Secret === "") return undefined;
     return { username: typeof Username === "string" ? Username : "", secret: Secret };
   } catch {
-    throw new Error(
+    throw new DenockerError(
       `Cannot get credentials from docker-credential-${helper}: its answer is not JSON`,
     );
   }

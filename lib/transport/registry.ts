@@ -9,7 +9,12 @@
 import { Authenticator } from "./_auth.ts";
 import type { CredentialLookup } from "./credentials.ts";
 import { digestOf, parseDigest, verifyingStream } from "../model/digest.ts";
-import { RegistryError, VerificationError } from "../errors.ts";
+import {
+  AuthenticationError,
+  InvalidInputError,
+  RegistryError,
+  VerificationError,
+} from "../errors.ts";
 import {
   type Descriptor,
   type ManifestDocument,
@@ -83,7 +88,7 @@ export function isLoopbackHost(host: string): boolean {
  * Reads an `--insecure-registry` entry as docker does: `HOST[:PORT]`, with
  * an `http://` or `https://` prefix stripped (it says nothing: the entry
  * always means plain HTTP). Other schemes, paths and malformed hosts are
- * refused with a `TypeError` naming the entry.
+ * refused with an `InvalidInputError` naming the entry.
  *
  * @example
  * ```ts
@@ -96,7 +101,9 @@ export function isLoopbackHost(host: string): boolean {
  */
 export function parseInsecureRegistry(entry: string): string {
   const fail = (reason: string) =>
-    new TypeError(`Cannot use insecure registry "${entry}": ${reason}; expected HOST[:PORT]`);
+    new InvalidInputError(
+      `Cannot use insecure registry "${entry}": ${reason}; expected HOST[:PORT]`,
+    );
   let host = entry.trim();
   const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(host);
   if (scheme) {
@@ -117,7 +124,9 @@ async function readCapped(response: Response, cap: number, what: string): Promis
   const declared = Number(response.headers.get("content-length") ?? NaN);
   if (declared > cap) {
     await response.body?.cancel();
-    throw new RangeError(`Cannot fetch ${what}: ${declared} bytes is over the ${cap}-byte limit`);
+    throw new InvalidInputError(
+      `Cannot fetch ${what}: ${declared} bytes is over the ${cap}-byte limit`,
+    );
   }
   const chunks: Uint8Array[] = [];
   let total = 0;
@@ -125,7 +134,7 @@ async function readCapped(response: Response, cap: number, what: string): Promis
     for await (const chunk of response.body) {
       total += chunk.byteLength;
       if (total > cap) {
-        throw new RangeError(`Cannot fetch ${what}: more than the ${cap}-byte limit`);
+        throw new InvalidInputError(`Cannot fetch ${what}: more than the ${cap}-byte limit`);
       }
       chunks.push(chunk);
     }
@@ -157,7 +166,10 @@ async function errorFrom(response: Response, action: string): Promise<RegistryEr
   const reason = codes.length > 0
     ? `${codes.join(", ")}${detail ? ` (${detail})` : ""}`
     : response.statusText || "request failed";
-  return new RegistryError(`Cannot ${action}: ${reason} (HTTP ${response.status})`, {
+  const ErrorClass = response.status === 401 || response.status === 403
+    ? AuthenticationError
+    : RegistryError;
+  return new ErrorClass(`Cannot ${action}: ${reason} (HTTP ${response.status})`, {
     status: response.status,
     codes,
   });
@@ -327,7 +339,7 @@ export class RegistryClient {
     try {
       document = parseManifestDocument(bytes, response.headers.get("content-type"));
     } catch (error) {
-      throw new TypeError(`Cannot accept ${what}: ${(error as Error).message}`);
+      throw new InvalidInputError(`Cannot accept ${what}: ${(error as Error).message}`);
     }
     return { bytes, digest, document };
   }
@@ -358,7 +370,17 @@ export class RegistryClient {
       });
     }
     const digest = response.headers.get("docker-content-digest") ?? undefined;
-    if (digest !== undefined) parseDigest(digest);
+    if (digest !== undefined) {
+      try {
+        parseDigest(digest);
+      } catch (error) {
+        // A RegistryError with the status, so that a pull falls back to GET.
+        throw new RegistryError(
+          `Cannot fetch ${what}: the registry sent a malformed Docker-Content-Digest "${digest}"`,
+          { status: response.status, cause: error },
+        );
+      }
+    }
     const length = response.headers.get("content-length");
     return {
       digest,

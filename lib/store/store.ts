@@ -1,0 +1,509 @@
+/**
+ * The store: one owner for everything under a denocker root. It holds the
+ * blob store, the extracted layers, per-image metadata and the
+ * `images.json` index, the store locks and the staging directories, and
+ * offers operations what they need in their own words: find an image,
+ * read it, record a pulled image, untag, collect garbage, work under a
+ * lock. No operation builds a file name or a lock path.
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import { ImageInUseError, ImageNotFoundError, InvalidInputError } from "../errors.ts";
+import type { ImageConfig, ImageManifest, Platform } from "../model/manifest.ts";
+import { parseImageConfig } from "../model/manifest.ts";
+import { familiarName, parseReference, type Reference } from "../model/reference.ts";
+import { ContentStore } from "./_content_store.ts";
+import { readDirIfExists } from "./_fs.ts";
+import { type ImageLayer, type ImageRecord, ImageStore } from "./_image_store.ts";
+import { LayerStore } from "./_layer_store.ts";
+import { withLock } from "./_lock.ts";
+import { ensureDirectory } from "./_paths.ts";
+import { Staging } from "./_staging.ts";
+import { ImageIndex, type ImageIndexData } from "./image_index.ts";
+
+export type { ImageLayer, ImageRecord };
+
+/** Shortest image ID prefix accepted, so that a short word is not taken for an ID. */
+export const MIN_ID_PREFIX = 4;
+
+/** A stored image and how it was named. */
+export interface FoundImage {
+  /** The image's record. */
+  record: ImageRecord;
+  /** Set when it was found by a tag. */
+  tag?: { repository: string; tag: string };
+  /** Set when it was found by `repository@digest`. */
+  repoDigest?: string;
+}
+
+/** A stored image's record with its two documents. */
+export interface StoredImage {
+  /** What denocker records of it. */
+  record: ImageRecord;
+  /** Its image manifest. */
+  manifest: ImageManifest;
+  /** Its config. */
+  config: ImageConfig;
+}
+
+/** What {@link Store.recordImage} records of a pulled image. */
+export interface ImageToRecord {
+  /** `sha256:<hex>` of the config: the image ID. */
+  id: string;
+  /** The repository as docker prints it, e.g. `alpine`. */
+  repository: string;
+  /** The tag to point at the image, when it was pulled by tag. */
+  tag?: string;
+  /** Digest of the document the reference named (an index or the manifest). */
+  digest: string;
+  /** Digest of the image manifest. */
+  manifestDigest: string;
+  /** The image's platform. */
+  platform: Platform;
+  /** Its layers, lowest first. */
+  layers: ImageLayer[];
+  /** Uncompressed size of all layers in bytes. */
+  size: number;
+  /** The manifest's bytes, as fetched. */
+  manifest: Uint8Array;
+  /** The config's bytes, as fetched. */
+  config: Uint8Array;
+}
+
+/** What removing one name did. */
+export interface Untagged {
+  /** `repository:tag` and `repository@digest` references removed. */
+  untagged: string[];
+  /** The image ID, when the image itself was deleted. */
+  deleted?: string;
+}
+
+/** What collecting garbage deleted. */
+export interface Collected {
+  /** Layers (diff IDs). */
+  deletedLayers: string[];
+  /** Blobs (digests). */
+  deletedBlobs: string[];
+}
+
+/** How a store waits for its lock. */
+export interface LockWaitOptions {
+  /** Called once when another denocker command has held the store for more than a second. */
+  onWait?: () => void;
+}
+
+/** The parts operations of this library stream content through; not public API. */
+export interface StoreParts {
+  /** Blobs: manifests, configs, compressed layers. */
+  blobs: ContentStore;
+  /** Extracted layers. */
+  layers: LayerStore;
+}
+
+const PARTS = new WeakMap<Store, StoreParts>();
+
+/**
+ * The blob and layer stores of a store, for operations that stream content
+ * (pull). Not re-exported by `mod.ts`.
+ *
+ * @param store An open store.
+ * @param staging Where blobs are staged while they are written (a staging directory).
+ * @returns Its parts.
+ */
+export function storeParts(store: Store, staging?: string): StoreParts {
+  const parts = PARTS.get(store)!;
+  return staging === undefined
+    ? parts
+    : { ...parts, blobs: new ContentStore(store.root, { tempDirectory: staging }) };
+}
+
+/**
+ * A denocker store, opened on its root directory.
+ *
+ * @example
+ * ```ts
+ * import { Store } from "../../mod.ts";
+ * const store = await Store.open("/tmp/denocker");
+ * for (const { repository, tag, imageId } of await store.index.list()) {
+ *   console.log(repository, tag, imageId);
+ * }
+ * ```
+ */
+export class Store {
+  /** The root directory. */
+  readonly root: string;
+  /** `images.json`: repository -> tag -> image ID. */
+  readonly index: ImageIndex;
+  readonly #images: ImageStore;
+
+  private constructor(root: string) {
+    this.root = root;
+    this.index = new ImageIndex(root);
+    this.#images = new ImageStore(root);
+    PARTS.set(this, { blobs: new ContentStore(root), layers: new LayerStore(root) });
+  }
+
+  /**
+   * Opens the store at `root`. With `create`, the directory is made when
+   * missing; otherwise a missing root is an empty store. A root that is not
+   * a directory (or lies under a file) fails with a message in words.
+   *
+   * Requires `--allow-read` (and `--allow-write` with `create`).
+   *
+   * @param root The root directory.
+   * @param options Whether to create it.
+   * @returns The store.
+   */
+  static async open(root: string, options: { create?: boolean } = {}): Promise<Store> {
+    await ensureDirectory(root, "store root", { create: options.create ?? false });
+    return new Store(root);
+  }
+
+  /**
+   * Runs `fn` while holding the store shared, writing nothing: for commands
+   * that only read, so they also work on a store they may not write.
+   *
+   * @param fn The work.
+   * @param options What to call while waiting.
+   * @returns What `fn` returns.
+   */
+  whileReading<T>(fn: () => Promise<T>, options: LockWaitOptions = {}): Promise<T> {
+    return withLock(this.#lockPath, { exclusive: false, onWait: options.onWait }, fn);
+  }
+
+  /**
+   * Runs `fn` with a fresh staging directory while holding the store shared:
+   * content may be added (pulls run side by side), nothing is collected.
+   * Leftovers of crashed commands are cleaned first; the staging directory
+   * is removed when `fn` settles.
+   *
+   * @param fn The work, given its staging directory.
+   * @param options What to call while waiting.
+   * @returns What `fn` returns.
+   */
+  whileAdding<T>(fn: (staging: string) => Promise<T>, options: LockWaitOptions = {}): Promise<T> {
+    return this.#withStaging(false, fn, options);
+  }
+
+  /**
+   * Runs `fn` with a fresh staging directory while holding the store
+   * exclusively: for removing content (no pull can be running).
+   *
+   * @param fn The work, given its staging directory.
+   * @param options What to call while waiting.
+   * @returns What `fn` returns.
+   */
+  whileRemoving<T>(
+    fn: (staging: string) => Promise<T>,
+    options: LockWaitOptions = {},
+  ): Promise<T> {
+    return this.#withStaging(true, fn, options);
+  }
+
+  get #lockPath(): string {
+    return join(this.root, "store.lock");
+  }
+
+  #withStaging<T>(
+    exclusive: boolean,
+    fn: (staging: string) => Promise<T>,
+    options: LockWaitOptions,
+  ): Promise<T> {
+    return withLock(this.#lockPath, { exclusive, onWait: options.onWait }, async () => {
+      await Staging.cleanStale(this.root);
+      const staging = await Staging.create(this.root);
+      try {
+        return await fn(staging.path);
+      } finally {
+        await staging.dispose();
+      }
+    });
+  }
+
+  /**
+   * Lists every stored image's record.
+   *
+   * @returns The records.
+   */
+  images(): Promise<ImageRecord[]> {
+    return this.#images.list();
+  }
+
+  /**
+   * Reads a stored image: its record, manifest and config.
+   *
+   * @param id The image ID.
+   * @returns The image.
+   */
+  async image(id: string): Promise<StoredImage> {
+    const record = await this.#images.read(id);
+    if (!record) throw new ImageNotFoundError(`Cannot read image ${id}: it is not stored`);
+    const directory = this.#images.directory(id);
+    const manifest = JSON.parse(await Deno.readTextFile(join(directory, "manifest.json")));
+    const config = parseImageConfig(await Deno.readFile(join(directory, "config.json")));
+    return { record, manifest, config };
+  }
+
+  /**
+   * Finds a stored image by reference; no network.
+   *
+   * @param reference A parsed reference.
+   * @returns The image, or undefined.
+   */
+  async findByReference(reference: Reference): Promise<FoundImage | undefined> {
+    const repository = familiarName(reference);
+    if (reference.digest) {
+      const wanted = `${repository}@${reference.digest}`;
+      for (const record of await this.#images.list()) {
+        // A platform manifest's digest names the image through its repository's recorded digest.
+        const repoDigest = record.repoDigests.includes(wanted)
+          ? wanted
+          : record.documentDigests.includes(reference.digest)
+          ? record.repoDigests.find((entry) => entry.startsWith(`${repository}@`))
+          : undefined;
+        if (repoDigest) return { record, repoDigest };
+      }
+      return undefined;
+    }
+    const id = await this.index.get(repository, reference.tag!);
+    const record = id === undefined ? undefined : await this.#images.read(id);
+    return record && { record, tag: { repository, tag: reference.tag! } };
+  }
+
+  /**
+   * Finds a stored image by reference or by image ID (full, `sha256:`-prefixed,
+   * or a unique prefix of at least {@link MIN_ID_PREFIX} hex digits). References
+   * are tried first, as docker does. Throws {@link ImageNotFoundError} when
+   * nothing matches.
+   *
+   * @param text What the user typed.
+   * @returns The image.
+   */
+  async find(text: string): Promise<FoundImage> {
+    let reference: Reference | undefined;
+    try {
+      reference = parseReference(text);
+    } catch {
+      // Not a reference; maybe an ID.
+    }
+    if (reference) {
+      const found = await this.findByReference(reference);
+      if (found) return found;
+    }
+    const idMatch = new RegExp(`^(?:sha256:)?([0-9a-f]{${MIN_ID_PREFIX},64})$`).exec(text);
+    if (idMatch) {
+      const matches = (await this.#images.list()).filter((image) =>
+        image.id.slice("sha256:".length).startsWith(idMatch[1])
+      );
+      if (matches.length > 1) {
+        throw new ImageNotFoundError(`Cannot find image "${text}": the ID prefix is ambiguous`);
+      }
+      if (matches.length === 1) return { record: matches[0] };
+    }
+    if (/^(?:sha256:)?[0-9a-f]{1,3}$/.test(text)) {
+      throw new ImageNotFoundError(
+        `Cannot find image "${text}": no such image, and an image ID prefix needs at least ${MIN_ID_PREFIX} hex digits`,
+      );
+    }
+    if (!reference && !idMatch) {
+      throw new ImageNotFoundError(
+        `Cannot find image "${text}": not a valid reference or image ID`,
+      );
+    }
+    throw new ImageNotFoundError(`Cannot find image "${text}": no such image in the store`);
+  }
+
+  /**
+   * Records a pulled image: its documents and record, its repo digest and
+   * its tag, together under the index lock, so concurrent pulls merge. The
+   * record is written before the tag, so a crash between them leaves an
+   * untagged image, never a tag without an image.
+   *
+   * @param image What was pulled.
+   * @returns The image's record as stored.
+   */
+  recordImage(image: ImageToRecord): Promise<ImageRecord> {
+    return this.index.update(async (index) => {
+      const previous = await this.#images.read(image.id);
+      const record: ImageRecord = {
+        id: image.id,
+        manifestDigest: image.manifestDigest,
+        documentDigests: [
+          ...new Set([...(previous?.documentDigests ?? []), image.digest, image.manifestDigest]),
+        ],
+        repoDigests: [
+          ...new Set([...(previous?.repoDigests ?? []), `${image.repository}@${image.digest}`]),
+        ],
+        platform: image.platform,
+        pulled: previous?.pulled ?? new Date().toISOString(),
+        layers: image.layers,
+        size: image.size,
+      };
+      await this.#images.write(record, image.manifest, image.config);
+      if (image.tag !== undefined) (index[image.repository] ??= {})[image.tag] = image.id;
+      return record;
+    });
+  }
+
+  /**
+   * Removes one name of an image, as `docker rmi` does: a tag (and, with
+   * the repository's last tag, its digests), a `repository@digest`, or, for
+   * an image ID, every tag and digest (with `force` when several
+   * repositories tag it). An image left without a name is deleted. Layers
+   * and blobs stay until {@link collectGarbage}.
+   *
+   * @param found The image and how it was named.
+   * @param options `force`.
+   * @returns What was untagged and deleted.
+   */
+  untag(found: FoundImage, options: { force?: boolean } = {}): Promise<Untagged> {
+    return this.index.update(async (index) => {
+      const record = await this.#images.read(found.record.id);
+      if (!record) return { untagged: [] }; // Removed by an earlier name of the same command.
+      const untagged = found.tag
+        ? untagTag(index, record, found.tag)
+        : found.repoDigest
+        ? untagDigest(record, found.repoDigest)
+        : untagAll(index, record, options.force ?? false);
+      const named = tagsOf(index, record.id).length > 0 ||
+        (found.repoDigest !== undefined && record.repoDigests.length > 0);
+      if (named) {
+        await this.#images.save(record);
+        return { untagged };
+      }
+      untagged.push(...record.repoDigests.filter((entry) => !untagged.includes(entry)));
+      await this.#images.remove(record.id);
+      return { untagged, deleted: record.id };
+    });
+  }
+
+  /**
+   * Deletes every layer and blob that no stored image uses. Call it inside
+   * {@link whileRemoving}, which supplies the staging directory.
+   *
+   * @param staging The staging directory (deleted layers pass through it).
+   * @returns What was deleted.
+   */
+  async collectGarbage(staging: string): Promise<Collected> {
+    const keepBlobs = new Set<string>();
+    const keepLayers = new Set<string>();
+    for (const image of await this.#images.list()) {
+      keepBlobs.add(image.id);
+      for (const digest of image.documentDigests) keepBlobs.add(digest);
+      for (const layer of image.layers) {
+        keepBlobs.add(layer.digest);
+        keepLayers.add(layer.diffId);
+      }
+    }
+    const { blobs, layers } = storeParts(this);
+    const collected: Collected = { deletedLayers: [], deletedBlobs: [] };
+    for (const diffId of await layers.list()) {
+      if (keepLayers.has(diffId)) continue;
+      await layers.delete(diffId, staging);
+      collected.deletedLayers.push(diffId);
+    }
+    for (const digest of await blobs.list()) {
+      if (keepBlobs.has(digest)) continue;
+      await blobs.delete(digest);
+      collected.deletedBlobs.push(digest);
+    }
+    return collected;
+  }
+
+  /**
+   * Empties `tmp/` but for the given staging directory. Call it inside
+   * {@link whileRemoving}: no other command can be running then.
+   *
+   * @param staging The caller's own staging directory, kept.
+   * @returns How many entries were removed.
+   */
+  async clearTemporary(staging: string): Promise<number> {
+    let removed = 0;
+    const tmp = join(this.root, "tmp");
+    for (const entry of await readDirIfExists(tmp)) {
+      const path = join(tmp, entry.name);
+      if (path === staging) continue;
+      await Deno.remove(path, { recursive: true });
+      removed++;
+    }
+    return removed;
+  }
+}
+
+function tagsOf(index: ImageIndexData, id: string): { repository: string; tag: string }[] {
+  return Object.entries(index).flatMap(([repository, tags]) =>
+    Object.entries(tags).filter(([, imageId]) => imageId === id).map(([tag]) => ({
+      repository,
+      tag,
+    }))
+  );
+}
+
+/** Removes a tag; with the repository's last tag of the image go its digests, as in docker. */
+function untagTag(
+  index: ImageIndexData,
+  record: ImageRecord,
+  tag: { repository: string; tag: string },
+): string[] {
+  delete index[tag.repository][tag.tag];
+  const untagged = [`${tag.repository}:${tag.tag}`];
+  if (!tagsOf(index, record.id).some((entry) => entry.repository === tag.repository)) {
+    const prefix = `${tag.repository}@`;
+    untagged.push(...record.repoDigests.filter((entry) => entry.startsWith(prefix)));
+    record.repoDigests = record.repoDigests.filter((entry) => !entry.startsWith(prefix));
+  }
+  return untagged;
+}
+
+function untagDigest(record: ImageRecord, repoDigest: string): string[] {
+  record.repoDigests = record.repoDigests.filter((entry) => entry !== repoDigest);
+  return [repoDigest];
+}
+
+/** Removes every name of an image (removal by ID). */
+function untagAll(index: ImageIndexData, record: ImageRecord, force: boolean): string[] {
+  const tags = tagsOf(index, record.id);
+  const repositories = new Set(tags.map((entry) => entry.repository));
+  if (repositories.size > 1 && !force) {
+    throw new ImageInUseError(
+      `Cannot remove image ${
+        record.id.slice(7, 19)
+      }: it is referenced in ${repositories.size} repositories (${
+        [...repositories].join(", ")
+      }); remove the tags or use --force`,
+    );
+  }
+  const untagged = [];
+  for (const entry of tags) {
+    delete index[entry.repository][entry.tag];
+    untagged.push(`${entry.repository}:${entry.tag}`);
+  }
+  untagged.push(...record.repoDigests);
+  record.repoDigests = [];
+  return untagged;
+}
+
+/** Which store an operation works on: a root directory, or a store already open. */
+export interface StoreOptions {
+  /** The store root directory (opened for the call). */
+  root?: string;
+  /** A store already open; takes precedence over `root`. */
+  store?: Store;
+}
+
+/**
+ * The store an operation's options name. Not re-exported by `mod.ts`.
+ *
+ * @param options `store`, or `root` to open.
+ * @param open Whether a missing root is created.
+ * @returns The store.
+ */
+export function storeOf(options: StoreOptions, open: { create?: boolean } = {}): Promise<Store> {
+  if (options.store) return Promise.resolve(options.store);
+  if (options.root === undefined) {
+    throw new InvalidInputError("Cannot open the store: neither root nor store was given");
+  }
+  return Store.open(options.root, open);
+}
