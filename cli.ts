@@ -13,6 +13,7 @@ import {
   familiarReference,
   inspectImage,
   listImages,
+  parseInsecureRegistry,
   parsePlatform,
   parseReference,
   prune,
@@ -21,7 +22,6 @@ import {
   unpack,
   VERSION,
 } from "./mod.ts";
-import { parseInsecureRegistry } from "./lib/transport/registry.ts";
 
 /** A mistake in how the command was called: exit code 2, with a pointer to the help. */
 class UsageError extends Error {

@@ -7,7 +7,7 @@
  * to a directory.
  *
  * ```ts
- * import { listImages, pull, unpack } from "./mod.ts";
+ * import { listImages, pull, unpack } from "@denocker/denocker";
  *
  * const root = "/tmp/denocker";
  * const { imageId, digest } = await pull("localhost:5000/team/app:1.0", {
@@ -70,6 +70,7 @@ export { formatPlatform, hostPlatform, parsePlatform } from "./lib/model/platfor
 export {
   type FetchedManifest,
   type ManifestHead,
+  parseInsecureRegistry,
   RegistryClient,
   type RegistryClientOptions,
 } from "./lib/transport/registry.ts";

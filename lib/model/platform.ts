@@ -126,7 +126,7 @@ export function hostPlatform(): Platform {
  *
  * @example
  * ```ts
- * import { parsePlatform } from "./platform.ts";
+ * import { parsePlatform } from "@denocker/denocker";
  * parsePlatform("linux/arm/v7"); // { os: "linux", architecture: "arm", variant: "v7" }
  * parsePlatform("aarch64"); // { os: "linux", architecture: "arm64" }
  * ```

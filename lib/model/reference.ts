@@ -60,7 +60,7 @@ function validateDomain(domain: string, input: string): void {
  *
  * @example
  * ```ts
- * import { parseReference } from "./reference.ts";
+ * import { parseReference } from "@denocker/denocker";
  * const ref = parseReference("alpine:3.20");
  * console.log(ref.registry, ref.repository, ref.tag); // docker.io library/alpine 3.20
  * ```

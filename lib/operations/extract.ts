@@ -384,7 +384,7 @@ class LayerExtractor {
  *
  * @example
  * ```ts
- * import { extractLayer } from "./extract.ts";
+ * import { extractLayer } from "@denocker/denocker";
  * const tar = (await Deno.open("layer.tar")).readable;
  * await Deno.mkdir("/tmp/layer-fs");
  * const { entries, skipped } = await extractLayer(tar, "/tmp/layer-fs");

@@ -58,7 +58,7 @@ export interface ImageInspect {
  *
  * @example
  * ```ts
- * import { listImages } from "../../mod.ts";
+ * import { listImages } from "@denocker/denocker";
  * for (const row of await listImages({ root: "/tmp/denocker" })) console.log(row.repository, row.tag);
  * ```
  *
@@ -111,7 +111,7 @@ export async function listImages(options: StoreOptions): Promise<ImageSummary[]>
  *
  * @example
  * ```ts
- * import { inspectImage } from "../../mod.ts";
+ * import { inspectImage } from "@denocker/denocker";
  * const info = await inspectImage("alpine:3.20", { root: "/tmp/denocker" });
  * console.log(info.Id, info.RootFS.Layers.length);
  * ```

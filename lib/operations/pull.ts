@@ -448,7 +448,7 @@ async function pullWithStaging(context: PullContext): Promise<PullResult> {
  *
  * @example
  * ```ts
- * import { pull } from "./pull.ts";
+ * import { pull } from "@denocker/denocker";
  * const result = await pull("localhost:5000/team/app:1.0", { root: "/tmp/denocker" });
  * console.log(result.imageId);
  * ```

@@ -58,7 +58,7 @@ export interface PruneResult {
  *
  * @example
  * ```ts
- * import { removeImages } from "../../mod.ts";
+ * import { removeImages } from "@denocker/denocker";
  * const { untagged, deleted } = await removeImages(["alpine:3.20"], { root: "/tmp/denocker" });
  * ```
  *
@@ -94,7 +94,7 @@ export async function removeImages(
  *
  * @example
  * ```ts
- * import { prune } from "../../mod.ts";
+ * import { prune } from "@denocker/denocker";
  * const { deletedLayers, deletedBlobs } = await prune({ root: "/tmp/denocker" });
  * ```
  *

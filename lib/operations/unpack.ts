@@ -98,7 +98,7 @@ async function undoUnpack(directory: string, created: boolean): Promise<void> {
  *
  * @example
  * ```ts
- * import { unpack } from "../../mod.ts";
+ * import { unpack } from "@denocker/denocker";
  * await unpack("alpine:3.20", "/tmp/alpine-rootfs", { root: "/tmp/denocker" });
  * ```
  *

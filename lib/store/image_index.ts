@@ -32,7 +32,7 @@ export interface TaggedImage {
  *
  * @example
  * ```ts
- * import { ImageIndex } from "./image_index.ts";
+ * import { ImageIndex } from "@denocker/denocker";
  * const index = new ImageIndex("/tmp/denocker");
  * await index.set("alpine", "3.20", "sha256:" + "a".repeat(64));
  * console.log(await index.get("alpine", "3.20"));

@@ -25,7 +25,7 @@ export interface DefaultRootOptions {
  *
  * @example
  * ```ts
- * import { defaultRoot } from "./root.ts";
+ * import { defaultRoot } from "@denocker/denocker";
  * defaultRoot({ env: () => undefined, uid: 0 }); // "/var/lib/denocker"
  * ```
  *

@@ -124,7 +124,7 @@ export function storeParts(store: Store, staging?: string): StoreParts {
  *
  * @example
  * ```ts
- * import { Store } from "../../mod.ts";
+ * import { Store } from "@denocker/denocker";
  * const store = await Store.open("/tmp/denocker");
  * for (const { repository, tag, imageId } of await store.index.list()) {
  *   console.log(repository, tag, imageId);

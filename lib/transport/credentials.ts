@@ -162,7 +162,7 @@ async function runHelper(helper: string, server: string): Promise<Credentials | 
  *
  * @example
  * ```ts
- * import { dockerConfigCredentials } from "./credentials.ts";
+ * import { dockerConfigCredentials } from "@denocker/denocker";
  * const lookup = dockerConfigCredentials();
  * const credentials = await lookup("ghcr.io");
  * ```

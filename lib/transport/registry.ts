@@ -92,7 +92,7 @@ export function isLoopbackHost(host: string): boolean {
  *
  * @example
  * ```ts
- * import { parseInsecureRegistry } from "./registry.ts";
+ * import { parseInsecureRegistry } from "@denocker/denocker";
  * parseInsecureRegistry("http://registry.lan:5000"); // "registry.lan:5000"
  * ```
  *
@@ -180,7 +180,7 @@ async function errorFrom(response: Response, action: string): Promise<RegistryEr
  *
  * @example
  * ```ts
- * import { RegistryClient } from "./registry.ts";
+ * import { RegistryClient } from "@denocker/denocker";
  * const client = new RegistryClient("localhost:5000");
  * const { document, digest } = await client.getManifest("team/app", "latest");
  * ```
