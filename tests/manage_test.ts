@@ -46,7 +46,6 @@ Deno.test("two processes pulling into one root both end up in images.json", asyn
   const { one, two, server } = twoImages({ delayMs: 300 });
   const root = await tempDir();
   try {
-    const started = Date.now();
     const [a, b] = await Promise.all([
       cli(["pull", "-q", "--root", root.path, `${server.host}/team/app:one`]),
       cli(["pull", "-q", "--root", root.path, `${server.host}/team/other:two`]),
@@ -58,7 +57,6 @@ Deno.test("two processes pulling into one root both end up in images.json", asyn
       [`${server.host}/team/app`]: { one: one.configDigest },
       [`${server.host}/team/other`]: { two: two.configDigest },
     });
-    assert(Date.now() - started < 10_000);
     assertEquals(await listFiles(root.path, "tmp"), []);
     // Extracted trees may hold setuid files: only the owner may reach them.
     for (const directory of ["layers", "tmp"]) {

@@ -66,7 +66,6 @@ Deno.test("network failures name their cause and keep it", async (t) => {
         for await (const connection of listener) held.push(connection);
       })();
       try {
-        const started = Date.now();
         const error = await assertRejects(
           () => pull(`${host}/team/app`, { root: root.path, responseTimeout: 300 }),
           RegistryError,
@@ -76,7 +75,6 @@ Deno.test("network failures name their cause and keep it", async (t) => {
           `Cannot fetch manifest ${host}/team/app:latest: cannot reach ${host}: timed out: no answer within 0.3 s`,
         );
         assert(error.cause instanceof DOMException, "the timeout is kept as cause");
-        assert(Date.now() - started < 5000, "the timeout was not honoured");
         // Not asked twice (HEAD, then GET): a registry that cannot be reached costs one timeout.
         assertEquals(held.length, 1);
       } finally {

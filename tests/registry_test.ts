@@ -70,14 +70,22 @@ Deno.test("pull through a Bearer token service on another port", async (t) => {
   const image = fakeImage([layerA, layerB]);
   const store = await tempDir();
   const config = await tempDir();
-  const tokenRequests: (string | null)[] = [];
+  // Recorded here, asserted in the steps: a failed assertion inside a handler would reach the
+  // client as an HTTP 500 and look like another failure.
+  const tokenRequests: {
+    authorization: string | null;
+    service: string | null;
+    scope: string | null;
+  }[] = [];
   const tokenServer = startServer((request, url) => {
-    tokenRequests.push(request.headers.get("authorization"));
+    tokenRequests.push({
+      authorization: request.headers.get("authorization"),
+      service: url.searchParams.get("service"),
+      scope: url.searchParams.get("scope"),
+    });
     if (request.headers.get("authorization") !== `Basic ${btoa("alice:s3cret-pass")}`) {
       return new Response("denied", { status: 401 });
     }
-    assertEquals(url.searchParams.get("service"), "fake-registry");
-    assertEquals(url.searchParams.get("scope"), "repository:team/app:pull");
     return Response.json({ access_token: "token-123", expires_in: 300 });
   });
   const registry = startServer(registryHandler({
@@ -107,7 +115,11 @@ Deno.test("pull through a Bearer token service on another port", async (t) => {
           credentials: credentialsFor(config.path),
         });
         assertEquals(result.imageId, image.configDigest);
-        assertEquals(tokenRequests.length, 1);
+        assertEquals(tokenRequests, [{
+          authorization: `Basic ${btoa("alice:s3cret-pass")}`,
+          service: "fake-registry",
+          scope: "repository:team/app:pull",
+        }]);
         assertEquals(
           await storedBlobs(store.path),
           [...image.blobs.keys(), image.manifestDigest].sort(),
@@ -448,6 +460,30 @@ Deno.test("a missing tag is reported with the registry's error code", async () =
     );
     assertMatch(error.message, /MANIFEST_UNKNOWN/);
     assertEquals(error.status, 404);
+  } finally {
+    await registry.close();
+    await store.remove();
+  }
+});
+
+Deno.test("a malformed Docker-Content-Digest on HEAD falls back to GET", async () => {
+  const image = fakeImage([layerA]);
+  const store = await tempDir();
+  const serve = registryHandler({ manifests: manifestsFor(image), blobs: image.blobs });
+  const registry = startServer(async (request, url) => {
+    const response = await serve(request, url);
+    if (request.method !== "HEAD") return response;
+    const headers = new Headers(response.headers);
+    headers.set("docker-content-digest", "sha256:not-a-digest");
+    return new Response(null, { status: response.status, headers });
+  });
+  try {
+    const result = await pull(`${registry.host}/team/app`, { root: store.path });
+    assertEquals(result.imageId, image.configDigest);
+    assertEquals(
+      registry.requests.slice(0, 2).map((request) => request.method),
+      ["HEAD", "GET"],
+    );
   } finally {
     await registry.close();
     await store.remove();

@@ -1,0 +1,116 @@
+import { join } from "node:path";
+import { assert, assertEquals, assertRejects } from "./_assert.ts";
+import { tempDir } from "./_fake_registry.ts";
+import { digestOf } from "../lib/model/digest.ts";
+import { ImageInUseError, ImageNotFoundError, InvalidInputError } from "../lib/errors.ts";
+import { type ImageToRecord, Store, storeParts } from "../lib/store/store.ts";
+
+const encode = (value: unknown) => new TextEncoder().encode(JSON.stringify(value));
+
+/** An image's documents, as a pull would record them (no layers: none are needed here). */
+function anImage(name: string, repository: string, tag?: string): ImageToRecord {
+  const config = encode({
+    architecture: "amd64",
+    os: "linux",
+    rootfs: { type: "layers", diff_ids: [] },
+    name,
+  });
+  const manifest = encode({ schemaVersion: 2, config: { digest: digestOf(config) }, layers: [] });
+  return {
+    id: digestOf(config),
+    repository,
+    tag,
+    digest: digestOf(manifest),
+    manifestDigest: digestOf(manifest),
+    platform: { os: "linux", architecture: "amd64" },
+    layers: [],
+    size: 0,
+    manifest,
+    config,
+  };
+}
+
+Deno.test("Store.open checks the root and creates it only when asked", async () => {
+  const dir = await tempDir();
+  try {
+    const missing = join(dir.path, "missing");
+    assertEquals(await (await Store.open(missing)).images(), []);
+    await assertRejects(() => Deno.stat(missing), Deno.errors.NotFound);
+    await Store.open(missing, { create: true });
+    assert((await Deno.stat(missing)).isDirectory);
+    const file = join(dir.path, "file");
+    await Deno.writeTextFile(file, "x");
+    await assertRejects(() => Store.open(file), InvalidInputError, /it is not a directory/);
+  } finally {
+    await dir.remove();
+  }
+});
+
+Deno.test("the store records, finds, untags and collects", async (t) => {
+  const dir = await tempDir();
+  const store = await Store.open(dir.path, { create: true });
+  const one = anImage("one", "app", "1");
+  try {
+    await t.step("a recorded image is found by tag, repo digest and ID prefix", async () => {
+      const record = await store.recordImage(one);
+      assertEquals(record.repoDigests, [`app@${one.digest}`]);
+      for (const name of ["app:1", `app@${one.digest}`, one.id.slice(7, 19), one.id]) {
+        assertEquals((await store.find(name)).record.id, one.id, name);
+      }
+      const stored = await store.image(one.id);
+      assertEquals(stored.config.os, "linux");
+      assertEquals(await store.index.get("app", "1"), one.id);
+      await assertRejects(() => store.find("app:2"), ImageNotFoundError);
+    });
+    await t.step("untagging one of two tags keeps the image", async () => {
+      await store.recordImage({ ...one, tag: "latest" });
+      const result = await store.untag(await store.find("app:1"));
+      assertEquals(result, { untagged: ["app:1"] });
+      assertEquals((await store.find("app:latest")).record.repoDigests, [`app@${one.digest}`]);
+    });
+    await t.step("an ID tagged in two repositories needs force", async () => {
+      await store.recordImage({ ...one, repository: "copy", tag: "x" });
+      const found = await store.find(one.id);
+      await assertRejects(() => store.untag(found), ImageInUseError, /2 repositories/);
+      const forced = await store.untag(found, { force: true });
+      assertEquals(forced.deleted, one.id);
+      assertEquals(await store.images(), []);
+      assertEquals(await store.index.load(), {});
+    });
+    await t.step("garbage collection deletes blobs no image uses", async () => {
+      const kept = await store.recordImage(anImage("kept", "kept", "1"));
+      const { blobs } = storeParts(store);
+      const orphan = await blobs.putBytes(new TextEncoder().encode("orphan"));
+      await blobs.putBytes(anImage("kept", "kept").config);
+      const collected = await store.whileRemoving((staging) => store.collectGarbage(staging));
+      assertEquals(collected, { deletedLayers: [], deletedBlobs: [orphan] });
+      assert(await blobs.has(kept.id));
+    });
+  } finally {
+    await dir.remove();
+  }
+});
+
+Deno.test("removing waits for adding: whileRemoving is exclusive, whileAdding shared", async () => {
+  const dir = await tempDir();
+  const store = await Store.open(dir.path, { create: true });
+  try {
+    const events: string[] = [];
+    let release!: () => void;
+    const adding = store.whileAdding(async () => {
+      events.push("adding");
+      await new Promise<void>((resolve) => (release = resolve));
+      events.push("added");
+    });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const otherAdding = store.whileAdding(() => Promise.resolve(events.push("other adding")));
+    const removing = store.whileRemoving(() => Promise.resolve(events.push("removing")));
+    await otherAdding;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    release();
+    await Promise.all([adding, removing]);
+    assertEquals(events, ["adding", "other adding", "added", "removing"]);
+  } finally {
+    await dir.remove();
+  }
+});
