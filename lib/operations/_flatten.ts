@@ -10,7 +10,7 @@ import { lchown, lutimes } from "node:fs/promises";
 import { join } from "node:path";
 import { OPAQUE_MARKER, WHITEOUT_PREFIX } from "./extract.ts";
 import type { LayerStore } from "../store/_layer_store.ts";
-import { removeIfExists } from "../store/_fs.ts";
+import { lstatIfExists, removeIfExists } from "../store/_fs.ts";
 import { DenockerError, MalformedLayerError } from "../errors.ts";
 import type { ImageRecord } from "../store/store.ts";
 
@@ -27,15 +27,6 @@ export interface FlattenOptions {
   onProgress?: (event: FlattenEvent) => void;
 }
 
-async function lstatOrUndefined(path: string): Promise<Deno.FileInfo | undefined> {
-  try {
-    return await Deno.lstat(path);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return undefined;
-    throw error;
-  }
-}
-
 function removeAny(path: string): Promise<void> {
   return removeIfExists(path, { recursive: true });
 }
@@ -49,7 +40,7 @@ async function assertRealParents(root: string, relative: string): Promise<void> 
   let current = root;
   for (const part of parts.slice(0, -1)) {
     current = join(current, part);
-    const info = await lstatOrUndefined(current);
+    const info = await lstatIfExists(current);
     if (!info?.isDirectory) {
       throw new MalformedLayerError(
         `Cannot unpack: "${relative}" does not lie under real directories`,
@@ -117,7 +108,7 @@ class LayerApplier {
     const source = join(this.#source, relative);
     const target = join(this.#target, relative);
     const info = await Deno.lstat(source);
-    const existing = await lstatOrUndefined(target);
+    const existing = await lstatIfExists(target);
     if (info.isDirectory) {
       if (!existing?.isDirectory) {
         if (existing) await removeAny(target);
@@ -152,7 +143,7 @@ class LayerApplier {
     for (const link of links) {
       await assertRealParents(this.#target, link.target);
       await assertRealParents(this.#target, link.path);
-      const target = await lstatOrUndefined(join(this.#target, link.target));
+      const target = await lstatIfExists(join(this.#target, link.target));
       if (!target || target.isDirectory) {
         throw new DenockerError(
           `Cannot unpack: hardlink "${link.path}" points to "${link.target}", which no lower layer has`,

@@ -8,7 +8,7 @@
 
 import { dirname, join, resolve } from "node:path";
 import { DenockerError, InvalidInputError } from "../errors.ts";
-import { readDirIfExists, removeIfExists } from "../store/_fs.ts";
+import { lstatIfExists, readDirIfExists, removeIfExists } from "../store/_fs.ts";
 import { directoryProblem } from "../store/_paths.ts";
 import { runningAsRoot } from "../store/root.ts";
 import { storeOf, type StoreOptions, storeParts } from "../store/store.ts";
@@ -33,15 +33,6 @@ export interface UnpackOptions extends StoreOptions {
   onProgress?: (event: UnpackEvent) => void;
 }
 
-async function lstatOrUndefined(path: string): Promise<Deno.FileInfo | undefined> {
-  try {
-    return await Deno.lstat(path);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return undefined;
-    throw error;
-  }
-}
-
 /**
  * Prepares the directory to unpack into: a new directory whose parent
  * exists, or an existing empty one.
@@ -52,7 +43,7 @@ async function prepareTarget(directory: string): Promise<boolean> {
   const fail = (reason: string) =>
     new InvalidInputError(`Cannot unpack into ${directory}: ${reason}`);
   if (directory === "") throw new InvalidInputError("Cannot unpack: the target directory is empty");
-  const existing = await lstatOrUndefined(directory).catch(async (error) => {
+  const existing = await lstatIfExists(directory).catch(async (error) => {
     throw fail(await directoryProblem(directory, error));
   });
   if (existing) {

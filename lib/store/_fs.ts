@@ -35,3 +35,18 @@ export async function readDirIfExists(path: string): Promise<Deno.DirEntry[]> {
     throw error;
   }
 }
+
+/**
+ * A path's own metadata (links not followed), or undefined when it does not exist.
+ *
+ * @param path The path.
+ * @returns Its metadata.
+ */
+export async function lstatIfExists(path: string): Promise<Deno.FileInfo | undefined> {
+  try {
+    return await Deno.lstat(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    throw error;
+  }
+}
