@@ -7,7 +7,7 @@
  */
 
 import { lchownSync, lutimesSync } from "node:fs";
-import { createTarDecoder, type TarHeader } from "npm:modern-tar@0.8.6";
+import { readTar, type TarEntryHeader as TarHeader } from "./_tar_reader.ts";
 import { permissionGranted } from "../_permissions.ts";
 import { InvalidInputError, MalformedLayerError } from "../errors.ts";
 
@@ -402,36 +402,28 @@ export async function extractLayer(
 ): Promise<ExtractResult> {
   const extractor = new LayerExtractor(directory, options);
   const maxBytes = options.maxBytes ?? DEFAULT_EXTRACT_LIMITS.maxBytes;
+  // The cap counts the archive's bytes and the holes of sparse files: what lands on disk.
+  let holes = 0;
+  const checkCap = () => {
+    if (extractor.result.bytes + holes > maxBytes) {
+      throw new InvalidInputError(`Cannot extract layer: more than ${maxBytes} uncompressed bytes`);
+    }
+  };
   const counted = tar.pipeThrough(
     new TransformStream<Uint8Array, Uint8Array>({
       transform(chunk, controller) {
         extractor.result.bytes += chunk.byteLength;
-        if (extractor.result.bytes > maxBytes) {
-          throw new InvalidInputError(
-            `Cannot extract layer: more than ${maxBytes} uncompressed bytes`,
-          );
-        }
+        checkCap();
         controller.enqueue(chunk);
       },
     }),
   );
-  const entries = counted.pipeThrough(createTarDecoder({ strict: true }));
-  const reader = entries.getReader();
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      await extractor.entry(value.header, value.body);
-    }
-  } catch (error) {
-    await reader.cancel(error).catch(() => {});
-    // modern-tar reports a malformed archive with a plain Error; ours and Deno's have classes.
-    if (error instanceof Error && error.constructor === Error) {
-      throw new MalformedLayerError(
-        `Cannot extract layer: not a valid tar archive: ${error.message}`,
-      );
-    }
-    throw error;
+  const onHoles = (bytes: number) => {
+    holes += bytes;
+    checkCap();
+  };
+  for await (const { header, body } of readTar(counted, { onHoles })) {
+    await extractor.entry(header, body);
   }
   extractor.finish();
   return extractor.result;

@@ -1,0 +1,692 @@
+/**
+ * A strict, streaming tar reader: the layer's security boundary. It reads
+ * what Go's `archive/tar` (docker's reader) and GNU tar read: v7, ustar,
+ * star, old GNU, GNU and POSIX (PAX) headers; GNU long names and links;
+ * PAX records (each applying to the entry it precedes, `size` overriding
+ * the header's); GNU sparse files in every format, expanded; old-style
+ * directories (a regular entry named with a trailing `/`); volume labels
+ * (skipped); numeric fields padded with spaces or NULs, base-256 numbers,
+ * negative times; a missing or one-block end-of-archive marker; data after
+ * the marker (drained, ignored). Anything else malformed is refused with
+ * a `MalformedLayerError` naming the entry and the reason: never a guess.
+ *
+ * Where Go and GNU tar disagree, it follows Go, as docker does: a GNU long
+ * name wins over a PAX `path`, and global PAX headers (`g`) are ignored.
+ *
+ * @module
+ */
+
+import { DenockerError, MalformedLayerError } from "../errors.ts";
+
+/** What an entry is, in the names `extract.ts` uses. */
+export type TarEntryType =
+  | "file"
+  | "directory"
+  | "symlink"
+  | "link"
+  | "character-device"
+  | "block-device"
+  | "fifo"
+  | `unsupported type ${string}`;
+
+/** One entry's header, all extensions applied. */
+export interface TarEntryHeader {
+  /** The path, UTF-8. */
+  name: string;
+  /** The entry's type. */
+  type: TarEntryType;
+  /** Bytes in its body (a sparse file's real size). */
+  size: number;
+  /** Permission bits, with setuid, setgid and sticky. */
+  mode: number;
+  /** Owner. */
+  uid: number;
+  /** Group. */
+  gid: number;
+  /** Modification time. */
+  mtime: Date;
+  /** Target of a symlink or hardlink. */
+  linkname?: string;
+}
+
+/** An entry: its header and its body (empty for all but files). */
+export interface TarEntry {
+  /** The header. */
+  header: TarEntryHeader;
+  /** The body; read it to its end or cancel it before asking for the next entry. */
+  body: ReadableStream<Uint8Array>;
+}
+
+/** Options for {@link readTar}. */
+export interface TarReaderOptions {
+  /** Called with the bytes of holes a sparse file adds beyond what the archive stores. */
+  onHoles?: (bytes: number) => void;
+  /** Largest PAX or GNU long-name record accepted, in bytes; 8 MiB by default. */
+  maxExtensionBytes?: number;
+}
+
+const BLOCK = 512;
+const ZERO_CHUNK = new Uint8Array(64 * 1024);
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+const latin1 = new TextDecoder("latin1");
+
+/** A name for messages: bytes that are not UTF-8 shown as `\xNN`. */
+function printable(bytes: Uint8Array): string {
+  try {
+    return utf8.decode(bytes);
+  } catch {
+    let text = "";
+    for (const byte of bytes) {
+      text += byte >= 0x20 && byte < 0x7f
+        ? String.fromCharCode(byte)
+        : `\\x${byte.toString(16).padStart(2, "0")}`;
+    }
+    return text;
+  }
+}
+
+function refuse(name: string, reason: string): never {
+  const shown = name.length > 100 ? `${name.slice(0, 100)}…` : name;
+  throw new MalformedLayerError(`Cannot extract layer entry "${shown}": ${reason}`);
+}
+
+/** Bytes of a NUL-terminated field. */
+function field(block: Uint8Array, offset: number, length: number): Uint8Array {
+  const bytes = block.subarray(offset, offset + length);
+  const end = bytes.indexOf(0);
+  return end < 0 ? bytes : bytes.subarray(0, end);
+}
+
+/** A name's bytes as UTF-8, or a refusal naming it: a lossy decode could merge two names. */
+function decodeName(bytes: Uint8Array, what: string): string {
+  try {
+    return utf8.decode(bytes);
+  } catch {
+    refuse(printable(bytes), `its ${what} is not UTF-8, and denocker cannot create such a name`);
+  }
+}
+
+/**
+ * A numeric field: octal, padded with spaces or NULs on either side (as Go
+ * and GNU tar accept), or base-256 (first byte 0x80 or 0xff, negative).
+ */
+function numeric(
+  block: Uint8Array,
+  offset: number,
+  length: number,
+  what: string,
+  name: () => string,
+): number {
+  const bytes = block.subarray(offset, offset + length);
+  if (bytes[0] & 0x80) {
+    // Base-256, two's complement: 0xff starts a negative number.
+    const negative = bytes[0] === 0xff;
+    let value = 0;
+    for (let i = 0; i < bytes.length; i++) {
+      let byte = i === 0 ? bytes[0] & 0x7f : bytes[i];
+      if (negative) byte = (i === 0 ? 0x7f : 0xff) ^ byte;
+      value = value * 256 + byte;
+      if (value > Number.MAX_SAFE_INTEGER) refuse(name(), `its ${what} field is too large`);
+    }
+    return negative ? -(value + 1) : value;
+  }
+  const text = latin1.decode(bytes).replace(/^[ \0]+|[ \0]+$/g, "");
+  if (text === "") return 0;
+  if (!/^[0-7]+$/.test(text)) refuse(name(), `its ${what} field "${text}" is not a number`);
+  const value = parseInt(text, 8);
+  if (value > Number.MAX_SAFE_INTEGER) refuse(name(), `its ${what} field is too large`);
+  return value;
+}
+
+/** Which header layout a block uses, as Go tells them apart. */
+type Format = "v7" | "ustar" | "star" | "gnu";
+
+function formatOf(block: Uint8Array): Format {
+  const magic = latin1.decode(block.subarray(257, 263));
+  const version = latin1.decode(block.subarray(263, 265));
+  if (magic === "ustar\0" && version === "00") {
+    return latin1.decode(block.subarray(508, 512)) === "tar\0" ? "star" : "ustar";
+  }
+  if (magic === "ustar " && version === " \0") return "gnu";
+  return "v7";
+}
+
+function checksumMatches(block: Uint8Array, name: () => string): boolean {
+  const stored = numeric(block, 148, 8, "checksum", name);
+  let unsigned = 0;
+  let signed = 0;
+  for (let i = 0; i < BLOCK; i++) {
+    const byte = i >= 148 && i < 156 ? 0x20 : block[i];
+    unsigned += byte;
+    signed += byte > 127 ? byte - 256 : byte;
+  }
+  return stored === unsigned || stored === signed;
+}
+
+/** A sparse file's layout: where its stored fragments go, and its real size. */
+interface SparseMap {
+  fragments: { offset: number; length: number }[];
+  realSize: number;
+}
+
+/** Extensions gathered before an entry, applied to it and then forgotten. */
+interface Pending {
+  pax?: Map<string, string>;
+  longName?: Uint8Array;
+  longLink?: Uint8Array;
+}
+
+/** Reads exact byte counts from a stream of chunks, keeping what it has not handed out. */
+class ByteSource {
+  readonly #reader: ReadableStreamDefaultReader<Uint8Array>;
+  #chunk: Uint8Array = new Uint8Array(0);
+  #offset = 0;
+
+  constructor(stream: ReadableStream<Uint8Array>) {
+    this.#reader = stream.getReader();
+  }
+
+  /** Whether a next chunk exists (reads one when the current is used up). */
+  async #fill(): Promise<boolean> {
+    while (this.#offset >= this.#chunk.byteLength) {
+      const { done, value } = await this.#reader.read();
+      if (done) return false;
+      this.#chunk = value;
+      this.#offset = 0;
+    }
+    return true;
+  }
+
+  /** Exactly `length` bytes, or fewer when the stream ends first. */
+  async read(length: number): Promise<Uint8Array> {
+    if (!(await this.#fill())) return new Uint8Array(0);
+    if (this.#chunk.byteLength - this.#offset >= length) {
+      const bytes = this.#chunk.subarray(this.#offset, this.#offset + length);
+      this.#offset += length;
+      return bytes;
+    }
+    const bytes = new Uint8Array(length);
+    let filled = 0;
+    while (filled < length && await this.#fill()) {
+      const take = Math.min(length - filled, this.#chunk.byteLength - this.#offset);
+      bytes.set(this.#chunk.subarray(this.#offset, this.#offset + take), filled);
+      this.#offset += take;
+      filled += take;
+    }
+    return filled === length ? bytes : bytes.subarray(0, filled);
+  }
+
+  /** Up to `most` bytes as they come (no copy), or an empty array at the end. */
+  async next(most: number): Promise<Uint8Array> {
+    if (!(await this.#fill())) return new Uint8Array(0);
+    const take = Math.min(most, this.#chunk.byteLength - this.#offset);
+    const bytes = this.#chunk.subarray(this.#offset, this.#offset + take);
+    this.#offset += take;
+    return bytes;
+  }
+
+  /** Skips `length` bytes; false when the stream ended first. */
+  async skip(length: number): Promise<boolean> {
+    let left = length;
+    while (left > 0) {
+      const bytes = await this.next(left);
+      if (bytes.byteLength === 0) return false;
+      left -= bytes.byteLength;
+    }
+    return true;
+  }
+
+  /** Reads everything that is left, discarding it (so that upstream checks see every byte). */
+  async drain(): Promise<void> {
+    this.#offset = this.#chunk.byteLength;
+    while (!(await this.#reader.read()).done) {
+      // Data after the end of the archive is ignored, as Go ignores it.
+    }
+  }
+
+  cancel(reason: unknown): Promise<void> {
+    return this.#reader.cancel(reason);
+  }
+}
+
+function padding(size: number): number {
+  return (BLOCK - (size % BLOCK)) % BLOCK;
+}
+
+/** PAX records: `LEN key=value\n`, each length counting itself. Anything else is refused. */
+function parsePax(bytes: Uint8Array, name: () => string): Map<string, string> {
+  const records = new Map<string, string>();
+  // GNU sparse 0.0 repeats offset/numbytes keys; keep them in order under numbered keys.
+  let sparsePairs = 0;
+  let offset = 0;
+  while (offset < bytes.byteLength) {
+    const space = bytes.indexOf(0x20, offset);
+    const lengthText = space < 0 ? "" : latin1.decode(bytes.subarray(offset, space));
+    const length = /^[0-9]+$/.test(lengthText) ? Number(lengthText) : NaN;
+    if (
+      !(length > 0) || offset + length > bytes.byteLength || bytes[offset + length - 1] !== 0x0a
+    ) {
+      refuse(name(), "its PAX extended header is malformed");
+    }
+    const record = bytes.subarray(space + 1, offset + length - 1);
+    const equals = record.indexOf(0x3d);
+    if (equals <= 0) refuse(name(), "its PAX extended header is malformed");
+    const key = latin1.decode(record.subarray(0, equals));
+    const valueBytes = record.subarray(equals + 1);
+    let value: string;
+    try {
+      value = utf8.decode(valueBytes);
+    } catch {
+      if (key === "path" || key === "linkpath" || key === "GNU.sparse.name") {
+        refuse(
+          printable(valueBytes),
+          `its PAX ${key} is not UTF-8, and denocker cannot create such a name`,
+        );
+      }
+      value = latin1.decode(valueBytes);
+    }
+    if (key === "GNU.sparse.offset") records.set(`GNU.sparse.offset.${sparsePairs}`, value);
+    else if (key === "GNU.sparse.numbytes") {
+      records.set(`GNU.sparse.numbytes.${sparsePairs++}`, value);
+    } else records.set(key, value);
+    offset += length;
+  }
+  return records;
+}
+
+function paxNumber(pax: Map<string, string>, key: string, name: () => string): number | undefined {
+  const text = pax.get(key);
+  if (text === undefined) return undefined;
+  if (!/^-?[0-9]+$/.test(text)) refuse(name(), `its PAX ${key} "${text}" is not a whole number`);
+  const value = Number(text);
+  if (!Number.isSafeInteger(value)) refuse(name(), `its PAX ${key} is too large`);
+  return value;
+}
+
+function paxTime(pax: Map<string, string>, key: string, name: () => string): Date | undefined {
+  const text = pax.get(key);
+  if (text === undefined) return undefined;
+  if (!/^-?[0-9]+(\.[0-9]*)?$/.test(text)) refuse(name(), `its PAX ${key} "${text}" is not a time`);
+  return new Date(Math.trunc(Number(text) * 1000));
+}
+
+/** Checks a sparse map against the stored size and the real size. */
+function checkSparse(map: SparseMap, stored: number, name: () => string): SparseMap {
+  let end = 0;
+  let total = 0;
+  for (const { offset, length } of map.fragments) {
+    if (!(offset >= end && length >= 0 && offset + length <= map.realSize)) {
+      refuse(name(), "its sparse map is out of order or beyond the file's size");
+    }
+    end = offset + length;
+    total += length;
+  }
+  if (total !== stored) refuse(name(), "its sparse map does not add up to the data stored");
+  return map;
+}
+
+/** The sparse map of a PAX 0.0 (`GNU.sparse.offset`/`numbytes`) or 0.1 (`GNU.sparse.map`) entry. */
+function paxSparseMap(pax: Map<string, string>, name: () => string): SparseMap["fragments"] {
+  const numbers: number[] = [];
+  const map = pax.get("GNU.sparse.map");
+  if (map !== undefined) {
+    for (const part of map === "" ? [] : map.split(",")) {
+      if (!/^[0-9]+$/.test(part)) refuse(name(), "its GNU.sparse.map is malformed");
+      numbers.push(Number(part));
+    }
+  } else {
+    for (let i = 0; pax.has(`GNU.sparse.offset.${i}`); i++) {
+      numbers.push(
+        paxNumber(pax, `GNU.sparse.offset.${i}`, name)!,
+        paxNumber(pax, `GNU.sparse.numbytes.${i}`, name) ?? NaN,
+      );
+    }
+  }
+  if (numbers.length % 2 !== 0 || numbers.some((value) => !Number.isSafeInteger(value))) {
+    refuse(name(), "its sparse map is malformed");
+  }
+  const count = paxNumber(pax, "GNU.sparse.numblocks", name);
+  if (count !== undefined && count * 2 !== numbers.length) {
+    refuse(name(), "its sparse map has another number of fragments than it says");
+  }
+  const fragments = [];
+  for (let i = 0; i < numbers.length; i += 2) {
+    fragments.push({ offset: numbers[i], length: numbers[i + 1] });
+  }
+  return fragments;
+}
+
+/**
+ * Reads a tar archive entry by entry. Each entry's body must be read to its
+ * end or cancelled before the next entry is asked for.
+ *
+ * @param stream The uncompressed archive.
+ * @param options Hole accounting, extension size cap.
+ * @returns The entries, in order.
+ */
+export async function* readTar(
+  stream: ReadableStream<Uint8Array>,
+  options: TarReaderOptions = {},
+): AsyncGenerator<TarEntry> {
+  const source = new ByteSource(stream);
+  const maxExtension = options.maxExtensionBytes ?? 8 * 1024 * 1024;
+  let pending: Pending = {};
+  let index = 0;
+  let completed = false;
+  try {
+    for (;;) {
+      const block = await source.read(BLOCK);
+      // No end-of-archive marker after a complete entry: the end, as Go reads it.
+      if (block.byteLength === 0) break;
+      index++;
+      const raw = () => printable(field(block, 0, 100)) || `#${index}`;
+      if (block.byteLength < BLOCK) refuse(raw(), "the archive ends inside its header");
+      if (block.every((byte) => byte === 0)) {
+        // One zero block, then a second or the end: the end-of-archive marker.
+        const second = await source.read(BLOCK);
+        if (second.byteLength > 0 && !second.every((byte) => byte === 0)) {
+          refuse(`#${index}`, "a zero block is followed by more headers");
+        }
+        break;
+      }
+      if (!checksumMatches(block, raw)) refuse(raw(), "its header checksum does not match");
+      const format = formatOf(block);
+      const flag = String.fromCharCode(block[156]);
+      const storedSize = numeric(block, 124, 12, "size", raw);
+      if (storedSize < 0) refuse(raw(), "its size is negative");
+
+      if (flag === "x" || flag === "g" || flag === "L" || flag === "K") {
+        if (storedSize > maxExtension) {
+          refuse(raw(), `its extension record is larger than ${maxExtension} bytes`);
+        }
+        const data = await source.read(storedSize);
+        if (data.byteLength < storedSize || !(await source.skip(padding(storedSize)))) {
+          refuse(raw(), "the archive ends inside an extension record");
+        }
+        // Global PAX headers are ignored, as Go (and so docker) ignores them.
+        if (flag === "x") pending.pax = parsePax(data, raw);
+        else if (flag === "L") pending.longName = field(data, 0, data.byteLength).slice();
+        else if (flag === "K") pending.longLink = field(data, 0, data.byteLength).slice();
+        continue;
+      }
+      if (flag === "V") {
+        // A GNU volume label names the archive, not a file.
+        if (!(await source.skip(storedSize + padding(storedSize)))) {
+          refuse(raw(), "the archive ends inside a volume label");
+        }
+        pending = {};
+        continue;
+      }
+
+      const current = pending;
+      pending = {};
+      const pax = current.pax ?? new Map<string, string>();
+      let nameBytes = field(block, 0, 100);
+      if (format === "ustar" || format === "star") {
+        const prefix = field(block, 345, format === "star" ? 131 : 155);
+        if (prefix.byteLength > 0) {
+          const joined = new Uint8Array(prefix.byteLength + 1 + nameBytes.byteLength);
+          joined.set(prefix);
+          joined[prefix.byteLength] = 0x2f;
+          joined.set(nameBytes, prefix.byteLength + 1);
+          nameBytes = joined;
+        }
+      }
+      let name = pax.get("path") ?? decodeName(nameBytes, "name");
+      let linkname = pax.get("linkpath") ?? decodeName(field(block, 157, 100), "link name");
+      // Go applies a GNU long name after the PAX records: it wins.
+      if (current.longName) name = decodeName(current.longName, "name");
+      if (current.longLink) linkname = decodeName(current.longLink, "link name");
+      const named = () => name || raw();
+
+      let size = paxNumber(pax, "size", named) ?? storedSize;
+      if (size < 0) refuse(named(), "its size is negative");
+      let type: TarEntryType;
+      let sparse: SparseMap | undefined;
+      switch (flag) {
+        case "\0":
+          // Before POSIX, a directory was a regular entry whose name ends in "/" (Go and GNU
+          // tar agree: a directory, without data).
+          type = name.endsWith("/") ? "directory" : "file";
+          break;
+        case "0":
+        case "7":
+          // Here they disagree (GNU tar makes a directory, Go a file with data): refused.
+          if (name.endsWith("/")) {
+            refuse(name, 'a regular file whose name ends in "/" (tar readers disagree on it)');
+          }
+          type = "file";
+          break;
+        case "1":
+          type = "link";
+          break;
+        case "2":
+          type = "symlink";
+          break;
+        case "3":
+          type = "character-device";
+          break;
+        case "4":
+          type = "block-device";
+          break;
+        case "5":
+          type = "directory";
+          break;
+        case "6":
+          type = "fifo";
+          break;
+        case "S":
+          type = "file";
+          sparse = { fragments: [], realSize: 0 };
+          break;
+        default:
+          type = `unsupported type ${JSON.stringify(flag)}`;
+      }
+
+      if (flag === "S") {
+        if (format !== "gnu") refuse(named(), "an old GNU sparse entry without GNU magic");
+        // Old GNU sparse: four fragments in the header, then 21 per extension block.
+        const fragments: SparseMap["fragments"] = [];
+        const readFragments = (from: Uint8Array, offset: number, count: number) => {
+          for (let i = 0; i < count; i++) {
+            const at = offset + i * 24;
+            if (from[at] === 0) break;
+            fragments.push({
+              offset: numeric(from, at, 12, "sparse offset", named),
+              length: numeric(from, at + 12, 12, "sparse length", named),
+            });
+          }
+        };
+        readFragments(block, 386, 4);
+        let extended = block[482] !== 0;
+        while (extended) {
+          const extension = await source.read(BLOCK);
+          if (extension.byteLength < BLOCK) {
+            refuse(named(), "the archive ends inside its sparse map");
+          }
+          readFragments(extension, 0, 21);
+          extended = extension[504] !== 0;
+        }
+        sparse = checkSparse(
+          { fragments, realSize: numeric(block, 483, 12, "real size", named) },
+          size,
+          named,
+        );
+      } else if (
+        pax.has("GNU.sparse.major") || pax.has("GNU.sparse.size") ||
+        pax.has("GNU.sparse.realsize") || pax.has("GNU.sparse.map") ||
+        pax.has("GNU.sparse.offset.0")
+      ) {
+        if (type !== "file") refuse(named(), "sparse records on an entry that is not a file");
+        const sparseName = pax.get("GNU.sparse.name");
+        if (sparseName !== undefined) name = sparseName;
+        const realSize = paxNumber(pax, "GNU.sparse.realsize", named) ??
+          paxNumber(pax, "GNU.sparse.size", named);
+        if (realSize === undefined) refuse(named(), "its sparse records give no real size");
+        if (pax.get("GNU.sparse.major") === "1") {
+          if (pax.get("GNU.sparse.minor") !== "0") refuse(named(), "an unknown GNU sparse format");
+          // Sparse 1.0: the map opens the data, as decimal lines, padded to a block.
+          const { fragments, mapBytes } = await readSparseMap10(source, size, named);
+          size -= mapBytes;
+          sparse = checkSparse({ fragments, realSize }, size, named);
+        } else {
+          sparse = checkSparse({ fragments: paxSparseMap(pax, named), realSize }, size, named);
+        }
+      }
+
+      const header: TarEntryHeader = {
+        name,
+        type,
+        size: sparse ? sparse.realSize : type === "file" ? size : 0,
+        mode: paxNumber(pax, "mode", named) ?? numeric(block, 100, 8, "mode", named),
+        uid: paxNumber(pax, "uid", named) ?? numeric(block, 108, 8, "uid", named),
+        gid: paxNumber(pax, "gid", named) ?? numeric(block, 116, 8, "gid", named),
+        mtime: paxTime(pax, "mtime", named) ??
+          new Date(numeric(block, 136, 12, "mtime", named) * 1000),
+        ...(type === "link" || type === "symlink" ? { linkname } : {}),
+      };
+      // Links, directories, devices and FIFOs carry no data, whatever their size says (Go).
+      const dataSize = type === "file" || type.startsWith("unsupported") ? size : 0;
+      if (sparse) options.onHoles?.(sparse.realSize - size);
+      const body = sparse
+        ? sparseBody(source, sparse, dataSize, named)
+        : entryBody(source, dataSize, named);
+      yield { header, body: body.stream };
+      await body.finished();
+      if (!(await source.skip(padding(dataSize)))) {
+        refuse(named(), "the archive ends inside its data");
+      }
+    }
+    if (pending.pax || pending.longName || pending.longLink) {
+      refuse(`#${index}`, "the archive ends after an extension header, without its entry");
+    }
+    await source.drain();
+    completed = true;
+  } finally {
+    // Stopped early (a refusal here, or the consumer's own failure): stop the source too.
+    if (!completed) {
+      await source.cancel(new DenockerError("Cannot read layer: stopped")).catch(() => {});
+    }
+  }
+}
+
+/** A body stream over the source, and a way to wait until its bytes are consumed or skipped. */
+interface Body {
+  stream: ReadableStream<Uint8Array>;
+  finished(): Promise<void>;
+}
+
+function entryBody(source: ByteSource, size: number, name: () => string): Body {
+  let left = size;
+  const stream = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      if (left === 0) return controller.close();
+      const bytes = await source.next(Math.min(left, 1024 * 1024));
+      if (bytes.byteLength === 0) {
+        controller.error(
+          new MalformedLayerError(
+            `Cannot extract layer entry "${name()}": the archive ends inside its data`,
+          ),
+        );
+        return;
+      }
+      left -= bytes.byteLength;
+      controller.enqueue(bytes);
+      if (left === 0) controller.close();
+    },
+  }, { highWaterMark: 0 });
+  return {
+    stream,
+    async finished() {
+      // Whatever the consumer did not read is skipped, so the next header starts where it should.
+      if (left > 0) {
+        if (!(await source.skip(left))) refuse(name(), "the archive ends inside its data");
+        left = 0;
+      }
+    },
+  };
+}
+
+/** A sparse file's body: stored fragments at their offsets, zeros in the holes. */
+function sparseBody(source: ByteSource, map: SparseMap, stored: number, name: () => string): Body {
+  let storedLeft = stored;
+  async function* expand(): AsyncGenerator<Uint8Array> {
+    let position = 0;
+    const zeros = function* (until: number) {
+      while (position < until) {
+        const length = Math.min(until - position, ZERO_CHUNK.byteLength);
+        yield ZERO_CHUNK.slice(0, length);
+        position += length;
+      }
+    };
+    for (const { offset, length } of map.fragments) {
+      yield* zeros(offset);
+      let left = length;
+      while (left > 0) {
+        // `next` never hands out more than asked, so fragment boundaries hold.
+        const bytes = await source.next(Math.min(left, 1024 * 1024));
+        if (bytes.byteLength === 0) refuse(name(), "the archive ends inside its data");
+        left -= bytes.byteLength;
+        storedLeft -= bytes.byteLength;
+        position += bytes.byteLength;
+        yield bytes;
+      }
+    }
+    yield* zeros(map.realSize);
+  }
+  const chunks = expand();
+  const stream = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const { done, value } = await chunks.next();
+      if (done) controller.close();
+      else controller.enqueue(value);
+    },
+    async cancel() {
+      await chunks.return(undefined);
+    },
+  }, { highWaterMark: 0 });
+  return {
+    stream,
+    async finished() {
+      if (storedLeft > 0 && !(await source.skip(storedLeft))) {
+        refuse(name(), "the archive ends inside its data");
+      }
+      storedLeft = 0;
+    },
+  };
+}
+
+/** Reads a sparse 1.0 map from the start of the data: `count\n` then `offset\nlength\n` pairs. */
+async function readSparseMap10(
+  source: ByteSource,
+  size: number,
+  name: () => string,
+): Promise<{ fragments: SparseMap["fragments"]; mapBytes: number }> {
+  let text = "";
+  let mapBytes = 0;
+  const numbers: number[] = [];
+  let expected = -1;
+  while (expected < 0 || numbers.length < 1 + expected * 2) {
+    if (mapBytes + BLOCK > size) refuse(name(), "its sparse map is longer than its data");
+    const block = await source.read(BLOCK);
+    if (block.byteLength < BLOCK) refuse(name(), "the archive ends inside its sparse map");
+    mapBytes += BLOCK;
+    text += latin1.decode(block);
+    const lines = text.split("\n");
+    text = lines.pop()!;
+    for (const line of lines) {
+      if (expected >= 0 && numbers.length >= 1 + expected * 2) break;
+      if (!/^[0-9]+$/.test(line)) refuse(name(), "its sparse map is malformed");
+      numbers.push(Number(line));
+      if (numbers.length === 1) {
+        expected = numbers[0];
+        if (expected > 1_000_000) refuse(name(), "its sparse map has too many fragments");
+      }
+    }
+  }
+  const fragments = [];
+  for (let i = 1; i < numbers.length; i += 2) {
+    fragments.push({ offset: numbers[i], length: numbers[i + 1] });
+  }
+  return { fragments, mapBytes };
+}
