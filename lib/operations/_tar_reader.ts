@@ -171,14 +171,18 @@ function formatOf(block: Uint8Array): Format {
 
 function checksumMatches(block: Uint8Array, name: () => string): boolean {
   const stored = numeric(block, 148, 8, "checksum", name);
-  let unsigned = 0;
-  let signed = 0;
+  // The sum with the checksum field counted as spaces; most writers sum unsigned bytes.
+  let unsigned = 8 * 0x20;
+  for (let i = 0; i < 148; i++) unsigned += block[i];
+  for (let i = 156; i < BLOCK; i++) unsigned += block[i];
+  if (stored === unsigned) return true;
+  // Some old writers summed signed bytes.
+  let signed = 8 * 0x20;
   for (let i = 0; i < BLOCK; i++) {
-    const byte = i >= 148 && i < 156 ? 0x20 : block[i];
-    unsigned += byte;
-    signed += byte > 127 ? byte - 256 : byte;
+    if (i >= 148 && i < 156) continue;
+    signed += block[i] > 127 ? block[i] - 256 : block[i];
   }
-  return stored === unsigned || stored === signed;
+  return stored === signed;
 }
 
 /** A sparse file's layout: where its stored fragments go, and its real size. */
@@ -399,7 +403,7 @@ export async function* readTar(
       index++;
       const raw = () => printable(field(block, 0, 100)) || `#${index}`;
       if (block.byteLength < BLOCK) refuse(raw(), "the archive ends inside its header");
-      if (block.every((byte) => byte === 0)) {
+      if (block[0] === 0 && block.every((byte) => byte === 0)) {
         // One zero block, then a second or the end: the end-of-archive marker.
         const second = await source.read(BLOCK);
         if (second.byteLength > 0 && !second.every((byte) => byte === 0)) {
