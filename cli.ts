@@ -116,6 +116,11 @@ const COMMANDS: Record<string, Command> = {
         value: "N",
         help: "Layers fetched at once (default 3)",
       },
+      "stall-timeout": {
+        type: "string",
+        value: "SECONDS",
+        help: "Resume a transfer that received no byte for this long (default 30)",
+      },
       missing: { type: "boolean", help: "Use the stored image if there is one (no network)" },
       quiet: { type: "boolean", short: "q", help: "Print only the image ID" },
     },
@@ -137,6 +142,9 @@ const COMMANDS: Record<string, Command> = {
       } catch (error) {
         throw new UsageError((error as Error).message, "pull");
       }
+      const stallTimeout = values["stall-timeout"] === undefined
+        ? undefined
+        : positiveInteger(values["stall-timeout"], "--stall-timeout") * 1000;
       const maxConcurrentDownloads = values["max-concurrent-downloads"] === undefined
         ? undefined
         : positiveInteger(values["max-concurrent-downloads"], "--max-concurrent-downloads");
@@ -152,6 +160,7 @@ const COMMANDS: Record<string, Command> = {
         platform,
         missing: values.missing,
         maxConcurrentDownloads,
+        stallTimeout,
         insecureRegistries,
         signal,
         // Quiet keeps stdout to the image ID and drops progress, but a warning is never lost.
@@ -417,7 +426,7 @@ function abortOnSignals(): { signal: AbortSignal; exitCode(): number | undefined
     const listener = () => {
       if (received) Deno.exit(name === "SIGINT" ? 130 : 143);
       received = name;
-      controller.abort(new Error(`interrupted by ${name}`));
+      controller.abort(new Error("interrupted"));
     };
     try {
       Deno.addSignalListener(name, listener);

@@ -73,6 +73,8 @@ export {
   parseInsecureRegistry,
   RegistryClient,
   type RegistryClientOptions,
+  type RetryEvent,
+  type RetryOptions,
 } from "./lib/transport/registry.ts";
 export {
   type CredentialLookup,

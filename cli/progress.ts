@@ -45,6 +45,8 @@ interface LayerLine {
   size: number;
   /** Extracting from the store's copy of the blob, so bytes are read, not downloaded. */
   fromStore: boolean;
+  /** A retry under way, shown until the next byte arrives. */
+  note?: string;
 }
 
 /**
@@ -67,6 +69,7 @@ export function progressRenderer(output: ProgressOutput): ProgressRenderer {
   const text = (digest: string): string => {
     const line = layers.get(digest)!;
     const name = shortDigest(digest);
+    if (line.note) return `${name}: ${line.note}`;
     const counted = line.state === "Downloading" ||
       (line.state === "Extracting" && line.fromStore && line.bytes < line.size);
     if (!counted) return `${name}: ${line.state}`;
@@ -93,6 +96,7 @@ export function progressRenderer(output: ProgressOutput): ProgressRenderer {
     const line = layers.get(digest)!;
     const before = line.state;
     Object.assign(line, change);
+    line.note = undefined; // Bytes or a new state: the retry is over.
     if (!output.terminal) {
       if (line.state !== before || change.state === "Waiting") {
         const detail = line.state === "Downloading" ? ` ${formatBytes(line.size)}` : "";
@@ -135,6 +139,21 @@ export function progressRenderer(output: ProgressOutput): ProgressRenderer {
         return set(event.digest, { state: "Extracting", bytes: event.size }, event.size);
       case "layer-done":
         return set(event.digest, { state: "Pull complete", bytes: event.size }, event.size);
+      case "retry": {
+        const seconds = Math.max(1, Math.round(event.delay / 1000));
+        const state = `Retrying in ${seconds}s (${event.attempt}/${event.attempts})`;
+        if (event.digest && layers.has(event.digest)) {
+          const line = layers.get(event.digest)!;
+          line.note = state;
+          if (output.terminal) redraw();
+          else output.write(`${shortDigest(event.digest)}: ${state}: ${event.reason}\n`);
+          return;
+        }
+        const message = `${state}: ${event.reason}\n`;
+        if (output.terminal) redraw(message);
+        else output.write(message);
+        return;
+      }
       case "warning":
         if (output.terminal) redraw(warning(event.message));
         else output.write(warning(event.message));

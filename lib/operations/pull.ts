@@ -49,7 +49,7 @@ import {
   parseReference,
   type Reference,
 } from "../model/reference.ts";
-import { RegistryClient } from "../transport/registry.ts";
+import { RegistryClient, type RetryOptions } from "../transport/registry.ts";
 import { runningAsRoot } from "../store/root.ts";
 
 /** Largest image config accepted; configs are held in memory. */
@@ -89,7 +89,21 @@ export type PullEvent =
   | { type: "layer-progress"; digest: string; bytes: number; size: number }
   | { type: "layer-extracting"; digest: string; size: number }
   | { type: "layer-done"; digest: string; size: number }
-  | { type: "warning"; message: string; digest?: string };
+  | { type: "warning"; message: string; digest?: string }
+  | {
+    type: "retry";
+    /** What is retried, e.g. "fetch blob sha256:… of registry/repo". */
+    action: string;
+    /** The layer blob concerned, when it is one. */
+    digest?: string;
+    /** The attempt about to be made, and how many there may be. */
+    attempt: number;
+    attempts: number;
+    /** Milliseconds until then. */
+    delay: number;
+    /** Why the last attempt failed. */
+    reason: string;
+  };
 
 /** Options for {@link pull}. */
 export interface PullOptions extends StoreOptions {
@@ -107,6 +121,10 @@ export interface PullOptions extends StoreOptions {
   insecureRegistries?: string[];
   /** Milliseconds to wait for each response's headers; 30 s by default. */
   responseTimeout?: number;
+  /** Milliseconds a blob may go without a byte before its transfer is resumed; 30 s by default. */
+  stallTimeout?: number;
+  /** How failed requests are retried: 5 attempts, from 0.5 s doubling, by default. */
+  retry?: RetryOptions;
   /** Credential lookup; docker's `config.json` by default. */
   credentials?: CredentialLookup;
   /** The fetch to use; inject one to test. */
@@ -479,6 +497,14 @@ export async function pull(image: string | Reference, options: PullOptions): Pro
         credentials: options.credentials ?? dockerConfigCredentials(),
         insecureRegistries: options.insecureRegistries,
         responseTimeout: options.responseTimeout,
+        stallTimeout: options.stallTimeout,
+        retry: options.retry,
+        onRetry: (event) =>
+          options.onProgress?.({
+            type: "retry",
+            ...event,
+            digest: /blob (sha256:[0-9a-f]{64})/.exec(event.action)?.[1],
+          }),
       }),
       store,
       blobs,

@@ -68,7 +68,17 @@ export class Staging {
   /** Removes the directory and everything in it. */
   async dispose(): Promise<void> {
     clearInterval(this.#heartbeat);
-    await removeIfExists(this.path, { recursive: true });
+    // A worker that was told to stop may finish the file it was writing a moment later, so
+    // that "directory not empty" can happen once or twice; the removal is tried again.
+    for (let attempt = 1;; attempt++) {
+      try {
+        await removeIfExists(this.path, { recursive: true });
+        return;
+      } catch (error) {
+        if (attempt >= 5 || (error as { code?: string }).code !== "ENOTEMPTY") throw error;
+        await new Promise((resolve) => setTimeout(resolve, 20 * attempt));
+      }
+    }
   }
 
   /**

@@ -214,11 +214,16 @@ export class Store {
     return withLock(this.#lockPath, { exclusive, onWait: options.onWait }, async () => {
       await Staging.cleanStale(this.root);
       const staging = await Staging.create(this.root);
+      let result: T;
       try {
-        return await fn(staging.path);
-      } finally {
-        await staging.dispose();
+        result = await fn(staging.path);
+      } catch (error) {
+        // A clean-up failure never hides why the work failed.
+        await staging.dispose().catch(() => {});
+        throw error;
       }
+      await staging.dispose();
+      return result;
     });
   }
 

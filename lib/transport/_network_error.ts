@@ -8,6 +8,7 @@
  */
 
 import { NetworkError } from "../errors.ts";
+import { permanent } from "./_retry.ts";
 
 /** The messages of an error and its causes, outermost first. */
 function messages(error: unknown): string[] {
@@ -59,6 +60,11 @@ export function describeNetworkFailure(error: unknown, host: string): string {
   if (/connection reset|os error 104|ECONNRESET/i.test(all)) {
     return "connection reset by the server";
   }
+  if (
+    /error reading a body|connection closed before message completed|IncompleteMessage/i.test(all)
+  ) {
+    return "the connection broke off while the body was read";
+  }
   if (/network is unreachable|os error 101|ENETUNREACH/i.test(all)) {
     return "network unreachable";
   }
@@ -77,10 +83,12 @@ export function describeNetworkFailure(error: unknown, host: string): string {
  * @returns The error to throw.
  */
 export function networkError(error: unknown, action: string, host: string): NetworkError {
-  return new NetworkError(
-    `Cannot ${action}: cannot reach ${host}: ${describeNetworkFailure(error, host)}`,
-    { cause: error },
-  );
+  const reason = describeNetworkFailure(error, host);
+  const failure = new NetworkError(`Cannot ${action}: cannot reach ${host}: ${reason}`, {
+    cause: error,
+  });
+  // TLS failures are configuration (a plain-HTTP registry, an untrusted certificate): no retry.
+  return reason.startsWith("TLS ") ? permanent(failure) : failure;
 }
 
 /**

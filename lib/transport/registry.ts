@@ -11,10 +11,14 @@ import type { CredentialLookup } from "./credentials.ts";
 import { digestOf, parseDigest, verifyingStream } from "../model/digest.ts";
 import {
   AuthenticationError,
+  DenockerError,
   InvalidInputError,
+  NetworkError,
   RegistryError,
   VerificationError,
 } from "../errors.ts";
+
+const isNetwork = (error: unknown) => error instanceof NetworkError;
 import {
   type Descriptor,
   type ManifestDocument,
@@ -23,6 +27,15 @@ import {
 import { MANIFEST_ACCEPT } from "../model/media_types.ts";
 import { registryApiHost } from "../model/reference.ts";
 import { fetchWithTimeout, networkError } from "./_network_error.ts";
+import {
+  Retrier,
+  RETRYABLE_STATUSES,
+  type RetryEvent,
+  type RetryOptions,
+  withRetryAfter,
+} from "./_retry.ts";
+
+export type { RetryEvent, RetryOptions };
 
 /** Largest manifest accepted, as the distribution spec recommends. */
 export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
@@ -48,10 +61,21 @@ export interface RegistryClientOptions {
    * before the request fails as timed out; 30 s by default. Bodies may take longer.
    */
   responseTimeout?: number;
+  /**
+   * Milliseconds a blob's body may go without a byte before the transfer is
+   * abandoned and resumed; 30 s by default.
+   */
+  stallTimeout?: number;
+  /** How failed requests are retried (attempts, delays). */
+  retry?: RetryOptions;
+  /** Told before each retry. */
+  onRetry?: (event: RetryEvent) => void;
 }
 
 /** Default of {@link RegistryClientOptions.responseTimeout}. */
 const DEFAULT_RESPONSE_TIMEOUT_MS = 30_000;
+/** Default of {@link RegistryClientOptions.stallTimeout}. */
+const DEFAULT_STALL_TIMEOUT_MS = 30_000;
 
 /** A manifest as fetched and checked. */
 export interface FetchedManifest {
@@ -169,10 +193,13 @@ async function errorFrom(response: Response, action: string): Promise<RegistryEr
   const ErrorClass = response.status === 401 || response.status === 403
     ? AuthenticationError
     : RegistryError;
-  return new ErrorClass(`Cannot ${action}: ${reason} (HTTP ${response.status})`, {
-    status: response.status,
-    codes,
-  });
+  return withRetryAfter(
+    new ErrorClass(`Cannot ${action}: ${reason} (HTTP ${response.status})`, {
+      status: response.status,
+      codes,
+    }),
+    response,
+  );
 }
 
 /**
@@ -194,6 +221,8 @@ export class RegistryClient {
   readonly #auth: Authenticator;
   readonly #maxRedirects: number;
   readonly #maxManifestBytes: number;
+  readonly #stallTimeout: number;
+  readonly #retrier: Retrier;
 
   /**
    * Creates a client; nothing is sent until a method is called.
@@ -217,6 +246,8 @@ export class RegistryClient {
       }, timeout);
     this.#maxRedirects = options.maxRedirects ?? 5;
     this.#maxManifestBytes = options.maxManifestBytes ?? MAX_MANIFEST_BYTES;
+    this.#stallTimeout = options.stallTimeout ?? DEFAULT_STALL_TIMEOUT_MS;
+    this.#retrier = new Retrier(options.retry, options.onRetry);
     this.#auth = new Authenticator(registry, {
       fetch: this.#fetch,
       credentials: options.credentials,
@@ -232,7 +263,7 @@ export class RegistryClient {
    */
   async #send(
     path: string,
-    init: { method: string; accept?: string; scope: string; signal?: AbortSignal },
+    init: { method: string; accept?: string; scope: string; signal?: AbortSignal; range?: number },
     action: string,
   ): Promise<Response> {
     const origin = new URL(this.baseUrl).origin;
@@ -241,6 +272,7 @@ export class RegistryClient {
     for (let hop = 0;; hop++) {
       const headers = new Headers();
       if (init.accept) headers.set("Accept", init.accept);
+      if (init.range) headers.set("Range", `bytes=${init.range}-`);
       const authorization = this.#auth.authorization(init.scope);
       if (authorization && url.origin === origin) headers.set("Authorization", authorization);
       let response: Response;
@@ -286,12 +318,29 @@ export class RegistryClient {
   }
 
   /**
+   * Sends a request as {@link #send} does, retrying connection failures and
+   * retryable statuses (see `_retry.ts`); a response with another status is
+   * returned for the caller to judge.
+   */
+  #request(
+    path: string,
+    init: { method: string; accept?: string; scope: string; signal?: AbortSignal; range?: number },
+    action: string,
+  ): Promise<Response> {
+    return this.#retrier.run(action, async () => {
+      const response = await this.#send(path, init, action);
+      if (RETRYABLE_STATUSES.has(response.status)) throw await errorFrom(response, action);
+      return response;
+    }, init.signal);
+  }
+
+  /**
    * Checks that the registry speaks the distribution API (`GET /v2/`).
    *
    * @param options An abort signal.
    */
   async ping(options: { signal?: AbortSignal } = {}): Promise<void> {
-    const response = await this.#send(
+    const response = await this.#request(
       "/v2/",
       { method: "GET", scope: "", ...options },
       `reach ${this.registry}`,
@@ -317,13 +366,22 @@ export class RegistryClient {
     const byDigest = reference.includes(":");
     if (byDigest) parseDigest(reference);
     const what = `manifest ${this.registry}/${repository}${byDigest ? "@" : ":"}${reference}`;
-    const response = await this.#send(
-      `/v2/${repository}/manifests/${reference}`,
-      { method: "GET", accept: MANIFEST_ACCEPT, scope: pullScope(repository), ...options },
-      `fetch ${what}`,
-    );
-    if (!response.ok) throw await errorFrom(response, `fetch ${what}`);
-    const bytes = await readCapped(response, this.#maxManifestBytes, what);
+    const action = `fetch ${what}`;
+    const { response, bytes } = await this.#retrier.run(action, async () => {
+      const response = await this.#send(
+        `/v2/${repository}/manifests/${reference}`,
+        { method: "GET", accept: MANIFEST_ACCEPT, scope: pullScope(repository), ...options },
+        action,
+      );
+      if (!response.ok) throw await errorFrom(response, action);
+      try {
+        return { response, bytes: await readCapped(response, this.#maxManifestBytes, what) };
+      } catch (error) {
+        // A body that breaks off is a network failure of this request, and retried.
+        if (error instanceof DenockerError || options.signal?.aborted) throw error;
+        throw networkError(error, action, new URL(this.baseUrl).host);
+      }
+    }, options.signal);
     const algorithm = byDigest ? parseDigest(reference).algorithm : "sha256";
     const digest = digestOf(bytes, algorithm);
     if (byDigest && digest !== reference) {
@@ -358,7 +416,7 @@ export class RegistryClient {
     options: { signal?: AbortSignal } = {},
   ): Promise<ManifestHead> {
     const what = `manifest ${this.registry}/${repository}:${reference}`;
-    const response = await this.#send(
+    const response = await this.#request(
       `/v2/${repository}/manifests/${reference}`,
       { method: "HEAD", accept: MANIFEST_ACCEPT, scope: pullScope(repository), ...options },
       `fetch ${what}`,
@@ -407,12 +465,17 @@ export class RegistryClient {
   ): Promise<ReadableStream<Uint8Array>> {
     parseDigest(descriptor.digest);
     const what = `blob ${descriptor.digest} of ${this.registry}/${repository}`;
-    const response = await this.#send(
-      `/v2/${repository}/blobs/${descriptor.digest}`,
-      { method: "GET", scope: pullScope(repository), signal: options.signal },
-      `fetch ${what}`,
-    );
-    if (!response.ok) throw await errorFrom(response, `fetch ${what}`);
+    const action = `fetch ${what}`;
+    const open = async (offset: number) => {
+      const response = await this.#request(
+        `/v2/${repository}/blobs/${descriptor.digest}`,
+        { method: "GET", scope: pullScope(repository), signal: options.signal, range: offset },
+        action,
+      );
+      if (!response.ok) throw await errorFrom(response, action);
+      return response;
+    };
+    const response = await open(0);
     const length = response.headers.get("content-length");
     if (length !== null && Number(length) !== descriptor.size) {
       await response.body?.cancel();
@@ -420,11 +483,113 @@ export class RegistryClient {
         `Cannot accept ${what}: size is ${length} bytes, expected ${descriptor.size}`,
       );
     }
-    const body = response.body ?? new Blob([]).stream();
+    const body = this.#resumable(response, descriptor.size, action, open, options.signal);
     if (options.verify === false) return body;
     return body.pipeThrough(
       verifyingStream(descriptor.digest, descriptor.size, `Cannot accept ${what}`),
     );
+  }
+
+  /**
+   * A blob body that survives the transfer breaking: on a reset, a body that
+   * ends early or no byte for the stall timeout, it asks again for the rest
+   * (`Range: bytes=N-`) and carries on from the byte it reached, so the
+   * consumer sees one unbroken stream. A `206` must start at that byte; a
+   * `200` (no range support) is read again from the start, with the bytes
+   * already passed on dropped.
+   */
+  #resumable(
+    first: Response,
+    size: number,
+    action: string,
+    open: (offset: number) => Promise<Response>,
+    signal?: AbortSignal,
+  ): ReadableStream<Uint8Array> {
+    const host = new URL(first.url || this.baseUrl).host;
+    let reader = (first.body ?? new Blob([]).stream()).getReader();
+    let offset = 0;
+    /** Bytes of a restarted (200) body still to drop. */
+    let skip = 0;
+    let failures = 0;
+    const stall = this.#stallTimeout;
+    const read = async () => {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const stalled = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          reject(networkError(
+            new DOMException(`stalled: no byte for ${stall / 1000} s`, "TimeoutError"),
+            action,
+            host,
+          ));
+        }, stall);
+      });
+      try {
+        return await Promise.race([reader.read(), stalled]);
+      } catch (error) {
+        if (error instanceof DenockerError || signal?.aborted) throw error;
+        throw networkError(error, action, host);
+      } finally {
+        clearTimeout(timer);
+      }
+    };
+    const resume = async (error: unknown) => {
+      failures++;
+      if (signal?.aborted || !(error instanceof DenockerError) || !isNetwork(error)) throw error;
+      reader.cancel().catch(() => {});
+      await this.#retrier.pause(action, failures, error, signal);
+      const response = await open(offset);
+      if (response.status === 206) {
+        const range = /^bytes ([0-9]+)-/.exec(response.headers.get("content-range") ?? "");
+        if (!range || Number(range[1]) !== offset) {
+          await response.body?.cancel();
+          throw new RegistryError(
+            `Cannot ${action}: asked for the bytes from ${offset}, the registry sent ${
+              response.headers.get("content-range") ?? "no Content-Range"
+            }`,
+            { status: 206 },
+          );
+        }
+        skip = 0;
+      } else {
+        skip = offset; // The whole blob again: drop what was already passed on.
+      }
+      reader = (response.body ?? new Blob([]).stream()).getReader();
+    };
+    return new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        for (;;) {
+          try {
+            const { done, value } = await read();
+            if (done) {
+              if (offset < size) {
+                throw networkError(
+                  new Error(`the body ended after ${offset} of ${size} bytes`),
+                  action,
+                  host,
+                );
+              }
+              controller.close();
+              return;
+            }
+            let chunk = value;
+            if (skip > 0) {
+              const dropped = Math.min(skip, chunk.byteLength);
+              skip -= dropped;
+              chunk = chunk.subarray(dropped);
+              if (chunk.byteLength === 0) continue;
+            }
+            offset += chunk.byteLength;
+            controller.enqueue(chunk);
+            return;
+          } catch (error) {
+            await resume(error);
+          }
+        }
+      },
+      cancel(reason) {
+        return reader.cancel(reason);
+      },
+    }, { highWaterMark: 0 });
   }
 }
 
