@@ -123,3 +123,40 @@ Deno.test("warnings are colored on a terminal only without NO_COLOR", () => {
   const plain = render({ terminal: true, color: false }).text();
   assertEquals(plain.includes("\x1b[33m"), false);
 });
+
+Deno.test("a retry shows on its layer's line until bytes flow again", () => {
+  let out = "";
+  const renderer = progressRenderer({
+    write: (text) => (out += text),
+    terminal: true,
+    color: false,
+    columns: 120,
+    redrawInterval: 0,
+  });
+  for (const event of events.slice(0, 4)) renderer.onEvent(event);
+  const retry: PullEvent = {
+    type: "retry",
+    action: `fetch blob ${a} of docker.io/library/app`,
+    digest: a,
+    attempt: 2,
+    attempts: 5,
+    delay: 2000,
+    reason: "connection reset by the server",
+  };
+  renderer.onEvent(retry);
+  assertEquals(screen(out)[1], "aaaaaaaaaaaa: Retrying in 2s (2/5)");
+  renderer.onEvent({ type: "layer-progress", digest: a, bytes: MB, size: 3 * MB });
+  assert(screen(out)[1].startsWith("aaaaaaaaaaaa: Downloading ["), screen(out)[1]);
+  let plain = "";
+  const piped = progressRenderer({
+    write: (text) => (plain += text),
+    terminal: false,
+    color: false,
+  });
+  for (const event of events.slice(0, 4)) piped.onEvent(event);
+  piped.onEvent(retry);
+  assertEquals(
+    plain.trim().split("\n").at(-1),
+    "aaaaaaaaaaaa: Retrying in 2s (2/5): connection reset by the server",
+  );
+});
