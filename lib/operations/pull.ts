@@ -8,7 +8,7 @@
 
 import { mapConcurrent } from "./_pool.ts";
 import { assertSupportedLayer } from "./_compression.ts";
-import type { ContentStore } from "../store/_content_store.ts";
+import type { BlobWriter, ContentStore } from "../store/_content_store.ts";
 import { type CredentialLookup, dockerConfigCredentials } from "../transport/credentials.ts";
 import {
   ImageNotFoundError,
@@ -247,32 +247,92 @@ async function loadConfig(
   }
 }
 
+/**
+ * Opens a layer blob's download, or returns undefined when the blob is
+ * stored. A partial left by an earlier pull is continued: its bytes are
+ * read back from disk (and hashed and extracted again), and only the rest
+ * is fetched, with `Range`. Another process downloading the same blob is
+ * waited for.
+ */
+async function startDownload(
+  context: PullContext,
+  layer: Descriptor,
+): Promise<{ source: ReadableStream<Uint8Array>; writer: BlobWriter } | undefined> {
+  const { blobs, client, reference, signal, options } = context;
+  const { digest, size } = layer;
+  if (await blobs.has(digest, size)) return undefined;
+  const partial = await blobs.resume(digest, size, {
+    onWait: () =>
+      options.onProgress?.({
+        type: "warning",
+        digest,
+        message: `layer ${digest}: waiting for another denocker command downloading it`,
+      }),
+  });
+  // Undefined: another command stored the blob while this one waited for it.
+  if (partial === undefined) return undefined;
+  context.transferred = true;
+  try {
+    const rest = partial.offset < size
+      ? await client.fetchBlob(reference.repository, layer, {
+        signal,
+        verify: false,
+        start: partial.offset,
+      })
+      : new ReadableStream<Uint8Array>({ start: (controller) => controller.close() });
+    return { source: concatStreams(partial.prefix, rest), writer: partial.writer };
+  } catch (error) {
+    await partial.writer.abort();
+    await partial.prefix.cancel().catch(() => {});
+    throw error;
+  }
+}
+
+/** One stream of `first`, then `second`. */
+function concatStreams(
+  first: ReadableStream<Uint8Array>,
+  second: ReadableStream<Uint8Array>,
+): ReadableStream<Uint8Array> {
+  const readers = [first.getReader(), second.getReader()];
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      while (readers.length > 0) {
+        const { done, value } = await readers[0].read();
+        if (!done) return controller.enqueue(value);
+        readers.shift();
+      }
+      controller.close();
+    },
+    async cancel(reason) {
+      for (const reader of readers) await reader.cancel(reason).catch(() => {});
+    },
+  }, { highWaterMark: 0 });
+}
+
 /** Makes sure a layer is extracted, downloading its blob only when it is not stored. */
 async function ensureLayer(
   context: PullContext,
   layer: Descriptor,
   diffId: string,
 ): Promise<LayerRecord> {
-  const { blobs, layers, client, reference, options, signal } = context;
+  const { blobs, layers, options, signal } = context;
   const report = options.onProgress ?? (() => {});
   const { digest, size } = layer;
   if (await layers.has(diffId)) {
     report({ type: "layer-cached", digest, size });
     return layers.read(diffId);
   }
-  const stored = await blobs.has(digest, size);
-  if (!stored) context.transferred = true;
+  const download = await startDownload(context, layer);
+  const stored = download === undefined;
   report({ type: "layer-start", digest, size, source: stored ? "store" : "registry" });
-  const source = stored
-    ? await blobs.open(digest)
-    : await client.fetchBlob(reference.repository, layer, { signal, verify: false });
+  const source = download?.source ?? await blobs.open(digest);
   const record = await ingestLayer(source, {
     signal,
     descriptor: layer,
     diffId,
     layers,
     staging: context.staging,
-    blobWriter: stored ? undefined : await blobs.ingest(digest, size),
+    blobWriter: download?.writer,
     extract: {
       ...options.limits,
       preserveOwnership: options.preserveOwnership ?? runningAsRoot(),

@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { digestOf, parseDigest, StreamVerifier } from "../model/digest.ts";
 import { syncDirectory, tempName } from "./_atomic_file.ts";
 import { readDirIfExists, removeIfExists } from "./_fs.ts";
+import { acquireLock } from "./_lock.ts";
 
 /** An open, not yet committed blob. */
 export interface BlobWriter {
@@ -121,6 +122,130 @@ export class ContentStore {
       async abort() {
         close();
         await Deno.remove(temp).catch(() => {});
+      },
+    };
+  }
+
+  /**
+   * Where a blob being downloaded keeps the bytes it has so far, across
+   * runs: `<root>/partial/<algorithm>/<hex>`.
+   *
+   * @param digest The blob's digest.
+   * @returns The partial file's path.
+   */
+  partialPath(digest: string): string {
+    const { algorithm, hex } = parseDigest(digest);
+    return join(this.root, "partial", algorithm, hex);
+  }
+
+  /**
+   * Starts or continues downloading a blob into its partial file. The blob
+   * is locked for this process until commit or abort (a second process
+   * waits, then finds the blob stored or continues the partial). The bytes
+   * already there are handed back as `prefix`: feed them to the writer
+   * again (they are hashed, not rewritten), then the rest of the blob from
+   * `offset`. An abort keeps the partial for the next pull; a digest
+   * mismatch at commit removes it.
+   *
+   * @param digest The digest the blob must have.
+   * @param size Its size.
+   * @param options What to call while another process holds the blob.
+   * @returns The offset reached, the prefix, the writer.
+   */
+  async resume(
+    digest: string,
+    size: number,
+    options: { onWait?: () => void } = {},
+  ): Promise<
+    { offset: number; prefix: ReadableStream<Uint8Array>; writer: BlobWriter } | undefined
+  > {
+    const path = this.partialPath(digest);
+    await Deno.mkdir(join(path, ".."), { recursive: true, mode: 0o700 });
+    const release = await acquireLock(`${path}.lock`, { exclusive: true, onWait: options.onWait });
+    let file: Deno.FsFile;
+    let offset: number;
+    try {
+      // Another process may have stored it while this one waited for the lock.
+      if (await this.has(digest, size)) {
+        release();
+        return undefined;
+      }
+      file = await Deno.open(path, { read: true, write: true, create: true, mode: 0o644 });
+      offset = (await file.stat()).size;
+      if (offset > size) {
+        await file.truncate(0);
+        offset = 0;
+      }
+      await file.seek(offset, Deno.SeekMode.Start);
+    } catch (error) {
+      release();
+      throw error;
+    }
+    const prefix = offset === 0
+      ? new ReadableStream<Uint8Array>({ start: (controller) => controller.close() })
+      : (await Deno.open(path, { read: true })).readable.pipeThrough(
+        new TransformStream<Uint8Array, Uint8Array>({
+          // The file may have grown past the offset by now only through this writer; stop there.
+          transform: (() => {
+            let left = offset;
+            return (chunk, controller) => {
+              if (left <= 0) return;
+              controller.enqueue(chunk.byteLength <= left ? chunk : chunk.subarray(0, left));
+              left -= chunk.byteLength;
+            };
+          })(),
+        }),
+      );
+    const verifier = new StreamVerifier(digest, size, `Cannot store blob ${digest}`);
+    let position = 0;
+    let closed = false;
+    const close = () => {
+      if (!closed) {
+        closed = true;
+        file.close();
+      }
+    };
+    const target = this.path(digest);
+    return {
+      offset,
+      prefix,
+      writer: {
+        async write(chunk) {
+          verifier.update(chunk);
+          const start = position;
+          position += chunk.byteLength;
+          if (position <= offset) return; // Already on disk: hashed again, not rewritten.
+          let fresh = start < offset ? chunk.subarray(offset - start) : chunk;
+          while (fresh.byteLength > 0) fresh = fresh.subarray(await file.write(fresh));
+        },
+        async commit() {
+          try {
+            verifier.finish();
+          } catch (error) {
+            // The bytes kept were wrong (or the blob is): the next pull starts from zero.
+            close();
+            await Deno.remove(path).catch(() => {});
+            release();
+            throw error;
+          }
+          try {
+            await file.sync();
+            close();
+            const directory = join(target, "..");
+            await Deno.mkdir(directory, { recursive: true });
+            await Deno.rename(path, target);
+            await syncDirectory(directory);
+          } finally {
+            // Only once the blob is in place: a waiting process then finds it stored.
+            release();
+          }
+        },
+        abort() {
+          // Kept: the next pull continues from here.
+          close();
+          release();
+          return Promise.resolve();
+        },
       },
     };
   }

@@ -68,8 +68,25 @@ export async function withLock<T>(
   options: LockOptions,
   fn: () => Promise<T>,
 ): Promise<T> {
+  const release = await acquireLock(path, options);
+  try {
+    return await fn();
+  } finally {
+    release();
+  }
+}
+
+/**
+ * Takes a lock on `path` and keeps it until the returned function is
+ * called (or the process dies), for a lock held across several steps.
+ *
+ * @param path The lock file.
+ * @param options Whether the lock is exclusive; what to call while waiting.
+ * @returns Releases the lock.
+ */
+export async function acquireLock(path: string, options: LockOptions): Promise<() => void> {
   const file = await openLockFile(path, options.exclusive);
-  if (file === undefined) return fn();
+  if (file === undefined) return () => {};
   try {
     const notice = options.onWait ? setTimeout(options.onWait, WAIT_NOTICE_MS) : undefined;
     try {
@@ -77,8 +94,15 @@ export async function withLock<T>(
     } finally {
       clearTimeout(notice);
     }
-    return await fn();
-  } finally {
+  } catch (error) {
     file.close();
+    throw error;
   }
+  let released = false;
+  return () => {
+    if (!released) {
+      released = true;
+      file.close();
+    }
+  };
 }

@@ -418,8 +418,9 @@ export class Store {
   }
 
   /**
-   * Empties `tmp/` but for the given staging directory. Call it inside
-   * {@link whileRemoving}: no other command can be running then.
+   * Empties `tmp/` but for the given staging directory, and `partial/`
+   * (downloads interrupted pulls kept). Call it inside {@link whileRemoving}:
+   * no other command can be running then.
    *
    * @param staging The caller's own staging directory, kept.
    * @returns How many entries were removed.
@@ -432,6 +433,14 @@ export class Store {
       if (path === staging) continue;
       await Deno.remove(path, { recursive: true });
       removed++;
+    }
+    // Partial downloads: what interrupted pulls kept for the next one.
+    const partial = join(this.root, "partial");
+    for (const algorithm of await readDirIfExists(partial)) {
+      for (const entry of await readDirIfExists(join(partial, algorithm.name))) {
+        await Deno.remove(join(partial, algorithm.name, entry.name), { recursive: true });
+        if (!entry.name.endsWith(".lock")) removed++;
+      }
     }
     return removed;
   }

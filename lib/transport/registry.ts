@@ -461,10 +461,11 @@ export class RegistryClient {
   async fetchBlob(
     repository: string,
     descriptor: Pick<Descriptor, "digest" | "size">,
-    options: { signal?: AbortSignal; verify?: boolean } = {},
+    options: { signal?: AbortSignal; verify?: boolean; start?: number } = {},
   ): Promise<ReadableStream<Uint8Array>> {
     parseDigest(descriptor.digest);
     const what = `blob ${descriptor.digest} of ${this.registry}/${repository}`;
+    const start = options.start ?? 0;
     const action = `fetch ${what}`;
     const open = async (offset: number) => {
       const response = await this.#request(
@@ -473,18 +474,37 @@ export class RegistryClient {
         action,
       );
       if (!response.ok) throw await errorFrom(response, action);
+      if (response.status === 206) {
+        const range = /^bytes ([0-9]+)-/.exec(response.headers.get("content-range") ?? "");
+        if (!range || Number(range[1]) !== offset) {
+          await response.body?.cancel();
+          throw new RegistryError(
+            `Cannot ${action}: asked for the bytes from ${offset}, the registry sent ${
+              response.headers.get("content-range") ?? "no Content-Range"
+            }`,
+            { status: 206 },
+          );
+        }
+      }
       return response;
     };
-    const response = await open(0);
+    const response = await open(start);
     const length = response.headers.get("content-length");
-    if (length !== null && Number(length) !== descriptor.size) {
+    const expected = response.status === 206 ? descriptor.size - start : descriptor.size;
+    if (length !== null && Number(length) !== expected) {
       await response.body?.cancel();
       throw new VerificationError(
         `Cannot accept ${what}: size is ${length} bytes, expected ${descriptor.size}`,
       );
     }
-    const body = this.#resumable(response, descriptor.size, action, open, options.signal);
+    const body = this.#resumable(response, descriptor.size, action, open, {
+      signal: options.signal,
+      start,
+    });
     if (options.verify === false) return body;
+    if (start > 0) {
+      throw new InvalidInputError(`Cannot ${action}: a blob read from ${start} cannot be verified`);
+    }
     return body.pipeThrough(
       verifyingStream(descriptor.digest, descriptor.size, `Cannot accept ${what}`),
     );
@@ -503,13 +523,14 @@ export class RegistryClient {
     size: number,
     action: string,
     open: (offset: number) => Promise<Response>,
-    signal?: AbortSignal,
+    options: { signal?: AbortSignal; start: number },
   ): ReadableStream<Uint8Array> {
+    const { signal, start } = options;
     const host = new URL(first.url || this.baseUrl).host;
     let reader = (first.body ?? new Blob([]).stream()).getReader();
-    let offset = 0;
+    let offset = start;
     /** Bytes of a restarted (200) body still to drop. */
-    let skip = 0;
+    let skip = start > 0 && first.status !== 206 ? start : 0;
     let failures = 0;
     const stall = this.#stallTimeout;
     const read = async () => {
@@ -538,21 +559,8 @@ export class RegistryClient {
       reader.cancel().catch(() => {});
       await this.#retrier.pause(action, failures, error, signal);
       const response = await open(offset);
-      if (response.status === 206) {
-        const range = /^bytes ([0-9]+)-/.exec(response.headers.get("content-range") ?? "");
-        if (!range || Number(range[1]) !== offset) {
-          await response.body?.cancel();
-          throw new RegistryError(
-            `Cannot ${action}: asked for the bytes from ${offset}, the registry sent ${
-              response.headers.get("content-range") ?? "no Content-Range"
-            }`,
-            { status: 206 },
-          );
-        }
-        skip = 0;
-      } else {
-        skip = offset; // The whole blob again: drop what was already passed on.
-      }
+      // A 200 is the whole blob again: drop what was already passed on.
+      skip = response.status === 206 ? 0 : offset;
       reader = (response.body ?? new Blob([]).stream()).getReader();
     };
     return new ReadableStream<Uint8Array>({

@@ -1,0 +1,127 @@
+/**
+ * Across runs: a pull that failed or was killed keeps what it downloaded of
+ * each blob, and the next pull fetches only the rest. Two pulls of one blob
+ * never download it twice at once. `prune` removes what is left.
+ */
+
+import { join } from "node:path";
+import { assert, assertEquals, assertRejects } from "./_assert.ts";
+import { DENOCKER_RUN, runCli } from "./_cli.ts";
+import { fakeImage, listFiles, tempDir } from "./_fake_registry.ts";
+import { faultyRegistry, type Logged, noise } from "./_faulty_registry.ts";
+import { craftTar } from "./_tar.ts";
+import { NetworkError } from "../lib/errors.ts";
+import { pull } from "../lib/operations/pull.ts";
+
+const layer = await craftTar([{ name: "data.bin", body: noise(2_000_000) }]);
+const image = fakeImage([layer]);
+const layerHex = [...image.blobs.keys()][0].slice("sha256:".length);
+
+/** Bytes of the layer blob the registry sent, per request. */
+function layerSends(log: Logged[]): { range: string | null; bytes: number }[] {
+  return log.filter((entry) => entry.kind === "blob" && entry.bytes > 100_000)
+    .map(({ range, bytes }) => ({ range, bytes }));
+}
+
+async function partialSize(root: string): Promise<number> {
+  return await Deno.stat(join(root, "partial", "sha256", layerHex)).then(
+    (info) => info.size,
+    () => 0,
+  );
+}
+
+Deno.test("a failed pull's bytes are kept, and the next pull fetches only the rest", async () => {
+  const root = await tempDir();
+  const broken = faultyRegistry(
+    image,
+    (kind, nth) => kind === "blob" && nth === 2 ? { cutAfter: 800_000, how: "reset" } : undefined,
+  );
+  try {
+    await assertRejects(
+      () => pull(`${broken.server.host}/team/app`, { root: root.path, retry: { attempts: 1 } }),
+      NetworkError,
+    );
+    const kept = await partialSize(root.path);
+    assert(kept > 0 && kept <= 800_000, `kept ${kept} bytes`);
+    await broken.server.close();
+
+    const healthy = faultyRegistry(image, () => undefined);
+    try {
+      const result = await pull(`${healthy.server.host}/team/app`, { root: root.path });
+      assertEquals(result.imageId, image.configDigest);
+      assertEquals(layerSends(healthy.log), [{
+        range: `bytes=${kept}-`,
+        bytes: layer.byteLength - kept,
+      }]);
+      assertEquals(await partialSize(root.path), 0);
+      const extracted = await listFiles(root.path, "layers");
+      assert(extracted.some((path) => path.endsWith("/fs/data.bin")), extracted.join(", "));
+    } finally {
+      await healthy.server.close();
+    }
+  } finally {
+    await broken.server.close().catch(() => {});
+    await root.remove();
+  }
+});
+
+Deno.test("a pull killed half-way is resumed: about half is transferred again", async () => {
+  const root = await tempDir();
+  // Slow enough to be killed midway: 16 KiB every 5 ms.
+  const slow = faultyRegistry(image, () => undefined, { chunkDelayMs: 5 });
+  try {
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [...DENOCKER_RUN, "pull", "-q", "--root", root.path, `${slow.server.host}/team/app`],
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    while (await partialSize(root.path) < layer.byteLength / 2) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    child.kill("SIGKILL");
+    await child.status;
+    const kept = await partialSize(root.path);
+    const resumed = await runCli([
+      "pull",
+      "-q",
+      "--root",
+      root.path,
+      `${slow.server.host}/team/app`,
+    ]);
+    assertEquals([resumed.code, resumed.stdout], [0, `${image.configDigest}\n`], resumed.stderr);
+    const second = layerSends(slow.log).at(-1)!;
+    assertEquals(second, { range: `bytes=${kept}-`, bytes: layer.byteLength - kept });
+    // deno-lint-ignore no-console
+    console.log(
+      `killed at ${kept} of ${layer.byteLength} bytes; the re-pull transferred ${second.bytes}`,
+    );
+    assert(second.bytes < layer.byteLength * 0.6, "more than the missing part was sent again");
+  } finally {
+    await slow.server.close();
+    await root.remove();
+  }
+});
+
+Deno.test("two pulls of one blob download it once; prune removes partials", async () => {
+  const root = await tempDir();
+  const slow = faultyRegistry(image, () => undefined, { chunkDelayMs: 2 });
+  try {
+    const pulls = [1, 2].map(() =>
+      runCli(["pull", "-q", "--root", root.path, `${slow.server.host}/team/app`])
+    );
+    const results = await Promise.all(pulls);
+    for (const result of results) {
+      assertEquals([result.code, result.stdout], [0, `${image.configDigest}\n`], result.stderr);
+    }
+    assertEquals(layerSends(slow.log).length, 1);
+
+    await Deno.mkdir(join(root.path, "partial", "sha256"), { recursive: true });
+    await Deno.writeTextFile(join(root.path, "partial", "sha256", "a".repeat(64)), "left over");
+    const pruned = await runCli(["prune", "--root", root.path]);
+    assertEquals(pruned.code, 0, pruned.stderr);
+    assertEquals(await listFiles(root.path, "partial"), []);
+  } finally {
+    await slow.server.close();
+    await root.remove();
+  }
+});
