@@ -140,6 +140,51 @@ async function benchImage(registryHost: string, tag: string, work: string): Prom
   return figures;
 }
 
+/**
+ * Resume after a kill: our pull of the large image is SIGKILLed once its
+ * partial blob holds half the layer, then pulled again. Reports what was
+ * kept, what the re-pull still had to fetch, and how long it took.
+ */
+async function benchResume(registryHost: string, tag: string, work: string, layerBytes: number) {
+  const reference = `${registryHost}/bench/${tag}:1`;
+  const root = join(work, `root-resume-${tag}`);
+  const pullArgs = [...DENOCKER_RUN, "pull", "-q", "--root", root, reference];
+  await sync();
+  const child = new Deno.Command(Deno.execPath(), {
+    args: pullArgs,
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  const partials = join(root, "partial", "sha256");
+  const partialSize = async () => {
+    let size = 0;
+    for (const entry of await Array.fromAsync(Deno.readDir(partials)).catch(() => [])) {
+      if (entry.name.endsWith(".lock")) continue;
+      const info = await Deno.stat(join(partials, entry.name)).catch(() => undefined);
+      size = Math.max(size, info?.size ?? 0);
+    }
+    return size;
+  };
+  const half = layerBytes / 2;
+  while ((await partialSize().catch(() => 0)) < half) {
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  child.kill("SIGKILL");
+  await child.status;
+  const kept = await partialSize();
+  await sync();
+  const repull = await measure(Deno.execPath(), pullArgs);
+  await Deno.remove(root, { recursive: true });
+  console.log(`\nresume after a kill (${tag} image)`);
+  console.log(
+    `  killed with ${(kept / MiB).toFixed(0)} MiB of the ${(layerBytes / MiB).toFixed(0)} MiB ` +
+      `layer blob kept; the re-pull fetched the other ${
+        ((layerBytes - kept) / MiB).toFixed(0)
+      } MiB (a full re-download: ${(layerBytes / MiB).toFixed(0)} MiB)`,
+  );
+  console.log(`  re-pull after the kill: ${repull.seconds.toFixed(2)} s`);
+}
+
 function report(name: string, figures: Figures) {
   const ours = median(figures.ours);
   const reference = median(figures.reference);
@@ -174,6 +219,8 @@ try {
       await benchImage(registry.host, tag, work),
     );
   }
+  const largeLayer = (await layout.manifest("large")).layers[0].size;
+  await benchResume(registry.host, "large", work, largeLayer);
 } finally {
   await Deno.remove(work, { recursive: true });
   await layout.remove();
