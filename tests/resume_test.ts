@@ -125,3 +125,55 @@ Deno.test("two pulls of one blob download it once; prune removes partials", asyn
     await root.remove();
   }
 });
+
+// A full disk needs a small file system of its own: a tmpfs, mounted as root (CI runs as root).
+const canMount = Deno.build.os === "linux" && Deno.uid() === 0;
+Deno.test({
+  name: "a full disk is one clear line, and what was stored stays usable",
+  ignore: !canMount && Deno.env.get("CI") !== "true",
+  fn: async () => {
+    const scratch = await tempDir();
+    const root = join(scratch.path, "small");
+    await Deno.mkdir(root);
+    const mount = await new Deno.Command("mount", {
+      args: ["-t", "tmpfs", "-o", "size=3m", "tmpfs", root],
+    }).output();
+    assertEquals(mount.code, 0, new TextDecoder().decode(mount.stderr));
+    const small = fakeImage([await craftTar([{ name: "small.txt", body: "fits" }])]);
+    const smallRegistry = faultyRegistry(small, () => undefined);
+    const big = faultyRegistry(image, () => undefined); // A 2 MB layer, stored and extracted: 4 MB.
+    try {
+      const first = await runCli([
+        "pull",
+        "-q",
+        "--root",
+        root,
+        `${smallRegistry.server.host}/team/small`,
+      ]);
+      assertEquals(first.code, 0, first.stderr);
+      const full = await runCli(["pull", "-q", "--root", root, `${big.server.host}/team/app`]);
+      assertEquals(full.code, 1);
+      assertEquals(
+        full.stderr,
+        `denocker: Cannot pull ${big.server.host}/team/app:latest: the disk holding ${root} is full\n`,
+      );
+      assertEquals(await listFiles(root, "tmp"), []);
+      const images = await runCli(["images", "-q", "--root", root]);
+      assertEquals(images.stdout, `${small.configDigest.slice(7, 19)}\n`);
+      const out = join(scratch.path, "out");
+      const unpacked = await runCli([
+        "unpack",
+        "--root",
+        root,
+        `${smallRegistry.server.host}/team/small`,
+        out,
+      ]);
+      assertEquals(unpacked.code, 0, unpacked.stderr);
+    } finally {
+      await smallRegistry.server.close();
+      await big.server.close();
+      await new Deno.Command("umount", { args: [root] }).output();
+      await scratch.remove();
+    }
+  },
+});

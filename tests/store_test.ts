@@ -114,3 +114,48 @@ Deno.test("removing waits for adding: whileRemoving is exclusive, whileAdding sh
     await dir.remove();
   }
 });
+
+Deno.test("a tag left naming an image a crash removed can still be removed", async () => {
+  const dir = await tempDir();
+  const store = await Store.open(dir.path, { create: true });
+  try {
+    const image = anImage("crashed", "app", "1");
+    await store.recordImage(image);
+    // What an rmi killed between its two writes used to leave: the tag, no metadata.
+    await Deno.remove(join(dir.path, "images", image.id.slice(7)), { recursive: true });
+    const found = await store.find("app:1");
+    assertEquals(found.missing, true);
+    assertEquals(await store.untag(found), { untagged: ["app:1"] });
+    assertEquals(await store.index.load(), {});
+  } finally {
+    await dir.remove();
+  }
+});
+
+Deno.test("untag un-records an image before deleting its metadata", async () => {
+  const dir = await tempDir();
+  const store = await Store.open(dir.path, { create: true });
+  try {
+    const image = anImage("ordered", "app", "1");
+    await store.recordImage(image);
+    const metadata = join(dir.path, "images", image.id.slice(7), "image.json");
+    // At the moment images.json is renamed into place, the image's metadata must still exist.
+    const seen: boolean[] = [];
+    const rename = Deno.rename;
+    Deno.rename = (from: string | URL, to: string | URL) => {
+      if (String(to).endsWith("/images.json")) {
+        seen.push(Deno.statSync(metadata).isFile);
+      }
+      return rename(from, to);
+    };
+    try {
+      await store.untag(await store.find("app:1"));
+    } finally {
+      Deno.rename = rename;
+    }
+    assertEquals(seen, [true]);
+    await assertRejects(() => Deno.stat(metadata), Deno.errors.NotFound);
+  } finally {
+    await dir.remove();
+  }
+});

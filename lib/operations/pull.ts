@@ -11,11 +11,13 @@ import { assertSupportedLayer } from "./_compression.ts";
 import type { BlobWriter, ContentStore } from "../store/_content_store.ts";
 import { type CredentialLookup, dockerConfigCredentials } from "../transport/credentials.ts";
 import {
+  DenockerError,
   ImageNotFoundError,
   InvalidInputError,
   RegistryError,
   VerificationError,
 } from "../errors.ts";
+import { isDiskFull } from "../store/_paths.ts";
 import type { ExtractLimits } from "./extract.ts";
 import { ingestLayer } from "./_layer_ingest.ts";
 import type { LayerRecord, LayerStore } from "../store/_layer_store.ts";
@@ -547,6 +549,24 @@ export async function pull(image: string | Reference, options: PullOptions): Pro
   }
   const store = await storeOf(options, { create: true });
   const onWait = () => options.onProgress?.({ type: "waiting-for-lock", root: store.root });
+  try {
+    return await pullInto(store, reference, options, onWait);
+  } catch (error) {
+    if (!isDiskFull(error)) throw error;
+    // Staging is gone by now; what is stored stays as it was.
+    throw new DenockerError(
+      `Cannot pull ${familiarReference(reference)}: the disk holding ${store.root} is full`,
+      { cause: error },
+    );
+  }
+}
+
+function pullInto(
+  store: Store,
+  reference: Reference,
+  options: PullOptions,
+  onWait: () => void,
+): Promise<PullResult> {
   return store.whileAdding(async (staging) => {
     const abort = new AbortController();
     const signal = options.signal ? AbortSignal.any([options.signal, abort.signal]) : abort.signal;

@@ -7,7 +7,7 @@
  */
 
 import { dirname, join, resolve } from "node:path";
-import { DenockerError, InvalidInputError } from "../errors.ts";
+import { DenockerError, ImageNotFoundError, InvalidInputError } from "../errors.ts";
 import { lstatIfExists, readDirIfExists, removeIfExists } from "../store/_fs.ts";
 import { directoryProblem } from "../store/_paths.ts";
 import { runningAsRoot } from "../store/root.ts";
@@ -104,7 +104,12 @@ export async function unpack(
   options: UnpackOptions,
 ): Promise<string> {
   const store = await storeOf(options);
-  const { record } = await store.find(image);
+  const { record, missing } = await store.find(image);
+  if (missing) {
+    throw new ImageNotFoundError(
+      `Cannot unpack ${image}: its metadata is gone (an interrupted command?); pull it again`,
+    );
+  }
   const { layers } = storeParts(store);
   const onWait = () => options.onProgress?.({ type: "waiting-for-lock", root: store.root });
   return store.whileReading(async () => {

@@ -103,3 +103,24 @@ export async function ensureDirectory(
   if (!info.isDirectory) throw fail("it is not a directory");
   return true;
 }
+
+/**
+ * Whether an error (or one of its causes) says the disk is full, including
+ * one that crossed a worker boundary as a message only.
+ *
+ * @param error What was thrown.
+ * @returns True for ENOSPC and quota errors.
+ */
+export function isDiskFull(error: unknown): boolean {
+  for (let current = error, depth = 0; current instanceof Error && depth < 8; depth++) {
+    const code = (current as { code?: string }).code;
+    if (code === "ENOSPC" || code === "EDQUOT") return true;
+    if (
+      /No space left on device|Disk quota exceeded|os error 28|os error 122/.test(current.message)
+    ) {
+      return true;
+    }
+    current = current.cause;
+  }
+  return false;
+}

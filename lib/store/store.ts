@@ -36,6 +36,8 @@ export interface FoundImage {
   tag?: { repository: string; tag: string };
   /** Set when it was found by `repository@digest`. */
   repoDigest?: string;
+  /** Set when a tag names an image whose metadata is gone (left by a crash); only untag works. */
+  missing?: boolean;
 }
 
 /** A stored image's record with its two documents. */
@@ -273,8 +275,11 @@ export class Store {
       return undefined;
     }
     const id = await this.index.get(repository, reference.tag!);
-    const record = id === undefined ? undefined : await this.#images.read(id);
-    return record && { record, tag: { repository, tag: reference.tag! } };
+    if (id === undefined) return undefined;
+    const tag = { repository, tag: reference.tag! };
+    const record = await this.#images.read(id);
+    // A tag whose image a crash removed is still found, so that rmi can remove the tag.
+    return record ? { record, tag } : { record: missingRecord(id), tag, missing: true };
   }
 
   /**
@@ -363,10 +368,17 @@ export class Store {
    * @param options `force`.
    * @returns What was untagged and deleted.
    */
-  untag(found: FoundImage, options: { force?: boolean } = {}): Promise<Untagged> {
-    return this.index.update(async (index) => {
+  async untag(found: FoundImage, options: { force?: boolean } = {}): Promise<Untagged> {
+    const result = await this.index.update(async (index): Promise<Untagged> => {
       const record = await this.#images.read(found.record.id);
-      if (!record) return { untagged: [] }; // Removed by an earlier name of the same command.
+      if (!record) {
+        // A tag left pointing at an image a crash already removed: the tag goes too.
+        if (found.tag && index[found.tag.repository]?.[found.tag.tag] === found.record.id) {
+          delete index[found.tag.repository][found.tag.tag];
+          return { untagged: [`${found.tag.repository}:${found.tag.tag}`] };
+        }
+        return { untagged: [] }; // Removed by an earlier name of the same command.
+      }
       const untagged = found.tag
         ? untagTag(index, record, found.tag)
         : found.repoDigest
@@ -379,9 +391,12 @@ export class Store {
         return { untagged };
       }
       untagged.push(...record.repoDigests.filter((entry) => !untagged.includes(entry)));
-      await this.#images.remove(record.id);
       return { untagged, deleted: record.id };
     });
+    // Un-recorded first (images.json no longer names it), deleted after: a crash in between
+    // leaves an unnamed image that garbage collection removes, never a tag without an image.
+    if (result.deleted) await this.#images.remove(result.deleted);
+    return result;
   }
 
   /**
@@ -444,6 +459,20 @@ export class Store {
     }
     return removed;
   }
+}
+
+/** The record of an image that a tag names but whose metadata is gone. */
+function missingRecord(id: string): ImageRecord {
+  return {
+    id,
+    manifestDigest: id,
+    documentDigests: [],
+    repoDigests: [],
+    platform: { os: "unknown", architecture: "unknown" },
+    pulled: "",
+    layers: [],
+    size: 0,
+  };
 }
 
 function tagsOf(index: ImageIndexData, id: string): { repository: string; tag: string }[] {
