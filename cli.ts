@@ -9,6 +9,7 @@ import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
 import { formatBytes, shortDigest, table, timeAgo, useColor } from "./cli/format.ts";
 import { progressRenderer } from "./cli/progress.ts";
 import {
+  checkStore,
   defaultRoot,
   familiarReference,
   inspectImage,
@@ -292,6 +293,31 @@ const COMMANDS: Record<string, Command> = {
         `Removed ${result.deletedLayers.length} layers, ${result.deletedBlobs.length} blobs, ${result.deletedTemp} temp entries`,
       );
       return 0;
+    },
+  },
+  check: {
+    usage: "check [--repair]",
+    summary: "Check the store; --repair removes what is broken so a pull restores it",
+    options: {
+      repair: {
+        type: "boolean",
+        help: "Remove what is broken (images that lost a part are un-recorded)",
+      },
+    },
+    examples: ["denocker check", "denocker check --repair"],
+    arguments: none,
+    async run({ values, root }) {
+      const storeRoot = root();
+      const problems = await checkStore({
+        root: storeRoot,
+        repair: values.repair,
+        onProgress: waitingFor,
+      });
+      for (const problem of problems) {
+        console.log(`${problem.repaired ? "repaired: " : ""}${problem.message}`);
+      }
+      if (problems.length === 0) console.log(`${storeRoot}: no problem found`);
+      return problems.some((problem) => !problem.repaired) ? 1 : 0;
     },
   },
   unpack: {

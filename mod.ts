@@ -91,6 +91,7 @@ export {
   type ImageRecord,
   type ImageToRecord,
   type LockWaitOptions,
+  type Problem,
   Store,
   type StoredImage,
   type StoreOptions,
@@ -123,6 +124,7 @@ export {
   type RemoveOptions,
   type RemoveResult,
 } from "./lib/operations/remove.ts";
+export { type CheckOptions, checkStore } from "./lib/operations/check.ts";
 export {
   extractLayer,
   type ExtractLimits,

@@ -320,7 +320,8 @@ async function ensureLayer(
   const { blobs, layers, options, signal } = context;
   const report = options.onProgress ?? (() => {});
   const { digest, size } = layer;
-  if (await layers.has(diffId)) {
+  // A layer counts as there only with its blob: an image record names both (check, push, save).
+  if (await layers.has(diffId) && await blobs.has(digest, size)) {
     report({ type: "layer-cached", digest, size });
     return layers.read(diffId);
   }

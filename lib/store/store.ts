@@ -20,10 +20,11 @@ import { type ImageLayer, type ImageRecord, ImageStore } from "./_image_store.ts
 import { LayerStore } from "./_layer_store.ts";
 import { withLock } from "./_lock.ts";
 import { ensureDirectory } from "./_paths.ts";
+import { checkStore, type Problem } from "./_check.ts";
 import { Staging } from "./_staging.ts";
 import { ImageIndex, type ImageIndexData } from "./image_index.ts";
 
-export type { ImageLayer, ImageRecord };
+export type { ImageLayer, ImageRecord, Problem };
 
 /** Shortest image ID prefix accepted, so that a short word is not taken for an ID. */
 export const MIN_ID_PREFIX = 4;
@@ -397,6 +398,25 @@ export class Store {
     // leaves an unnamed image that garbage collection removes, never a tag without an image.
     if (result.deleted) await this.#images.remove(result.deleted);
     return result;
+  }
+
+  /**
+   * Checks the store: every blob re-hashes to its name, every recorded
+   * image has its metadata and every layer and blob it names, `images.json`
+   * parses and names only recorded images, nothing half-written lies
+   * outside `tmp/`. With `repair`, removes what is broken (un-recording
+   * images that lost a part), so that a pull restores them. Call it inside
+   * {@link whileRemoving}.
+   *
+   * @param options Whether to repair.
+   * @returns Each problem found, and whether it was repaired.
+   */
+  check(options: { repair?: boolean } = {}): Promise<Problem[]> {
+    const { blobs, layers } = storeParts(this);
+    return checkStore(
+      { root: this.root, blobs, layers, images: this.#images, index: this.index },
+      options.repair ?? false,
+    );
   }
 
   /**

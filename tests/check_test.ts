@@ -1,0 +1,108 @@
+/**
+ * `check` finds what crashes leave, `check --repair` clears it so that a
+ * pull restores the image, and a pull killed at any moment leaves a store
+ * that `check` finds clean (or repairs) and the next pull completes.
+ */
+
+import { join } from "node:path";
+import { assert, assertEquals, assertMatch } from "./_assert.ts";
+import { DENOCKER_RUN, runCli } from "./_cli.ts";
+import { fakeImage, tempDir } from "./_fake_registry.ts";
+import { faultyRegistry, noise } from "./_faulty_registry.ts";
+import { craftTar } from "./_tar.ts";
+
+const image = fakeImage([
+  await craftTar([{ name: "etc/", type: "directory" }, { name: "etc/a", body: "a" }]),
+  await craftTar([{ name: "big.bin", body: noise(1_500_000) }]),
+]);
+
+Deno.test("check finds what is broken and --repair clears it for the next pull", async () => {
+  const root = await tempDir();
+  const registry = faultyRegistry(image, () => undefined);
+  const app = `${registry.server.host}/team/app`;
+  try {
+    assertEquals((await runCli(["pull", "-q", "--root", root.path, app])).code, 0);
+    const clean = await runCli(["check", "--root", root.path]);
+    assertEquals([clean.code, clean.stdout], [0, `${root.path}: no problem found\n`]);
+
+    const [firstLayer] = [...image.blobs.keys()];
+    const blobPath = join(root.path, "blobs", "sha256", firstLayer.slice(7));
+    const bytes = await Deno.readFile(blobPath);
+    bytes[10] ^= 0xff;
+    await Deno.writeFile(blobPath, bytes);
+    await Deno.writeTextFile(join(root.path, ".write.stray.tmp"), "half");
+    const index = JSON.parse(await Deno.readTextFile(join(root.path, "images.json")));
+    index.ghost = { latest: `sha256:${"e".repeat(64)}` };
+    await Deno.writeTextFile(join(root.path, "images.json"), JSON.stringify(index));
+
+    const broken = await runCli(["check", "--root", root.path]);
+    assertEquals(broken.code, 1);
+    const lines = broken.stdout.trim().split("\n");
+    // The broken blob, the image that lost it, that image's tag, the ghost tag, the stray file.
+    assertEquals(lines.length, 5, broken.stdout);
+    assertMatch(
+      broken.stdout,
+      /images.json: .*\/team\/app:latest names image [0-9a-f]{12}, which is not stored/,
+    );
+    assertMatch(broken.stdout, /blob sha256:[0-9a-f]{64}: its content has another digest/);
+    assertMatch(broken.stdout, /missing blob sha256:[0-9a-f]{64} \(pull it again\)/);
+    assertMatch(
+      broken.stdout,
+      /images.json: ghost:latest names image eeeeeeeeeeee, which is not stored/,
+    );
+    assertMatch(broken.stdout, /\.write\.stray\.tmp: a half-written file/);
+
+    const repaired = await runCli(["check", "--repair", "--root", root.path]);
+    assertEquals(repaired.code, 0, repaired.stdout + repaired.stderr);
+    assert(repaired.stdout.trim().split("\n").every((line) => line.startsWith("repaired: ")));
+    assertEquals((await runCli(["check", "--root", root.path])).code, 0);
+    // The un-recorded image comes back with a pull.
+    const again = await runCli(["pull", "-q", "--root", root.path, app]);
+    assertEquals([again.code, again.stdout], [0, `${image.configDigest}\n`], again.stderr);
+    assertEquals((await runCli(["check", "--root", root.path])).code, 0);
+  } finally {
+    await registry.server.close();
+    await root.remove();
+  }
+});
+
+Deno.test("a pull killed at random moments leaves a store the next pull completes", async () => {
+  const seed = Number(Deno.env.get("KILL_SEED") ?? 7);
+  // deno-lint-ignore no-console
+  console.log(`kill seed ${seed} (set KILL_SEED to replay)`);
+  let state = seed;
+  const random = () => {
+    state = (state * 1103515245 + 12345) & 0x7fffffff;
+    return state / 0x7fffffff;
+  };
+  const registry = faultyRegistry(image, () => undefined, { chunkDelayMs: 5 });
+  const app = `${registry.server.host}/team/app`;
+  try {
+    for (let round = 0; round < 6; round++) {
+      const root = await tempDir();
+      try {
+        const child = new Deno.Command(Deno.execPath(), {
+          args: [...DENOCKER_RUN, "pull", "-q", "--root", root.path, app],
+          stdout: "null",
+          stderr: "null",
+        }).spawn();
+        await new Promise((resolve) => setTimeout(resolve, 100 + random() * 700));
+        try {
+          child.kill("SIGKILL");
+        } catch {
+          // It finished first: a complete pull is one of the states a kill can leave too.
+        }
+        await child.status;
+        const check = await runCli(["check", "--root", root.path]);
+        assertEquals(check.code, 0, `round ${round}: ${check.stdout}`);
+        const again = await runCli(["pull", "-q", "--root", root.path, app]);
+        assertEquals([again.code, again.stdout], [0, `${image.configDigest}\n`], again.stderr);
+        assertEquals((await runCli(["check", "--root", root.path])).code, 0);
+      } finally {
+        await root.remove();
+      }
+    }
+  } finally {
+    await registry.server.close();
+  }
+});
