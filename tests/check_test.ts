@@ -106,3 +106,39 @@ Deno.test("a pull killed at random moments leaves a store the next pull complete
     await registry.server.close();
   }
 });
+
+Deno.test("a killed command's staging is cleaned by the next command at once", async () => {
+  const root = await tempDir();
+  const slow = faultyRegistry(image, () => undefined, { chunkDelayMs: 20 });
+  const small = fakeImage([await craftTar([{ name: "small", body: "small" }])]);
+  const quick = faultyRegistry(small, () => undefined);
+  try {
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [...DENOCKER_RUN, "pull", "-q", "--root", root.path, `${slow.server.host}/team/app`],
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    const tmp = join(root.path, "tmp");
+    const staged = () => Array.fromAsync(Deno.readDir(tmp)).catch(() => []);
+    while ((await staged()).length === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+    const [killed] = await staged();
+    child.kill("SIGKILL");
+    await child.status;
+    // The next command (with the task's scoped permissions: no /proc) removes it at once,
+    // not a minute later when its heartbeat would count as stopped.
+    const next = await runCli([
+      "pull",
+      "-q",
+      "--root",
+      root.path,
+      `${quick.server.host}/team/small`,
+    ]);
+    assertEquals(next.code, 0, next.stderr);
+    const left = (await staged()).map((entry) => entry.name);
+    assert(!left.includes(killed.name), `${killed.name} is still there`);
+  } finally {
+    await slow.server.close();
+    await quick.server.close();
+    await root.remove();
+  }
+});

@@ -36,13 +36,39 @@ async function processAlive(pid: number): Promise<boolean | undefined> {
  * runs, so that leftovers of a crashed process can be told from the work of
  * one still running.
  */
+/** The file in a staging directory whose OS lock its command holds while it runs. */
+const OWNER_LOCK = ".owner.lock";
+
+/**
+ * Whether the command owning a staging directory is gone: its owner lock
+ * can be taken (the OS drops a dead process's locks at once). Undefined
+ * when the directory has no owner lock (made by an older denocker).
+ */
+async function ownerGone(directory: string): Promise<boolean | undefined> {
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(join(directory, OWNER_LOCK), { read: true, write: true });
+  } catch {
+    return undefined;
+  }
+  try {
+    return await file.tryLock(true);
+  } catch {
+    return undefined;
+  } finally {
+    file.close();
+  }
+}
+
 export class Staging {
   /** The directory. */
   readonly path: string;
   readonly #heartbeat: ReturnType<typeof setInterval>;
+  readonly #owner: Deno.FsFile;
 
-  private constructor(path: string) {
+  private constructor(path: string, owner: Deno.FsFile) {
     this.path = path;
+    this.#owner = owner;
     this.#heartbeat = setInterval(() => {
       const now = new Date();
       Deno.utime(this.path, now, now).catch(() => {});
@@ -62,12 +88,25 @@ export class Staging {
     await Deno.mkdir(tmp, { recursive: true, mode: 0o700 });
     const path = join(tmp, `${Deno.pid}-${crypto.randomUUID()}`);
     await Deno.mkdir(path, { mode: 0o700 });
-    return new Staging(path);
+    // Held until dispose, or by the OS until this process dies: how others tell it is alive.
+    const owner = await Deno.open(join(path, OWNER_LOCK), {
+      read: true,
+      write: true,
+      createNew: true,
+      mode: 0o600,
+    });
+    await owner.lock(true);
+    return new Staging(path, owner);
   }
 
   /** Removes the directory and everything in it. */
   async dispose(): Promise<void> {
     clearInterval(this.#heartbeat);
+    try {
+      this.#owner.close();
+    } catch {
+      // Already closed by an earlier dispose.
+    }
     // A worker that was told to stop may finish the file it was writing a moment later, so
     // that "directory not empty" can happen once or twice; the removal is tried again.
     for (let attempt = 1;; attempt++) {
@@ -83,8 +122,10 @@ export class Staging {
 
   /**
    * Removes what crashed commands left in `<root>/tmp`: directories whose
-   * process is gone (by /proc where it can be read, else because their
-   * heartbeat stopped a minute ago), and stray files as old as that.
+   * command is gone, known at once by their owner lock (free once the
+   * process died, with no need for /proc), else by /proc where it can be
+   * read, else because their heartbeat stopped a minute ago; and stray
+   * files as old as that.
    *
    * @param root The denocker root.
    * @returns How many entries were removed.
@@ -96,11 +137,10 @@ export class Staging {
       const path = join(tmp, entry.name);
       const pid = Number(/^([0-9]+)-/.exec(entry.name)?.[1] ?? NaN);
       if (pid === Deno.pid) continue;
-      let stale = Number.isNaN(pid)
-        ? undefined
-        : (await processAlive(pid)) === false
-        ? true
-        : undefined;
+      let stale = entry.isDirectory ? await ownerGone(path) : undefined;
+      if (stale === undefined && !Number.isNaN(pid) && (await processAlive(pid)) === false) {
+        stale = true;
+      }
       if (stale === undefined) {
         const info = await Deno.lstat(path).catch(() => undefined);
         stale = info !== undefined && Date.now() - (info.mtime?.getTime() ?? 0) > STALE_AFTER_MS;
