@@ -95,9 +95,13 @@ Deno.test("a pull killed at random moments leaves a store the next pull complete
         await child.status;
         const check = await runCli(["check", "--root", root.path]);
         assertEquals(check.code, 0, `round ${round}: ${check.stdout}`);
+        const before = registry.log.length;
         const again = await runCli(["pull", "-q", "--root", root.path, app]);
         assertEquals([again.code, again.stdout], [0, `${image.configDigest}\n`], again.stderr);
         assertEquals((await runCli(["check", "--root", root.path])).code, 0);
+        const fetched = registry.log.slice(before).reduce((sum, entry) => sum + entry.bytes, 0);
+        // deno-lint-ignore no-console
+        console.log(`round ${round}: the re-pull fetched ${fetched} bytes`);
       } finally {
         await root.remove();
       }

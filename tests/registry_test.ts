@@ -538,3 +538,42 @@ Deno.test("an identity token is exchanged as an OAuth2 refresh token", async () 
     await config.remove();
   }
 });
+
+Deno.test("a token that expires mid-pull is renewed once, and the pull goes on", async () => {
+  const image = fakeImage([layerA, layerB]);
+  const store = await tempDir();
+  let issued = 0;
+  const tokenServer = startServer(() =>
+    Response.json({ token: `tok-${++issued}`, expires_in: 300 })
+  );
+  let served = 0;
+  const registry = startServer(registryHandler({
+    manifests: manifestsFor(image),
+    blobs: image.blobs,
+    gate: (request, url) => {
+      // The first token stops working after three requests, as an expired one would.
+      const token = /^Bearer tok-([0-9]+)$/.exec(request.headers.get("authorization") ?? "");
+      const valid = token !== null && (Number(token[1]) > 1 || ++served <= 3);
+      if (valid) return undefined;
+      return new Response(null, {
+        status: 401,
+        headers: {
+          "www-authenticate":
+            `Bearer realm="${tokenServer.origin}/token",service="fake",scope="repository:${
+              url.pathname.split("/").slice(2, 4).join("/")
+            }:pull"`,
+        },
+      });
+    },
+  }));
+  try {
+    const result = await pull(`${registry.host}/team/app`, { root: store.path });
+    assertEquals(result.imageId, image.configDigest);
+    // One renewal per request that met the expired token (the two layers are fetched at once).
+    assert(issued >= 2 && issued <= 3, `${issued} tokens issued`);
+  } finally {
+    await registry.close();
+    await tokenServer.close();
+    await store.remove();
+  }
+});

@@ -12,6 +12,7 @@ import { fakeImage, listFiles, tempDir } from "./_fake_registry.ts";
 import { faultyRegistry, type Logged, noise } from "./_faulty_registry.ts";
 import { craftTar } from "./_tar.ts";
 import { pull, type PullEvent } from "../lib/operations/pull.ts";
+import { checkStore } from "../lib/operations/check.ts";
 import { RegistryError } from "../lib/errors.ts";
 
 const layer = await craftTar([{ name: "data.bin", body: noise(600_000) }]);
@@ -32,6 +33,7 @@ async function pullThrough(faultFor: Parameters<typeof faultyRegistry>[1], stall
     });
     assertEquals(result.imageId, image.configDigest);
     assertEquals(await listFiles(root.path, "tmp"), []);
+    assertEquals(await checkStore({ root: root.path }), []);
     return { log, events };
   } finally {
     await server.close();
