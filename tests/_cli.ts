@@ -45,3 +45,12 @@ export async function runCli(
     stderr: new TextDecoder().decode(output.stderr),
   };
 }
+
+/** Starts the CLI in the background (its output dropped), for tests that kill it midway. */
+export function spawnCli(args: string[]): Deno.ChildProcess {
+  return new Deno.Command(Deno.execPath(), {
+    args: [...DENOCKER_RUN, ...args],
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+}

@@ -6,7 +6,7 @@
 
 import { join } from "node:path";
 import { assert, assertEquals, assertMatch } from "./_assert.ts";
-import { DENOCKER_RUN, runCli } from "./_cli.ts";
+import { runCli, spawnCli } from "./_cli.ts";
 import { fakeImage, tempDir } from "./_fake_registry.ts";
 import { faultyRegistry, noise } from "./_faulty_registry.ts";
 import { craftTar } from "./_tar.ts";
@@ -81,11 +81,7 @@ Deno.test("a pull killed at random moments leaves a store the next pull complete
     for (let round = 0; round < 6; round++) {
       const root = await tempDir();
       try {
-        const child = new Deno.Command(Deno.execPath(), {
-          args: [...DENOCKER_RUN, "pull", "-q", "--root", root.path, app],
-          stdout: "null",
-          stderr: "null",
-        }).spawn();
+        const child = spawnCli(["pull", "-q", "--root", root.path, app]);
         await new Promise((resolve) => setTimeout(resolve, 100 + random() * 700));
         try {
           child.kill("SIGKILL");
@@ -117,11 +113,7 @@ Deno.test("a killed command's staging is cleaned by the next command at once", a
   const small = fakeImage([await craftTar([{ name: "small", body: "small" }])]);
   const quick = faultyRegistry(small, () => undefined);
   try {
-    const child = new Deno.Command(Deno.execPath(), {
-      args: [...DENOCKER_RUN, "pull", "-q", "--root", root.path, `${slow.server.host}/team/app`],
-      stdout: "null",
-      stderr: "null",
-    }).spawn();
+    const child = spawnCli(["pull", "-q", "--root", root.path, `${slow.server.host}/team/app`]);
     const tmp = join(root.path, "tmp");
     const staged = () => Array.fromAsync(Deno.readDir(tmp)).catch(() => []);
     while ((await staged()).length === 0) await new Promise((resolve) => setTimeout(resolve, 10));

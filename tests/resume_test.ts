@@ -6,7 +6,7 @@
 
 import { join } from "node:path";
 import { assert, assertEquals, assertRejects } from "./_assert.ts";
-import { DENOCKER_RUN, runCli } from "./_cli.ts";
+import { runCli, spawnCli } from "./_cli.ts";
 import { fakeImage, listFiles, tempDir } from "./_fake_registry.ts";
 import { faultyRegistry, type Logged, noise } from "./_faulty_registry.ts";
 import { craftTar } from "./_tar.ts";
@@ -70,11 +70,7 @@ Deno.test("a pull killed half-way is resumed: about half is transferred again", 
   // Slow enough to be killed midway: 16 KiB every 5 ms.
   const slow = faultyRegistry(image, () => undefined, { chunkDelayMs: 5 });
   try {
-    const child = new Deno.Command(Deno.execPath(), {
-      args: [...DENOCKER_RUN, "pull", "-q", "--root", root.path, `${slow.server.host}/team/app`],
-      stdout: "null",
-      stderr: "null",
-    }).spawn();
+    const child = spawnCli(["pull", "-q", "--root", root.path, `${slow.server.host}/team/app`]);
     while (await partialSize(root.path) < layer.byteLength / 2) {
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
