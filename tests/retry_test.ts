@@ -124,14 +124,16 @@ Deno.test("what is not worth retrying fails at once; the rest after its attempts
   }
 });
 
+/** What the proxy in front of the real registry does to the first blob request for the layer. */
+type ProxyFault = "503" | "429-date" | "500" | "reset" | "truncate" | "stall";
+
 integrationTest("through a faulty proxy to the real registry, a pull survives and resumes", [
   "docker-registry",
   "skopeo",
   "umoci",
-], async () => {
+], async (t) => {
   const registry = await startRegistry();
   const layout = await OciLayout.create();
-  const root = await tempDir();
   try {
     const dir = join(layout.dir, "content");
     await Deno.mkdir(dir);
@@ -139,82 +141,105 @@ integrationTest("through a faulty proxy to the real registry, a pull survives an
     await layout.image("big", [await layout.tarOf(dir, "big")]);
     await layout.push("big", `${registry.host}/team/big:1`);
     const layerSize = (await layout.manifest("big")).layers[0].size;
-
-    // The proxy: 503 for the first manifest request, the big blob cut after 1 MB the first time.
-    const log: {
-      method: string;
-      path: string;
-      range: string | null;
-      status: number;
-      bytes: number;
-    }[] = [];
-    let manifests = 0;
-    let cut = false;
-    const proxy = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (request) => {
-      const url = new URL(request.url);
-      const entry = {
-        method: request.method,
-        path: url.pathname,
-        range: request.headers.get("range"),
-        status: 0,
-        bytes: 0,
-      };
-      log.push(entry);
-      if (url.pathname.includes("/manifests/") && ++manifests === 1) {
-        entry.status = 503;
-        return new Response("busy", { status: 503, headers: { "retry-after": "0" } });
-      }
-      const upstream = await fetch(`http://${registry.host}${url.pathname}${url.search}`, {
-        method: request.method,
-        headers: request.headers,
-        redirect: "manual",
-      });
-      entry.status = upstream.status;
-      const cutThis = !cut && url.pathname.includes("/blobs/") &&
-        Number(upstream.headers.get("content-length")) === layerSize;
-      if (cutThis) cut = true;
-      const reader = upstream.body?.getReader();
-      const body = reader && new ReadableStream<Uint8Array>({
-        async pull(controller) {
-          const { done, value } = await reader.read();
-          if (done) return controller.close();
-          entry.bytes += value.byteLength;
-          controller.enqueue(value);
-          if (cutThis && entry.bytes >= 1_000_000) {
-            await reader.cancel();
-            controller.error(new Error("reset by the proxy"));
+    const faults: ProxyFault[] = ["503", "429-date", "500", "reset", "truncate", "stall"];
+    for (const fault of faults) {
+      await t.step(fault, async () => {
+        const root = await tempDir();
+        const log: { range: string | null; status: number; bytes: number; layer: boolean }[] = [];
+        let faulted = false;
+        const proxy = Deno.serve(
+          { hostname: "127.0.0.1", port: 0, onListen() {} },
+          async (request) => {
+            const url = new URL(request.url);
+            const upstream = await fetch(`http://${registry.host}${url.pathname}${url.search}`, {
+              method: request.method,
+              headers: request.headers,
+              redirect: "manual",
+            });
+            const layer = url.pathname.includes("/blobs/") &&
+              Number(
+                  upstream.headers.get("content-range")?.split("/")[1] ??
+                    upstream.headers.get("content-length"),
+                ) === layerSize;
+            const entry = {
+              range: request.headers.get("range"),
+              status: upstream.status,
+              bytes: 0,
+              layer,
+            };
+            log.push(entry);
+            const hit = layer && !faulted;
+            if (hit) faulted = true;
+            if (hit && ["503", "429-date", "500"].includes(fault)) {
+              await upstream.body?.cancel();
+              entry.status = Number(fault.slice(0, 3));
+              const retryAfter: Record<string, string> = fault === "429-date"
+                ? { "retry-after": new Date(Date.now() + 1000).toUTCString() }
+                : fault === "503"
+                ? { "retry-after": "0" }
+                : {};
+              return new Response("busy", { status: entry.status, headers: retryAfter });
+            }
+            const reader = upstream.body?.getReader();
+            const body = reader && new ReadableStream<Uint8Array>({
+              async pull(controller) {
+                if (hit && entry.bytes >= 1_000_000) {
+                  await reader.cancel();
+                  if (fault === "reset") return controller.error(new Error("reset by the proxy"));
+                  if (fault === "truncate") return controller.close();
+                  return await new Promise(() => {}); // stall
+                }
+                const { done, value } = await reader.read();
+                if (done) return controller.close();
+                entry.bytes += value.byteLength;
+                controller.enqueue(value);
+              },
+            });
+            return new Response(body ?? null, {
+              status: upstream.status,
+              headers: upstream.headers,
+            });
+          },
+        );
+        const host = `127.0.0.1:${proxy.addr.port}`;
+        try {
+          const started = performance.now();
+          const result = await pull(`${host}/team/big:1`, {
+            root: root.path,
+            retry: { baseDelay: 100 },
+            stallTimeout: 500,
+          });
+          const seconds = ((performance.now() - started) / 1000).toFixed(2);
+          assertEquals(result.layers[0].size, layerSize);
+          assertEquals(await checkStore({ root: root.path }), []);
+          assertEquals(await listFiles(root.path, "tmp"), []);
+          const layerRequests = log.filter((entry) => entry.layer || entry.range !== null);
+          const resentBytes = layerRequests.reduce((sum, entry) => sum + entry.bytes, 0) -
+            layerSize;
+          // deno-lint-ignore no-console
+          console.log(
+            `${fault}: recovered, pull took ${seconds} s; layer requests ${
+              JSON.stringify(
+                layerRequests.map(({ range, status, bytes }) => [range, status, bytes]),
+              )
+            }; bytes sent again ${resentBytes}`,
+          );
+          if (["reset", "truncate", "stall"].includes(fault)) {
+            const ranged = log.filter((entry) => entry.range !== null);
+            assertEquals(ranged.map((entry) => entry.status), [206]);
+            const start = Number(/^bytes=([0-9]+)-$/.exec(ranged[0].range!)![1]);
+            assertEquals(ranged[0].bytes, layerSize - start);
+            assert(resentBytes < 128 * 1024, `${resentBytes} bytes sent again`);
+          } else {
+            assertEquals(log.filter((entry) => entry.range !== null).length, 0);
           }
-        },
+        } finally {
+          await proxy.shutdown();
+          await root.remove();
+        }
       });
-      return new Response(body ?? null, { status: upstream.status, headers: upstream.headers });
-    });
-    const host = `127.0.0.1:${proxy.addr.port}`;
-    try {
-      const started = performance.now();
-      const result = await pull(`${host}/team/big:1`, { root: root.path, retry: fast });
-      const seconds = ((performance.now() - started) / 1000).toFixed(2);
-      const ranged = log.filter((entry) => entry.range !== null);
-      // deno-lint-ignore no-console
-      console.log(
-        `recovered in ${seconds} s; requests: ${
-          JSON.stringify(
-            log.map((
-              e,
-            ) => [e.method, e.path.split("/").at(-1)?.slice(0, 19), e.range, e.status, e.bytes]),
-          )
-        }`,
-      );
-      assertEquals(result.layers[0].size, layerSize);
-      assertEquals(ranged.length, 1);
-      assertEquals(ranged[0].status, 206);
-      const start = Number(/^bytes=([0-9]+)-$/.exec(ranged[0].range!)![1]);
-      assertEquals(ranged[0].bytes, layerSize - start);
-      assertEquals(await listFiles(root.path, "tmp"), []);
-    } finally {
-      await proxy.shutdown();
     }
   } finally {
-    await root.remove();
     await layout.remove();
     await registry.close();
   }
