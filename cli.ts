@@ -12,17 +12,21 @@ import {
   checkStore,
   defaultRoot,
   familiarReference,
+  fetchManifest,
   inspectImage,
   listImages,
+  listTags,
   parseInsecureRegistry,
   parsePlatform,
   parseReference,
   prune,
   pull,
   removeImages,
+  tagImage,
   unpack,
   VERSION,
 } from "./mod.ts";
+import { InvalidInputError } from "./lib/errors.ts";
 
 /** A mistake in how the command was called: exit code 2, with a pointer to the help. */
 class UsageError extends Error {
@@ -87,6 +91,16 @@ const atLeastOne = (positionals: string[]) =>
   positionals.length > 0 ? undefined : "requires at least 1 argument";
 const none = (positionals: string[]) =>
   positionals.length === 0 ? undefined : `accepts no arguments, got "${positionals[0]}"`;
+
+/** The `--insecure-registry` entries, checked (a bad one is a usage error). */
+// deno-lint-ignore no-explicit-any
+function insecure(values: Record<string, any>, command: string): string[] | undefined {
+  try {
+    return (values["insecure-registry"] as string[] | undefined)?.map(parseInsecureRegistry);
+  } catch (error) {
+    throw new UsageError((error as Error).message, command);
+  }
+}
 
 function positiveInteger(text: string, flag: string): number {
   const value = Number(text);
@@ -280,7 +294,7 @@ const COMMANDS: Record<string, Command> = {
   },
   prune: {
     usage: "prune",
-    summary: "Delete layers, blobs and temp files no image uses",
+    summary: "Delete layers, blobs, temp files and partial downloads no image uses",
     options: {},
     examples: ["denocker prune"],
     arguments: none,
@@ -292,6 +306,68 @@ const COMMANDS: Record<string, Command> = {
       console.log(
         `Removed ${result.deletedLayers.length} layers, ${result.deletedBlobs.length} blobs, ${result.deletedTemp} temp entries`,
       );
+      return 0;
+    },
+  },
+  tag: {
+    usage: "tag SOURCE TARGET",
+    summary: "Give a stored image another name (TARGET's tag is latest by default)",
+    options: {},
+    examples: ["denocker tag alpine:3.20 registry.lan:5000/base/alpine:3.20"],
+    arguments: exactly(2, "SOURCE and TARGET"),
+    async run({ positionals, root }) {
+      try {
+        await tagImage(positionals[0], positionals[1], { root: root() });
+      } catch (error) {
+        if (error instanceof InvalidInputError && /Cannot (parse|tag as)/.test(error.message)) {
+          throw new UsageError(error.message, "tag");
+        }
+        throw error;
+      }
+      return 0;
+    },
+  },
+  tags: {
+    usage: "tags [OPTIONS] REPOSITORY",
+    summary: "List a repository's tags in its registry, one a line",
+    options: {
+      "insecure-registry": {
+        type: "string",
+        multiple: true,
+        value: "HOST[:PORT]",
+        help: "Use plain HTTP for this registry (repeatable)",
+      },
+    },
+    examples: ["denocker tags registry.lan:5000/team/app"],
+    arguments: exactly(1, "REPOSITORY"),
+    async run({ values, positionals, signal }) {
+      const tags = await listTags(positionals[0], {
+        insecureRegistries: insecure(values, "tags"),
+        signal,
+      });
+      if (tags.length > 0) console.log(tags.join("\n"));
+      return 0;
+    },
+  },
+  manifest: {
+    usage: "manifest [OPTIONS] IMAGE",
+    summary: "Print an image's manifest or index exactly as its registry serves it",
+    options: {
+      "insecure-registry": {
+        type: "string",
+        multiple: true,
+        value: "HOST[:PORT]",
+        help: "Use plain HTTP for this registry (repeatable)",
+      },
+    },
+    examples: ["denocker manifest alpine:3.20"],
+    arguments: exactly(1, "IMAGE"),
+    async run({ values, positionals, signal }) {
+      const { bytes } = await fetchManifest(positionals[0], {
+        insecureRegistries: insecure(values, "manifest"),
+        signal,
+      });
+      await Deno.stdout.write(bytes);
       return 0;
     },
   },

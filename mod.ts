@@ -125,6 +125,8 @@ export {
   type RemoveResult,
 } from "./lib/operations/remove.ts";
 export { type CheckOptions, checkStore } from "./lib/operations/check.ts";
+export { tagImage } from "./lib/operations/tag.ts";
+export { fetchManifest, listTags, type RemoteOptions } from "./lib/operations/remote.ts";
 export {
   extractLayer,
   type ExtractLimits,

@@ -403,6 +403,64 @@ export class RegistryClient {
   }
 
   /**
+   * Lists a repository's tags, following the registry's `Link` pagination.
+   *
+   * @param repository Repository path, e.g. `library/alpine`.
+   * @param options An abort signal; `pageSize` asks for pages of that many tags.
+   * @returns Every tag, in the registry's order.
+   */
+  async listTags(
+    repository: string,
+    options: { signal?: AbortSignal; pageSize?: number } = {},
+  ): Promise<string[]> {
+    const action = `list the tags of ${this.registry}/${repository}`;
+    const tags: string[] = [];
+    let path: string | undefined = `/v2/${repository}/tags/list${
+      options.pageSize ? `?n=${options.pageSize}` : ""
+    }`;
+    for (let page = 0; path !== undefined; page++) {
+      if (page > 10_000) throw new RegistryError(`Cannot ${action}: more than 10000 pages`);
+      const current: string = path;
+      const { body, link } = await this.#retrier.run(action, async () => {
+        const response = await this.#send(
+          current,
+          { method: "GET", scope: pullScope(repository), signal: options.signal },
+          action,
+        );
+        if (!response.ok) throw await errorFrom(response, action);
+        const bytes = await readCapped(response, this.#maxManifestBytes, "tag list");
+        return { body: new TextDecoder().decode(bytes), link: response.headers.get("link") };
+      }, options.signal);
+      let parsed: { tags?: unknown };
+      try {
+        parsed = JSON.parse(body);
+      } catch {
+        throw new RegistryError(`Cannot ${action}: the answer is not JSON`);
+      }
+      if (parsed.tags !== null && parsed.tags !== undefined && !Array.isArray(parsed.tags)) {
+        throw new RegistryError(`Cannot ${action}: the answer has no tag list`);
+      }
+      for (const tag of (parsed.tags as unknown[] | null | undefined) ?? []) {
+        if (typeof tag === "string") tags.push(tag);
+      }
+      // RFC 8288: `<url>; rel="next"`, relative to the registry.
+      const next = link ? /<([^>]+)>\s*;\s*rel="?next"?/.exec(link)?.[1] : undefined;
+      if (next !== undefined) {
+        const url = new URL(next, this.baseUrl);
+        if (url.origin !== new URL(this.baseUrl).origin) {
+          throw new RegistryError(
+            `Cannot ${action}: the next page is on another host (${url.host})`,
+          );
+        }
+        path = url.pathname + url.search;
+      } else {
+        path = undefined;
+      }
+    }
+    return tags;
+  }
+
+  /**
    * Asks for a manifest's digest without downloading it (`HEAD`).
    *
    * @param repository Repository path.

@@ -1,0 +1,116 @@
+/** `tag`, `tags` and `manifest`: naming a stored image, and asking a registry without a store. */
+
+import { assertEquals, assertMatch } from "./_assert.ts";
+import { runCli } from "./_cli.ts";
+import {
+  fakeImage,
+  manifestsFor,
+  registryHandler,
+  startServer,
+  tempDir,
+} from "./_fake_registry.ts";
+import { integrationTest, OciLayout, startRegistry } from "./_real_registry.ts";
+import { craftTar } from "./_tar.ts";
+import { listTags } from "../lib/operations/remote.ts";
+
+const image = fakeImage([await craftTar([{ name: "hello", body: "hello" }])]);
+
+Deno.test("tags follows the registry's pagination; manifest prints the registry's bytes", async () => {
+  const all = ["a", "b", "c", "d", "e"];
+  const serve = registryHandler({ manifests: manifestsFor(image), blobs: image.blobs });
+  const pages: string[] = [];
+  const server = startServer((request, url) => {
+    if (!url.pathname.endsWith("/tags/list")) return serve(request, url);
+    pages.push(url.search);
+    const last = url.searchParams.get("last");
+    const start = last === null ? 0 : all.indexOf(last) + 1;
+    const page = all.slice(start, start + 2);
+    const headers: Record<string, string> = {};
+    if (start + 2 < all.length) {
+      headers.link = `</v2/team/app/tags/list?n=2&last=${page.at(-1)}>; rel="next"`;
+    }
+    return Response.json({ name: "team/app", tags: page }, { headers });
+  });
+  try {
+    const tags = await runCli(["tags", `${server.host}/team/app`]);
+    assertEquals([tags.code, tags.stdout], [0, "a\nb\nc\nd\ne\n"], tags.stderr);
+    assertEquals(pages, ["", "?n=2&last=b", "?n=2&last=d"]);
+    const manifest = await runCli(["manifest", `${server.host}/team/app:latest`]);
+    assertEquals(manifest.code, 0, manifest.stderr);
+    assertEquals(manifest.stdout, new TextDecoder().decode(image.manifestBytes));
+    const bad = await runCli(["tags", `${server.host}/team/app:latest`]);
+    assertEquals(bad.code, 1);
+    assertMatch(bad.stderr, /name a repository, without a tag or digest/);
+  } finally {
+    await server.close();
+  }
+});
+
+Deno.test("tag gives a stored image another name, as docker tag does", async () => {
+  const server = startServer(
+    registryHandler({ manifests: manifestsFor(image), blobs: image.blobs }),
+  );
+  const root = await tempDir();
+  const app = `${server.host}/team/app`;
+  try {
+    assertEquals((await runCli(["pull", "-q", "--root", root.path, app])).code, 0);
+    const tagged = await runCli(["tag", "--root", root.path, app, "other/name:v2"]);
+    assertEquals([tagged.code, tagged.stdout, tagged.stderr], [0, "", ""]);
+    const byId = await runCli([
+      "tag",
+      "--root",
+      root.path,
+      image.configDigest.slice(7, 19),
+      "bare",
+    ]);
+    assertEquals(byId.code, 0, byId.stderr);
+    const inspect = JSON.parse(
+      (await runCli(["inspect", "--root", root.path, "other/name:v2"])).stdout,
+    );
+    assertEquals(inspect[0].RepoTags.sort(), [`${app}:latest`, "bare:latest", "other/name:v2"]);
+    const missing = await runCli(["tag", "--root", root.path, "nothing:here", "x"]);
+    assertEquals(missing.code, 1);
+    assertMatch(missing.stderr, /^denocker: Cannot find image "nothing:here"/);
+    const digest = await runCli([
+      "tag",
+      "--root",
+      root.path,
+      app,
+      `x@sha256:${"a".repeat(64)}`,
+    ]);
+    assertEquals(digest.code, 2);
+    assertMatch(digest.stderr, /a tag cannot name a digest/);
+  } finally {
+    await server.close();
+    await root.remove();
+  }
+});
+
+integrationTest("tags lists every tag of a real registry's repository", [
+  "docker-registry",
+  "skopeo",
+  "umoci",
+], async () => {
+  const registry = await startRegistry();
+  const layout = await OciLayout.create();
+  try {
+    await layout.image("one", []);
+    const names = ["v1", "v2", "v3", "v4", "v5"];
+    for (const tag of names) await layout.push("one", `${registry.host}/team/paged:${tag}`);
+    // Every tag exactly once, whatever order the registry keeps them in.
+    let requests = 0;
+    const counting: typeof fetch = (input, init) => {
+      if (String(input instanceof Request ? input.url : input).includes("/tags/list")) requests++;
+      return fetch(input, init);
+    };
+    const paged = await listTags(`${registry.host}/team/paged`, { pageSize: 2, fetch: counting });
+    assertEquals(paged.sort(), names);
+    // Debian's registry (2.8) answers every tag at once, whatever `n` asks: one request. The
+    // pagination itself is followed in the test above, against a registry that paginates.
+    assertEquals(requests, 1);
+    assertEquals((await listTags(`${registry.host}/team/paged`)).sort(), names);
+  } finally {
+    await layout.remove();
+    await registry.close();
+  }
+});
