@@ -11,6 +11,7 @@ import { progressRenderer } from "./cli/progress.ts";
 import {
   checkStore,
   defaultRoot,
+  exportImage,
   familiarReference,
   fetchManifest,
   inspectImage,
@@ -306,6 +307,36 @@ const COMMANDS: Record<string, Command> = {
       console.log(
         `Removed ${result.deletedLayers.length} layers, ${result.deletedBlobs.length} blobs, ${result.deletedTemp} temp entries`,
       );
+      return 0;
+    },
+  },
+  export: {
+    usage: "export [-o FILE] IMAGE",
+    summary: "Write an image's flattened root filesystem as one tar (stdout by default)",
+    options: {
+      output: { type: "string", short: "o", value: "FILE", help: "Write the tar to FILE" },
+    },
+    examples: [
+      "denocker export -o alpine-rootfs.tar alpine:3.20",
+      "denocker export alpine | tar -t",
+    ],
+    arguments: exactly(1, "IMAGE"),
+    async run({ values, positionals, root, signal }) {
+      const storeRoot = root();
+      const file = values.output === undefined
+        ? undefined
+        : await Deno.open(values.output, { write: true, create: true, truncate: true });
+      try {
+        await exportImage(positionals[0], file?.writable ?? Deno.stdout.writable, {
+          root: storeRoot,
+          signal,
+          onProgress: waitingFor,
+        });
+      } catch (error) {
+        // Half an archive is worse than none.
+        if (values.output !== undefined) await Deno.remove(values.output).catch(() => {});
+        throw error;
+      }
       return 0;
     },
   },

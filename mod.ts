@@ -126,6 +126,7 @@ export {
 } from "./lib/operations/remove.ts";
 export { type CheckOptions, checkStore } from "./lib/operations/check.ts";
 export { tagImage } from "./lib/operations/tag.ts";
+export { exportImage, type ExportOptions } from "./lib/operations/export.ts";
 export { fetchManifest, listTags, type RemoteOptions } from "./lib/operations/remote.ts";
 export {
   extractLayer,

@@ -1,4 +1,7 @@
-/** `tag`, `tags` and `manifest`: naming a stored image, and asking a registry without a store. */
+/**
+ * `tag`, `tags`, `manifest` and `export`: naming a stored image, asking a
+ * registry without a store, and a stored image's root filesystem as a tar.
+ */
 
 import { assertEquals, assertMatch } from "./_assert.ts";
 import { runCli } from "./_cli.ts";
@@ -12,6 +15,7 @@ import {
 import { integrationTest, OciLayout, startRegistry } from "./_real_registry.ts";
 import { craftTar } from "./_tar.ts";
 import { listTags } from "../lib/operations/remote.ts";
+import { describeTree } from "./_tar_compare.ts";
 
 const image = fakeImage([await craftTar([{ name: "hello", body: "hello" }])]);
 
@@ -112,5 +116,64 @@ integrationTest("tags lists every tag of a real registry's repository", [
   } finally {
     await layout.remove();
     await registry.close();
+  }
+});
+
+Deno.test("export | tar -x gives the tree unpack writes", async () => {
+  const long = `deep/${"n".repeat(90)}/${"m".repeat(40)}.txt`;
+  const layered = fakeImage([
+    await craftTar([
+      { name: "etc/", type: "directory" },
+      { name: "etc/gone", body: "deleted by the next layer" },
+      { name: "etc/kept", body: "kept", mode: 0o640 },
+      { name: "bin/", type: "directory" },
+      { name: "bin/tool", body: "#!/bin/sh\n", mode: 0o4755 },
+      { name: "bin/alias", type: "link", linkname: "bin/tool" },
+    ]),
+    await craftTar([
+      { name: "etc/", type: "directory" },
+      { name: "etc/.wh.gone", body: "" },
+      { name: "etc/link", type: "symlink", linkname: "kept" },
+      { name: "deep/", type: "directory" },
+      { name: `deep/${"n".repeat(90)}/`, type: "directory" },
+      { name: long, body: "a long name" },
+      { name: "ünïcødé.txt", body: "utf-8" },
+    ]),
+  ]);
+  const server = startServer(
+    registryHandler({ manifests: manifestsFor(layered), blobs: layered.blobs }),
+  );
+  const root = await tempDir();
+  try {
+    const app = `${server.host}/team/layered`;
+    assertEquals((await runCli(["pull", "-q", "--root", root.path, app])).code, 0);
+    const tarFile = `${root.path}/../export-${crypto.randomUUID()}.tar`;
+    const exported = await runCli(["export", "--root", root.path, "-o", tarFile, app]);
+    assertEquals([exported.code, exported.stderr], [0, ""]);
+    const fromTar = await Deno.makeTempDir();
+    const fromUnpack = `${fromTar}-unpack`;
+    try {
+      const untar = await new Deno.Command("tar", {
+        args: ["-x", "-p", "--numeric-owner", "-f", tarFile, "-C", fromTar],
+        stderr: "piped",
+      }).output();
+      assertEquals(untar.code, 0, new TextDecoder().decode(untar.stderr));
+      assertEquals((await runCli(["unpack", "--root", root.path, app, fromUnpack])).code, 0);
+      const [a, b] = [await describeTree(fromTar), await describeTree(fromUnpack)];
+      assertEquals(a, b);
+      assertEquals(a.some((line) => line.startsWith(`${long} file`)), true);
+      assertEquals(a.some((line) => line.startsWith("etc/gone")), false);
+      assertEquals(
+        a.some((line) => line.startsWith("bin/tool file") && line.endsWith("linked-to bin/alias")),
+        true,
+      );
+    } finally {
+      await Deno.remove(fromTar, { recursive: true });
+      await Deno.remove(fromUnpack, { recursive: true }).catch(() => {});
+      await Deno.remove(tarFile).catch(() => {});
+    }
+  } finally {
+    await server.close();
+    await root.remove();
   }
 });

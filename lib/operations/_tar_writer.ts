@@ -1,0 +1,178 @@
+/**
+ * Writes a directory tree as a POSIX (ustar + PAX) tar stream: files,
+ * directories, symlinks and hardlinks with their modes, owners and times.
+ * Names or link targets that do not fit ustar, and times before 1970 or
+ * after 2242, go into PAX records, as GNU tar's `--format=posix` does.
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import { DenockerError } from "../errors.ts";
+
+const BLOCK = 512;
+const encoder = new TextEncoder();
+
+function octal(value: number, width: number): string {
+  return value.toString(8).padStart(width - 1, "0");
+}
+
+function put(block: Uint8Array, offset: number, text: string): void {
+  block.set(encoder.encode(text), offset);
+}
+
+/** One ustar header; the caller has made sure every field fits. */
+function header(fields: {
+  name: string;
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  mtime: number;
+  type: string;
+  linkname?: string;
+}): Uint8Array {
+  const block = new Uint8Array(BLOCK);
+  put(block, 0, fields.name);
+  put(block, 100, octal(fields.mode & 0o7777, 8));
+  put(block, 108, octal(fields.uid, 8));
+  put(block, 116, octal(fields.gid, 8));
+  put(block, 124, octal(fields.size, 12));
+  put(block, 136, octal(fields.mtime, 12));
+  put(block, 156, fields.type);
+  if (fields.linkname) put(block, 157, fields.linkname);
+  put(block, 257, "ustar\x0000");
+  block.fill(0x20, 148, 156);
+  const sum = block.reduce((total, byte) => total + byte, 0);
+  put(block, 148, `${octal(sum, 7)}\0`);
+  return block;
+}
+
+/** PAX records (`LEN key=value\n`) as an `x` entry, data padded to blocks. */
+function paxEntry(records: [string, string][]): Uint8Array {
+  let text = "";
+  for (const [key, value] of records) {
+    const body = ` ${key}=${value}\n`;
+    let length = encoder.encode(body).byteLength + 1;
+    while (`${length}`.length + encoder.encode(body).byteLength !== length) length++;
+    text += `${length}${body}`;
+  }
+  const data = encoder.encode(text);
+  const out = new Uint8Array(BLOCK + Math.ceil(data.byteLength / BLOCK) * BLOCK);
+  out.set(
+    header({
+      name: "PaxHeader",
+      mode: 0o644,
+      uid: 0,
+      gid: 0,
+      size: data.byteLength,
+      mtime: 0,
+      type: "x",
+    }),
+  );
+  out.set(data, BLOCK);
+  return out;
+}
+
+/** Fits a name or link in a ustar field (ASCII, at most 100 bytes), or says it needs PAX. */
+function fits(text: string): boolean {
+  return text.length <= 100 && /^[\x20-\x7e]*$/.test(text);
+}
+
+/** The headers (PAX entry included when needed) of one entry. */
+function entryHeaders(
+  name: string,
+  info: Deno.FileInfo,
+  type: string,
+  size: number,
+  linkname?: string,
+) {
+  const mtime = Math.floor((info.mtime?.getTime() ?? 0) / 1000);
+  const records: [string, string][] = [];
+  if (!fits(name)) records.push(["path", name]);
+  if (linkname !== undefined && !fits(linkname)) records.push(["linkpath", linkname]);
+  if (mtime < 0 || mtime >= 8 ** 11) records.push(["mtime", String(mtime)]);
+  if (size >= 8 ** 11) records.push(["size", String(size)]);
+  const uid = info.uid ?? 0;
+  const gid = info.gid ?? 0;
+  if (uid >= 8 ** 7) records.push(["uid", String(uid)]);
+  if (gid >= 8 ** 7) records.push(["gid", String(gid)]);
+  const block = header({
+    name: fits(name) ? name : name.slice(-100).replace(/[^\x20-\x7e]/g, "_"),
+    mode: info.mode ?? 0o644,
+    uid: uid >= 8 ** 7 ? 0 : uid,
+    gid: gid >= 8 ** 7 ? 0 : gid,
+    size: size >= 8 ** 11 ? 0 : size,
+    mtime: mtime < 0 || mtime >= 8 ** 11 ? 0 : mtime,
+    type,
+    linkname: linkname === undefined
+      ? undefined
+      : fits(linkname)
+      ? linkname
+      : linkname.slice(-100).replace(/[^\x20-\x7e]/g, "_"),
+  });
+  return records.length > 0 ? [paxEntry(records), block] : [block];
+}
+
+/**
+ * A tar stream of the tree under `root` (entries relative to it, the root
+ * itself left out), depth first in name order. Files are read as the
+ * stream is pulled; nothing proportional to the tree is held.
+ *
+ * @param root The directory.
+ * @returns The archive.
+ */
+export function tarTree(root: string): ReadableStream<Uint8Array> {
+  async function* entries(): AsyncGenerator<Uint8Array> {
+    const inodes = new Map<string, string>();
+    async function* walk(relative: string): AsyncGenerator<Uint8Array> {
+      const names = (await Array.fromAsync(Deno.readDir(join(root, relative))))
+        .map((entry) => entry.name).sort();
+      for (const name of names) {
+        const path = relative ? `${relative}/${name}` : name;
+        const full = join(root, path);
+        const info = await Deno.lstat(full);
+        if (info.isDirectory) {
+          yield* entryHeaders(`${path}/`, info, "5", 0);
+          yield* walk(path);
+        } else if (info.isSymlink) {
+          yield* entryHeaders(path, info, "2", 0, await Deno.readLink(full));
+        } else if (info.isFile) {
+          const key = `${info.dev}:${info.ino}`;
+          const first = info.nlink !== null && info.nlink > 1 ? inodes.get(key) : undefined;
+          if (first !== undefined) {
+            yield* entryHeaders(path, info, "1", 0, first);
+            continue;
+          }
+          if (info.nlink !== null && info.nlink > 1) inodes.set(key, path);
+          yield* entryHeaders(path, info, "0", info.size);
+          const file = await Deno.open(full);
+          let written = 0;
+          for await (const chunk of file.readable) {
+            written += chunk.byteLength;
+            yield chunk;
+          }
+          if (written !== info.size) {
+            throw new DenockerError(`Cannot export ${path}: it changed while it was read`);
+          }
+          const pad = (BLOCK - (written % BLOCK)) % BLOCK;
+          if (pad > 0) yield new Uint8Array(pad);
+        }
+        // Device nodes and FIFOs never reach an extracted layer (Deno cannot create them).
+      }
+    }
+    yield* walk("");
+    yield new Uint8Array(2 * BLOCK);
+  }
+  const iterator = entries();
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const { done, value } = await iterator.next();
+      if (done) controller.close();
+      else controller.enqueue(value);
+    },
+    async cancel() {
+      await iterator.return(undefined);
+    },
+  }, { highWaterMark: 0 });
+}
