@@ -23,6 +23,7 @@ import {
   prune,
   pull,
   removeImages,
+  saveImages,
   tagImage,
   unpack,
   VERSION,
@@ -334,6 +335,43 @@ const COMMANDS: Record<string, Command> = {
         });
       } catch (error) {
         // Half an archive is worse than none.
+        if (values.output !== undefined) await Deno.remove(values.output).catch(() => {});
+        throw error;
+      }
+      return 0;
+    },
+  },
+  save: {
+    usage: "save [-o FILE] [--format docker|oci] IMAGE...",
+    summary: "Write stored images as a tar that docker load, skopeo and umoci read",
+    options: {
+      output: { type: "string", short: "o", value: "FILE", help: "Write the tar to FILE" },
+      format: {
+        type: "string",
+        value: "docker|oci",
+        help: "docker-archive (default) or an OCI image layout",
+      },
+    },
+    examples: [
+      "denocker save -o alpine.tar alpine:3.20",
+      "denocker save --format oci alpine > a.tar",
+    ],
+    arguments: atLeastOne,
+    async run({ values, positionals, root, signal }) {
+      const format = values.format ?? "docker";
+      if (format !== "docker" && format !== "oci") {
+        throw new UsageError(`--format is docker or oci, got "${format}"`, "save");
+      }
+      const file = values.output === undefined
+        ? undefined
+        : await Deno.open(values.output, { write: true, create: true, truncate: true });
+      try {
+        await saveImages(positionals, file?.writable ?? Deno.stdout.writable, {
+          root: root(),
+          format,
+          signal,
+        });
+      } catch (error) {
         if (values.output !== undefined) await Deno.remove(values.output).catch(() => {});
         throw error;
       }

@@ -127,6 +127,7 @@ export {
 export { type CheckOptions, checkStore } from "./lib/operations/check.ts";
 export { tagImage } from "./lib/operations/tag.ts";
 export { exportImage, type ExportOptions } from "./lib/operations/export.ts";
+export { saveImages, type SaveOptions } from "./lib/operations/save.ts";
 export { fetchManifest, listTags, type RemoteOptions } from "./lib/operations/remote.ts";
 export {
   extractLayer,

@@ -176,3 +176,57 @@ export function tarTree(root: string): ReadableStream<Uint8Array> {
     },
   }, { highWaterMark: 0 });
 }
+
+/** One file of an archive written by {@link tarFiles}. */
+export interface TarFile {
+  /** Path in the archive. */
+  name: string;
+  /** Exact size of the body in bytes. */
+  size: number;
+  /** Opens the body when its turn comes. */
+  open(): Promise<ReadableStream<Uint8Array>> | ReadableStream<Uint8Array>;
+}
+
+/**
+ * A tar stream of files given one by one (regular files only, mode 0644,
+ * time 0, owner 0), each body opened when its turn comes: nothing
+ * proportional to a file is held.
+ *
+ * @param files The files, in order.
+ * @returns The archive.
+ */
+export function tarFiles(
+  files: Iterable<TarFile> | AsyncIterable<TarFile>,
+): ReadableStream<Uint8Array> {
+  async function* entries(): AsyncGenerator<Uint8Array> {
+    const info = { mode: 0o644, uid: 0, gid: 0, mtime: new Date(0) } as Deno.FileInfo;
+    for await (const file of files) {
+      yield* entryHeaders(file.name, info, "0", file.size);
+      let written = 0;
+      for await (const chunk of await file.open()) {
+        written += chunk.byteLength;
+        if (written > file.size) break;
+        yield chunk;
+      }
+      if (written !== file.size) {
+        throw new DenockerError(
+          `Cannot write ${file.name}: it has ${written} bytes, ${file.size} were announced`,
+        );
+      }
+      const pad = (BLOCK - (written % BLOCK)) % BLOCK;
+      if (pad > 0) yield new Uint8Array(pad);
+    }
+    yield new Uint8Array(2 * BLOCK);
+  }
+  const iterator = entries();
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const { done, value } = await iterator.next();
+      if (done) controller.close();
+      else controller.enqueue(value);
+    },
+    async cancel() {
+      await iterator.return(undefined);
+    },
+  }, { highWaterMark: 0 });
+}
