@@ -94,6 +94,27 @@ const atLeastOne = (positionals: string[]) =>
 const none = (positionals: string[]) =>
   positionals.length === 0 ? undefined : `accepts no arguments, got "${positionals[0]}"`;
 
+/**
+ * Runs `write` on FILE's stream (made or truncated) or on stdout; a failed
+ * write removes FILE: half an archive is worse than none.
+ */
+async function toOutput(
+  path: string | undefined,
+  write: (output: WritableStream<Uint8Array>) => Promise<unknown>,
+): Promise<void> {
+  if (path === undefined) {
+    await write(Deno.stdout.writable);
+    return;
+  }
+  const file = await Deno.open(path, { write: true, create: true, truncate: true });
+  try {
+    await write(file.writable);
+  } catch (error) {
+    await Deno.remove(path).catch(() => {});
+    throw error;
+  }
+}
+
 /** The `--insecure-registry` entries, checked (a bad one is a usage error). */
 // deno-lint-ignore no-explicit-any
 function insecure(values: Record<string, any>, command: string): string[] | undefined {
@@ -324,20 +345,11 @@ const COMMANDS: Record<string, Command> = {
     arguments: exactly(1, "IMAGE"),
     async run({ values, positionals, root, signal }) {
       const storeRoot = root();
-      const file = values.output === undefined
-        ? undefined
-        : await Deno.open(values.output, { write: true, create: true, truncate: true });
-      try {
-        await exportImage(positionals[0], file?.writable ?? Deno.stdout.writable, {
-          root: storeRoot,
-          signal,
-          onProgress: waitingFor,
-        });
-      } catch (error) {
-        // Half an archive is worse than none.
-        if (values.output !== undefined) await Deno.remove(values.output).catch(() => {});
-        throw error;
-      }
+      await toOutput(
+        values.output,
+        (output) =>
+          exportImage(positionals[0], output, { root: storeRoot, signal, onProgress: waitingFor }),
+      );
       return 0;
     },
   },
@@ -362,19 +374,10 @@ const COMMANDS: Record<string, Command> = {
       if (format !== "docker" && format !== "oci") {
         throw new UsageError(`--format is docker or oci, got "${format}"`, "save");
       }
-      const file = values.output === undefined
-        ? undefined
-        : await Deno.open(values.output, { write: true, create: true, truncate: true });
-      try {
-        await saveImages(positionals, file?.writable ?? Deno.stdout.writable, {
-          root: root(),
-          format,
-          signal,
-        });
-      } catch (error) {
-        if (values.output !== undefined) await Deno.remove(values.output).catch(() => {});
-        throw error;
-      }
+      await toOutput(
+        values.output,
+        (output) => saveImages(positionals, output, { root: root(), format, signal }),
+      );
       return 0;
     },
   },

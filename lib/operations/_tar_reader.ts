@@ -17,6 +17,7 @@
  */
 
 import { DenockerError, MalformedLayerError } from "../errors.ts";
+import { streamFrom } from "./_streams.ts";
 
 /** What an entry is, in the names `extract.ts` uses. */
 export type TarEntryType =
@@ -656,17 +657,7 @@ function sparseBody(source: ByteSource, map: SparseMap, stored: number, name: ()
     }
     yield* zeros(map.realSize);
   }
-  const chunks = expand();
-  const stream = new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      const { done, value } = await chunks.next();
-      if (done) controller.close();
-      else controller.enqueue(value);
-    },
-    async cancel() {
-      await chunks.return(undefined);
-    },
-  }, { highWaterMark: 0 });
+  const stream = streamFrom(expand());
   return {
     stream,
     async finished() {

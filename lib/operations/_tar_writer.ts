@@ -9,6 +9,7 @@
 
 import { join } from "node:path";
 import { DenockerError } from "../errors.ts";
+import { streamFrom } from "./_streams.ts";
 
 const BLOCK = 512;
 const encoder = new TextEncoder();
@@ -164,17 +165,7 @@ export function tarTree(root: string): ReadableStream<Uint8Array> {
     yield* walk("");
     yield new Uint8Array(2 * BLOCK);
   }
-  const iterator = entries();
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      const { done, value } = await iterator.next();
-      if (done) controller.close();
-      else controller.enqueue(value);
-    },
-    async cancel() {
-      await iterator.return(undefined);
-    },
-  }, { highWaterMark: 0 });
+  return streamFrom(entries());
 }
 
 /** One file of an archive written by {@link tarFiles}. */
@@ -218,15 +209,5 @@ export function tarFiles(
     }
     yield new Uint8Array(2 * BLOCK);
   }
-  const iterator = entries();
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      const { done, value } = await iterator.next();
-      if (done) controller.close();
-      else controller.enqueue(value);
-    },
-    async cancel() {
-      await iterator.return(undefined);
-    },
-  }, { highWaterMark: 0 });
+  return streamFrom(entries());
 }
