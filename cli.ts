@@ -17,6 +17,7 @@ import {
   inspectImage,
   listImages,
   listTags,
+  loadImages,
   parseInsecureRegistry,
   parsePlatform,
   parseReference,
@@ -378,6 +379,26 @@ const COMMANDS: Record<string, Command> = {
         values.output,
         (output) => saveImages(positionals, output, { root: root(), format, signal }),
       );
+      return 0;
+    },
+  },
+  load: {
+    usage: "load [-i FILE]",
+    summary: "Load images from a docker-archive or OCI archive (stdin by default)",
+    options: {
+      input: { type: "string", short: "i", value: "FILE", help: "Read the archive from FILE" },
+    },
+    examples: ["denocker load -i alpine.tar", "docker save alpine | denocker load"],
+    arguments: none,
+    async run({ values, root, signal }) {
+      const input = values.input === undefined
+        ? Deno.stdin.readable
+        : (await Deno.open(values.input)).readable;
+      const loaded = await loadImages(input, { root: root(), signal });
+      for (const image of loaded) {
+        for (const tag of image.tags) console.log(`Loaded image: ${tag}`);
+        if (image.tags.length === 0) console.log(`Loaded image ID: ${image.imageId}`);
+      }
       return 0;
     },
   },

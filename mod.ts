@@ -128,6 +128,7 @@ export { type CheckOptions, checkStore } from "./lib/operations/check.ts";
 export { tagImage } from "./lib/operations/tag.ts";
 export { exportImage, type ExportOptions } from "./lib/operations/export.ts";
 export { saveImages, type SaveOptions } from "./lib/operations/save.ts";
+export { type LoadedImage, loadImages, type LoadOptions } from "./lib/operations/load.ts";
 export { fetchManifest, listTags, type RemoteOptions } from "./lib/operations/remote.ts";
 export {
   extractLayer,

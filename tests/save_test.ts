@@ -1,9 +1,11 @@
 /** `save`: archives that skopeo and umoci read as the same image. */
 
 import { join } from "node:path";
-import { assertEquals } from "./_assert.ts";
+import { packTar } from "npm:modern-tar@0.8.6";
+import { assertEquals, assertMatch, assertRejects } from "./_assert.ts";
 import { runCli } from "./_cli.ts";
-import { tempDir } from "./_fake_registry.ts";
+import { listFiles, tempDir } from "./_fake_registry.ts";
+import { craftTar } from "./_tar.ts";
 import { integrationTest, OciLayout, run, startRegistry } from "./_real_registry.ts";
 import { describeTree } from "./_tar_compare.ts";
 import { digestOf } from "../lib/model/digest.ts";
@@ -65,6 +67,34 @@ integrationTest("save writes docker-archive and OCI archives that skopeo and umo
         const rootfs = join(layout.dir, `rootfs-${format}`);
         await run("umoci", ["raw", "unpack", "--image", `${copy}:copied`, rootfs]);
         assertEquals(await describeTree(rootfs), expected);
+        // And back: our load of our save gives the same image, under its name.
+        const again = join(layout.dir, `root-${format}`);
+        const loaded = await runCli(["load", "--root", again, "-i", archive]);
+        assertEquals([loaded.code, loaded.stdout], [0, `Loaded image: ${name}\n`], loaded.stderr);
+        const inspect = JSON.parse((await runCli(["inspect", "--root", again, name])).stdout);
+        assertEquals(inspect[0].Id, imageId);
+        const reloaded = join(layout.dir, `reloaded-${format}`);
+        assertEquals((await runCli(["unpack", "--root", again, name, reloaded])).code, 0);
+        assertEquals(await describeTree(reloaded), expected);
+        if (format === "docker") {
+          // An archive skopeo writes loads too.
+          const skopeoArchive = join(layout.dir, "skopeo-docker.tar");
+          await run("skopeo", [
+            "copy",
+            "--quiet",
+            `oci:${copy}:copied`,
+            `docker-archive:${skopeoArchive}:other/name:2`,
+          ]);
+          const fromSkopeo = await runCli(["load", "--root", again, "-i", skopeoArchive]);
+          assertEquals(
+            [fromSkopeo.code, fromSkopeo.stdout],
+            [0, "Loaded image: other/name:2\n"],
+            fromSkopeo.stderr,
+          );
+          const out = join(layout.dir, "from-skopeo");
+          assertEquals((await runCli(["unpack", "--root", again, "other/name:2", out])).code, 0);
+          assertEquals(await describeTree(out), expected);
+        }
       });
     }
     await Deno.remove(ours, { recursive: true });
@@ -72,5 +102,89 @@ integrationTest("save writes docker-archive and OCI archives that skopeo and umo
     await root.remove();
     await layout.remove();
     await registry.close();
+  }
+});
+
+/** A docker-archive made by hand: layer tars, a config naming their diff_ids, manifest.json. */
+async function handMadeArchive(layerTars: Uint8Array[], diffIds?: string[]): Promise<Uint8Array> {
+  const config = new TextEncoder().encode(JSON.stringify({
+    architecture: "amd64",
+    os: "linux",
+    rootfs: { type: "layers", diff_ids: diffIds ?? layerTars.map((tar) => digestOf(tar)) },
+  }));
+  const configName = `${digestOf(config).slice(7)}.json`;
+  const entries = [
+    ...layerTars.map((tar, i) => ({ name: `l${i}/layer.tar`, body: tar })),
+    { name: configName, body: config },
+    {
+      name: "manifest.json",
+      body: new TextEncoder().encode(JSON.stringify([{
+        Config: configName,
+        RepoTags: ["hand/made:1"],
+        Layers: layerTars.map((_, i) => `l${i}/layer.tar`),
+      }])),
+    },
+  ];
+  return await packTar(entries.map(({ name, body }) => ({
+    header: { name, type: "file" as const, size: body.byteLength, mode: 0o644 },
+    body,
+  })));
+}
+
+Deno.test("load records what a docker-archive holds, and a bad archive changes nothing", async (t) => {
+  const good = await craftTar([{ name: "etc/", type: "directory" }, {
+    name: "etc/ok",
+    body: "ok",
+  }]);
+  const hostile = await craftTar([{ name: "../escape", body: "x" }]);
+  const root = await tempDir();
+  try {
+    await t.step("a good archive: tag printed, image recorded, layers extracted", async () => {
+      const archive = join(root.path, "..", `good-${crypto.randomUUID()}.tar`);
+      await Deno.writeFile(archive, await handMadeArchive([good]));
+      const loaded = await runCli(["load", "--root", root.path, "-i", archive]);
+      await Deno.remove(archive);
+      assertEquals([loaded.code, loaded.stdout], [0, "Loaded image: hand/made:1\n"], loaded.stderr);
+      const check = await runCli(["check", "--root", root.path]);
+      assertEquals(check.code, 0, check.stdout);
+      const out = join(root.path, "..", `out-${crypto.randomUUID()}`);
+      assertEquals((await runCli(["unpack", "--root", root.path, "hand/made:1", out])).code, 0);
+      assertEquals(await Deno.readTextFile(join(out, "etc", "ok")), "ok");
+      await Deno.remove(out, { recursive: true });
+    });
+    const empty = await tempDir();
+    try {
+      for (
+        const [name, archive, pattern] of [
+          ["a hostile layer after a good one", await handMadeArchive([good, hostile]), /\.\./],
+          [
+            "a diff_id the layer does not have",
+            await handMadeArchive([good], [`sha256:${"0".repeat(64)}`]),
+            /digest/,
+          ],
+          ["not an archive of images", await craftTar([{ name: "readme", body: "hi" }]), /neither/],
+        ] as const
+      ) {
+        await t.step(name, async () => {
+          const path = join(empty.path, "..", `bad-${crypto.randomUUID()}.tar`);
+          await Deno.writeFile(path, archive);
+          const result = await runCli(["load", "--root", empty.path, "-i", path]);
+          await Deno.remove(path);
+          assertEquals(result.code, 1);
+          assertMatch(result.stderr, pattern);
+          for (const directory of ["layers", "blobs", "images", "tmp"]) {
+            assertEquals(await listFiles(empty.path, directory), [], directory);
+          }
+          await assertRejects(
+            () => Deno.stat(join(empty.path, "images.json")),
+            Deno.errors.NotFound,
+          );
+        });
+      }
+    } finally {
+      await empty.remove();
+    }
+  } finally {
+    await root.remove();
   }
 });

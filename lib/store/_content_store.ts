@@ -251,6 +251,28 @@ export class ContentStore {
   }
 
   /**
+   * Moves a file whose digest and size were checked by the caller into the
+   * store (same file system), synced; a blob already stored is kept.
+   *
+   * @param path The file (it is moved).
+   * @param digest Its digest.
+   */
+  async adopt(path: string, digest: string): Promise<void> {
+    const target = this.path(digest);
+    if (await this.has(digest)) return;
+    const file = await Deno.open(path, { read: true, write: true });
+    try {
+      await file.sync();
+    } finally {
+      file.close();
+    }
+    const directory = join(target, "..");
+    await Deno.mkdir(directory, { recursive: true });
+    await Deno.rename(path, target);
+    await syncDirectory(directory);
+  }
+
+  /**
    * Stores a stream as a blob, verifying it.
    *
    * @param stream The content.

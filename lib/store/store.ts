@@ -55,12 +55,12 @@ export interface StoredImage {
 export interface ImageToRecord {
   /** `sha256:<hex>` of the config: the image ID. */
   id: string;
-  /** The repository as docker prints it, e.g. `alpine`. */
-  repository: string;
+  /** The repository as docker prints it, e.g. `alpine`; none for an image loaded without a name. */
+  repository?: string;
   /** The tag to point at the image, when it was pulled by tag. */
   tag?: string;
   /** Digest of the document the reference named (an index or the manifest). */
-  digest: string;
+  digest?: string;
   /** Digest of the image manifest. */
   manifestDigest: string;
   /** The image's platform. */
@@ -342,10 +342,18 @@ export class Store {
         id: image.id,
         manifestDigest: image.manifestDigest,
         documentDigests: [
-          ...new Set([...(previous?.documentDigests ?? []), image.digest, image.manifestDigest]),
+          ...new Set([
+            ...(previous?.documentDigests ?? []),
+            ...(image.digest ? [image.digest] : []),
+            image.manifestDigest,
+          ]),
         ],
+        // A registry's digest only: a loaded image has none (as in docker).
         repoDigests: [
-          ...new Set([...(previous?.repoDigests ?? []), `${image.repository}@${image.digest}`]),
+          ...new Set([
+            ...(previous?.repoDigests ?? []),
+            ...(image.repository && image.digest ? [`${image.repository}@${image.digest}`] : []),
+          ]),
         ],
         platform: image.platform,
         pulled: previous?.pulled ?? new Date().toISOString(),
@@ -353,7 +361,9 @@ export class Store {
         size: image.size,
       };
       await this.#images.write(record, image.manifest, image.config);
-      if (image.tag !== undefined) (index[image.repository] ??= {})[image.tag] = image.id;
+      if (image.repository !== undefined && image.tag !== undefined) {
+        (index[image.repository] ??= {})[image.tag] = image.id;
+      }
       return record;
     });
   }
