@@ -18,6 +18,8 @@ import {
   listImages,
   listTags,
   loadImages,
+  login,
+  logout,
   parseInsecureRegistry,
   parsePlatform,
   parseReference,
@@ -399,6 +401,52 @@ const COMMANDS: Record<string, Command> = {
         for (const tag of image.tags) console.log(`Loaded image: ${tag}`);
         if (image.tags.length === 0) console.log(`Loaded image ID: ${image.imageId}`);
       }
+      return 0;
+    },
+  },
+  login: {
+    usage: "login -u USER (-p PASSWORD | --password-stdin) REGISTRY",
+    summary: "Check credentials against a registry and save them in docker's config.json",
+    options: {
+      username: { type: "string", short: "u", value: "USER", help: "The user" },
+      password: { type: "string", short: "p", value: "PASSWORD", help: "The password" },
+      "password-stdin": { type: "boolean", help: "Read the password from stdin" },
+      "insecure-registry": {
+        type: "string",
+        multiple: true,
+        value: "HOST[:PORT]",
+        help: "Use plain HTTP for this registry (repeatable)",
+      },
+    },
+    examples: ['echo "$TOKEN" | denocker login -u ci --password-stdin registry.lan:5000'],
+    arguments: exactly(1, "REGISTRY"),
+    async run({ values, positionals, signal }) {
+      if (!values.username) throw new UsageError("login needs -u USER", "login");
+      const password = values["password-stdin"]
+        ? (await new Response(Deno.stdin.readable).text()).replace(/\r?\n$/, "")
+        : values.password;
+      if (!password) throw new UsageError("login needs -p PASSWORD or --password-stdin", "login");
+      await login(positionals[0], { username: values.username, password }, {
+        insecureRegistries: insecure(values, "login"),
+        signal,
+      });
+      console.log("Login Succeeded");
+      return 0;
+    },
+  },
+  logout: {
+    usage: "logout REGISTRY",
+    summary: "Remove a registry's credentials from docker's config.json",
+    options: {},
+    examples: ["denocker logout registry.lan:5000"],
+    arguments: exactly(1, "REGISTRY"),
+    async run({ positionals }) {
+      const removed = await logout(positionals[0]);
+      console.log(
+        removed
+          ? `Removing login credentials for ${positionals[0]}`
+          : `Not logged in to ${positionals[0]}`,
+      );
       return 0;
     },
   },

@@ -129,6 +129,7 @@ export { tagImage } from "./lib/operations/tag.ts";
 export { exportImage, type ExportOptions } from "./lib/operations/export.ts";
 export { saveImages, type SaveOptions } from "./lib/operations/save.ts";
 export { type LoadedImage, loadImages, type LoadOptions } from "./lib/operations/load.ts";
+export { login, type LoginOptions, logout } from "./lib/operations/login.ts";
 export { fetchManifest, listTags, type RemoteOptions } from "./lib/operations/remote.ts";
 export {
   extractLayer,

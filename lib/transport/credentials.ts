@@ -5,7 +5,8 @@
  * @module
  */
 
-import { join } from "node:path";
+import { dirname, join } from "node:path";
+import { writeFileAtomic } from "../store/_atomic_file.ts";
 import { permissionGranted } from "../_permissions.ts";
 import { DOCKER_HUB } from "../model/reference.ts";
 import { DenockerError, InvalidInputError } from "../errors.ts";
@@ -185,4 +186,81 @@ export function dockerConfigCredentials(options: DockerConfigOptions = {}): Cred
     if (config.credsStore) return runHelper(config.credsStore, serverName);
     return undefined;
   };
+}
+
+/**
+ * Saves credentials for a registry in docker's `config.json` (`auths`,
+ * base64 `user:password`, as `docker login` writes it), keeping every other
+ * entry; the file is written atomically with mode 0600. Credentials that
+ * live in a helper (`credsStore`, `credHelpers`) are not supported here.
+ *
+ * Requires `--allow-read`, `--allow-write` and `--allow-env`.
+ *
+ * @param registry Registry name from a reference (`docker.io` for Docker Hub).
+ * @param credentials User and password.
+ * @param options Where to read the environment from.
+ * @returns The config file written.
+ */
+export async function saveDockerCredentials(
+  registry: string,
+  credentials: { username: string; secret: string },
+  options: DockerConfigOptions = {},
+): Promise<string> {
+  const { path, config } = await editableConfig(registry, options);
+  const key = registry === DOCKER_HUB ? DOCKER_HUB_KEYS[0] : registry;
+  const auths = { ...(config.auths ?? {}) };
+  for (const existing of Object.keys(auths)) {
+    if (matches(existing, registry)) delete auths[existing];
+  }
+  auths[key] = { auth: btoa(`${credentials.username}:${credentials.secret}`) };
+  await writeConfig(path, { ...config, auths });
+  return path;
+}
+
+/**
+ * Removes a registry's credentials from docker's `config.json`.
+ *
+ * Requires `--allow-read`, `--allow-write` and `--allow-env`.
+ *
+ * @param registry Registry name from a reference.
+ * @param options Where to read the environment from.
+ * @returns Whether there were any.
+ */
+export async function removeDockerCredentials(
+  registry: string,
+  options: DockerConfigOptions = {},
+): Promise<boolean> {
+  const { path, config } = await editableConfig(registry, options);
+  const auths = { ...(config.auths ?? {}) };
+  const keys = Object.keys(auths).filter((key) => matches(key, registry));
+  if (keys.length === 0) return false;
+  for (const key of keys) delete auths[key];
+  await writeConfig(path, { ...config, auths });
+  return true;
+}
+
+async function editableConfig(registry: string, options: DockerConfigOptions) {
+  const env = options.env ?? ((name: string) => Deno.env.get(name));
+  const path = configPath(env);
+  if (path === undefined) {
+    throw new InvalidInputError(
+      "Cannot find docker's config: neither DOCKER_CONFIG nor HOME is set",
+    );
+  }
+  const config = await readConfig(path);
+  if (
+    config.credsStore || Object.keys(config.credHelpers ?? {}).some((key) => matches(key, registry))
+  ) {
+    throw new InvalidInputError(
+      `Cannot save credentials for ${registry}: ${path} names a credential helper for it, which denocker does not write to`,
+    );
+  }
+  return { path, config };
+}
+
+async function writeConfig(path: string, config: DockerConfigFile): Promise<void> {
+  await Deno.mkdir(dirname(path), { recursive: true, mode: 0o700 });
+  await writeFileAtomic(path, new TextEncoder().encode(JSON.stringify(config, null, "\t") + "\n"), {
+    mode: 0o600,
+  });
 }

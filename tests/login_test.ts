@@ -1,0 +1,92 @@
+/** `login` and `logout`: credentials checked against the registry, kept in docker's config.json. */
+
+import { join } from "node:path";
+import { assert, assertEquals, assertMatch } from "./_assert.ts";
+import { runCli } from "./_cli.ts";
+import { tempDir } from "./_fake_registry.ts";
+import { integrationTest, OciLayout, startRegistry } from "./_real_registry.ts";
+
+integrationTest("login checks the password, saves it for pulls, and logout removes it", [
+  "docker-registry",
+  "skopeo",
+  "umoci",
+  "htpasswd",
+], async () => {
+  const registry = await startRegistry({ htpasswd: { user: "dana", password: "s3cret" } });
+  const layout = await OciLayout.create();
+  const config = await tempDir();
+  const root = await tempDir();
+  const env = { DOCKER_CONFIG: config.path };
+  const configFile = join(config.path, "config.json");
+  try {
+    await layout.image("app", []);
+    await layout.push("app", `${registry.host}/team/private:1`, ["--dest-creds", "dana:s3cret"]);
+    const kept = { auths: { "other.example": { auth: btoa("x:y") } }, psFormat: "table" };
+    await Deno.writeTextFile(configFile, JSON.stringify(kept));
+
+    const wrong = await runCli(["login", "-u", "dana", "-p", "nope", registry.host], { env });
+    assertEquals(wrong.code, 1);
+    assertEquals(
+      wrong.stderr,
+      `denocker: Cannot log in to ${registry.host}: the registry refused the user or password (HTTP 401)\n`,
+    );
+    assertEquals(wrong.stderr.includes("nope"), false);
+    assertEquals(JSON.parse(await Deno.readTextFile(configFile)), kept);
+
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        new URL("../cli.ts", import.meta.url).pathname,
+        "login",
+        "-u",
+        "dana",
+        "--password-stdin",
+        registry.host,
+      ],
+      env,
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const writer = child.stdin.getWriter();
+    await writer.write(new TextEncoder().encode("s3cret\n"));
+    await writer.close();
+    const right = await child.output();
+    assertEquals(
+      [right.code, new TextDecoder().decode(right.stdout)],
+      [0, "Login Succeeded\n"],
+      new TextDecoder().decode(right.stderr),
+    );
+    const saved = JSON.parse(await Deno.readTextFile(configFile));
+    assertEquals(saved.auths[registry.host], { auth: btoa("dana:s3cret") });
+    assertEquals(saved.auths["other.example"], kept.auths["other.example"]);
+    assertEquals(saved.psFormat, "table");
+    assertEquals((await Deno.stat(configFile)).mode! & 0o777, 0o600);
+
+    const pulled = await runCli([
+      "pull",
+      "-q",
+      "--root",
+      root.path,
+      `${registry.host}/team/private:1`,
+    ], { env });
+    assertEquals(pulled.code, 0, pulled.stderr);
+
+    const out = await runCli(["logout", registry.host], { env });
+    assertEquals(out.stdout, `Removing login credentials for ${registry.host}\n`);
+    assert(!(registry.host in JSON.parse(await Deno.readTextFile(configFile)).auths));
+    // Logged out, the registry asks for a login again.
+    const anonymous = await runCli(
+      ["pull", "-q", "--root", root.path, `${registry.host}/team/private:1`],
+      { env },
+    );
+    assertEquals(anonymous.code, 1);
+    assertMatch(anonymous.stderr, /it needs a login/);
+  } finally {
+    await root.remove();
+    await config.remove();
+    await layout.remove();
+    await registry.close();
+  }
+});
