@@ -3,7 +3,7 @@
 import { join } from "node:path";
 import { assert, assertEquals, assertMatch } from "./_assert.ts";
 import { runCli } from "./_cli.ts";
-import { tempDir } from "./_fake_registry.ts";
+import { startServer, tempDir } from "./_fake_registry.ts";
 import { integrationTest, OciLayout, startRegistry } from "./_real_registry.ts";
 
 integrationTest("login checks the password, saves it for pulls, and logout removes it", [
@@ -88,5 +88,45 @@ integrationTest("login checks the password, saves it for pulls, and logout remov
     await config.remove();
     await layout.remove();
     await registry.close();
+  }
+});
+
+Deno.test("login through a token service: a token for the right password only", async () => {
+  const config = await tempDir();
+  const env = { DOCKER_CONFIG: config.path };
+  const tokenServer = startServer((request) =>
+    request.headers.get("authorization") === `Basic ${btoa("erin:t0ken-pass")}`
+      ? Response.json({ token: "granted", expires_in: 300 })
+      : new Response("denied", { status: 401 })
+  );
+  const registry = startServer((request) =>
+    request.headers.get("authorization") === "Bearer granted"
+      ? Response.json({})
+      : new Response(null, {
+        status: 401,
+        headers: {
+          "www-authenticate": `Bearer realm="${tokenServer.origin}/token",service="fake"`,
+        },
+      })
+  );
+  try {
+    const wrong = await runCli(["login", "-u", "erin", "-p", "wrong", registry.host], { env });
+    assertEquals(wrong.code, 1);
+    assertMatch(
+      wrong.stderr,
+      /^denocker: Cannot log in to 127\.0\.0\.1:[0-9]+: the registry refused/,
+    );
+    assertEquals(
+      await Deno.stat(join(config.path, "config.json")).then(() => true, () => false),
+      false,
+    );
+    const right = await runCli(["login", "-u", "erin", "-p", "t0ken-pass", registry.host], { env });
+    assertEquals([right.code, right.stdout], [0, "Login Succeeded\n"], right.stderr);
+    const saved = JSON.parse(await Deno.readTextFile(join(config.path, "config.json")));
+    assertEquals(saved.auths[registry.host], { auth: btoa("erin:t0ken-pass") });
+  } finally {
+    await registry.close();
+    await tokenServer.close();
+    await config.remove();
   }
 });
