@@ -25,6 +25,7 @@ import {
   parseReference,
   prune,
   pull,
+  pushImage,
   removeImages,
   saveImages,
   tagImage,
@@ -447,6 +448,35 @@ const COMMANDS: Record<string, Command> = {
           ? `Removing login credentials for ${positionals[0]}`
           : `Not logged in to ${positionals[0]}`,
       );
+      return 0;
+    },
+  },
+  push: {
+    usage: "push [OPTIONS] IMAGE",
+    summary: "Upload a stored image to its registry, blobs as stored",
+    options: {
+      "insecure-registry": {
+        type: "string",
+        multiple: true,
+        value: "HOST[:PORT]",
+        help: "Use plain HTTP for this registry (repeatable)",
+      },
+    },
+    examples: ["denocker push registry.lan:5000/team/app:1.0"],
+    arguments: exactly(1, "IMAGE"),
+    async run({ values, positionals, root, signal }) {
+      const result = await pushImage(positionals[0], {
+        root: root(),
+        insecureRegistries: insecure(values, "push"),
+        signal,
+        onProgress: (event) =>
+          console.error(
+            `${shortDigest(event.digest)}: ${
+              { present: "Layer already exists", mounted: "Mounted", uploaded: "Pushed" }[event.how]
+            }`,
+          ),
+      });
+      console.log(`${result.tag}: digest: ${result.digest} size: ${result.size}`);
       return 0;
     },
   },

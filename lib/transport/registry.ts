@@ -263,7 +263,15 @@ export class RegistryClient {
    */
   async #send(
     path: string,
-    init: { method: string; accept?: string; scope: string; signal?: AbortSignal; range?: number },
+    init: {
+      method: string;
+      accept?: string;
+      scope: string;
+      signal?: AbortSignal;
+      range?: number;
+      body?: BodyInit;
+      contentType?: string;
+    },
     action: string,
   ): Promise<Response> {
     const origin = new URL(this.baseUrl).origin;
@@ -273,6 +281,7 @@ export class RegistryClient {
       const headers = new Headers();
       if (init.accept) headers.set("Accept", init.accept);
       if (init.range) headers.set("Range", `bytes=${init.range}-`);
+      if (init.contentType) headers.set("Content-Type", init.contentType);
       const authorization = this.#auth.authorization(init.scope);
       if (authorization && url.origin === origin) headers.set("Authorization", authorization);
       let response: Response;
@@ -280,6 +289,7 @@ export class RegistryClient {
         response = await this.#fetch(url, {
           method: init.method,
           headers,
+          body: init.body,
           redirect: "manual",
           signal: init.signal,
         });
@@ -400,6 +410,103 @@ export class RegistryClient {
       throw new InvalidInputError(`Cannot accept ${what}: ${(error as Error).message}`);
     }
     return { bytes, digest, document };
+  }
+
+  /**
+   * Uploads a blob unless the repository has it: `HEAD` first, then a
+   * cross-repository mount from `mountFrom` when given, else a monolithic
+   * upload (`POST` for a session, `PUT` with the content and its digest).
+   *
+   * @param repository Repository path.
+   * @param descriptor The blob's digest and size.
+   * @param open Opens the blob's content.
+   * @param options Where to mount from; an abort signal.
+   * @returns How the blob got there: `"present"`, `"mounted"` or `"uploaded"`.
+   */
+  async pushBlob(
+    repository: string,
+    descriptor: Pick<Descriptor, "digest" | "size">,
+    open: () => Promise<ReadableStream<Uint8Array>>,
+    options: { mountFrom?: string; signal?: AbortSignal } = {},
+  ): Promise<"present" | "mounted" | "uploaded"> {
+    const scope = `repository:${repository}:pull,push`;
+    const action = `push blob ${descriptor.digest} to ${this.registry}/${repository}`;
+    const head = await this.#request(
+      `/v2/${repository}/blobs/${descriptor.digest}`,
+      { method: "HEAD", scope, signal: options.signal },
+      action,
+    );
+    await head.body?.cancel();
+    if (head.ok) return "present";
+    const start = await this.#request(
+      `/v2/${repository}/blobs/uploads/${
+        options.mountFrom ? `?mount=${descriptor.digest}&from=${options.mountFrom}` : ""
+      }`,
+      { method: "POST", scope, signal: options.signal },
+      action,
+    );
+    await start.body?.cancel();
+    if (start.status === 201) return "mounted";
+    if (start.status !== 202 || !start.headers.has("location")) {
+      throw await errorFrom(start, action);
+    }
+    const location = new URL(start.headers.get("location")!, this.baseUrl);
+    location.searchParams.set("digest", descriptor.digest);
+    const put = await this.#send(
+      location.pathname + location.search,
+      {
+        method: "PUT",
+        scope,
+        signal: options.signal,
+        body: await open(),
+        contentType: "application/octet-stream",
+      },
+      action,
+    );
+    if (put.status !== 201) throw await errorFrom(put, action);
+    await put.body?.cancel();
+    return "uploaded";
+  }
+
+  /**
+   * Puts a manifest under a tag (or its digest).
+   *
+   * @param repository Repository path.
+   * @param reference The tag.
+   * @param bytes The manifest's exact bytes.
+   * @param mediaType Its media type.
+   * @param options An abort signal.
+   * @returns The digest the registry gives it.
+   */
+  async putManifest(
+    repository: string,
+    reference: string,
+    bytes: Uint8Array,
+    mediaType: string,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<string> {
+    const action = `push manifest ${this.registry}/${repository}:${reference}`;
+    const response = await this.#send(
+      `/v2/${repository}/manifests/${reference}`,
+      {
+        method: "PUT",
+        scope: `repository:${repository}:pull,push`,
+        signal: options.signal,
+        body: bytes as Uint8Array<ArrayBuffer>,
+        contentType: mediaType,
+      },
+      action,
+    );
+    if (response.status !== 201) throw await errorFrom(response, action);
+    await response.body?.cancel();
+    const digest = digestOf(bytes);
+    const announced = response.headers.get("docker-content-digest");
+    if (announced && announced !== digest) {
+      throw new VerificationError(
+        `Cannot ${action}: the registry stored it as ${announced}, its content has digest ${digest}`,
+      );
+    }
+    return digest;
   }
 
   /**
