@@ -84,6 +84,14 @@ const GLOBAL_OPTIONS: Record<string, OptionSpec> = {
   help: { type: "boolean", short: "h", help: "Show this help" },
 };
 
+/** `--insecure-registry`, as every command that reaches a registry takes it. */
+const INSECURE_REGISTRY: OptionSpec = {
+  type: "string",
+  multiple: true,
+  value: "HOST[:PORT]",
+  help: "Use plain HTTP for this registry (repeatable)",
+};
+
 const encoder = new TextEncoder();
 const writeError = (text: string) => Deno.stderr.writeSync(encoder.encode(text));
 const waitingFor = (event: { root: string }) =>
@@ -147,12 +155,7 @@ const COMMANDS: Record<string, Command> = {
         value: "OS/ARCH[/VARIANT]",
         help: "Platform to pull, e.g. linux/arm64 or arm64 (default: the host's)",
       },
-      "insecure-registry": {
-        type: "string",
-        multiple: true,
-        value: "HOST[:PORT]",
-        help: "Use plain HTTP for this registry (repeatable)",
-      },
+      "insecure-registry": INSECURE_REGISTRY,
       "max-concurrent-downloads": {
         type: "string",
         value: "N",
@@ -412,12 +415,7 @@ const COMMANDS: Record<string, Command> = {
       username: { type: "string", short: "u", value: "USER", help: "The user" },
       password: { type: "string", short: "p", value: "PASSWORD", help: "The password" },
       "password-stdin": { type: "boolean", help: "Read the password from stdin" },
-      "insecure-registry": {
-        type: "string",
-        multiple: true,
-        value: "HOST[:PORT]",
-        help: "Use plain HTTP for this registry (repeatable)",
-      },
+      "insecure-registry": INSECURE_REGISTRY,
     },
     examples: ['echo "$TOKEN" | denocker login -u ci --password-stdin registry.lan:5000'],
     arguments: exactly(1, "REGISTRY"),
@@ -455,12 +453,7 @@ const COMMANDS: Record<string, Command> = {
     usage: "push [OPTIONS] IMAGE",
     summary: "Upload a stored image to its registry, blobs as stored",
     options: {
-      "insecure-registry": {
-        type: "string",
-        multiple: true,
-        value: "HOST[:PORT]",
-        help: "Use plain HTTP for this registry (repeatable)",
-      },
+      "insecure-registry": INSECURE_REGISTRY,
     },
     examples: ["denocker push registry.lan:5000/team/app:1.0"],
     arguments: exactly(1, "IMAGE"),
@@ -502,12 +495,7 @@ const COMMANDS: Record<string, Command> = {
     usage: "tags [OPTIONS] REPOSITORY",
     summary: "List a repository's tags in its registry, one a line",
     options: {
-      "insecure-registry": {
-        type: "string",
-        multiple: true,
-        value: "HOST[:PORT]",
-        help: "Use plain HTTP for this registry (repeatable)",
-      },
+      "insecure-registry": INSECURE_REGISTRY,
     },
     examples: ["denocker tags registry.lan:5000/team/app"],
     arguments: exactly(1, "REPOSITORY"),
@@ -524,12 +512,7 @@ const COMMANDS: Record<string, Command> = {
     usage: "manifest [OPTIONS] IMAGE",
     summary: "Print an image's manifest or index exactly as its registry serves it",
     options: {
-      "insecure-registry": {
-        type: "string",
-        multiple: true,
-        value: "HOST[:PORT]",
-        help: "Use plain HTTP for this registry (repeatable)",
-      },
+      "insecure-registry": INSECURE_REGISTRY,
     },
     examples: ["denocker manifest alpine:3.20"],
     arguments: exactly(1, "IMAGE"),
