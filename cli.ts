@@ -10,6 +10,7 @@ import { formatBytes, shortDigest, table, timeAgo, useColor } from "./cli/format
 import { progressRenderer } from "./cli/progress.ts";
 import {
   checkStore,
+  copyImage,
   defaultRoot,
   exportImage,
   familiarReference,
@@ -446,6 +447,25 @@ const COMMANDS: Record<string, Command> = {
           ? `Removing login credentials for ${positionals[0]}`
           : `Not logged in to ${positionals[0]}`,
       );
+      return 0;
+    },
+  },
+  copy: {
+    usage: "copy [OPTIONS] SOURCE DESTINATION",
+    summary: "Copy an image registry to registry (every platform), without the store",
+    options: { "insecure-registry": INSECURE_REGISTRY },
+    examples: ["denocker copy registry.lan:5000/team/app:1 mirror.lan:5000/team/app:1"],
+    arguments: exactly(2, "SOURCE and DESTINATION"),
+    async run({ values, positionals, signal }) {
+      const result = await copyImage(positionals[0], positionals[1], {
+        insecureRegistries: insecure(values, "copy"),
+        signal,
+      });
+      const { uploaded, mounted, present } = result.blobs;
+      console.error(
+        `${result.manifests} manifest(s); blobs: ${uploaded} copied, ${mounted} mounted, ${present} already there`,
+      );
+      console.log(result.digest);
       return 0;
     },
   },

@@ -5,6 +5,7 @@ import { assertEquals, assertMatch } from "./_assert.ts";
 import { runCli } from "./_cli.ts";
 import { tempDir } from "./_fake_registry.ts";
 import { integrationTest, OciLayout, run, startRegistry } from "./_real_registry.ts";
+import { digestOf as digestOfContent } from "../lib/model/digest.ts";
 
 integrationTest("push uploads a stored image byte for byte; a second push sends nothing", [
   "docker-registry",
@@ -79,3 +80,52 @@ integrationTest("push uploads a stored image byte for byte; a second push sends 
     await registry.close();
   }
 });
+
+integrationTest("copy keeps the digest of an image and of a multi-platform index", [
+  "docker-registry",
+  "skopeo",
+  "umoci",
+], async () => {
+  const first = await startRegistry();
+  const second = await startRegistry();
+  const layout = await OciLayout.create();
+  try {
+    for (const architecture of ["amd64", "arm64"]) {
+      const content = join(layout.dir, architecture);
+      await Deno.mkdir(content);
+      await Deno.writeTextFile(join(content, "arch"), architecture);
+      await layout.image(architecture, [await layout.tarOf(content, architecture)], {
+        architecture,
+      });
+    }
+    await layout.index("multi", [{ tag: "amd64", architecture: "amd64" }, {
+      tag: "arm64",
+      architecture: "arm64",
+    }]);
+    await layout.push("multi", `${first.host}/team/multi:1`, ["--all"]);
+    await layout.push("amd64", `${first.host}/team/single:1`);
+    for (
+      const [source, destination] of [
+        [`${first.host}/team/single:1`, `${second.host}/copied/single:1`],
+        [`${first.host}/team/multi:1`, `${second.host}/copied/multi:1`],
+        [`${first.host}/team/multi:1`, `${first.host}/mounted/multi:1`],
+      ]
+    ) {
+      const copied = await runCli(["copy", source, destination]);
+      assertEquals(copied.code, 0, copied.stderr);
+      const raw = (image: string) =>
+        run("skopeo", ["inspect", "--raw", "--tls-verify=false", `docker://${image}`]);
+      assertEquals(await raw(destination), await raw(source));
+      assertEquals(copied.stdout.trim(), digestOfBytes(await raw(source)));
+      if (destination.startsWith(first.host)) assertMatch(copied.stderr, /[1-9][0-9]* mounted/);
+    }
+  } finally {
+    await layout.remove();
+    await first.close();
+    await second.close();
+  }
+});
+
+function digestOfBytes(text: string): string {
+  return digestOfContent(new TextEncoder().encode(text));
+}
