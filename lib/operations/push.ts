@@ -8,7 +8,7 @@
 import { InvalidInputError } from "../errors.ts";
 import { parseManifestDocument } from "../model/manifest.ts";
 import { OCI_MANIFEST } from "../model/media_types.ts";
-import { familiarName, parseReference } from "../model/reference.ts";
+import { parseReference } from "../model/reference.ts";
 import { storeOf, type StoreOptions, storeParts } from "../store/store.ts";
 import { dockerConfigCredentials } from "../transport/credentials.ts";
 import { RegistryClient } from "../transport/registry.ts";
@@ -71,12 +71,12 @@ export async function pushImage(name: string, options: PushOptions): Promise<Pus
     insecureRegistries: options.insecureRegistries,
     retry: options.retry,
   });
-  // A repository of the same registry that has these blobs: the one the image was pulled from.
-  const prefix = `${familiarName({ registry: reference.registry, repository: "x" }).slice(0, -1)}`;
-  const source = record.repoDigests
-    .map((entry) => entry.split("@")[0])
-    .find((repository) => repository.startsWith(prefix) && repository !== familiarName(reference));
-  const mountFrom = source === undefined ? undefined : parseReference(source).repository;
+  // A repository of the same registry that has these blobs: one the image was pulled from.
+  const mountFrom = record.repoDigests
+    .map((entry) => parseReference(entry))
+    .find((pulled) =>
+      pulled.registry === reference.registry && pulled.repository !== reference.repository
+    )?.repository;
   return await store.whileReading(async () => {
     const descriptors = [
       ...record.layers.map(({ digest, size }) => ({ digest, size })),
