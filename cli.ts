@@ -12,9 +12,11 @@ import {
   checkStore,
   copyImage,
   defaultRoot,
+  type DenockerConfig,
   exportImage,
   familiarReference,
   fetchManifest,
+  insecureRegistriesOf,
   inspectImage,
   listImages,
   listTags,
@@ -27,6 +29,7 @@ import {
   prune,
   pull,
   pushImage,
+  readConfig,
   removeImages,
   saveImages,
   tagImage,
@@ -62,6 +65,8 @@ interface Invocation {
   positionals: string[];
   /** The store root, resolved only when the command needs it. */
   root(): string;
+  /** denocker's config file, read only when the command needs it. */
+  config(): Promise<DenockerConfig>;
   signal: AbortSignal;
 }
 
@@ -128,14 +133,21 @@ async function toOutput(
   }
 }
 
-/** The `--insecure-registry` entries, checked (a bad one is a usage error). */
-// deno-lint-ignore no-explicit-any
-function insecure(values: Record<string, any>, command: string): string[] | undefined {
+/**
+ * The `--insecure-registry` entries, checked (a bad one is a usage error),
+ * and the registries the config file marks `insecure`.
+ */
+async function insecure(
+  { values, config }: Pick<Invocation, "values" | "config">,
+  command: string,
+): Promise<string[]> {
+  let flags: string[];
   try {
-    return (values["insecure-registry"] as string[] | undefined)?.map(parseInsecureRegistry);
+    flags = (values["insecure-registry"] as string[] | undefined ?? []).map(parseInsecureRegistry);
   } catch (error) {
     throw new UsageError((error as Error).message, command);
   }
+  return [...flags, ...insecureRegistriesOf((await config()).registries)];
 }
 
 function positiveInteger(text: string, flag: string): number {
@@ -175,19 +187,16 @@ const COMMANDS: Record<string, Command> = {
       "denocker pull --platform linux/arm64 ghcr.io/org/app:v1",
     ],
     arguments: exactly(1, "IMAGE"),
-    async run({ values, positionals, root, signal }) {
+    async run({ values, positionals, root, config, signal }) {
       let reference;
       let platform;
-      let insecureRegistries;
       try {
         reference = parseReference(positionals[0]);
         platform = values.platform === undefined ? undefined : parsePlatform(values.platform);
-        insecureRegistries = (values["insecure-registry"] as string[] | undefined)?.map(
-          parseInsecureRegistry,
-        );
       } catch (error) {
         throw new UsageError((error as Error).message, "pull");
       }
+      const insecureRegistries = await insecure({ values, config }, "pull");
       const stallTimeout = values["stall-timeout"] === undefined
         ? undefined
         : positiveInteger(values["stall-timeout"], "--stall-timeout") * 1000;
@@ -208,6 +217,7 @@ const COMMANDS: Record<string, Command> = {
         maxConcurrentDownloads,
         stallTimeout,
         insecureRegistries,
+        registries: (await config()).registries,
         signal,
         // Quiet keeps stdout to the image ID and drops progress, but a warning is never lost.
         onProgress: values.quiet
@@ -420,14 +430,14 @@ const COMMANDS: Record<string, Command> = {
     },
     examples: ['echo "$TOKEN" | denocker login -u ci --password-stdin registry.lan:5000'],
     arguments: exactly(1, "REGISTRY"),
-    async run({ values, positionals, signal }) {
+    async run({ values, positionals, config, signal }) {
       if (!values.username) throw new UsageError("login needs -u USER", "login");
       const password = values["password-stdin"]
         ? (await new Response(Deno.stdin.readable).text()).replace(/\r?\n$/, "")
         : values.password;
       if (!password) throw new UsageError("login needs -p PASSWORD or --password-stdin", "login");
       await login(positionals[0], { username: values.username, password }, {
-        insecureRegistries: insecure(values, "login"),
+        insecureRegistries: await insecure({ values, config }, "login"),
         signal,
       });
       console.log("Login Succeeded");
@@ -456,9 +466,9 @@ const COMMANDS: Record<string, Command> = {
     options: { "insecure-registry": INSECURE_REGISTRY },
     examples: ["denocker copy registry.lan:5000/team/app:1 mirror.lan:5000/team/app:1"],
     arguments: exactly(2, "SOURCE and DESTINATION"),
-    async run({ values, positionals, signal }) {
+    async run({ values, positionals, config, signal }) {
       const result = await copyImage(positionals[0], positionals[1], {
-        insecureRegistries: insecure(values, "copy"),
+        insecureRegistries: await insecure({ values, config }, "copy"),
         signal,
       });
       const { uploaded, mounted, present } = result.blobs;
@@ -477,10 +487,10 @@ const COMMANDS: Record<string, Command> = {
     },
     examples: ["denocker push registry.lan:5000/team/app:1.0"],
     arguments: exactly(1, "IMAGE"),
-    async run({ values, positionals, root, signal }) {
+    async run({ values, positionals, root, config, signal }) {
       const result = await pushImage(positionals[0], {
         root: root(),
-        insecureRegistries: insecure(values, "push"),
+        insecureRegistries: await insecure({ values, config }, "push"),
         signal,
         onProgress: (event) =>
           console.error(
@@ -519,9 +529,9 @@ const COMMANDS: Record<string, Command> = {
     },
     examples: ["denocker tags registry.lan:5000/team/app"],
     arguments: exactly(1, "REPOSITORY"),
-    async run({ values, positionals, signal }) {
+    async run({ values, positionals, config, signal }) {
       const tags = await listTags(positionals[0], {
-        insecureRegistries: insecure(values, "tags"),
+        insecureRegistries: await insecure({ values, config }, "tags"),
         signal,
       });
       if (tags.length > 0) console.log(tags.join("\n"));
@@ -536,9 +546,9 @@ const COMMANDS: Record<string, Command> = {
     },
     examples: ["denocker manifest alpine:3.20"],
     arguments: exactly(1, "IMAGE"),
-    async run({ values, positionals, signal }) {
+    async run({ values, positionals, config, signal }) {
       const { bytes } = await fetchManifest(positionals[0], {
-        insecureRegistries: insecure(values, "manifest"),
+        insecureRegistries: await insecure({ values, config }, "manifest"),
         signal,
       });
       await Deno.stdout.write(bytes);
@@ -732,11 +742,13 @@ async function runCommand(name: string, args: string[], globalRoot: string | und
   const problem = command.arguments(positionals);
   if (problem) throw new UsageError(`"${name}" ${problem}`, name);
   const signals = abortOnSignals();
+  let config: Promise<DenockerConfig> | undefined;
   try {
     return await command.run({
       values,
       positionals,
       root: () => rootFlag ?? defaultRoot(),
+      config: () => config ??= readConfig(),
       signal: signals.signal,
     });
   } catch (error) {

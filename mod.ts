@@ -82,6 +82,26 @@ export {
   dockerConfigCredentials,
   type DockerConfigOptions,
 } from "./lib/transport/credentials.ts";
+export {
+  type ImageSource,
+  MirroredRegistry,
+  type MirroredRegistryOptions,
+  type MirrorFallback,
+} from "./lib/transport/mirrors.ts";
+
+// denocker's config file.
+export {
+  configPath,
+  type DenockerConfig,
+  insecureRegistriesOf,
+  mirrorsOf,
+  parseConfig,
+  parseMirrorUrl,
+  readConfig,
+  type ReadConfigOptions,
+  type RegistriesConfig,
+  type RegistrySettings,
+} from "./lib/config.ts";
 
 // The store.
 export {

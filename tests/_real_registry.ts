@@ -79,7 +79,11 @@ export interface RealRegistry {
 
 /** Starts docker-registry on a free loopback port with a temp storage dir. */
 export async function startRegistry(
-  options: { htpasswd?: { user: string; password: string } } = {},
+  options: {
+    htpasswd?: { user: string; password: string };
+    /** Run as a pull-through cache of this registry (`HOST:PORT`, plain HTTP). */
+    proxyOf?: string;
+  } = {},
 ): Promise<RealRegistry> {
   const dir = await Deno.makeTempDir({ prefix: "denocker-registry-" });
   const port = freePort();
@@ -89,9 +93,10 @@ export async function startRegistry(
     await Deno.writeTextFile(join(dir, "htpasswd"), line.trim() + "\n");
     auth = `auth:\n  htpasswd:\n    realm: basic-realm\n    path: ${dir}/htpasswd\n`;
   }
+  const proxy = options.proxyOf ? `proxy:\n  remoteurl: http://${options.proxyOf}\n` : "";
   await Deno.writeTextFile(
     join(dir, "config.yml"),
-    `version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: ${dir}/storage\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:${port}\n${auth}`,
+    `version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: ${dir}/storage\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:${port}\n${auth}${proxy}`,
   );
   const child = new Deno.Command("docker-registry", {
     args: ["serve", join(dir, "config.yml")],

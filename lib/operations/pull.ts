@@ -51,7 +51,13 @@ import {
   parseReference,
   type Reference,
 } from "../model/reference.ts";
-import { RegistryClient, type RetryOptions } from "../transport/registry.ts";
+import {
+  RegistryClient,
+  type RegistryClientOptions,
+  type RetryOptions,
+} from "../transport/registry.ts";
+import { type ImageSource, MirroredRegistry } from "../transport/mirrors.ts";
+import { mirrorsOf, type RegistriesConfig } from "../config.ts";
 import { runningAsRoot } from "../store/root.ts";
 
 /** Largest image config accepted; configs are held in memory. */
@@ -121,6 +127,13 @@ export interface PullOptions extends StoreOptions {
   maxConcurrentDownloads?: number;
   /** `HOST[:PORT]` registries reached over plain HTTP besides loopback ones. */
   insecureRegistries?: string[];
+  /**
+   * Settings by registry, as in denocker's config file (`readConfig`):
+   * the image's registry's `mirrors` are asked first, in order; a mirror's
+   * failure (no connection, 5xx, 404, …) moves on to the next one and then
+   * to the registry. The image is recorded under its own name either way.
+   */
+  registries?: RegistriesConfig;
   /** Milliseconds to wait for each response's headers; 30 s by default. */
   responseTimeout?: number;
   /** Milliseconds a blob may go without a byte before its transfer is resumed; 30 s by default. */
@@ -168,7 +181,7 @@ export interface PullResult {
 
 /** A pull's state shared by its steps. */
 interface PullContext {
-  client: RegistryClient;
+  client: ImageSource;
   store: Store;
   blobs: ContentStore;
   layers: LayerStore;
@@ -562,6 +575,44 @@ export async function pull(image: string | Reference, options: PullOptions): Pro
   }
 }
 
+/** The image's registry, behind its configured mirrors when it has any. */
+function imageSource(reference: Reference, options: PullOptions): ImageSource {
+  const report = options.onProgress ?? (() => {});
+  const transport: RegistryClientOptions = {
+    fetch: options.fetch,
+    credentials: options.credentials ?? dockerConfigCredentials(),
+    insecureRegistries: options.insecureRegistries,
+    responseTimeout: options.responseTimeout,
+    stallTimeout: options.stallTimeout,
+    retry: options.retry,
+    onRetry: (event) =>
+      report({
+        type: "retry",
+        ...event,
+        digest: /blob (sha256:[0-9a-f]{64})/.exec(event.action)?.[1],
+      }),
+  };
+  const registry = new RegistryClient(reference.registry, transport);
+  const mirrors = mirrorsOf(options.registries, reference.registry);
+  if (mirrors.length === 0) return registry;
+  return new MirroredRegistry(
+    registry,
+    mirrors.map((url) => ({
+      url,
+      // A mirror is not retried: the next source is there, and the registry has the last word.
+      client: new RegistryClient(new URL(url).host, {
+        ...transport,
+        baseUrl: url,
+        retry: { ...options.retry, attempts: 1 },
+      }),
+    })),
+    {
+      onFallback: ({ mirror, next, reason }) =>
+        report({ type: "warning", message: `mirror ${mirror} failed, using ${next}: ${reason}` }),
+    },
+  );
+}
+
 function pullInto(
   store: Store,
   reference: Reference,
@@ -573,20 +624,7 @@ function pullInto(
     const signal = options.signal ? AbortSignal.any([options.signal, abort.signal]) : abort.signal;
     const { blobs, layers } = storeParts(store, staging);
     return await pullWithStaging({
-      client: new RegistryClient(reference.registry, {
-        fetch: options.fetch,
-        credentials: options.credentials ?? dockerConfigCredentials(),
-        insecureRegistries: options.insecureRegistries,
-        responseTimeout: options.responseTimeout,
-        stallTimeout: options.stallTimeout,
-        retry: options.retry,
-        onRetry: (event) =>
-          options.onProgress?.({
-            type: "retry",
-            ...event,
-            digest: /blob (sha256:[0-9a-f]{64})/.exec(event.action)?.[1],
-          }),
-      }),
+      client: imageSource(reference, options),
       store,
       blobs,
       layers,

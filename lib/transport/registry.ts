@@ -52,6 +52,11 @@ export interface RegistryClientOptions {
    * (read by {@link parseInsecureRegistry}).
    */
   insecureRegistries?: string[];
+  /**
+   * The API's origin, e.g. `http://mirror.lan:5000` for a mirror; by
+   * default `https://` (or `http://` when insecure) and the registry's host.
+   */
+  baseUrl?: string;
   /** Redirect hops followed per request; 5 by default. */
   maxRedirects?: number;
   /** Manifest size cap in bytes; 4 MiB by default. */
@@ -237,7 +242,9 @@ export class RegistryClient {
       (options.insecureRegistries ?? []).map(parseInsecureRegistry).some((entry) =>
         entry === host.toLowerCase() || entry === host.toLowerCase().replace(/:[0-9]+$/, "")
       );
-    this.baseUrl = `${insecure ? "http" : "https"}://${host}`;
+    this.baseUrl = options.baseUrl === undefined
+      ? `${insecure ? "http" : "https"}://${host}`
+      : new URL(options.baseUrl).origin;
     const baseFetch = options.fetch ?? fetch;
     const timeout = options.responseTimeout ?? DEFAULT_RESPONSE_TIMEOUT_MS;
     this.#fetch = (input, init) =>
@@ -251,7 +258,7 @@ export class RegistryClient {
     this.#auth = new Authenticator(registry, {
       fetch: this.#fetch,
       credentials: options.credentials,
-      allowHttpRealm: insecure,
+      allowHttpRealm: this.baseUrl.startsWith("http:"),
     });
   }
 
