@@ -8,6 +8,13 @@ import { join } from "node:path";
 const IN_CI = Deno.env.get("CI") === "true";
 
 function toolExists(tool: string): boolean {
+  if (tool.startsWith("/")) {
+    try {
+      return Deno.statSync(tool).isFile;
+    } catch {
+      return false;
+    }
+  }
   const path = Deno.env.get("PATH") ?? "/usr/bin:/bin";
   return path.split(":").some((dir) => {
     try {

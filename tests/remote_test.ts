@@ -20,25 +20,27 @@ import { describeTree } from "./_tar_compare.ts";
 const image = fakeImage([await craftTar([{ name: "hello", body: "hello" }])]);
 
 Deno.test("tags follows the registry's pagination; manifest prints the registry's bytes", async () => {
-  const all = ["a", "b", "c", "d", "e"];
+  // 250 tags served 100 a page, as Docker Hub and GHCR page them, with `Link` to the next page.
+  const all = Array.from({ length: 250 }, (_, i) => `v${String(i).padStart(3, "0")}`);
   const serve = registryHandler({ manifests: manifestsFor(image), blobs: image.blobs });
   const pages: string[] = [];
   const server = startServer((request, url) => {
     if (!url.pathname.endsWith("/tags/list")) return serve(request, url);
     pages.push(url.search);
     const last = url.searchParams.get("last");
+    const size = Number(url.searchParams.get("n") ?? 100);
     const start = last === null ? 0 : all.indexOf(last) + 1;
-    const page = all.slice(start, start + 2);
+    const page = all.slice(start, start + size);
     const headers: Record<string, string> = {};
-    if (start + 2 < all.length) {
-      headers.link = `</v2/team/app/tags/list?n=2&last=${page.at(-1)}>; rel="next"`;
+    if (start + size < all.length) {
+      headers.link = `</v2/team/app/tags/list?n=${size}&last=${page.at(-1)}>; rel="next"`;
     }
     return Response.json({ name: "team/app", tags: page }, { headers });
   });
   try {
     const tags = await runCli(["tags", `${server.host}/team/app`]);
-    assertEquals([tags.code, tags.stdout], [0, "a\nb\nc\nd\ne\n"], tags.stderr);
-    assertEquals(pages, ["", "?n=2&last=b", "?n=2&last=d"]);
+    assertEquals([tags.code, tags.stdout], [0, all.join("\n") + "\n"], tags.stderr);
+    assertEquals(pages, ["", "?n=100&last=v099", "?n=100&last=v199"]);
     const manifest = await runCli(["manifest", `${server.host}/team/app:latest`]);
     assertEquals(manifest.code, 0, manifest.stderr);
     assertEquals(manifest.stdout, new TextDecoder().decode(image.manifestBytes));

@@ -1,0 +1,70 @@
+/**
+ * A real Docker daemon (Debian's docker.io) for interop tests: its own
+ * socket, data root and exec root in a temp dir, no network setup, stopped
+ * by its pid.
+ */
+
+import { join } from "node:path";
+import { run } from "./_real_registry.ts";
+
+/** The docker client that comes with the daemon. */
+export const DOCKER_CLIENT = "/usr/bin/docker";
+
+export interface DockerDaemon {
+  /** Runs the docker client against this daemon; throws with its stderr when it fails. */
+  docker(...args: string[]): Promise<string>;
+  /** Stops the daemon and removes its directories. */
+  close(): Promise<void>;
+}
+
+/** Starts dockerd and waits until it answers. */
+export async function startDocker(): Promise<DockerDaemon> {
+  const dir = await Deno.makeTempDir({ prefix: "denocker-dockerd-" });
+  const socket = `unix://${join(dir, "docker.sock")}`;
+  const log = await Deno.open(join(dir, "dockerd.log"), { write: true, create: true });
+  const daemon = new Deno.Command("dockerd", {
+    args: [
+      "-H",
+      socket,
+      "--data-root",
+      join(dir, "data"),
+      "--exec-root",
+      join(dir, "exec"),
+      "--pidfile",
+      join(dir, "dockerd.pid"),
+      "--iptables=false",
+      "--ip6tables=false",
+      "--bridge=none",
+      "--storage-driver=overlay2",
+    ],
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const logging = daemon.stderr.pipeTo(log.writable).catch(() => {});
+  const docker = (...args: string[]) => run(DOCKER_CLIENT, ["-H", socket, ...args]);
+  const close = async () => {
+    try {
+      daemon.kill("SIGTERM");
+    } catch {
+      // Already gone.
+    }
+    await daemon.status;
+    await logging;
+    await Deno.remove(dir, { recursive: true });
+  };
+  for (let attempt = 0;; attempt++) {
+    try {
+      await docker("version", "--format", "{{.Server.Version}}");
+      return { docker, close };
+    } catch (error) {
+      if (attempt >= 120) {
+        const text = await Deno.readTextFile(join(dir, "dockerd.log")).catch(() => "");
+        await close();
+        throw new Error(
+          `dockerd did not start: ${error}\n${text.split("\n").slice(-10).join("\n")}`,
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
+}
