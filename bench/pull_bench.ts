@@ -4,6 +4,9 @@
  * a user would otherwise reach for, `skopeo copy` followed by
  * `umoci raw unpack`, on a local registry. Prints medians, our ratio to
  * skopeo+umoci, the re-pull of an unchanged image, and our peak RSS.
+ * Then push (ours from the store against `skopeo copy oci:… docker://…`,
+ * each to an empty repository of a fresh registry) and save (ours against
+ * `skopeo copy oci:… docker-archive:…`), as ratios.
  *
  * Run with `deno task bench`; BENCH_RUNS sets the runs per measurement (default 3).
  * It runs with --allow-all because Deno lets only that read another process's
@@ -185,6 +188,96 @@ async function benchResume(registryHost: string, tag: string, work: string, laye
   console.log(`  re-pull after the kill: ${repull.seconds.toFixed(2)} s`);
 }
 
+/** Seconds of each run of `ours` and `theirs`, alternated, each from a synced disk. */
+interface Pair {
+  ours: number[];
+  theirs: number[];
+}
+
+/**
+ * Push: our push of the stored image against skopeo's copy of the same OCI
+ * layout, each to an empty repository of its own fresh registry (so that
+ * neither can mount or skip a blob the other sent).
+ */
+async function benchPush(tag: string, root: string): Promise<Pair> {
+  const pair: Pair = { ours: [], theirs: [] };
+  for (let i = 0; i < RUNS; i++) {
+    for (const tool of ["ours", "theirs"] as const) {
+      const target = await startRegistry();
+      try {
+        const name = `${target.host}/bench/${tag}:1`;
+        await sync();
+        if (tool === "ours") {
+          await run(Deno.execPath(), [...DENOCKER_RUN, "tag", "--root", root, tag, name]);
+          const pushed = await measure(Deno.execPath(), [
+            ...DENOCKER_RUN,
+            "push",
+            "--root",
+            root,
+            name,
+          ]);
+          pair.ours.push(pushed.seconds);
+          await run(Deno.execPath(), [...DENOCKER_RUN, "rmi", "--root", root, name]);
+        } else {
+          const copied = await measure("skopeo", [
+            "copy",
+            "--quiet",
+            "--dest-tls-verify=false",
+            `oci:${layout.layout}:${tag}`,
+            `docker://${name}`,
+          ]);
+          pair.theirs.push(copied.seconds);
+        }
+      } finally {
+        await target.close();
+      }
+    }
+  }
+  return pair;
+}
+
+/** Save: our docker-archive of the stored image against skopeo's from the OCI layout. */
+async function benchSave(tag: string, root: string, work: string): Promise<Pair> {
+  const pair: Pair = { ours: [], theirs: [] };
+  const ours = join(work, "ours.tar");
+  const theirs = join(work, "theirs.tar");
+  for (let i = 0; i < RUNS; i++) {
+    await sync();
+    const saved = await measure(Deno.execPath(), [
+      ...DENOCKER_RUN,
+      "save",
+      "--root",
+      root,
+      "-o",
+      ours,
+      tag,
+    ]);
+    pair.ours.push(saved.seconds);
+    await sync();
+    const copied = await measure("skopeo", [
+      "copy",
+      "--quiet",
+      `oci:${layout.layout}:${tag}`,
+      `docker-archive:${theirs}:bench/${tag}:1`,
+    ]);
+    pair.theirs.push(copied.seconds);
+    for (const path of [ours, theirs]) await Deno.remove(path);
+  }
+  return pair;
+}
+
+function reportPair(name: string, theirName: string, pair: Pair) {
+  const ours = median(pair.ours);
+  const theirs = median(pair.theirs);
+  const runs = (values: number[]) => values.map((s) => s.toFixed(2)).join(", ");
+  console.log(
+    `  ${name}: denocker ${ours.toFixed(2)} s (runs: ${runs(pair.ours)}), ` +
+      `${theirName} ${theirs.toFixed(2)} s (runs: ${runs(pair.theirs)}), ratio ${
+        (ours / theirs).toFixed(2)
+      }`,
+  );
+}
+
 function report(name: string, figures: Figures) {
   const ours = median(figures.ours);
   const reference = median(figures.reference);
@@ -221,6 +314,30 @@ try {
   }
   const largeLayer = (await layout.manifest("large")).layers[0].size;
   await benchResume(registry.host, "large", work, largeLayer);
+  for (const tag of images) {
+    // The image stored once, under its short name, for push and save to start from.
+    const root = join(work, `root-store-${tag}`);
+    await run(Deno.execPath(), [
+      ...DENOCKER_RUN,
+      "pull",
+      "-q",
+      "--root",
+      root,
+      `${registry.host}/bench/${tag}:1`,
+    ]);
+    await run(Deno.execPath(), [
+      ...DENOCKER_RUN,
+      "tag",
+      "--root",
+      root,
+      `${registry.host}/bench/${tag}:1`,
+      tag,
+    ]);
+    console.log(`\npush and save, ${tag} image (${RUNS} runs, medians)`);
+    reportPair("push", "skopeo copy oci: docker://", await benchPush(tag, root));
+    reportPair("save", "skopeo copy oci: docker-archive:", await benchSave(tag, root, work));
+    await Deno.remove(root, { recursive: true });
+  }
 } finally {
   await Deno.remove(work, { recursive: true });
   await layout.remove();
