@@ -3,7 +3,17 @@
 import { join } from "node:path";
 import { assertEquals, assertMatch } from "./_assert.ts";
 import { runCli } from "./_cli.ts";
-import { tempDir } from "./_fake_registry.ts";
+import {
+  fakeImage,
+  manifestsFor,
+  registryHandler,
+  startServer,
+  tempDir,
+} from "./_fake_registry.ts";
+import { craftTar } from "./_tar.ts";
+import { noise } from "./_faulty_registry.ts";
+import { pushImage } from "../lib/operations/push.ts";
+import { tagImage } from "../lib/operations/tag.ts";
 import { integrationTest, OciLayout, run, startRegistry } from "./_real_registry.ts";
 import { digestOf as digestOfContent } from "../lib/model/digest.ts";
 
@@ -62,6 +72,19 @@ integrationTest("push uploads a stored image byte for byte; a second push sends 
         await run("skopeo", ["inspect", "--tls-verify=false", `docker://${elsewhere}`]),
       );
       assertEquals(moved.Digest, sourceDigest);
+
+      // Chunked: PATCHes of 1 KiB with Content-Range, as the real registry takes them.
+      const chunked = `${second.host}/team/chunked:4`;
+      await tagImage(source, chunked, { root: root.path });
+      const result = await pushImage(chunked, { root: root.path, chunkSize: 1024 });
+      assertEquals(result.digest, sourceDigest);
+      const fresh = await tempDir();
+      try {
+        const repulled = await runCli(["pull", "-q", "--root", fresh.path, chunked]);
+        assertEquals([repulled.code, repulled.stdout], [0, pulled.stdout], repulled.stderr);
+      } finally {
+        await fresh.remove();
+      }
     } finally {
       await second.close();
     }
@@ -129,3 +152,106 @@ integrationTest("copy keeps the digest of an image and of a multi-platform index
 function digestOfBytes(text: string): string {
   return digestOfContent(new TextEncoder().encode(text));
 }
+
+/**
+ * A registry that takes blobs only in chunks: `PUT` with a body is refused
+ * (405); `PATCH`es must follow each other (`Content-Range` from the bytes
+ * received so far); the closing `PUT` checks the digest.
+ */
+function chunksOnlyRegistry() {
+  const uploads = new Map<string, Uint8Array<ArrayBuffer>[]>();
+  const blobs = new Map<string, Uint8Array>();
+  const patches: { range: string | null; bytes: number }[] = [];
+  const received = (id: string) => uploads.get(id)!.reduce((sum, part) => sum + part.byteLength, 0);
+  const server = startServer(async (request, url) => {
+    const blob = /^\/v2\/team\/app\/blobs\/(sha256:[0-9a-f]{64})$/.exec(url.pathname);
+    if (blob) return new Response(null, { status: blobs.has(blob[1]) ? 200 : 404 });
+    if (request.method === "POST" && url.pathname === "/v2/team/app/blobs/uploads/") {
+      const id = crypto.randomUUID();
+      uploads.set(id, []);
+      return new Response(null, {
+        status: 202,
+        headers: { location: `/v2/team/app/blobs/uploads/${id}` },
+      });
+    }
+    const upload = /^\/v2\/team\/app\/blobs\/uploads\/([0-9a-f-]+)$/.exec(url.pathname);
+    if (upload && uploads.has(upload[1])) {
+      const id = upload[1];
+      const body = new Uint8Array(await request.arrayBuffer());
+      if (request.method === "PATCH") {
+        const range = request.headers.get("content-range");
+        patches.push({ range, bytes: body.byteLength });
+        if (range !== `${received(id)}-${received(id) + body.byteLength - 1}`) {
+          return new Response(null, { status: 416 });
+        }
+        uploads.get(id)!.push(body);
+        return new Response(null, {
+          status: 202,
+          headers: { location: `/v2/team/app/blobs/uploads/${id}` },
+        });
+      }
+      if (request.method === "PUT") {
+        if (body.byteLength > 0) return new Response(null, { status: 405 });
+        const content = new Uint8Array(await new Blob(uploads.get(id)!).arrayBuffer());
+        const digest = url.searchParams.get("digest")!;
+        if (digestOfContent(content) !== digest) return new Response(null, { status: 400 });
+        blobs.set(digest, content);
+        return new Response(null, { status: 201 });
+      }
+    }
+    if (request.method === "PUT" && url.pathname.startsWith("/v2/team/app/manifests/")) {
+      const bytes = new Uint8Array(await request.arrayBuffer());
+      return new Response(null, {
+        status: 201,
+        headers: { "docker-content-digest": digestOfContent(bytes) },
+      });
+    }
+    return new Response(null, { status: 404 });
+  });
+  return { server, blobs, patches };
+}
+
+Deno.test("push sends blobs in chunks when the registry refuses them whole", async (t) => {
+  const layer = await craftTar([{ name: "data.bin", body: noise(300_000) }]);
+  const image = fakeImage([layer]);
+  const source = startServer(
+    registryHandler({ manifests: manifestsFor(image), blobs: image.blobs }),
+  );
+  const root = await tempDir();
+  try {
+    assertEquals(
+      (await runCli(["pull", "-q", "--root", root.path, `${source.host}/team/app`])).code,
+      0,
+    );
+    for (const chunkSize of [undefined, 100_000]) {
+      await t.step(
+        chunkSize ? `chunks of ${chunkSize} bytes` : "after a refused upload",
+        async () => {
+          const target = chunksOnlyRegistry();
+          try {
+            const name = `${target.server.host}/team/app:1`;
+            await tagImage(`${source.host}/team/app`, name, { root: root.path });
+            const result = await pushImage(name, { root: root.path, chunkSize });
+            assertEquals(result.digest, image.manifestDigest);
+            // Every blob arrived whole and intact.
+            assertEquals([...target.blobs.keys()].sort(), [...image.blobs.keys()].sort());
+            for (const [digest, bytes] of target.blobs) {
+              assertEquals(bytes, image.blobs.get(digest));
+            }
+            const layerPatches = target.patches.filter((patch) => patch.bytes > 1000);
+            const expected = chunkSize === undefined ? [layer.byteLength] : Array.from(
+              { length: Math.ceil(layer.byteLength / chunkSize) },
+              (_, i) => Math.min(chunkSize, layer.byteLength - i * chunkSize),
+            );
+            assertEquals(layerPatches.map((patch) => patch.bytes), expected);
+          } finally {
+            await target.server.close();
+          }
+        },
+      );
+    }
+  } finally {
+    await source.close();
+    await root.remove();
+  }
+});

@@ -16,6 +16,12 @@ import type { RemoteOptions } from "./remote.ts";
 
 /** Options for {@link pushImage}. */
 export interface PushOptions extends StoreOptions, RemoteOptions {
+  /**
+   * Upload each blob in chunks of this many bytes (`PATCH`es). By default
+   * a blob goes up in one request, and in chunks only when the registry
+   * refuses that.
+   */
+  chunkSize?: number;
   /** Told as each blob is handled. */
   onProgress?: (
     event: { type: "blob"; digest: string; how: "present" | "mounted" | "uploaded" },
@@ -89,6 +95,7 @@ export async function pushImage(name: string, options: PushOptions): Promise<Pus
         () => blobs.open(descriptor.digest),
         {
           mountFrom,
+          chunkSize: options.chunkSize,
           signal: options.signal,
         },
       );

@@ -278,6 +278,7 @@ export class RegistryClient {
       range?: number;
       body?: BodyInit;
       contentType?: string;
+      contentRange?: string;
     },
     action: string,
   ): Promise<Response> {
@@ -289,6 +290,7 @@ export class RegistryClient {
       if (init.accept) headers.set("Accept", init.accept);
       if (init.range) headers.set("Range", `bytes=${init.range}-`);
       if (init.contentType) headers.set("Content-Type", init.contentType);
+      if (init.contentRange) headers.set("Content-Range", init.contentRange);
       const authorization = this.#auth.authorization(init.scope);
       if (authorization && url.origin === origin) headers.set("Authorization", authorization);
       let response: Response;
@@ -423,18 +425,22 @@ export class RegistryClient {
    * Uploads a blob unless the repository has it: `HEAD` first, then a
    * cross-repository mount from `mountFrom` when given, else a monolithic
    * upload (`POST` for a session, `PUT` with the content and its digest).
+   * A registry that refuses a monolithic upload (HTTP 405, 413, 416 or 501)
+   * gets the content again in chunks (`PATCH` with `Content-Range`, at least
+   * its `OCI-Chunk-Min-Length`, then `PUT` with the digest); `chunkSize`
+   * asks for chunks from the start.
    *
    * @param repository Repository path.
    * @param descriptor The blob's digest and size.
-   * @param open Opens the blob's content.
-   * @param options Where to mount from; an abort signal.
+   * @param open Opens the blob's content (again, for a chunked upload after a refused monolithic one).
+   * @param options Where to mount from; chunk size; an abort signal.
    * @returns How the blob got there: `"present"`, `"mounted"` or `"uploaded"`.
    */
   async pushBlob(
     repository: string,
     descriptor: Pick<Descriptor, "digest" | "size">,
     open: () => Promise<ReadableStream<Uint8Array>>,
-    options: { mountFrom?: string; signal?: AbortSignal } = {},
+    options: { mountFrom?: string; chunkSize?: number; signal?: AbortSignal } = {},
   ): Promise<"present" | "mounted" | "uploaded"> {
     const scope = `repository:${repository}:pull,push`;
     const action = `push blob ${descriptor.digest} to ${this.registry}/${repository}`;
@@ -457,22 +463,121 @@ export class RegistryClient {
     if (start.status !== 202 || !start.headers.has("location")) {
       throw await errorFrom(start, action);
     }
-    const location = new URL(start.headers.get("location")!, this.baseUrl);
-    location.searchParams.set("digest", descriptor.digest);
-    const put = await this.#send(
-      location.pathname + location.search,
-      {
-        method: "PUT",
-        scope,
-        signal: options.signal,
-        body: await open(),
-        contentType: "application/octet-stream",
-      },
+    const session = uploadSession(start, this.baseUrl);
+    if (options.chunkSize === undefined) {
+      const location = new URL(session.location);
+      location.searchParams.set("digest", descriptor.digest);
+      const put = await this.#send(
+        location.href,
+        {
+          method: "PUT",
+          scope,
+          signal: options.signal,
+          body: await open(),
+          contentType: "application/octet-stream",
+        },
+        action,
+      );
+      if (put.status === 201) {
+        await put.body?.cancel();
+        return "uploaded";
+      }
+      if (!MONOLITHIC_REFUSED.has(put.status)) throw await errorFrom(put, action);
+      await put.body?.cancel();
+    }
+    await this.#uploadInChunks(descriptor, open, {
+      session: options.chunkSize === undefined
+        ? await this.#startUpload(repository, scope, action, options.signal)
+        : session,
+      chunkSize: options.chunkSize ?? DEFAULT_CHUNK_BYTES,
+      scope,
+      action,
+      signal: options.signal,
+    });
+    return "uploaded";
+  }
+
+  async #startUpload(
+    repository: string,
+    scope: string,
+    action: string,
+    signal?: AbortSignal,
+  ): Promise<UploadSession> {
+    const start = await this.#request(
+      `/v2/${repository}/blobs/uploads/`,
+      { method: "POST", scope, signal },
       action,
     );
+    await start.body?.cancel();
+    if (start.status !== 202 || !start.headers.has("location")) {
+      throw await errorFrom(start, action);
+    }
+    return uploadSession(start, this.baseUrl);
+  }
+
+  /**
+   * Sends a blob in chunks of `chunkSize` bytes (or the registry's minimum),
+   * each a `PATCH` with its `Content-Range` to the location the last answer
+   * gave, then closes the session with `PUT ?digest=`. Holds one chunk in
+   * memory at a time.
+   */
+  async #uploadInChunks(
+    descriptor: Pick<Descriptor, "digest" | "size">,
+    open: () => Promise<ReadableStream<Uint8Array>>,
+    options: {
+      session: UploadSession;
+      chunkSize: number;
+      scope: string;
+      action: string;
+      signal?: AbortSignal;
+    },
+  ): Promise<void> {
+    const { scope, action, signal } = options;
+    const size = Math.max(options.chunkSize, options.session.minChunk);
+    let location = options.session.location;
+    let offset = 0;
+    const send = async (chunk: Uint8Array) => {
+      const response = await this.#send(location, {
+        method: "PATCH",
+        scope,
+        signal,
+        body: chunk as Uint8Array<ArrayBuffer>,
+        contentType: "application/octet-stream",
+        contentRange: `${offset}-${offset + chunk.byteLength - 1}`,
+      }, action);
+      if (response.status !== 202 || !response.headers.has("location")) {
+        throw await errorFrom(response, action);
+      }
+      await response.body?.cancel();
+      location = new URL(response.headers.get("location")!, location).href;
+      offset += chunk.byteLength;
+    };
+    // One buffer for every chunk: each PATCH is answered before the buffer is filled again.
+    const buffer = new Uint8Array(size);
+    let filled = 0;
+    for await (const piece of await open()) {
+      for (let used = 0; used < piece.byteLength;) {
+        const taken = Math.min(size - filled, piece.byteLength - used);
+        buffer.set(piece.subarray(used, used + taken), filled);
+        filled += taken;
+        used += taken;
+        if (filled === size) {
+          await send(buffer);
+          filled = 0;
+        }
+      }
+    }
+    if (filled > 0) await send(buffer.subarray(0, filled));
+    if (offset !== descriptor.size) {
+      throw new VerificationError(
+        `Cannot ${action}: the content has ${offset} bytes, expected ${descriptor.size}`,
+      );
+    }
+    const close = new URL(location);
+    close.searchParams.set("digest", descriptor.digest);
+    const put = await this.#send(close.href, { method: "PUT", scope, signal }, action);
     if (put.status !== 201) throw await errorFrom(put, action);
     await put.body?.cancel();
-    return "uploaded";
   }
 
   /**
@@ -771,6 +876,25 @@ export class RegistryClient {
       },
     }, { highWaterMark: 0 });
   }
+}
+
+/** Statuses with which a registry refuses a monolithic upload, and takes chunks instead. */
+const MONOLITHIC_REFUSED: ReadonlySet<number> = new Set([405, 413, 416, 501]);
+/** Chunk size of a chunked upload unless the caller or the registry asks for another. */
+const DEFAULT_CHUNK_BYTES = 16 * 1024 * 1024;
+
+/** An upload session: where to send the content, and the registry's smallest chunk. */
+interface UploadSession {
+  location: string;
+  minChunk: number;
+}
+
+function uploadSession(response: Response, baseUrl: string): UploadSession {
+  const minimum = Number(response.headers.get("oci-chunk-min-length") ?? 0);
+  return {
+    location: new URL(response.headers.get("location")!, baseUrl).href,
+    minChunk: Number.isSafeInteger(minimum) && minimum > 0 ? minimum : 0,
+  };
 }
 
 function pullScope(repository: string): string {
