@@ -130,3 +130,74 @@ Deno.test("login through a token service: a token for the right password only", 
     await config.remove();
   }
 });
+
+Deno.test("login and logout use the credential helper docker's config names", async (t) => {
+  const server = startServer((request, url) => {
+    if (request.headers.get("authorization") !== `Basic ${btoa("dana:s3cret")}`) {
+      return new Response(null, {
+        status: 401,
+        headers: { "www-authenticate": 'Basic realm="fake"' },
+      });
+    }
+    return url.pathname === "/v2/team/app/tags/list"
+      ? Response.json({ name: "team/app", tags: ["1"] })
+      : Response.json({});
+  });
+  const dir = await tempDir();
+  try {
+    // A helper as docker's are: `store` reads JSON, `get` and `erase` read the server's name.
+    const bin = join(dir.path, "bin");
+    const store = join(dir.path, "helper-store.json");
+    await Deno.mkdir(bin);
+    await Deno.writeTextFile(
+      join(bin, "docker-credential-denockertest"),
+      `#!/bin/sh
+case "$1" in
+  store) cat > "${store}" ;;
+  get) read server; [ -f "${store}" ] && cat "${store}" && exit 0
+       echo "credentials not found in native keychain"; exit 1 ;;
+  erase) read server; [ -f "${store}" ] && rm "${store}" && exit 0
+       echo "credentials not found in native keychain"; exit 1 ;;
+esac
+`,
+      { mode: 0o755 },
+    );
+    const shapes = [
+      { credsStore: "denockertest" },
+      { credHelpers: { [server.host]: "denockertest" } },
+    ];
+    for (const shape of shapes) {
+      await t.step(Object.keys(shape)[0], async () => {
+        const configDir = join(dir.path, Object.keys(shape)[0]);
+        await Deno.mkdir(configDir);
+        const configFile = join(configDir, "config.json");
+        await Deno.writeTextFile(configFile, JSON.stringify(shape));
+        const env = { DOCKER_CONFIG: configDir, PATH: `${bin}:${Deno.env.get("PATH")}` };
+        const tags = ["tags", `${server.host}/team/app`];
+
+        const login = await runCli(["login", "-u", "dana", "-p", "s3cret", server.host], { env });
+        assertEquals([login.code, login.stdout], [0, "Login Succeeded\n"], login.stderr);
+        assertEquals(JSON.parse(await Deno.readTextFile(store)), {
+          ServerURL: server.host,
+          Username: "dana",
+          Secret: "s3cret",
+        });
+        const config = await Deno.readTextFile(configFile);
+        assertEquals(config.includes("s3cret") || config.includes(btoa("dana:s3cret")), false);
+        assertEquals(JSON.parse(config), { ...shape, auths: { [server.host]: {} } });
+        // What the helper keeps is what the next command uses.
+        const listed = await runCli(tags, { env });
+        assertEquals([listed.code, listed.stdout], [0, "1\n"], listed.stderr);
+
+        const logout = await runCli(["logout", server.host], { env });
+        assertEquals(logout.stdout, `Removing login credentials for ${server.host}\n`);
+        assertEquals(await Deno.stat(store).then(() => true, () => false), false);
+        assertEquals(JSON.parse(await Deno.readTextFile(configFile)), { ...shape, auths: {} });
+        assertEquals((await runCli(tags, { env })).code, 1);
+      });
+    }
+  } finally {
+    await server.close();
+    await dir.remove();
+  }
+});

@@ -28,10 +28,12 @@ function registryName(text: string): string {
 
 /**
  * Checks credentials against a registry (its Basic or Bearer token flow on
- * `/v2/`) and, when they work, saves them in docker's `config.json`. Wrong
- * credentials save nothing and throw an `AuthenticationError`.
+ * `/v2/`) and, when they work, saves them as `docker login` does: in the
+ * credential helper docker's `config.json` names, else in its `auths`.
+ * Wrong credentials save nothing and throw an `AuthenticationError`.
  *
- * Requires `--allow-net`, `--allow-read`, `--allow-write` and `--allow-env`.
+ * Requires `--allow-net`, `--allow-read`, `--allow-write` and `--allow-env`
+ * (and `--allow-run` for a credential helper).
  *
  * @example
  * ```ts
@@ -42,7 +44,7 @@ function registryName(text: string): string {
  * @param registry `HOST[:PORT]`, e.g. `ghcr.io` or `localhost:5000`.
  * @param credentials User and password.
  * @param options Transport options, and the environment that locates `config.json`.
- * @returns The config file written.
+ * @returns Where they went: the helper's program name or the config file's path.
  */
 export async function login(
   registry: string,
@@ -79,9 +81,11 @@ export async function login(
 }
 
 /**
- * Removes a registry's credentials from docker's `config.json`.
+ * Removes a registry's credentials as `docker logout` does: from its
+ * credential helper and from docker's `config.json`.
  *
- * Requires `--allow-read`, `--allow-write` and `--allow-env`.
+ * Requires `--allow-read`, `--allow-write` and `--allow-env` (and
+ * `--allow-run` for a credential helper).
  *
  * @param registry `HOST[:PORT]`.
  * @param options The environment that locates `config.json`.

@@ -110,7 +110,8 @@ function decodeAuth(
   return undefined;
 }
 
-async function runHelper(helper: string, server: string): Promise<Credentials | undefined> {
+/** Runs `docker-credential-HELPER ACTION` with `input` on stdin. */
+async function callHelper(helper: string, action: "get" | "store" | "erase", input: string) {
   const program = `docker-credential-${helper}`;
   // Without --allow-run Deno would prompt on a terminal; say what is needed instead.
   if (!permissionGranted({ name: "run", command: program })) {
@@ -119,7 +120,7 @@ async function runHelper(helper: string, server: string): Promise<Credentials | 
     );
   }
   const command = new Deno.Command(program, {
-    args: ["get"],
+    args: [action],
     stdin: "piped",
     stdout: "piped",
     stderr: "piped",
@@ -128,30 +129,47 @@ async function runHelper(helper: string, server: string): Promise<Credentials | 
   try {
     child = command.spawn();
   } catch {
-    throw new DenockerError(`Cannot run credential helper docker-credential-${helper}: not found`);
+    throw new DenockerError(`Cannot run credential helper ${program}: not found`);
   }
   const writer = child.stdin.getWriter();
-  await writer.write(new TextEncoder().encode(server));
+  await writer.write(new TextEncoder().encode(input));
   await writer.close();
   const output = await child.output();
   const stdout = new TextDecoder().decode(output.stdout).trim();
+  const said = `${stdout}\n${new TextDecoder().decode(output.stderr)}`;
+  return { program, success: output.success, code: output.code, stdout, said };
+}
+
+const notFound = (said: string) => /credentials not found/i.test(said);
+
+async function runHelper(helper: string, server: string): Promise<Credentials | undefined> {
+  const output = await callHelper(helper, "get", server);
   if (!output.success) {
-    if (/credentials not found/i.test(stdout + new TextDecoder().decode(output.stderr))) {
-      return undefined;
-    }
+    if (notFound(output.said)) return undefined;
     throw new DenockerError(
-      `Cannot get credentials from docker-credential-${helper}: it exited with ${output.code}`,
+      `Cannot get credentials from ${output.program}: it exited with ${output.code}`,
     );
   }
   try {
-    const { Username, Secret } = JSON.parse(stdout);
+    const { Username, Secret } = JSON.parse(output.stdout);
     if (typeof Secret !== "string" || Secret === "") return undefined;
     return { username: typeof Username === "string" ? Username : "", secret: Secret };
   } catch {
     throw new DenockerError(
-      `Cannot get credentials from docker-credential-${helper}: its answer is not JSON`,
+      `Cannot get credentials from ${output.program}: its answer is not JSON`,
     );
   }
+}
+
+/** The helper that keeps a registry's credentials, when the config names one. */
+function helperFor(config: DockerConfigFile, registry: string): string | undefined {
+  const key = Object.keys(config.credHelpers ?? {}).find((key) => matches(key, registry));
+  return key === undefined ? config.credsStore || undefined : config.credHelpers![key];
+}
+
+/** The server name helpers and `auths` know a registry by. */
+function serverName(registry: string): string {
+  return registry === DOCKER_HUB ? DOCKER_HUB_KEYS[0] : registry;
 }
 
 /**
@@ -178,39 +196,61 @@ export function dockerConfigCredentials(options: DockerConfigOptions = {}): Cred
     if (path === undefined) return undefined;
     const config = await readConfig(path);
     const helperKey = Object.keys(config.credHelpers ?? {}).find((key) => matches(key, registry));
-    const serverName = registry === DOCKER_HUB ? DOCKER_HUB_KEYS[0] : registry;
-    if (helperKey !== undefined) return runHelper(config.credHelpers![helperKey], serverName);
+    if (helperKey !== undefined) {
+      return runHelper(config.credHelpers![helperKey], serverName(registry));
+    }
     const authKey = Object.keys(config.auths ?? {}).find((key) => matches(key, registry));
     const fromAuths = authKey === undefined ? undefined : decodeAuth(config.auths![authKey], path);
     if (fromAuths) return fromAuths;
-    if (config.credsStore) return runHelper(config.credsStore, serverName);
+    if (config.credsStore) return runHelper(config.credsStore, serverName(registry));
     return undefined;
   };
 }
 
 /**
- * Saves credentials for a registry in docker's `config.json` (`auths`,
- * base64 `user:password`, as `docker login` writes it), keeping every other
- * entry; the file is written atomically with mode 0600. Credentials that
- * live in a helper (`credsStore`, `credHelpers`) are not supported here.
+ * Saves credentials for a registry as `docker login` does: in the
+ * credential helper docker's `config.json` names for it (`credHelpers`,
+ * else `credsStore`: `docker-credential-NAME store`, with an empty `auths`
+ * entry kept as docker keeps it), else in `auths` (base64 `user:password`).
+ * Every other entry is kept; the file is written atomically with mode 0600.
  *
- * Requires `--allow-read`, `--allow-write` and `--allow-env`.
+ * Requires `--allow-read`, `--allow-write`, `--allow-env` (and `--allow-run` for a helper).
  *
  * @param registry Registry name from a reference (`docker.io` for Docker Hub).
  * @param credentials User and password.
  * @param options Where to read the environment from.
- * @returns The config file written.
+ * @returns Where the credentials went: the helper's program name or the config file's path.
  */
 export async function saveDockerCredentials(
   registry: string,
   credentials: { username: string; secret: string },
   options: DockerConfigOptions = {},
 ): Promise<string> {
-  const { path, config } = await editableConfig(registry, options);
-  const key = registry === DOCKER_HUB ? DOCKER_HUB_KEYS[0] : registry;
+  const { path, config } = await editableConfig(options);
+  const key = serverName(registry);
   const auths = { ...(config.auths ?? {}) };
   for (const existing of Object.keys(auths)) {
     if (matches(existing, registry)) delete auths[existing];
+  }
+  const helper = helperFor(config, registry);
+  if (helper !== undefined) {
+    const output = await callHelper(
+      helper,
+      "store",
+      JSON.stringify({
+        ServerURL: key,
+        Username: credentials.username,
+        Secret: credentials.secret,
+      }),
+    );
+    if (!output.success) {
+      throw new DenockerError(
+        `Cannot save credentials for ${registry} in ${output.program}: it exited with ${output.code}`,
+      );
+    }
+    auths[key] = {};
+    await writeConfig(path, { ...config, auths });
+    return output.program;
   }
   auths[key] = { auth: btoa(`${credentials.username}:${credentials.secret}`) };
   await writeConfig(path, { ...config, auths });
@@ -218,9 +258,10 @@ export async function saveDockerCredentials(
 }
 
 /**
- * Removes a registry's credentials from docker's `config.json`.
+ * Removes a registry's credentials as `docker logout` does: from its
+ * credential helper (`erase`) when the config names one, and from `auths`.
  *
- * Requires `--allow-read`, `--allow-write` and `--allow-env`.
+ * Requires `--allow-read`, `--allow-write`, `--allow-env` (and `--allow-run` for a helper).
  *
  * @param registry Registry name from a reference.
  * @param options Where to read the environment from.
@@ -230,16 +271,27 @@ export async function removeDockerCredentials(
   registry: string,
   options: DockerConfigOptions = {},
 ): Promise<boolean> {
-  const { path, config } = await editableConfig(registry, options);
+  const { path, config } = await editableConfig(options);
+  let removed = false;
+  const helper = helperFor(config, registry);
+  if (helper !== undefined) {
+    const output = await callHelper(helper, "erase", serverName(registry));
+    if (!output.success && !notFound(output.said)) {
+      throw new DenockerError(
+        `Cannot remove credentials for ${registry} from ${output.program}: it exited with ${output.code}`,
+      );
+    }
+    removed = output.success;
+  }
   const auths = { ...(config.auths ?? {}) };
   const keys = Object.keys(auths).filter((key) => matches(key, registry));
-  if (keys.length === 0) return false;
+  if (keys.length === 0) return removed;
   for (const key of keys) delete auths[key];
   await writeConfig(path, { ...config, auths });
   return true;
 }
 
-async function editableConfig(registry: string, options: DockerConfigOptions) {
+async function editableConfig(options: DockerConfigOptions) {
   const env = options.env ?? ((name: string) => Deno.env.get(name));
   const path = configPath(env);
   if (path === undefined) {
@@ -247,15 +299,7 @@ async function editableConfig(registry: string, options: DockerConfigOptions) {
       "Cannot find docker's config: neither DOCKER_CONFIG nor HOME is set",
     );
   }
-  const config = await readConfig(path);
-  if (
-    config.credsStore || Object.keys(config.credHelpers ?? {}).some((key) => matches(key, registry))
-  ) {
-    throw new InvalidInputError(
-      `Cannot save credentials for ${registry}: ${path} names a credential helper for it, which denocker does not write to`,
-    );
-  }
-  return { path, config };
+  return { path, config: await readConfig(path) };
 }
 
 async function writeConfig(path: string, config: DockerConfigFile): Promise<void> {
