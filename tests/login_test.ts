@@ -3,7 +3,14 @@
 import { join } from "node:path";
 import { assert, assertEquals, assertMatch } from "./_assert.ts";
 import { runCli } from "./_cli.ts";
-import { startServer, tempDir } from "./_fake_registry.ts";
+import {
+  fakeImage,
+  manifestsFor,
+  registryHandler,
+  startServer,
+  tempDir,
+} from "./_fake_registry.ts";
+import { craftTar } from "./_tar.ts";
 import { integrationTest, OciLayout, startRegistry } from "./_real_registry.ts";
 
 integrationTest("login checks the password, saves it for pulls, and logout removes it", [
@@ -91,7 +98,8 @@ integrationTest("login checks the password, saves it for pulls, and logout remov
   }
 });
 
-Deno.test("login through a token service: a token for the right password only", async () => {
+Deno.test("login through a token service, a private pull, logout", async () => {
+  const image = fakeImage([await craftTar([{ name: "private", body: "private" }])]);
   const config = await tempDir();
   const env = { DOCKER_CONFIG: config.path };
   const tokenServer = startServer((request) =>
@@ -99,16 +107,20 @@ Deno.test("login through a token service: a token for the right password only", 
       ? Response.json({ token: "granted", expires_in: 300 })
       : new Response("denied", { status: 401 })
   );
-  const registry = startServer((request) =>
-    request.headers.get("authorization") === "Bearer granted"
-      ? Response.json({})
-      : new Response(null, {
+  const registry = startServer(registryHandler({
+    manifests: manifestsFor(image),
+    blobs: image.blobs,
+    gate: (request) =>
+      request.headers.get("authorization") === "Bearer granted" ? undefined : new Response(null, {
         status: 401,
         headers: {
           "www-authenticate": `Bearer realm="${tokenServer.origin}/token",service="fake"`,
         },
-      })
-  );
+      }),
+  }));
+  const root = await tempDir();
+  const privatePull = () =>
+    runCli(["pull", "-q", "--root", root.path, `${registry.host}/team/app`], { env });
   try {
     const wrong = await runCli(["login", "-u", "erin", "-p", "wrong", registry.host], { env });
     assertEquals(wrong.code, 1);
@@ -124,7 +136,21 @@ Deno.test("login through a token service: a token for the right password only", 
     assertEquals([right.code, right.stdout], [0, "Login Succeeded\n"], right.stderr);
     const saved = JSON.parse(await Deno.readTextFile(join(config.path, "config.json")));
     assertEquals(saved.auths[registry.host], { auth: btoa("erin:t0ken-pass") });
+    const pulled = await privatePull();
+    assertEquals([pulled.code, pulled.stdout], [0, `${image.configDigest}\n`], pulled.stderr);
+
+    const logout = await runCli(["logout", registry.host], { env });
+    assertEquals([logout.code, logout.stdout], [
+      0,
+      `Removing login credentials for ${registry.host}\n`,
+    ]);
+    assertEquals(JSON.parse(await Deno.readTextFile(join(config.path, "config.json"))).auths, {});
+    await runCli(["rmi", "--root", root.path, `${registry.host}/team/app`]);
+    const refused = await privatePull();
+    assertEquals(refused.code, 1);
+    assertMatch(refused.stderr, /token service answered 401 \(wrong or missing credentials\)/);
   } finally {
+    await root.remove();
     await registry.close();
     await tokenServer.close();
     await config.remove();
