@@ -6,18 +6,20 @@
  */
 
 import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
-import { formatBytes, shortDigest, table, timeAgo, useColor } from "./cli/format.ts";
+import { formatBytes, shortDigest, since, table, timeAgo, useColor } from "./cli/format.ts";
 import { progressRenderer } from "./cli/progress.ts";
 import {
   checkStore,
   copyImage,
   defaultRoot,
   type DenockerConfig,
+  execInContainer,
   exportImage,
   familiarReference,
   fetchManifest,
   insecureRegistriesOf,
   inspectImage,
+  listContainers,
   listImages,
   listTags,
   loadImages,
@@ -30,13 +32,17 @@ import {
   pull,
   pushImage,
   readConfig,
+  removeContainers,
   removeImages,
   saveImages,
+  startContainer,
+  stopContainer,
   tagImage,
   unpack,
   VERSION,
 } from "./mod.ts";
 import { InvalidInputError } from "./lib/errors.ts";
+import { containerInit } from "./lib/runtime/_init.ts";
 
 /** A mistake in how the command was called: exit code 2, with a pointer to the help. */
 class UsageError extends Error {
@@ -77,6 +83,15 @@ interface Command {
   examples: string[];
   /** Checks the positionals; a message for the usage error when they are wrong. */
   arguments(positionals: string[]): string | undefined;
+  /**
+   * Options end at this positional: what follows it is passed on verbatim
+   * (`run IMAGE COMMAND -x`, `exec CONTAINER COMMAND -x`).
+   */
+  optionsEndAfter?: number;
+  /** The command handles SIGINT and SIGTERM itself (`run` passes them to the container). */
+  ownsSignals?: boolean;
+  /** Exit code of its own failures and usage errors (`run` and `exec`: 125, as docker). */
+  failureCode?: number;
   run(invocation: Invocation): Promise<number>;
 }
 
@@ -156,6 +171,40 @@ function positiveInteger(text: string, flag: string): number {
     throw new UsageError(`${flag} needs a whole number of at least 1, got "${text}"`, "pull");
   }
   return value;
+}
+
+/** `--memory` as docker reads it: bytes, or a number with b, k, m or g. */
+function parseSize(text: string, command: string): number {
+  const match = /^([0-9]+(?:\.[0-9]+)?)([bkmg]?)b?$/i.exec(text.trim());
+  if (!match) {
+    throw new UsageError(
+      `--memory needs a size such as 512m or 1g, got "${text}"`,
+      command,
+    );
+  }
+  const unit = { "": 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[match[2].toLowerCase()]!;
+  const bytes = Math.floor(Number(match[1]) * unit);
+  if (bytes < 6 * 1024 * 1024) {
+    throw new UsageError("--memory must be at least 6m (6 MiB), as in docker", command);
+  }
+  return bytes;
+}
+
+/** Signals `run` passes on to the container; a second SIGINT or SIGTERM kills it. */
+function forwardSignals(target: { kill(signal: Deno.Signal): void }): () => void {
+  const names = ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2"] as const;
+  let interrupts = 0;
+  const listeners = names.map((name) => {
+    const listener = () => {
+      if (name === "SIGINT" || name === "SIGTERM") interrupts++;
+      target.kill(interrupts > 1 ? "SIGKILL" : name);
+    };
+    Deno.addSignalListener(name, listener);
+    return [name, listener] as const;
+  });
+  return () => {
+    for (const [name, listener] of listeners) Deno.removeSignalListener(name, listener);
+  };
 }
 
 const COMMANDS: Record<string, Command> = {
@@ -316,7 +365,7 @@ const COMMANDS: Record<string, Command> = {
       force: {
         type: "boolean",
         short: "f",
-        help: "Remove an image by ID even when several repositories tag it",
+        help: "Remove an image by ID even when several repositories tag it, or a container uses it",
       },
     },
     examples: ["denocker rmi alpine:3.20", "denocker rmi --force 1d34ffeaf190"],
@@ -580,6 +629,194 @@ const COMMANDS: Record<string, Command> = {
       return problems.some((problem) => !problem.repaired) ? 1 : 0;
     },
   },
+  run: {
+    usage: "run [OPTIONS] IMAGE [COMMAND [ARG...]]",
+    summary: "Run a command in a new container (pulls the image when it is not stored)",
+    options: {
+      rm: { type: "boolean", help: "Remove the container when it ends" },
+      name: { type: "string", value: "NAME", help: "The container's name" },
+      hostname: {
+        type: "string",
+        value: "NAME",
+        help: "Hostname inside (default: the ID's start)",
+      },
+      env: {
+        type: "string",
+        short: "e",
+        multiple: true,
+        value: "KEY=VALUE",
+        help: "Set a variable (KEY alone: this shell's value); repeatable",
+      },
+      workdir: { type: "string", short: "w", value: "DIR", help: "Working directory inside" },
+      user: { type: "string", short: "u", value: "UID[:GID]", help: "User (or name[:group])" },
+      memory: { type: "string", short: "m", value: "SIZE", help: "Memory limit, e.g. 256m" },
+      cpus: { type: "string", value: "N", help: "CPU quota in CPUs, e.g. 0.5" },
+      "pids-limit": { type: "string", value: "N", help: "Most processes and threads" },
+      network: {
+        type: "string",
+        value: "none|host",
+        help: "none (default): only lo; host: the host's network",
+      },
+      "read-only": { type: "boolean", help: "Mount the root file system read-only" },
+      "insecure-registry": INSECURE_REGISTRY,
+    },
+    examples: [
+      "denocker run --rm busybox echo hello",
+      "denocker run --rm -e NAME=x -w /tmp --memory 64m --pids-limit 100 alpine:3.20 sh -c 'echo $NAME'",
+    ],
+    arguments: (positionals) => positionals.length > 0 ? undefined : "requires at least 1 argument",
+    optionsEndAfter: 1,
+    ownsSignals: true,
+    failureCode: 125,
+    async run({ values, positionals, root, config }) {
+      const network = values.network ?? "none";
+      if (network !== "none" && network !== "host") {
+        throw new UsageError(`--network takes none or host, got "${network}"`, "run");
+      }
+      const cpus = values.cpus === undefined ? undefined : Number(values.cpus);
+      if (cpus !== undefined && !(cpus > 0)) {
+        throw new UsageError(`--cpus needs a number above 0, got "${values.cpus}"`, "run");
+      }
+      const insecureRegistries = await insecure({ values, config }, "run");
+      const registries = (await config()).registries;
+      const abort = new AbortController();
+      const stopPull = forwardSignals({ kill: () => abort.abort(new Error("interrupted")) });
+      let container;
+      try {
+        container = await startContainer(positionals[0], positionals.slice(1), {
+          root: root(),
+          name: values.name,
+          hostname: values.hostname,
+          env: values.env,
+          workdir: values.workdir,
+          user: values.user,
+          memory: values.memory === undefined ? undefined : parseSize(values.memory, "run"),
+          cpus,
+          pidsLimit: values["pids-limit"] === undefined
+            ? undefined
+            : positiveInteger(values["pids-limit"], "--pids-limit"),
+          network,
+          readOnly: values["read-only"],
+          remove: values.rm,
+          onPull: (image) => console.error(`Unable to find image '${image}' locally`),
+          pull: {
+            insecureRegistries,
+            registries,
+            signal: abort.signal,
+            onProgress: (event) =>
+              event.type === "warning" && console.error(`warning: ${event.message}`),
+          },
+        });
+      } finally {
+        stopPull();
+      }
+      const stop = forwardSignals(container);
+      try {
+        return await container.exited;
+      } finally {
+        stop();
+      }
+    },
+  },
+  ps: {
+    usage: "ps [OPTIONS]",
+    summary: "List running containers (-a: every container)",
+    options: {
+      all: { type: "boolean", short: "a", help: "Show exited containers too" },
+      quiet: { type: "boolean", short: "q", help: "Print only container IDs" },
+    },
+    examples: ["denocker ps", "denocker ps -a -q"],
+    arguments: none,
+    async run({ values, root }) {
+      const rows = await listContainers({ root: root(), all: values.all });
+      if (values.quiet) {
+        for (const row of rows) console.log(row.id.slice(0, 12));
+        return 0;
+      }
+      const quote = (command: string[]) => {
+        const text = command.join(" ");
+        return `"${text.length > 20 ? `${text.slice(0, 19)}…` : text}"`;
+      };
+      const status = (row: (typeof rows)[number]) =>
+        row.state === "running"
+          ? `Up ${since(row.started)}`
+          : row.state === "created"
+          ? "Created"
+          : `Exited (${row.exitCode}) ${timeAgo(row.finished)}`;
+      console.log(table([
+        ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "NAMES"],
+        ...rows.map((row) => [
+          row.id.slice(0, 12),
+          row.image,
+          quote(row.command),
+          timeAgo(row.created),
+          status(row),
+          row.name,
+        ]),
+      ]));
+      return 0;
+    },
+  },
+  rm: {
+    usage: "rm [OPTIONS] CONTAINER [CONTAINER...]",
+    summary: "Remove containers",
+    options: {
+      force: { type: "boolean", short: "f", help: "Kill and remove a running container" },
+    },
+    examples: ["denocker rm brave_turing_1a2b", "denocker rm -f 4f2c1d9e8a7b"],
+    arguments: atLeastOne,
+    async run({ values, positionals, root }) {
+      await removeContainers(positionals, { root: root(), force: values.force });
+      for (const name of positionals) console.log(name);
+      return 0;
+    },
+  },
+  stop: {
+    usage: "stop [OPTIONS] CONTAINER",
+    summary: "Stop a running container: SIGTERM, then SIGKILL after the grace period",
+    options: {
+      time: { type: "string", short: "t", value: "SECONDS", help: "Grace period (default 10)" },
+    },
+    examples: ["denocker stop web", "denocker stop -t 2 web"],
+    arguments: exactly(1, "CONTAINER"),
+    async run({ values, positionals, root }) {
+      const time = values.time === undefined ? undefined : Number(values.time);
+      if (time !== undefined && !(time >= 0)) {
+        throw new UsageError(`--time needs a number of seconds, got "${values.time}"`, "stop");
+      }
+      await stopContainer(positionals[0], { root: root(), timeout: time });
+      console.log(positionals[0]);
+      return 0;
+    },
+  },
+  exec: {
+    usage: "exec [OPTIONS] CONTAINER COMMAND [ARG...]",
+    summary: "Run a command in a running container",
+    options: {
+      env: {
+        type: "string",
+        short: "e",
+        multiple: true,
+        value: "KEY=VALUE",
+        help: "Set a variable; repeatable",
+      },
+      workdir: { type: "string", short: "w", value: "DIR", help: "Working directory inside" },
+      user: { type: "string", short: "u", value: "UID[:GID]", help: "User, as numbers" },
+    },
+    examples: ["denocker exec web ps", "denocker exec -w /tmp web sh -c 'ls'"],
+    arguments: (positionals) =>
+      positionals.length >= 2 ? undefined : "requires at least 2 arguments (CONTAINER and COMMAND)",
+    optionsEndAfter: 1,
+    failureCode: 125,
+    run({ values, positionals, root }) {
+      return execInContainer(positionals[0], positionals.slice(1), {
+        root: root(),
+        env: values.env,
+        workdir: values.workdir,
+        user: values.user,
+      });
+    },
+  },
   unpack: {
     usage: "unpack IMAGE|ID DIR",
     summary: "Write an image's flattened root filesystem to DIR (new, or empty)",
@@ -730,9 +967,44 @@ function abortOnSignals(): { signal: AbortSignal; exitCode(): number | undefined
   };
 }
 
+/**
+ * Splits a command's arguments where its options end: after its
+ * `count`-th positional (or `--`), the rest is passed on verbatim.
+ */
+function splitAtPositional(
+  args: string[],
+  options: Record<string, OptionSpec>,
+  count: number,
+): { own: string[]; rest: string[] } {
+  const takesValue = (arg: string) => {
+    if (arg.startsWith("--")) {
+      return !arg.includes("=") && options[arg.slice(2)]?.type === "string";
+    }
+    const spec = Object.values(options).find((option) => option.short === arg[1]);
+    return arg.length === 2 && spec?.type === "string";
+  };
+  let positionals = 0;
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    if (arg === "--") return { own: args.slice(0, i), rest: args.slice(i + 1) };
+    if (arg.startsWith("-") && arg.length > 1) {
+      if (takesValue(arg)) i++;
+      continue;
+    }
+    if (++positionals === count) return { own: args.slice(0, i + 1), rest: args.slice(i + 1) };
+  }
+  return { own: args, rest: [] };
+}
+
 async function runCommand(name: string, args: string[], globalRoot: string | undefined) {
   const command = COMMANDS[name];
-  const { values, positionals } = parseWith(args, { ...command.options, ...GLOBAL_OPTIONS }, name);
+  const specs = { ...command.options, ...GLOBAL_OPTIONS };
+  const split = command.optionsEndAfter === undefined
+    ? { own: args, rest: [] }
+    : splitAtPositional(args, specs, command.optionsEndAfter);
+  const parsed = parseWith(split.own, specs, name);
+  const values = parsed.values;
+  const positionals = [...parsed.positionals, ...split.rest];
   if (values.help) {
     console.log(commandHelp(name));
     return 0;
@@ -741,7 +1013,9 @@ async function runCommand(name: string, args: string[], globalRoot: string | und
   if (rootFlag === "") throw new UsageError("--root needs a directory, got an empty string", name);
   const problem = command.arguments(positionals);
   if (problem) throw new UsageError(`"${name}" ${problem}`, name);
-  const signals = abortOnSignals();
+  const signals = command.ownsSignals
+    ? { signal: new AbortController().signal, exitCode: () => undefined, stop: () => {} }
+    : abortOnSignals();
   let config: Promise<DenockerConfig> | undefined;
   try {
     return await command.run({
@@ -801,16 +1075,24 @@ export async function main(args: string[]): Promise<number> {
     }
     return await runCommand(command, split.rest, global.root as string | undefined);
   } catch (error) {
+    // `run` and `exec` keep 1, 2, … for the container's command: their own failures are 125.
+    const failureCode = command && Object.hasOwn(COMMANDS, command)
+      ? COMMANDS[command].failureCode
+      : undefined;
     if (error instanceof UsageError) {
       const help = error.command ? `denocker ${error.command} --help` : "denocker --help";
       console.error(`denocker: ${error.message}\nSee '${help}'.`);
-      return 2;
+      return failureCode ?? 2;
     }
     const color = useColor(Deno.stderr.isTerminal(), (name) => Deno.env.get(name));
     const prefix = color ? "\x1b[31mdenocker:\x1b[0m" : "denocker:";
     console.error(`${prefix} ${oneLine(error)}`);
-    return 1;
+    return failureCode ?? 1;
   }
 }
 
-if (import.meta.main) Deno.exit(await main(Deno.args));
+if (import.meta.main) {
+  // A compiled denocker starting a container's first process (see lib/runtime/_init.ts).
+  if (Deno.args[0] === "__container-init") Deno.exit(containerInit(Deno.args[1]));
+  Deno.exit(await main(Deno.args));
+}

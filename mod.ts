@@ -153,6 +153,17 @@ export { login, type LoginOptions, logout } from "./lib/operations/login.ts";
 export { pushImage, type PushOptions, type PushResult } from "./lib/operations/push.ts";
 export { copyImage, type CopyResult } from "./lib/operations/copy.ts";
 export { fetchManifest, listTags, type RemoteOptions } from "./lib/operations/remote.ts";
+
+// Containers.
+export { type RunningContainer, type RunOptions, startContainer } from "./lib/operations/run.ts";
+export {
+  type ContainerSummary,
+  execInContainer,
+  type ExecOptions,
+  listContainers,
+  removeContainers,
+  stopContainer,
+} from "./lib/operations/containers.ts";
 export {
   extractLayer,
   type ExtractLimits,

@@ -57,6 +57,24 @@ export function timeAgo(iso: string | undefined): string {
 }
 
 /**
+ * How long since a time, as docker's "Up …" says it: "5 seconds", "3 minutes".
+ *
+ * @param iso An ISO time.
+ * @returns The duration in words.
+ */
+export function since(iso: string | undefined): string {
+  const seconds = iso ? Math.max(0, Math.floor((Date.now() - Date.parse(iso)) / 1000)) : 0;
+  if (Number.isNaN(seconds)) return "";
+  if (seconds < 1) return "Less than a second";
+  const units: [number, string][] = [[86400, "day"], [3600, "hour"], [60, "minute"], [1, "second"]];
+  for (const [size, name] of units) {
+    const count = Math.floor(seconds / size);
+    if (count >= 1) return `${count} ${name}${count > 1 ? "s" : ""}`;
+  }
+  return "";
+}
+
+/**
  * Rows in aligned columns.
  *
  * @param rows The header row first.

@@ -6,6 +6,8 @@
  * @module
  */
 
+import { DenockerError } from "./errors.ts";
+
 /**
  * Whether a permission is granted now; never prompts.
  *
@@ -18,4 +20,23 @@ export function permissionGranted(descriptor: Deno.PermissionDescriptor): boolea
   } catch {
     return false;
   }
+}
+
+/** Whether Deno was given every permission (`--allow-all`). */
+export function allPermissionsGranted(): boolean {
+  const names = ["read", "write", "net", "env", "run", "ffi", "sys"] as const;
+  return names.every((name) => permissionGranted({ name }));
+}
+
+/**
+ * Fails unless Deno was given every permission (`--allow-all`), which
+ * running containers needs: Deno lets only that read `/proc` and `/sys`.
+ *
+ * @param what What needs it, e.g. "run containers".
+ */
+export function requireAllPermissions(what: string): void {
+  if (allPermissionsGranted()) return;
+  throw new DenockerError(
+    `Cannot ${what}: Deno must be given every permission (--allow-all, -A) for that, as it reads /proc and /sys`,
+  );
 }

@@ -9,15 +9,14 @@
  * @module
  */
 
-import { DENOCKER_PERMISSIONS } from "./permissions.ts";
-
 const project = new URL("..", import.meta.url).pathname;
 const output = Deno.args[0] ?? "denocker";
 
 const child = new Deno.Command(Deno.execPath(), {
   args: [
     "compile",
-    ...DENOCKER_PERMISSIONS,
+    // Every permission: running containers needs them (Deno opens /proc and /sys only so).
+    "--allow-all",
     "--include",
     "lib/operations/_extract_worker.ts",
     "--output",

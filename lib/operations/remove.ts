@@ -4,7 +4,11 @@
  * @module
  */
 
-import { storeOf, type StoreOptions } from "../store/store.ts";
+import { type Collected, type Store, storeOf, type StoreOptions } from "../store/store.ts";
+import { ImageInUseError } from "../errors.ts";
+import { allPermissionsGranted } from "../_permissions.ts";
+import { type ContainerRecord, ContainerStore } from "../runtime/containers.ts";
+import { chainIds, pruneOverlays } from "../runtime/_overlay.ts";
 
 /** Progress a removal reports. */
 export type RemoveEvent = { type: "waiting-for-lock"; root: string };
@@ -45,6 +49,34 @@ export interface PruneResult {
   deletedTemp: number;
 }
 
+/** The store's containers, after cleaning those whose `denocker run` died. */
+async function containersOf(store: Store): Promise<ContainerRecord[]> {
+  const containers = new ContainerStore(store.root);
+  // Telling live containers from dead ones takes /proc, which Deno opens only with -A.
+  if (allPermissionsGranted()) await containers.reap();
+  return await containers.list();
+}
+
+/**
+ * Collects garbage, keeping the layers containers run on, and the prepared
+ * overlay directories of every layer stack still in use.
+ */
+async function collect(
+  store: Store,
+  staging: string,
+  containers: ContainerRecord[],
+): Promise<Collected> {
+  const collected = await store.collectGarbage(staging, {
+    keepLayers: containers.flatMap((container) => container.diffIds),
+  });
+  const stacks = [
+    ...(await store.images()).map((image) => image.layers.map((layer) => layer.diffId)),
+    ...containers.map((container) => container.diffIds),
+  ];
+  await pruneOverlays(store.root, new Set(stacks.flatMap(chainIds)));
+  return collected;
+}
+
 /**
  * Removes images by reference or ID, as `docker rmi` does: a tag or
  * `name@digest` removes that reference (the repository's digests go with
@@ -75,6 +107,17 @@ export async function removeImages(
   return store.whileRemoving(async (staging) => {
     const found = [];
     for (const name of names) found.push(await store.find(name));
+    const containers = await containersOf(store);
+    for (const [i, image] of found.entries()) {
+      const user = containers.find((container) => container.imageId === image.record.id);
+      if (user && !options.force) {
+        throw new ImageInUseError(
+          `Cannot remove image ${names[i]}: container ${
+            user.id.slice(0, 12)
+          } (${user.name}) uses it; remove the container or use --force`,
+        );
+      }
+    }
     const untagged: string[] = [];
     const deleted: string[] = [];
     for (const image of found) {
@@ -82,7 +125,7 @@ export async function removeImages(
       untagged.push(...removed.untagged);
       if (removed.deleted) deleted.push(removed.deleted);
     }
-    return { untagged, deleted, ...await store.collectGarbage(staging) };
+    return { untagged, deleted, ...await collect(store, staging, containers) };
   }, { onWait });
 }
 
@@ -106,6 +149,6 @@ export async function prune(options: PruneOptions): Promise<PruneResult> {
   const onWait = () => options.onProgress?.({ type: "waiting-for-lock", root: store.root });
   return store.whileRemoving(async (staging) => {
     const deletedTemp = await store.clearTemporary(staging);
-    return { ...await store.collectGarbage(staging), deletedTemp };
+    return { ...await collect(store, staging, await containersOf(store)), deletedTemp };
   }, { onWait });
 }

@@ -434,11 +434,15 @@ export class Store {
    * {@link whileRemoving}, which supplies the staging directory.
    *
    * @param staging The staging directory (deleted layers pass through it).
+   * @param options Layers to keep besides the images' (those containers run on).
    * @returns What was deleted.
    */
-  async collectGarbage(staging: string): Promise<Collected> {
+  async collectGarbage(
+    staging: string,
+    options: { keepLayers?: string[] } = {},
+  ): Promise<Collected> {
     const keepBlobs = new Set<string>();
-    const keepLayers = new Set<string>();
+    const keepLayers = new Set<string>(options.keepLayers);
     for (const image of await this.#images.list()) {
       keepBlobs.add(image.id);
       for (const digest of image.documentDigests) keepBlobs.add(digest);

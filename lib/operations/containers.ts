@@ -1,0 +1,280 @@
+/**
+ * Managing containers: list (`ps`), remove (`rm`), stop, and run another
+ * command in a running one (`exec`).
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import { DenockerError, InvalidInputError } from "../errors.ts";
+import { storeOf, type StoreOptions } from "../store/store.ts";
+import { lstatIfExists } from "../store/_fs.ts";
+import { requireAllPermissions } from "../_permissions.ts";
+import {
+  type ContainerRecord,
+  ContainerStore,
+  exitStatus,
+  isAlive,
+} from "../runtime/containers.ts";
+
+export type { ContainerRecord };
+
+/** A container as `ps` shows it. */
+export interface ContainerSummary {
+  /** 64 hex digits. */
+  id: string;
+  /** Its name. */
+  name: string;
+  /** The image as the user named it. */
+  image: string;
+  /** The image's ID. */
+  imageId: string;
+  /** The command and its arguments. */
+  command: string[];
+  /** When it was created (ISO time). */
+  created: string;
+  /** `running`, `exited`, or `created` (not started yet). */
+  state: "created" | "running" | "exited";
+  /** When it started (ISO time). */
+  started?: string;
+  /** When it ended (ISO time). */
+  finished?: string;
+  /** Its exit status, once ended. */
+  exitCode?: number;
+}
+
+async function containersOf(options: StoreOptions): Promise<ContainerStore | undefined> {
+  requireAllPermissions("manage containers");
+  const store = await storeOf(options);
+  const containers = new ContainerStore(store.root);
+  if (!(await lstatIfExists(containers.directory))) return undefined;
+  await containers.reap();
+  return containers;
+}
+
+/**
+ * Lists containers, newest first: running ones, and with `all` every one.
+ * Containers whose `denocker run` died are cleaned first.
+ *
+ * Requires `--allow-read` and `--allow-write` of the store.
+ *
+ * @example
+ * ```ts
+ * import { listContainers } from "@denocker/denocker";
+ * for (const c of await listContainers({ root: "/var/lib/denocker", all: true })) {
+ *   console.log(c.id.slice(0, 12), c.name, c.state);
+ * }
+ * ```
+ *
+ * @param options The store; `all` for exited containers too.
+ * @returns The containers.
+ */
+export async function listContainers(
+  options: StoreOptions & { all?: boolean },
+): Promise<ContainerSummary[]> {
+  const containers = await containersOf(options);
+  if (!containers) return [];
+  return (await containers.list())
+    .filter((record) => options.all || record.state === "running")
+    .map(({ id, name, image, imageId, command, created, state, started, finished, exitCode }) => ({
+      id,
+      name,
+      image,
+      imageId,
+      command,
+      created,
+      state,
+      started,
+      finished,
+      exitCode,
+    }));
+}
+
+async function running(record: ContainerRecord): Promise<boolean> {
+  return record.state === "running" && await isAlive(record.process);
+}
+
+/** Waits until a process is gone, up to `ms`; whether it is. */
+async function waitGone(record: ContainerRecord, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (!(await isAlive(record.process))) return true;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return !(await isAlive(record.process));
+}
+
+/**
+ * Waits until the `denocker run` of a container has recorded its end (or
+ * is gone, when the record is then cleaned here).
+ */
+async function settled(containers: ContainerStore, id: string): Promise<void> {
+  for (let i = 0; i < 250; i++) {
+    const record = await containers.read(id);
+    if (!record || record.state === "exited") return;
+    if (!(await isAlive(record.owner))) break;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  await containers.reap();
+}
+
+/**
+ * Stops a running container as docker does: SIGTERM to its first process,
+ * then SIGKILL after `timeout` seconds (10 by default).
+ *
+ * Requires `--allow-read`, `--allow-write` of the store and `--allow-run` (signals).
+ *
+ * @param name A container's name or ID (prefix).
+ * @param options The store; the grace period in seconds.
+ * @returns The container's ID.
+ */
+export async function stopContainer(
+  name: string,
+  options: StoreOptions & { timeout?: number },
+): Promise<string> {
+  const containers = await containersOf(options);
+  if (!containers) {
+    throw new InvalidInputError(`Cannot find container "${name}": no such container`);
+  }
+  const record = await containers.find(name);
+  if (await running(record)) {
+    try {
+      Deno.kill(record.process!.pid, "SIGTERM");
+    } catch {
+      // Ended meanwhile.
+    }
+    if (!(await waitGone(record, (options.timeout ?? 10) * 1000))) {
+      try {
+        Deno.kill(record.process!.pid, "SIGKILL");
+      } catch {
+        // Ended meanwhile.
+      }
+      await waitGone(record, 5000);
+    }
+  }
+  await settled(containers, record.id);
+  return record.id;
+}
+
+/**
+ * Removes containers; a running one only with `force` (it is killed first).
+ *
+ * Requires `--allow-read`, `--allow-write` of the store and `--allow-run` (signals).
+ *
+ * @param names Containers' names or IDs (prefixes).
+ * @param options The store; `force` for running ones.
+ * @returns The IDs removed.
+ */
+export async function removeContainers(
+  names: string[],
+  options: StoreOptions & { force?: boolean },
+): Promise<string[]> {
+  const containers = await containersOf(options);
+  if (!containers) {
+    throw new InvalidInputError(`Cannot find container "${names[0]}": no such container`);
+  }
+  const records = [];
+  for (const name of names) records.push(await containers.find(name));
+  const removed: string[] = [];
+  for (const record of records) {
+    if (await running(record)) {
+      if (!options.force) {
+        throw new InvalidInputError(
+          `Cannot remove container ${record.name}: it is running; stop it or use --force`,
+        );
+      }
+      Deno.kill(record.process!.pid, "SIGKILL");
+      await waitGone(record, 5000);
+      await settled(containers, record.id);
+    }
+    const current = await containers.read(record.id);
+    if (current) await containers.remove(current);
+    removed.push(record.id);
+  }
+  return removed;
+}
+
+/** Options for {@link execInContainer}. */
+export interface ExecOptions extends StoreOptions {
+  /** `KEY=VALUE` entries over the container's environment. */
+  env?: string[];
+  /** Working directory inside; the container's by default. */
+  workdir?: string;
+  /** `uid[:gid]` (numbers); the container's user by default. */
+  user?: string;
+  /** Where stdin, stdout and stderr go; the caller's by default. */
+  stdio?: "inherit" | "null";
+}
+
+/**
+ * Runs a command in a running container: in its namespaces, root and
+ * cgroup (util-linux `nsenter`), with its environment.
+ *
+ * Requires `--allow-read`, `--allow-write` of the store and `--allow-run`.
+ *
+ * @param name A container's name or ID (prefix).
+ * @param command The command and its arguments.
+ * @param options The store, environment, directory, user.
+ * @returns The command's exit status (126/127 when it cannot be run or found).
+ */
+export async function execInContainer(
+  name: string,
+  command: string[],
+  options: ExecOptions,
+): Promise<number> {
+  if (command.length === 0) throw new InvalidInputError("exec needs a COMMAND");
+  const containers = await containersOf(options);
+  if (!containers) {
+    throw new InvalidInputError(`Cannot find container "${name}": no such container`);
+  }
+  const record = await containers.find(name);
+  if (!(await running(record))) {
+    throw new DenockerError(`Cannot exec in container ${record.name}: it is not running`);
+  }
+  const env = new Map(
+    [...record.spec.env, ...(options.env ?? [])].map((entry) => {
+      const at = entry.indexOf("=");
+      return at < 0
+        ? [entry, Deno.env.get(entry) ?? ""]
+        : [entry.slice(0, at), entry.slice(at + 1)];
+    }),
+  );
+  const user = options.user ?? record.spec.user;
+  const ids = /^([0-9]+)(?::([0-9]+))?$/.exec(user);
+  if (user !== "" && !ids) {
+    throw new InvalidInputError(`Cannot exec as "${user}": give the user as UID[:GID]`);
+  }
+  const pid = String(record.process!.pid);
+  // The shell joins the cgroup, then becomes nsenter, whose child runs inside.
+  const procs = record.cgroups.map((directory) => join(directory, "cgroup.procs"));
+  const script = `for f in ${
+    procs.map((path) => `'${path}'`).join(" ")
+  }; do echo $$ > "$f"; done; exec "$@"`;
+  const child = new Deno.Command("sh", {
+    args: [
+      "-c",
+      script,
+      "sh",
+      "nsenter",
+      "--target",
+      pid,
+      "--mount",
+      "--uts",
+      "--ipc",
+      "--pid",
+      ...(record.spec.network === "none" ? ["--net"] : []),
+      "--root",
+      // Opened from outside, so through the container's root as /proc shows it.
+      `--wd=/proc/${pid}/root${options.workdir ?? record.spec.cwd}`,
+      ...(ids ? ["--setuid", ids[1], "--setgid", ids[2] ?? ids[1]] : []),
+      "--",
+      ...command,
+    ],
+    clearEnv: true,
+    env: Object.fromEntries(env),
+    stdin: options.stdio ?? "inherit",
+    stdout: options.stdio ?? "inherit",
+    stderr: options.stdio ?? "inherit",
+  }).spawn();
+  return exitStatus(await child.status);
+}

@@ -1,0 +1,151 @@
+/**
+ * A container's cgroup, on cgroup v2 (one unified tree) or v1 (a tree per
+ * controller: memory, cpu, pids): made with its limits before the
+ * container starts, joined by the container's first process, removed when
+ * the container has ended.
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import { DenockerError } from "../errors.ts";
+import { lstatIfExists } from "../store/_fs.ts";
+
+/** Limits of a container; each absent one is not set. */
+export interface Limits {
+  /** Bytes of memory (swap included: none beyond it). */
+  memory?: number;
+  /** CPUs, e.g. 0.5 or 2. */
+  cpus?: number;
+  /** Processes and threads. */
+  pids?: number;
+}
+
+const CGROUP_ROOT = "/sys/fs/cgroup";
+const V1_CONTROLLERS = ["memory", "cpu", "pids"] as const;
+const CPU_PERIOD_US = 100_000;
+
+/** Which cgroup version the machine uses. */
+export async function cgroupVersion(): Promise<1 | 2> {
+  return await lstatIfExists(join(CGROUP_ROOT, "cgroup.controllers")) ? 2 : 1;
+}
+
+async function write(path: string, value: string): Promise<void> {
+  try {
+    await Deno.writeTextFile(path, value);
+  } catch (error) {
+    throw new DenockerError(
+      `Cannot set up the container's cgroup: writing "${value}" to ${path} failed: ${
+        (error as Error).message
+      }`,
+      { cause: error },
+    );
+  }
+}
+
+/**
+ * Makes the cgroup directories of a container with its limits.
+ *
+ * @param id The container's ID.
+ * @param limits Its limits.
+ * @returns The directories made (their `cgroup.procs` are to be joined).
+ */
+export async function createCgroup(id: string, limits: Limits): Promise<string[]> {
+  if (await cgroupVersion() === 2) {
+    const parent = join(CGROUP_ROOT, "denocker");
+    await Deno.mkdir(parent, { recursive: true });
+    // Controllers a child may use must be enabled in each parent's subtree_control.
+    const available = (await Deno.readTextFile(join(CGROUP_ROOT, "cgroup.controllers"))).split(
+      /\s+/,
+    );
+    const wanted = ["memory", "cpu", "pids"].filter((name) => available.includes(name));
+    for (const directory of [CGROUP_ROOT, parent]) {
+      await write(
+        join(directory, "cgroup.subtree_control"),
+        wanted.map((name) => `+${name}`).join(" "),
+      );
+    }
+    const directory = join(parent, id);
+    await Deno.mkdir(directory);
+    if (limits.memory !== undefined) {
+      await write(join(directory, "memory.max"), String(limits.memory));
+      if (await lstatIfExists(join(directory, "memory.swap.max"))) {
+        await write(join(directory, "memory.swap.max"), "0");
+      }
+    }
+    if (limits.cpus !== undefined) {
+      await write(
+        join(directory, "cpu.max"),
+        `${Math.round(limits.cpus * CPU_PERIOD_US)} ${CPU_PERIOD_US}`,
+      );
+    }
+    if (limits.pids !== undefined) await write(join(directory, "pids.max"), String(limits.pids));
+    return [directory];
+  }
+  const directories: string[] = [];
+  for (const controller of V1_CONTROLLERS) {
+    const hierarchy = join(CGROUP_ROOT, controller);
+    if (!(await lstatIfExists(hierarchy))) continue;
+    const directory = join(hierarchy, "denocker", id);
+    await Deno.mkdir(directory, { recursive: true });
+    directories.push(directory);
+    if (controller === "memory" && limits.memory !== undefined) {
+      await write(join(directory, "memory.limit_in_bytes"), String(limits.memory));
+      if (await lstatIfExists(join(directory, "memory.memsw.limit_in_bytes"))) {
+        await write(join(directory, "memory.memsw.limit_in_bytes"), String(limits.memory));
+      }
+    }
+    if (controller === "cpu" && limits.cpus !== undefined) {
+      await write(join(directory, "cpu.cfs_period_us"), String(CPU_PERIOD_US));
+      await write(
+        join(directory, "cpu.cfs_quota_us"),
+        String(Math.round(limits.cpus * CPU_PERIOD_US)),
+      );
+    }
+    if (controller === "pids" && limits.pids !== undefined) {
+      await write(join(directory, "pids.max"), String(limits.pids));
+    }
+  }
+  return directories;
+}
+
+/** The processes still in a cgroup directory. */
+export async function cgroupProcesses(directory: string): Promise<number[]> {
+  try {
+    const text = await Deno.readTextFile(join(directory, "cgroup.procs"));
+    return text.split("\n").filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * Removes a container's cgroup directories, killing what is left in them
+ * first (a process that outlived the container's first one).
+ *
+ * @param directories What {@link createCgroup} made.
+ */
+export async function removeCgroup(directories: string[]): Promise<void> {
+  for (const directory of directories) {
+    if (!(await lstatIfExists(directory))) continue;
+    for (let attempt = 0;; attempt++) {
+      for (const pid of await cgroupProcesses(directory)) {
+        try {
+          Deno.kill(pid, "SIGKILL");
+        } catch {
+          // Gone already.
+        }
+      }
+      try {
+        await Deno.remove(directory);
+        break;
+      } catch (error) {
+        // EBUSY while the last processes are being reaped.
+        if (attempt >= 100) {
+          throw new DenockerError(`Cannot remove cgroup ${directory}: ${(error as Error).message}`);
+        }
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    }
+  }
+}

@@ -1,0 +1,136 @@
+/**
+ * `run`: a busybox image as a container. What the command sees (PID 1, its
+ * hostname, only `lo`, its own /proc), exit statuses as docker reports
+ * them, the image's defaults and the options over them, the limits.
+ */
+
+import { join } from "node:path";
+import { assert, assertEquals, assertMatch } from "./_assert.ts";
+import { tempDir } from "./_fake_registry.ts";
+import { OciLayout } from "./_real_registry.ts";
+import { busyboxImage, containerTest, loadImage, runAll, spawnAll } from "./_containers.ts";
+
+containerTest("run busybox: output, exit statuses, namespaces, defaults and options", async (t) => {
+  const layout = await OciLayout.create();
+  const dir = await tempDir();
+  const root = join(dir.path, "store");
+  const run = (...args: string[]) => runAll(["--root", root, "run", "--rm", ...args]);
+  try {
+    await busyboxImage(layout, "busybox");
+    await loadImage(layout, "busybox", root, "busybox:latest");
+
+    await t.step("the image's Cmd and Env; the hostname is the ID's start", async () => {
+      const result = await run("busybox");
+      assertEquals(result.code, 0, result.stderr);
+      assertMatch(result.stdout, /^hello from [0-9a-f]{12}\n$/);
+    });
+
+    await t.step("exit statuses: the command's, 127, 126, 137 when over --memory", async () => {
+      assertEquals((await run("busybox", "sh", "-c", "exit 7")).code, 7);
+      const missing = await run("busybox", "nosuchcommand");
+      assertEquals(
+        [missing.code, missing.stderr],
+        [127, `denocker: exec: "nosuchcommand": executable file not found in $PATH\n`],
+      );
+      const notExecutable = await run("busybox", "/etc/passwd");
+      assertEquals(notExecutable.code, 126);
+      assertMatch(notExecutable.stderr, /^denocker: exec \/etc\/passwd failed: EACCES/);
+      // tail keeps what it reads of a file without newlines: PID 1 itself goes over the limit.
+      const oom = await run("--memory", "16m", "busybox", "tail", "/dev/zero");
+      assertEquals(oom.code, 137, oom.stderr);
+      const bad = await runAll(["--root", root, "run", "--memory", "lots", "busybox"]);
+      assertEquals(bad.code, 125);
+    });
+
+    await t.step("PID 1, its own /proc, its hostname, only lo and it is up", async () => {
+      const result = await run(
+        "--hostname",
+        "box",
+        "busybox",
+        "sh",
+        "-c",
+        "echo $$; hostname; cat /etc/hostname; ls /sys/class/net; ip link show lo; " +
+          "ls /proc | grep -c '^[0-9]'; cat /proc/1/cmdline | tr '\\0' ' '; echo",
+      );
+      assertEquals(result.code, 0, result.stderr);
+      const lines = result.stdout.split("\n");
+      assertEquals(lines.slice(0, 4), ["1", "box", "box", "lo"]);
+      assertMatch(lines[4], /^1: lo: <LOOPBACK,UP,LOWER_UP>/);
+      // /proc holds the shell and its pipeline, nothing of the host.
+      assert(Number(lines.at(-3)) <= 4, `processes seen: ${lines.at(-3)}`);
+      assert(lines.at(-2)!.startsWith("sh -c echo $$; hostname;"), lines.at(-2));
+    });
+
+    await t.step("-e, -w, -u over the image's defaults", async () => {
+      const result = await run(
+        "-e",
+        "GREETING=hi",
+        "-e",
+        "EXTRA=1",
+        "-w",
+        "/home/app",
+        "-u",
+        "1000",
+        "busybox",
+        "sh",
+        "-c",
+        'echo "$GREETING $EXTRA"; pwd; id -u; id -g; echo $HOSTNAME',
+      );
+      assertEquals(result.code, 0, result.stderr);
+      const lines = result.stdout.trim().split("\n");
+      assertEquals(lines.slice(0, 4), ["hi 1", "/home/app", "1000", "1000"]);
+      assertMatch(lines[4], /^[0-9a-f]{12}$/);
+      const named = await run("-u", "app:root", "busybox", "id");
+      assertEquals(named.stdout, "uid=1000(app) gid=0(root) groups=0(root)\n");
+    });
+
+    await t.step("--read-only, --pids-limit, --cpus, --network host", async () => {
+      const readOnly = await run("--read-only", "busybox", "touch", "/x");
+      assertEquals(readOnly.code, 1);
+      assertMatch(readOnly.stderr, /Read-only file system/);
+      const pids = await run(
+        "--pids-limit",
+        "4",
+        "busybox",
+        "sh",
+        "-c",
+        "for i in 1 2 3 4 5 6; do sleep 5 & done 2>&1; echo forked",
+      );
+      assertMatch(pids.stdout + pids.stderr, /can't fork/);
+      // The CPU quota, read from the host while the container runs.
+      const running = spawnAll([
+        "--root",
+        root,
+        "run",
+        "--rm",
+        "--cpus",
+        "0.5",
+        "busybox",
+        "sleep",
+        "30",
+      ]);
+      try {
+        let quota = "";
+        for (let i = 0; i < 200 && quota === ""; i++) {
+          await new Promise((resolve) => setTimeout(resolve, 25));
+          for (const entry of await Array.fromAsync(Deno.readDir(join(root, "containers")))) {
+            const v1 = `/sys/fs/cgroup/cpu/denocker/${entry.name}/cpu.cfs_quota_us`;
+            const v2 = `/sys/fs/cgroup/denocker/${entry.name}/cpu.max`;
+            quota = (await Deno.readTextFile(v1).catch(() => Deno.readTextFile(v2)).catch(() => ""))
+              .trim();
+          }
+        }
+        assert(quota === "50000" || quota === "50000 100000", `cpu quota: "${quota}"`);
+      } finally {
+        running.kill("SIGKILL");
+        await running.status;
+      }
+      const hostname = (await Deno.readTextFile("/proc/sys/kernel/hostname")).trim();
+      const host = await run("--network", "host", "busybox", "hostname");
+      assertEquals(host.stdout, `${hostname}\n`);
+    });
+  } finally {
+    await layout.remove();
+    await dir.remove();
+  }
+});
