@@ -130,6 +130,8 @@ containerTest("run busybox: output, exit statuses, namespaces, defaults and opti
       assertEquals(host.stdout, `${hostname}\n`);
     });
   } finally {
+    // The next command cleans what a killed `run` left; none is left after this test.
+    assertEquals((await runAll(["--root", root, "ps", "-aq"])).stdout, "");
     await layout.remove();
     await dir.remove();
   }

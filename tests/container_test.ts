@@ -1,0 +1,308 @@
+/**
+ * Containers over real layers and over their lifetime: the root a container
+ * sees is what `unpack` writes (whiteouts, opaque directories, hardlinks
+ * across layers), writes stay in the container, and nothing is left behind
+ * by `--rm`, `stop`, `rm`, a killed `denocker run` or Ctrl-C.
+ */
+
+import { join } from "node:path";
+import { assert, assertEquals, assertMatch } from "./_assert.ts";
+import { tempDir } from "./_fake_registry.ts";
+import { OciLayout, run } from "./_real_registry.ts";
+import { craftTar } from "./_tar.ts";
+import { describeTree } from "./_tar_compare.ts";
+import { busyboxImage, containerTest, loadImage, runAll, spawnAll } from "./_containers.ts";
+
+/** Lists a root as busybox sees it: entries with mode and owner, files with size and md5. */
+const LISTING = [
+  "cd /;",
+  "find . -xdev -type d -exec stat -c 'dir %n %f %u:%g' {} + ;",
+  "find . -xdev ! -type d -exec stat -c 'entry %n %f %u:%g %s' {} + ;",
+  "find . -xdev -type f -exec md5sum {} + ;",
+  "[ shared/link -ef shared/target ] && echo 'shared/link is shared/target';",
+  "[ deep/link -ef deep/target ] && echo 'deep/link is deep/target'",
+].join(" ");
+
+/** What only a container has: its mounts and the files it is given. */
+const CONTAINER_ONLY =
+  /^(dir|entry) \.\/(proc|sys|dev)( |\/)|\.\/etc\/(hostname|hosts|resolv\.conf)\b|^dir \. /;
+
+function normalise(listing: string): string[] {
+  return listing.split("\n").filter((line) => line !== "" && !CONTAINER_ONLY.test(line)).sort();
+}
+
+containerTest("a container sees what unpack gives; its writes stay its own", async () => {
+  const layout = await OciLayout.create();
+  const dir = await tempDir();
+  const root = join(dir.path, "store");
+  try {
+    // Lower: files to delete, a directory to make opaque, a directory to delete, link targets.
+    const lower = await craftTar([
+      { name: "etc/", type: "directory" },
+      { name: "etc/gone", body: "gone" },
+      { name: "etc/kept", body: "kept" },
+      { name: "data/", type: "directory", mode: 0o750 },
+      { name: "data/a", body: "a" },
+      { name: "data/b", body: "b" },
+      { name: "dir/", type: "directory" },
+      { name: "dir/sub/", type: "directory" },
+      { name: "dir/sub/file", body: "file" },
+      { name: "shared/", type: "directory" },
+      { name: "shared/target", body: "target", uid: 1000, gid: 1000 },
+    ]);
+    // Middle: whiteouts, an opaque directory, a hardlink to a lower layer's file, setuid.
+    const middle = await craftTar([
+      { name: "etc/", type: "directory" },
+      { name: "etc/.wh.gone" },
+      { name: "data/", type: "directory", mode: 0o700 },
+      { name: "data/.wh..wh..opq" },
+      { name: "data/new", body: "new" },
+      { name: "dir/", type: "directory" },
+      { name: "dir/.wh.sub" },
+      { name: "shared/", type: "directory" },
+      { name: "shared/link", type: "link", linkname: "shared/target" },
+      { name: "suid", body: "suid", mode: 0o4755 },
+      { name: "deep/", type: "directory" },
+      { name: "deep/target", body: "deep" },
+    ]);
+    // Upper: a directory back where one was deleted, a hardlink to the middle layer's file.
+    const upper = await craftTar([
+      { name: "dir/", type: "directory" },
+      { name: "dir/sub/", type: "directory", mode: 0o711 },
+      { name: "dir/sub/again", body: "again" },
+      { name: "deep/", type: "directory" },
+      { name: "deep/link", type: "link", linkname: "deep/target" },
+    ]);
+    const tars = [];
+    for (const [name, bytes] of [["lower", lower], ["middle", middle], ["upper", upper]] as const) {
+      const path = join(layout.dir, `${name}.tar`);
+      await Deno.writeFile(path, bytes);
+      tars.push(path);
+    }
+    await busyboxImage(layout, "layered", tars);
+    await loadImage(layout, "layered", root, "layered:1");
+    const layersBefore = await describeTree(join(root, "layers"));
+
+    // What unpack gives, listed by the same busybox from inside it.
+    const unpacked = join(dir.path, "unpacked");
+    assertEquals((await runAll(["--root", root, "unpack", "layered:1", unpacked])).code, 0);
+    const expected = normalise(await run("chroot", [unpacked, "/bin/sh", "-c", LISTING]));
+    assert(expected.includes("shared/link is shared/target"), "unpack keeps the hardlink");
+    assert(expected.includes("deep/link is deep/target"));
+
+    const first = await runAll(["--root", root, "run", "--rm", "layered:1", "sh", "-c", LISTING]);
+    assertEquals(first.code, 0, first.stderr);
+    assertEquals(normalise(first.stdout), expected);
+
+    // Writes: to a lower file, a new file, a deletion; then a second container starts clean.
+    const write = await runAll([
+      "--root",
+      root,
+      "run",
+      "--rm",
+      "layered:1",
+      "sh",
+      "-c",
+      "echo changed > /etc/kept && touch /newfile && rm /data/new /shared/target && cat /etc/kept",
+    ]);
+    assertEquals([write.code, write.stdout], [0, "changed\n"], write.stderr);
+    const second = await runAll(["--root", root, "run", "--rm", "layered:1", "sh", "-c", LISTING]);
+    assertEquals(normalise(second.stdout), expected);
+    assertEquals(await describeTree(join(root, "layers")), layersBefore);
+  } finally {
+    await layout.remove();
+    await dir.remove();
+  }
+});
+
+/** The host's mounts, and the cgroup directories denocker made. */
+async function hostState(): Promise<{ mounts: string[]; cgroups: string[] }> {
+  const mounts = (await Deno.readTextFile("/proc/self/mountinfo")).split("\n")
+    .map((line) => line.split(" ").slice(3, 5).join(" ")).sort();
+  const cgroups: string[] = [];
+  for (
+    const base of [
+      "/sys/fs/cgroup",
+      "/sys/fs/cgroup/memory",
+      "/sys/fs/cgroup/cpu",
+      "/sys/fs/cgroup/pids",
+    ]
+  ) {
+    const parent = join(base, "denocker");
+    for (const entry of await Array.fromAsync(Deno.readDir(parent)).catch(() => [])) {
+      if (entry.isDirectory) cgroups.push(join(parent, entry.name));
+    }
+  }
+  return { mounts, cgroups: cgroups.sort() };
+}
+
+async function until(what: string, test: () => Promise<boolean>): Promise<void> {
+  for (let i = 0; i < 400; i++) {
+    if (await test()) return;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  throw new Error(`timed out waiting until ${what}`);
+}
+
+containerTest("ps, exec, stop, rm; two at once; nothing left behind", async (t) => {
+  const layout = await OciLayout.create();
+  const dir = await tempDir();
+  const root = join(dir.path, "store");
+  const cli = (...args: string[]) => runAll(["--root", root, ...args]);
+  const names = async (...flags: string[]) =>
+    (await cli("ps", ...flags)).stdout.split("\n").slice(1).filter(Boolean).map((line) =>
+      line.split(/\s+/).at(-1)!
+    );
+  try {
+    await busyboxImage(layout, "busybox");
+    await loadImage(layout, "busybox", root, "busybox:latest");
+    assertEquals((await cli("run", "--rm", "busybox", "true")).code, 0);
+    const before = await hostState();
+    const containersBefore = await Array.fromAsync(Deno.readDir(join(root, "containers")));
+    assertEquals(containersBefore, []);
+
+    let one: Deno.ChildProcess | undefined;
+    let two: Deno.ChildProcess | undefined;
+    await t.step("two containers at once: ps, exec", async () => {
+      one = spawnAll([
+        "--root",
+        root,
+        "run",
+        "--name",
+        "one",
+        "busybox",
+        "sh",
+        "-c",
+        "trap 'exit 3' TERM; while true; do sleep 0.1; done",
+      ]);
+      two = spawnAll([
+        "--root",
+        root,
+        "run",
+        "--rm",
+        "--name",
+        "two",
+        "busybox",
+        "sleep",
+        "1000",
+      ]);
+      await until("both run", async () => (await names()).sort().join() === "one,two");
+      const ps = await cli("ps");
+      assertMatch(ps.stdout, /^CONTAINER ID\s+IMAGE\s+COMMAND\s+CREATED\s+STATUS\s+NAMES\n/);
+      assertMatch(ps.stdout, /[0-9a-f]{12}\s+busybox\s+"sleep 1000"\s+.*\s+Up .*\s+two\n/);
+      const hostname = await cli("exec", "one", "cat", "/etc/hostname");
+      assertEquals(hostname.code, 0, hostname.stderr);
+      const id = hostname.stdout.trim();
+      assertEquals((await cli("ps", "-q")).stdout.split("\n").includes(id), true);
+      const exec = await cli(
+        "exec",
+        "-w",
+        "/tmp",
+        "-u",
+        "1000",
+        "-e",
+        "X=y",
+        "one",
+        "sh",
+        "-c",
+        "echo $$ $(pwd) $(id -u) $X; ps -o pid | wc -l",
+      );
+      const [pid, cwd, uid, x, count] = exec.stdout.trim().split(/\s+/);
+      assert(pid !== "1", "exec runs beside PID 1");
+      assertEquals([cwd, uid, x], ["/tmp", "1000", "y"]);
+      assert(Number(count) <= 6, `exec sees the container's processes only (${count})`);
+      assertEquals((await cli("exec", "one", "nosuch")).code, 127);
+    });
+
+    await t.step("stop: SIGTERM, the container's exit status, ps -a", async () => {
+      const stopped = await cli("stop", "one");
+      assertEquals([stopped.code, stopped.stdout], [0, "one\n"], stopped.stderr);
+      assertEquals((await one!.status).code, 3);
+      assertEquals(await names(), ["two"]);
+      assertMatch((await cli("ps", "-a")).stdout, /Exited \(3\) .*\s+one\n/);
+      // An image a container uses is not removed.
+      const rmi = await cli("rmi", "busybox");
+      assertEquals(rmi.code, 1);
+      assertMatch(
+        rmi.stderr,
+        /^denocker: Cannot remove image busybox: container [0-9a-f]{12} \((one|two)\) uses it/,
+      );
+    });
+
+    await t.step("rm: refused while running, forced, then by name", async () => {
+      const refused = await cli("rm", "two");
+      assertEquals(refused.code, 1);
+      assertMatch(refused.stderr, /it is running; stop it or use --force/);
+      assertEquals((await cli("rm", "-f", "two")).code, 0);
+      assertEquals((await two!.status).code, 137);
+      assertEquals((await cli("rm", "one")).stdout, "one\n");
+      assertEquals(await names("-a"), []);
+    });
+
+    await t.step("Ctrl-C twice: the container is killed, --rm cleans", async () => {
+      const child = spawnAll([
+        "--root",
+        root,
+        "run",
+        "--rm",
+        "--name",
+        "int",
+        "busybox",
+        "sleep",
+        "1000",
+      ]);
+      await until("it runs", async () => (await names()).includes("int"));
+      child.kill("SIGINT");
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      assertEquals(
+        await names(),
+        ["int"],
+        "PID 1 without a handler ignores one SIGINT, as in docker",
+      );
+      child.kill("SIGINT");
+      assertEquals((await child.status).code, 137);
+      assertEquals(await names("-a"), []);
+    });
+
+    await t.step("denocker killed during a run: the next command cleans up", async () => {
+      const child = spawnAll([
+        "--root",
+        root,
+        "run",
+        "--rm",
+        "--name",
+        "orphan",
+        "busybox",
+        "sleep",
+        "1000",
+      ]);
+      await until("it runs", async () => (await names()).includes("orphan"));
+      const record = JSON.parse(
+        await Deno.readTextFile(
+          join(
+            root,
+            "containers",
+            (await Array.fromAsync(Deno.readDir(join(root, "containers"))))[0].name,
+            "container.json",
+          ),
+        ),
+      );
+      child.kill("SIGKILL");
+      await child.status;
+      assertEquals(await names("-a"), []);
+      assertEquals(
+        await Deno.stat(`/proc/${record.process.pid}`).then(() => true, () => false),
+        false,
+      );
+    });
+
+    assertEquals(await hostState(), before);
+    assertEquals(await Array.fromAsync(Deno.readDir(join(root, "containers"))), []);
+  } finally {
+    // After a failure: no container outlives the test.
+    const left = (await cli("ps", "-aq")).stdout.split("\n").filter(Boolean);
+    if (left.length > 0) await cli("rm", "-f", ...left);
+    await layout.remove();
+    await dir.remove();
+  }
+});
