@@ -168,6 +168,8 @@ containerTest("ps, exec, stop, rm; two at once; nothing left behind", async (t) 
         "--root",
         root,
         "run",
+        "--memory",
+        "64m",
         "--name",
         "one",
         "busybox",
@@ -180,6 +182,8 @@ containerTest("ps, exec, stop, rm; two at once; nothing left behind", async (t) 
         root,
         "run",
         "--rm",
+        "--pids-limit",
+        "50",
         "--name",
         "two",
         "busybox",
@@ -187,6 +191,8 @@ containerTest("ps, exec, stop, rm; two at once; nothing left behind", async (t) 
         "1000",
       ]);
       await until("both run", async () => (await names()).sort().join() === "one,two");
+      // Each has a cgroup for its limit while it runs.
+      assertEquals((await hostState()).cgroups.length - before.cgroups.length, 2);
       const ps = await cli("ps");
       assertMatch(ps.stdout, /^CONTAINER ID\s+IMAGE\s+COMMAND\s+CREATED\s+STATUS\s+NAMES\n/);
       assertMatch(ps.stdout, /[0-9a-f]{12}\s+busybox\s+"sleep 1000"\s+.*\s+Up .*\s+two\n/);
@@ -245,6 +251,8 @@ containerTest("ps, exec, stop, rm; two at once; nothing left behind", async (t) 
         root,
         "run",
         "--rm",
+        "--cpus",
+        "1",
         "--name",
         "int",
         "busybox",

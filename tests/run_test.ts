@@ -61,6 +61,46 @@ containerTest("run busybox: output, exit statuses, namespaces, defaults and opti
       assert(lines.at(-2)!.startsWith("sh -c echo $$; hostname;"), lines.at(-2));
     });
 
+    await t.step("its own mounts only; signals as a new program has them", async () => {
+      const mounts = await run("busybox", "cut", "-d", " ", "-f", "2", "/proc/mounts");
+      assertEquals(
+        mounts.stdout.trim().split("\n").sort(),
+        [
+          "/",
+          "/dev",
+          "/dev/pts",
+          "/dev/shm",
+          "/etc/hostname",
+          "/etc/hosts",
+          "/etc/resolv.conf",
+          "/proc",
+          "/sys",
+        ],
+      );
+      const devices = await run("busybox", "ls", "/dev");
+      assertEquals(
+        devices.stdout.trim().split("\n").sort(),
+        [
+          "fd",
+          "full",
+          "null",
+          "ptmx",
+          "pts",
+          "random",
+          "shm",
+          "stderr",
+          "stdin",
+          "stdout",
+          "tty",
+          "urandom",
+          "zero",
+        ],
+      );
+      // Deno ignores SIGPIPE; nothing of that reaches the command.
+      const status = await run("busybox", "grep", "-E", "^Sig(Ign|Blk)", "/proc/self/status");
+      assertEquals(status.stdout, "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n");
+    });
+
     await t.step("-e, -w, -u over the image's defaults", async () => {
       const result = await run(
         "-e",

@@ -19,8 +19,15 @@ import {
 } from "../store/store.ts";
 import { withLock } from "../store/_lock.ts";
 import { requireAllPermissions } from "../_permissions.ts";
-import { createCgroup, type Limits, removeCgroup } from "../runtime/_cgroup.ts";
-import { chainIds, lowerDirectories, prepareLayer, type StackLayer } from "../runtime/_overlay.ts";
+import { createCgroup, removeCgroup } from "../runtime/_cgroup.ts";
+import {
+  chainIds,
+  lowerDirectories,
+  overlayDirectory,
+  prepareLayer,
+  type StackLayer,
+} from "../runtime/_overlay.ts";
+import { lstatIfExists } from "../store/_fs.ts";
 import {
   type ContainerRecord,
   ContainerStore,
@@ -216,8 +223,14 @@ async function createContainer(
   const chains = chainIds(diffIds);
   const stack: StackLayer[] = diffIds.map((diffId, i) => ({ diffId, chainId: chains[i] }));
   const { layers } = storeParts(store);
-  return await store.whileAdding(async (staging) => {
-    for (let i = 0; i < stack.length; i++) {
+  // Each layer stack is prepared once; after that a container needs no staging.
+  const ready = (await Promise.all(
+    stack.map((layer) => lstatIfExists(overlayDirectory(store.root, layer.chainId))),
+  )).every(Boolean);
+  const holding = <T>(fn: (staging: string) => Promise<T>) =>
+    ready ? store.whileReading(() => fn("")) : store.whileAdding(fn);
+  return await holding(async (staging) => {
+    for (let i = 0; i < stack.length && !ready; i++) {
       await prepareLayer(store.root, layers, stack, i, staging);
     }
     const lowers = await lowerDirectories(store.root, layers, stack);
@@ -267,6 +280,14 @@ async function createContainer(
         join(directory, "resolv.conf"),
         await Deno.readTextFile("/etc/resolv.conf").catch(() => ""),
       );
+      const cgroups = await createCgroup(id, {
+        memory: options.memory,
+        cpus: options.cpus,
+        pids: options.pidsLimit,
+      }).catch(async (error) => {
+        await Deno.remove(directory, { recursive: true });
+        throw error;
+      });
       const container: ContainerRecord = {
         id,
         name,
@@ -278,7 +299,7 @@ async function createContainer(
         state: "created",
         autoRemove: options.remove ?? false,
         owner: await self(),
-        cgroups: [],
+        cgroups,
         spec: {
           directory,
           lowerCount: Math.max(lowers.length, 1),
@@ -289,7 +310,7 @@ async function createContainer(
           user: options.user ?? runtime.User ?? "",
           network,
           readOnly: options.readOnly ?? false,
-          cgroupProcs: [],
+          cgroupProcs: cgroups.map((cgroup) => join(cgroup, "cgroup.procs")),
         },
       };
       await containers.save(container);
@@ -339,15 +360,6 @@ export async function startContainer(
   await containers.reap();
   const found = await findOrPull(store, image, options);
   const record = await createContainer(store, containers, found, image, command, options);
-  const limits: Limits = { memory: options.memory, cpus: options.cpus, pids: options.pidsLimit };
-  try {
-    record.cgroups = await createCgroup(record.id, limits);
-    record.spec.cgroupProcs = record.cgroups.map((directory) => join(directory, "cgroup.procs"));
-    await containers.save(record);
-  } catch (error) {
-    await containers.remove(record).catch(() => {});
-    throw error;
-  }
   const unshare = new Deno.Command("unshare", {
     args: [
       "--mount",

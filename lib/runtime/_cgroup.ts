@@ -51,6 +51,15 @@ async function write(path: string, value: string): Promise<void> {
  * @returns The directories made (their `cgroup.procs` are to be joined).
  */
 export async function createCgroup(id: string, limits: Limits): Promise<string[]> {
+  // Only the hierarchies a limit needs: each one joined costs the start a few milliseconds (a
+  // cgroup migration waits for an RCU grace period), and the PID namespace already ends every
+  // process of the container with its first.
+  const wanted = {
+    memory: limits.memory !== undefined,
+    cpu: limits.cpus !== undefined,
+    pids: limits.pids !== undefined,
+  };
+  if (!wanted.memory && !wanted.cpu && !wanted.pids) return [];
   if (await cgroupVersion() === 2) {
     const parent = join(CGROUP_ROOT, "denocker");
     await Deno.mkdir(parent, { recursive: true });
@@ -58,11 +67,11 @@ export async function createCgroup(id: string, limits: Limits): Promise<string[]
     const available = (await Deno.readTextFile(join(CGROUP_ROOT, "cgroup.controllers"))).split(
       /\s+/,
     );
-    const wanted = ["memory", "cpu", "pids"].filter((name) => available.includes(name));
+    const enabled = ["memory", "cpu", "pids"].filter((name) => available.includes(name));
     for (const directory of [CGROUP_ROOT, parent]) {
       await write(
         join(directory, "cgroup.subtree_control"),
-        wanted.map((name) => `+${name}`).join(" "),
+        enabled.map((name) => `+${name}`).join(" "),
       );
     }
     const directory = join(parent, id);
@@ -84,6 +93,7 @@ export async function createCgroup(id: string, limits: Limits): Promise<string[]
   }
   const directories: string[] = [];
   for (const controller of V1_CONTROLLERS) {
+    if (!wanted[controller]) continue;
     const hierarchy = join(CGROUP_ROOT, controller);
     if (!(await lstatIfExists(hierarchy))) continue;
     const directory = join(hierarchy, "denocker", id);

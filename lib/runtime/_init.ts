@@ -19,7 +19,6 @@
  * @module
  */
 
-import { join } from "node:path";
 import {
   chdir,
   detach,
@@ -56,6 +55,14 @@ export interface InitSpec {
   cgroupProcs: string[];
 }
 
+/**
+ * Joins path parts with "/" (no `node:path`: loading Node's compatibility
+ * layer would cost this short-lived process more than its work).
+ */
+function join(...parts: string[]): string {
+  return parts.join("/").replace(/\/+/g, "/").replace(/(.)\/$/, "$1");
+}
+
 const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 class InitError extends Error {
@@ -78,7 +85,7 @@ function exists(path: string): boolean {
 /** Makes `path` exist as a file (for a bind mount onto it). */
 function touch(path: string): void {
   if (exists(path)) return;
-  Deno.mkdirSync(join(path, ".."), { recursive: true });
+  Deno.mkdirSync(path.slice(0, path.lastIndexOf("/")) || "/", { recursive: true });
   Deno.writeFileSync(path, new Uint8Array());
 }
 

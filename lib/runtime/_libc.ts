@@ -23,7 +23,11 @@ const SYMBOLS = {
   socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
   ioctl: { parameters: ["i32", "u64", "buffer"], result: "i32" },
   close: { parameters: ["i32"], result: "i32" },
-  signal: { parameters: ["i32", "usize"], result: "usize" },
+  rt_sigaction: {
+    name: "syscall",
+    parameters: ["i64", "i64", "buffer", "buffer", "usize"],
+    result: "i64",
+  },
   sigprocmask: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
   __errno_location: { parameters: [], result: "pointer" },
 } as const;
@@ -151,6 +155,7 @@ export function chdir(path: string): void {
 }
 
 const SYS_PIVOT_ROOT: Record<string, number> = { x86_64: 155, aarch64: 41 };
+const SYS_RT_SIGACTION: Record<string, number> = { x86_64: 13, aarch64: 134 };
 
 /** pivot_root(2). */
 export function pivotRoot(newRoot: string, putOld: string): void {
@@ -193,9 +198,12 @@ export function loopbackUp(): void {
  */
 export function resetSignals(): void {
   const c = libc();
-  for (let signal = 1; signal < 32; signal++) {
+  // struct sigaction of the kernel, all zero: SIG_DFL, no flags, nothing blocked while handling.
+  const action = new Uint8Array(32);
+  const number = SYS_RT_SIGACTION[Deno.build.arch];
+  for (let signal = 1; signal <= 64; signal++) {
     if (signal === 9 || signal === 19) continue; // SIGKILL and SIGSTOP cannot be changed.
-    c.signal(signal, 0n); // SIG_DFL
+    c.rt_sigaction(BigInt(number), BigInt(signal), action, NULL, 8n);
   }
   c.sigprocmask(2, new Uint8Array(128), NULL); // SIG_SETMASK to the empty set.
 }

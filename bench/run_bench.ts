@@ -1,0 +1,159 @@
+// deno-lint-ignore-file no-console
+/**
+ * Benchmark: container start time, denocker against Debian's Docker daemon
+ * on the same busybox image (Debian's static busybox, built with umoci):
+ * from starting `run` to the command's first output, and to its end, as
+ * medians of RUN_BENCH_RUNS runs (10 by default). Then what one running
+ * container costs: its directory on disk, and the memory of the processes
+ * that keep it (beyond the command itself). Needs root, dockerd, skopeo,
+ * umoci and busybox-static: `deno task bench:run`.
+ */
+
+import { join } from "node:path";
+import { OciLayout, run } from "../tests/_real_registry.ts";
+import { busyboxImage, loadImage } from "../tests/_containers.ts";
+import { DOCKER_CLIENT, startDocker } from "../tests/_docker.ts";
+
+const RUNS = Number(Deno.env.get("RUN_BENCH_RUNS") ?? 10);
+const CLI = new URL("../cli.ts", import.meta.url).pathname;
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+}
+
+/** Milliseconds from spawning to the first byte on stdout, and to the end. */
+async function timeRun(command: string, args: string[]): Promise<[number, number]> {
+  const started = performance.now();
+  const child = new Deno.Command(command, { args, stdout: "piped", stderr: "inherit" }).spawn();
+  const reader = child.stdout.getReader();
+  const first = await reader.read();
+  const firstOutput = performance.now() - started;
+  if (first.done) throw new Error(`${command} printed nothing`);
+  while (!(await reader.read()).done) { /* drain */ }
+  const status = await child.status;
+  if (!status.success) throw new Error(`${command} ${args.join(" ")} failed`);
+  return [firstOutput, performance.now() - started];
+}
+
+/** Resident memory of a process in KiB (VmRSS). */
+async function rssKiB(pid: number): Promise<number> {
+  const status = await Deno.readTextFile(`/proc/${pid}/status`);
+  return Number(/VmRSS:\s+([0-9]+)/.exec(status)?.[1] ?? 0);
+}
+
+async function children(pid: number): Promise<number[]> {
+  const text = await Deno.readTextFile(`/proc/${pid}/task/${pid}/children`).catch(() => "");
+  return text.trim().split(" ").filter(Boolean).map(Number);
+}
+
+function report(name: string, ours: number[][], theirs: number[][], theirName: string) {
+  const [oursFirst, oursEnd] = [median(ours.map((r) => r[0])), median(ours.map((r) => r[1]))];
+  const [theirsFirst, theirsEnd] = [
+    median(theirs.map((r) => r[0])),
+    median(theirs.map((r) => r[1])),
+  ];
+  console.log(`\n${name} (${RUNS} runs, medians)`);
+  console.log(
+    `  denocker run: first output ${oursFirst.toFixed(0)} ms, end ${oursEnd.toFixed(0)} ms`,
+  );
+  console.log(
+    `  ${theirName}: first output ${theirsFirst.toFixed(0)} ms, end ${theirsEnd.toFixed(0)} ms`,
+  );
+  console.log(
+    `  ratio denocker / docker: first output ${(oursFirst / theirsFirst).toFixed(2)}, end ${
+      (oursEnd / theirsEnd).toFixed(2)
+    }`,
+  );
+}
+
+const layout = await OciLayout.create();
+const work = await Deno.makeTempDir({ prefix: "denocker-run-bench-" });
+const root = join(work, "store");
+const daemon = await startDocker();
+try {
+  await busyboxImage(layout, "busybox");
+  await loadImage(layout, "busybox", root, "busybox:latest");
+  const archive = join(layout.dir, "busybox.tar");
+  await daemon.docker("load", "-i", archive);
+  const socket =
+    (await daemon.docker("context", "inspect", "--format", "{{.Endpoints.docker.Host}}"))
+      .trim();
+  const ours = ["run", "--allow-all", CLI, "--root", root, "run", "--rm", "busybox", "echo", "hi"];
+  const theirs = ["-H", socket, "run", "--rm", "busybox", "echo", "hi"];
+  // One of each first: caches warm for both.
+  await timeRun(Deno.execPath(), ours);
+  await timeRun(DOCKER_CLIENT, theirs);
+  const oursRuns: number[][] = [];
+  const theirRuns: number[][] = [];
+  for (let i = 0; i < RUNS; i++) {
+    oursRuns.push(await timeRun(Deno.execPath(), ours));
+    theirRuns.push(await timeRun(DOCKER_CLIENT, theirs));
+  }
+  report("start: run --rm busybox echo hi", oursRuns, theirRuns, "docker run");
+
+  // What a running container costs, beyond its command.
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-all", CLI, "--root", root, "run", "--rm", "busybox", "sleep", "60"],
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  let keeper: number[] = [];
+  for (let i = 0; i < 400 && keeper.length === 0; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 25));
+    keeper = await children(child.pid); // timeout, whose child is the container's PID 1
+  }
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  const [container] = await Array.fromAsync(Deno.readDir(join(root, "containers")));
+  const disk = (await run("du", ["-sk", join(root, "containers", container.name)])).split("\t")[0];
+  const prepared = (await run("du", ["-sk", join(root, "overlay")]).catch(() =>
+    "0"
+  )).split("\t")[0];
+  const denockerRss = await rssKiB(child.pid);
+  const timeoutRss = keeper.length > 0 ? await rssKiB(keeper[0]) : 0;
+  console.log("\ncost of one running container (busybox sleep 60)");
+  console.log(
+    `  disk: ${disk} KiB in containers/<id>/ (upper, work, links, hosts files), ` +
+      `plus ${prepared} KiB once per layer stack in overlay/`,
+  );
+  console.log(
+    `  memory besides the command: denocker run ${(denockerRss / 1024).toFixed(1)} MiB RSS ` +
+      `(waits in the foreground, as the docker CLI does), timeout ${
+        (timeoutRss / 1024).toFixed(1)
+      } MiB`,
+  );
+  child.kill("SIGINT");
+  child.kill("SIGINT");
+  await child.status;
+
+  // The same for docker: the attached CLI, and the shim containerd keeps per container.
+  const shimsBefore = new Set(
+    (await run("pgrep", ["-f", "containerd-shim"]).catch(() => "")).split("\n").filter(Boolean),
+  );
+  const dockerChild = new Deno.Command(DOCKER_CLIENT, {
+    args: ["-H", socket, "run", "--rm", "busybox", "sleep", "60"],
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  let shim: string | undefined;
+  for (let i = 0; i < 400 && shim === undefined; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 25));
+    shim = (await run("pgrep", ["-f", "containerd-shim"]).catch(() => "")).split("\n")
+      .filter(Boolean).find((pid) => !shimsBefore.has(pid));
+  }
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  const cliRss = await rssKiB(dockerChild.pid);
+  const shimRss = shim ? await rssKiB(Number(shim)) : 0;
+  console.log(
+    `  docker: the docker CLI ${(cliRss / 1024).toFixed(1)} MiB RSS, containerd-shim ${
+      (shimRss / 1024).toFixed(1)
+    } MiB (and the daemons dockerd and containerd, shared by all containers)`,
+  );
+  await daemon.docker("kill", (await daemon.docker("ps", "-q")).trim());
+  await dockerChild.status;
+} finally {
+  await daemon.close();
+  await layout.remove();
+  await Deno.remove(work, { recursive: true });
+}
