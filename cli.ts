@@ -658,6 +658,11 @@ const COMMANDS: Record<string, Command> = {
         help: "none (default): only lo; host: the host's network",
       },
       "read-only": { type: "boolean", help: "Mount the root file system read-only" },
+      rootfs: {
+        type: "string",
+        value: "overlay|copy",
+        help: "The root: an overlay over the stored layers (default), or a copy of the image",
+      },
       "insecure-registry": INSECURE_REGISTRY,
     },
     examples: [
@@ -672,6 +677,9 @@ const COMMANDS: Record<string, Command> = {
       const network = values.network ?? "none";
       if (network !== "none" && network !== "host") {
         throw new UsageError(`--network takes none or host, got "${network}"`, "run");
+      }
+      if (values.rootfs !== undefined && values.rootfs !== "overlay" && values.rootfs !== "copy") {
+        throw new UsageError(`--rootfs takes overlay or copy, got "${values.rootfs}"`, "run");
       }
       const cpus = values.cpus === undefined ? undefined : Number(values.cpus);
       if (cpus !== undefined && !(cpus > 0)) {
@@ -697,6 +705,8 @@ const COMMANDS: Record<string, Command> = {
             : positiveInteger(values["pids-limit"], "--pids-limit"),
           network,
           readOnly: values["read-only"],
+          rootfs: values.rootfs,
+          onWarning: (message) => console.error(`warning: ${message}`),
           remove: values.rm,
           onPull: (image) => console.error(`Unable to find image '${image}' locally`),
           pull: {

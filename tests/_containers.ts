@@ -27,7 +27,7 @@ export function containerTest(
   }
   integrationTest(
     name,
-    ["umoci", "skopeo", "unshare", "nsenter", "timeout", BUSYBOX],
+    ["umoci", "skopeo", "docker-registry", "unshare", "nsenter", "timeout", BUSYBOX],
     async (t) => {
       if (!root) throw new Error("running containers needs Linux and root, and CI runs as root");
       await fn(t);

@@ -108,6 +108,12 @@ containerTest("a container sees what unpack gives; its writes stay its own", asy
     assertEquals([write.code, write.stdout], [0, "changed\n"], write.stderr);
     const second = await runAll(["--root", root, "run", "--rm", "layered:1", "sh", "-c", LISTING]);
     assertEquals(normalise(second.stdout), expected);
+    // Where there is no overlayfs: a copy of the image, the same tree.
+    const copy = await runAll(
+      ["--root", root, "run", "--rm", "--rootfs", "copy", "layered:1", "sh", "-c", LISTING],
+    );
+    assertEquals(copy.code, 0, copy.stderr);
+    assertEquals(normalise(copy.stdout), expected);
     assertEquals(await describeTree(join(root, "layers")), layersBefore);
   } finally {
     await layout.remove();

@@ -7,7 +7,7 @@
 import { join } from "node:path";
 import { assert, assertEquals, assertMatch } from "./_assert.ts";
 import { tempDir } from "./_fake_registry.ts";
-import { OciLayout } from "./_real_registry.ts";
+import { OciLayout, startRegistry } from "./_real_registry.ts";
 import { busyboxImage, containerTest, loadImage, runAll, spawnAll } from "./_containers.ts";
 
 containerTest("run busybox: output, exit statuses, namespaces, defaults and options", async (t) => {
@@ -23,6 +23,23 @@ containerTest("run busybox: output, exit statuses, namespaces, defaults and opti
       const result = await run("busybox");
       assertEquals(result.code, 0, result.stderr);
       assertMatch(result.stdout, /^hello from [0-9a-f]{12}\n$/);
+    });
+
+    await t.step("an image not stored is pulled first, as docker does", async () => {
+      const registry = await startRegistry();
+      try {
+        const name = `${registry.host}/team/busybox:1`;
+        await layout.push("busybox", name);
+        const fresh = join(dir.path, "fresh");
+        const result = await runAll(["--root", fresh, "run", "--rm", name]);
+        assertEquals(result.code, 0, result.stderr);
+        assertMatch(result.stdout, /^hello from [0-9a-f]{12}\n$/);
+        assertEquals(result.stderr.split("\n")[0], `Unable to find image '${name}' locally`);
+        const images = await runAll(["--root", fresh, "images", "-q"]);
+        assertEquals(images.stdout.trim().length, 12);
+      } finally {
+        await registry.close();
+      }
     });
 
     await t.step("exit statuses: the command's, 127, 126, 137 when over --memory", async () => {

@@ -36,6 +36,7 @@ import {
   processStart,
 } from "../runtime/containers.ts";
 import { pull, type PullOptions } from "./pull.ts";
+import { flatten } from "./_flatten.ts";
 
 /** Options for {@link startContainer}. */
 export interface RunOptions extends StoreOptions {
@@ -67,6 +68,14 @@ export interface RunOptions extends StoreOptions {
   onPull?: (reference: string) => void;
   /** Where the container's stdin, stdout and stderr go; the caller's by default. */
   stdio?: "inherit" | "null";
+  /**
+   * The root: an overlay over the stored layers, or a copy of the image
+   * made for the container (slower to start, more disk). By default the
+   * overlay, or the copy where the kernel has no overlayfs.
+   */
+  rootfs?: "overlay" | "copy";
+  /** Told what the user should know (e.g. that the root is a copy). */
+  onWarning?: (message: string) => void;
 }
 
 /** A container that was started. */
@@ -223,8 +232,14 @@ async function createContainer(
   const chains = chainIds(diffIds);
   const stack: StackLayer[] = diffIds.map((diffId, i) => ({ diffId, chainId: chains[i] }));
   const { layers } = storeParts(store);
+  const mode = options.rootfs ?? (await overlayAvailable() ? "overlay" : "copy");
+  if (mode === "copy" && options.rootfs === undefined) {
+    options.onWarning?.(
+      "the kernel has no overlayfs: the container runs on a copy of the image (slower to start, more disk)",
+    );
+  }
   // Each layer stack is prepared once; after that a container needs no staging.
-  const ready = (await Promise.all(
+  const ready = mode === "copy" || (await Promise.all(
     stack.map((layer) => lstatIfExists(overlayDirectory(store.root, layer.chainId))),
   )).every(Boolean);
   const holding = <T>(fn: (staging: string) => Promise<T>) =>
@@ -233,90 +248,115 @@ async function createContainer(
     for (let i = 0; i < stack.length && !ready; i++) {
       await prepareLayer(store.root, layers, stack, i, staging);
     }
-    const lowers = await lowerDirectories(store.root, layers, stack);
+    const lowers = mode === "copy" ? [] : await lowerDirectories(store.root, layers, stack);
     await Deno.mkdir(containers.directory, { recursive: true });
-    return await withLock(`${containers.directory}.lock`, { exclusive: true }, async () => {
-      const name = options.name ?? generatedName(id);
-      if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(name)) {
-        throw new InvalidInputError(
-          `Cannot create container: invalid name "${name}"; use letters, digits, _ . -`,
+    const container = await withLock(
+      `${containers.directory}.lock`,
+      { exclusive: true },
+      async () => {
+        const name = options.name ?? generatedName(id);
+        if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(name)) {
+          throw new InvalidInputError(
+            `Cannot create container: invalid name "${name}"; use letters, digits, _ . -`,
+          );
+        }
+        const taken = (await containers.list()).find((other) => other.name === name);
+        if (taken) {
+          throw new InvalidInputError(
+            `Cannot create container: the name "${name}" is already in use by container ${
+              taken.id.slice(0, 12)
+            }; remove it or choose another name`,
+          );
+        }
+        const directory = containers.path(id);
+        await Deno.mkdir(directory);
+        for (const part of ["upper", "work", "rootfs", "lower"]) {
+          await Deno.mkdir(join(directory, part));
+        }
+        // The root's own attributes show from the upper directory: those of the top layer's root.
+        const top = lowers.length > 0 ? await Deno.stat(lowers[0]) : undefined;
+        if (top) {
+          await Deno.chmod(join(directory, "upper"), (top.mode ?? 0o755) & 0o7777);
+          await Deno.chown(join(directory, "upper"), top.uid, top.gid);
+        }
+        const empty = join(directory, "empty");
+        if (lowers.length === 0) await Deno.mkdir(empty);
+        for (const [i, lower] of (lowers.length > 0 ? lowers : [empty]).entries()) {
+          await Deno.symlink(
+            relative(join(directory, "lower"), lower),
+            join(directory, "lower", String(i)),
+          );
+        }
+        await Deno.writeTextFile(join(directory, "hostname"), `${hostname}\n`);
+        await Deno.writeTextFile(
+          join(directory, "hosts"),
+          network === "host"
+            ? await Deno.readTextFile("/etc/hosts").catch(() => "127.0.0.1\tlocalhost\n")
+            : `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n`,
         );
-      }
-      const taken = (await containers.list()).find((other) => other.name === name);
-      if (taken) {
-        throw new InvalidInputError(
-          `Cannot create container: the name "${name}" is already in use by container ${
-            taken.id.slice(0, 12)
-          }; remove it or choose another name`,
+        await Deno.writeTextFile(
+          join(directory, "resolv.conf"),
+          await Deno.readTextFile("/etc/resolv.conf").catch(() => ""),
         );
-      }
-      const directory = containers.path(id);
-      await Deno.mkdir(directory);
-      for (const part of ["upper", "work", "rootfs", "lower"]) {
-        await Deno.mkdir(join(directory, part));
-      }
-      // The root's own attributes show from the upper directory: those of the top layer's root.
-      const top = lowers.length > 0 ? await Deno.stat(lowers[0]) : undefined;
-      if (top) {
-        await Deno.chmod(join(directory, "upper"), (top.mode ?? 0o755) & 0o7777);
-        await Deno.chown(join(directory, "upper"), top.uid, top.gid);
-      }
-      const empty = join(directory, "empty");
-      if (lowers.length === 0) await Deno.mkdir(empty);
-      for (const [i, lower] of (lowers.length > 0 ? lowers : [empty]).entries()) {
-        await Deno.symlink(
-          relative(join(directory, "lower"), lower),
-          join(directory, "lower", String(i)),
-        );
-      }
-      await Deno.writeTextFile(join(directory, "hostname"), `${hostname}\n`);
-      await Deno.writeTextFile(
-        join(directory, "hosts"),
-        network === "host"
-          ? await Deno.readTextFile("/etc/hosts").catch(() => "127.0.0.1\tlocalhost\n")
-          : `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n`,
-      );
-      await Deno.writeTextFile(
-        join(directory, "resolv.conf"),
-        await Deno.readTextFile("/etc/resolv.conf").catch(() => ""),
-      );
-      const cgroups = await createCgroup(id, {
-        memory: options.memory,
-        cpus: options.cpus,
-        pids: options.pidsLimit,
-      }).catch(async (error) => {
-        await Deno.remove(directory, { recursive: true });
+        const cgroups = await createCgroup(id, {
+          memory: options.memory,
+          cpus: options.cpus,
+          pids: options.pidsLimit,
+        }).catch(async (error) => {
+          await Deno.remove(directory, { recursive: true });
+          throw error;
+        });
+        const container: ContainerRecord = {
+          id,
+          name,
+          image,
+          imageId: record.id,
+          diffIds,
+          command: args,
+          created: new Date().toISOString(),
+          state: "created",
+          autoRemove: options.remove ?? false,
+          owner: await self(),
+          cgroups,
+          spec: {
+            directory,
+            rootfs: mode,
+            lowerCount: Math.max(lowers.length, 1),
+            hostname,
+            env: environment(runtime.Env ?? [], options.env ?? [], hostname),
+            args,
+            cwd: options.workdir ?? (runtime.WorkingDir || "/"),
+            user: options.user ?? runtime.User ?? "",
+            network,
+            readOnly: options.readOnly ?? false,
+            cgroupProcs: cgroups.map((cgroup) => join(cgroup, "cgroup.procs")),
+          },
+        };
+        await containers.save(container);
+        return container;
+      },
+    );
+    if (mode === "copy") {
+      try {
+        await Deno.mkdir(join(container.spec.directory, "copy"));
+        await flatten(layers, record, join(container.spec.directory, "copy"), {
+          preserveOwnership: true,
+        });
+      } catch (error) {
+        await containers.remove(container).catch(() => {});
         throw error;
-      });
-      const container: ContainerRecord = {
-        id,
-        name,
-        image,
-        imageId: record.id,
-        diffIds,
-        command: args,
-        created: new Date().toISOString(),
-        state: "created",
-        autoRemove: options.remove ?? false,
-        owner: await self(),
-        cgroups,
-        spec: {
-          directory,
-          lowerCount: Math.max(lowers.length, 1),
-          hostname,
-          env: environment(runtime.Env ?? [], options.env ?? [], hostname),
-          args,
-          cwd: options.workdir ?? (runtime.WorkingDir || "/"),
-          user: options.user ?? runtime.User ?? "",
-          network,
-          readOnly: options.readOnly ?? false,
-          cgroupProcs: cgroups.map((cgroup) => join(cgroup, "cgroup.procs")),
-        },
-      };
-      await containers.save(container);
-      return container;
-    });
+      }
+    }
+    return container;
   });
+}
+
+/** Whether the kernel has overlayfs (listed in /proc/filesystems, or loadable as a module). */
+async function overlayAvailable(): Promise<boolean> {
+  const listed = await Deno.readTextFile("/proc/filesystems").catch(() => "");
+  if (/\toverlay$/m.test(listed)) return true;
+  const release = await Deno.readTextFile("/proc/sys/kernel/osrelease").catch(() => "");
+  return await lstatIfExists(`/lib/modules/${release.trim()}/kernel/fs/overlayfs`) !== undefined;
 }
 
 /**

@@ -38,6 +38,8 @@ import {
 export interface InitSpec {
   /** The container's directory. */
   directory: string;
+  /** An overlay over the layers, or a bind mount of the container's own copy (`copy/`). */
+  rootfs: "overlay" | "copy";
   /** Lower directories, topmost first (linked as `lower/0`, `lower/1`, …). */
   lowerCount: number;
   hostname: string;
@@ -202,15 +204,19 @@ export function containerInit(specPath: string): number {
     const rootfs = join(spec.directory, "rootfs");
     // Nothing mounted here reaches the host.
     mount(null, "/", null, MS.REC | MS.PRIVATE);
-    chdir(join(spec.directory, "lower"));
-    const lower = Array.from({ length: spec.lowerCount }, (_, i) => String(i)).join(":");
-    mount(
-      "overlay",
-      rootfs,
-      "overlay",
-      0,
-      `lowerdir=${lower},upperdir=../upper,workdir=../work`,
-    );
+    if (spec.rootfs === "copy") {
+      mount(join(spec.directory, "copy"), rootfs, null, MS.BIND | MS.REC);
+    } else {
+      chdir(join(spec.directory, "lower"));
+      const lower = Array.from({ length: spec.lowerCount }, (_, i) => String(i)).join(":");
+      mount(
+        "overlay",
+        rootfs,
+        "overlay",
+        0,
+        `lowerdir=${lower},upperdir=../upper,workdir=../work`,
+      );
+    }
     for (const directory of ["proc", "sys", "etc"]) {
       Deno.mkdirSync(join(rootfs, directory), { recursive: true });
     }
