@@ -7,7 +7,7 @@
 import { join } from "node:path";
 import { assert, assertEquals, assertMatch } from "./_assert.ts";
 import { tempDir } from "./_fake_registry.ts";
-import { OciLayout, startRegistry } from "./_real_registry.ts";
+import { OciLayout, run as run_, startRegistry } from "./_real_registry.ts";
 import { busyboxImage, containerTest, loadImage, runAll, spawnAll } from "./_containers.ts";
 
 containerTest("run busybox: output, exit statuses, namespaces, defaults and options", async (t) => {
@@ -173,8 +173,10 @@ containerTest("run busybox: output, exit statuses, namespaces, defaults and opti
           for (const entry of await Array.fromAsync(Deno.readDir(join(root, "containers")))) {
             const v1 = `/sys/fs/cgroup/cpu/denocker/${entry.name}/cpu.cfs_quota_us`;
             const v2 = `/sys/fs/cgroup/denocker/${entry.name}/cpu.max`;
-            quota = (await Deno.readTextFile(v1).catch(() => Deno.readTextFile(v2)).catch(() => ""))
-              .trim();
+            // Read by cat: Deno opens /sys only with every permission, and tests have fewer.
+            quota =
+              (await run_("sh", ["-c", `cat ${v1} 2>/dev/null || cat ${v2} 2>/dev/null; true`]))
+                .trim();
           }
         }
         assert(quota === "50000" || quota === "50000 100000", `cpu quota: "${quota}"`);
@@ -182,7 +184,7 @@ containerTest("run busybox: output, exit statuses, namespaces, defaults and opti
         running.kill("SIGKILL");
         await running.status;
       }
-      const hostname = (await Deno.readTextFile("/proc/sys/kernel/hostname")).trim();
+      const hostname = (await run_("hostname", [])).trim();
       const host = await run("--network", "host", "busybox", "hostname");
       assertEquals(host.stdout, `${hostname}\n`);
     });

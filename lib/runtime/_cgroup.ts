@@ -25,9 +25,9 @@ const CGROUP_ROOT = "/sys/fs/cgroup";
 const V1_CONTROLLERS = ["memory", "cpu", "pids"] as const;
 const CPU_PERIOD_US = 100_000;
 
-/** Which cgroup version the machine uses. */
-export async function cgroupVersion(): Promise<1 | 2> {
-  return await lstatIfExists(join(CGROUP_ROOT, "cgroup.controllers")) ? 2 : 1;
+/** Which cgroup version a cgroup mount point holds: 2 when it is the unified tree. */
+export async function cgroupVersion(base = CGROUP_ROOT): Promise<1 | 2> {
+  return await lstatIfExists(join(base, "cgroup.controllers")) ? 2 : 1;
 }
 
 async function write(path: string, value: string): Promise<void> {
@@ -48,9 +48,14 @@ async function write(path: string, value: string): Promise<void> {
  *
  * @param id The container's ID.
  * @param limits Its limits.
+ * @param base Where the cgroup file systems are mounted (tests use a directory of their own).
  * @returns The directories made (their `cgroup.procs` are to be joined).
  */
-export async function createCgroup(id: string, limits: Limits): Promise<string[]> {
+export async function createCgroup(
+  id: string,
+  limits: Limits,
+  base = CGROUP_ROOT,
+): Promise<string[]> {
   // Only the hierarchies a limit needs: each one joined costs the start a few milliseconds (a
   // cgroup migration waits for an RCU grace period), and the PID namespace already ends every
   // process of the container with its first.
@@ -60,15 +65,15 @@ export async function createCgroup(id: string, limits: Limits): Promise<string[]
     pids: limits.pids !== undefined,
   };
   if (!wanted.memory && !wanted.cpu && !wanted.pids) return [];
-  if (await cgroupVersion() === 2) {
-    const parent = join(CGROUP_ROOT, "denocker");
+  if (await cgroupVersion(base) === 2) {
+    const parent = join(base, "denocker");
     await Deno.mkdir(parent, { recursive: true });
     // Controllers a child may use must be enabled in each parent's subtree_control.
-    const available = (await Deno.readTextFile(join(CGROUP_ROOT, "cgroup.controllers"))).split(
+    const available = (await Deno.readTextFile(join(base, "cgroup.controllers"))).split(
       /\s+/,
     );
     const enabled = ["memory", "cpu", "pids"].filter((name) => available.includes(name));
-    for (const directory of [CGROUP_ROOT, parent]) {
+    for (const directory of [base, parent]) {
       await write(
         join(directory, "cgroup.subtree_control"),
         enabled.map((name) => `+${name}`).join(" "),
@@ -94,7 +99,7 @@ export async function createCgroup(id: string, limits: Limits): Promise<string[]
   const directories: string[] = [];
   for (const controller of V1_CONTROLLERS) {
     if (!wanted[controller]) continue;
-    const hierarchy = join(CGROUP_ROOT, controller);
+    const hierarchy = join(base, controller);
     if (!(await lstatIfExists(hierarchy))) continue;
     const directory = join(hierarchy, "denocker", id);
     await Deno.mkdir(directory, { recursive: true });
