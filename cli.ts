@@ -752,14 +752,14 @@ const COMMANDS: Record<string, Command> = {
           ? `Up ${since(row.started)}`
           : row.state === "created"
           ? "Created"
-          : `Exited (${row.exitCode}) ${timeAgo(row.finished)}`;
+          : `Exited (${row.exitCode}) ${since(row.finished)} ago`;
       console.log(table([
         ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "NAMES"],
         ...rows.map((row) => [
           row.id.slice(0, 12),
           row.image,
           quote(row.command),
-          timeAgo(row.created),
+          `${since(row.created)} ago`,
           status(row),
           row.name,
         ]),

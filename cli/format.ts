@@ -57,21 +57,30 @@ export function timeAgo(iso: string | undefined): string {
 }
 
 /**
- * How long since a time, as docker's "Up …" says it: "5 seconds", "3 minutes".
+ * How long since a time, as docker says it (`Up 3 seconds`, `2 minutes
+ * ago`): "Less than a second", "N seconds", "About a minute", "N minutes",
+ * "About an hour", "N hours", "N days", "N weeks", "N months", "N years".
  *
  * @param iso An ISO time.
  * @returns The duration in words.
  */
 export function since(iso: string | undefined): string {
-  const seconds = iso ? Math.max(0, Math.floor((Date.now() - Date.parse(iso)) / 1000)) : 0;
-  if (Number.isNaN(seconds)) return "";
+  const seconds = iso ? Math.max(0, (Date.now() - Date.parse(iso)) / 1000) : NaN;
+  if (Number.isNaN(seconds)) return "a while";
+  const plural = (count: number, unit: string) => `${count} ${unit}${count === 1 ? "" : "s"}`;
   if (seconds < 1) return "Less than a second";
-  const units: [number, string][] = [[86400, "day"], [3600, "hour"], [60, "minute"], [1, "second"]];
-  for (const [size, name] of units) {
-    const count = Math.floor(seconds / size);
-    if (count >= 1) return `${count} ${name}${count > 1 ? "s" : ""}`;
-  }
-  return "";
+  if (seconds < 60) return plural(Math.floor(seconds), "second");
+  const minutes = seconds / 60;
+  if (minutes < 2) return "About a minute";
+  if (minutes < 60) return plural(Math.floor(minutes), "minute");
+  const hours = minutes / 60;
+  if (hours < 2) return "About an hour";
+  if (hours < 48) return plural(Math.floor(hours), "hour");
+  const days = hours / 24;
+  if (days < 14) return plural(Math.floor(days), "day");
+  if (days < 60) return plural(Math.floor(days / 7), "week");
+  if (days < 730) return plural(Math.floor(days / 30), "month");
+  return plural(Math.floor(days / 365), "year");
 }
 
 /**
