@@ -56,7 +56,7 @@ async function containersOf(options: StoreOptions): Promise<ContainerStore | und
  * Lists containers, newest first: running ones, and with `all` every one.
  * Containers whose `denocker run` died are cleaned first.
  *
- * Requires `--allow-read` and `--allow-write` of the store.
+ * Requires every permission (`--allow-all`), as containers do.
  *
  * @example
  * ```ts
@@ -122,7 +122,7 @@ async function settled(containers: ContainerStore, id: string): Promise<void> {
  * Stops a running container as docker does: SIGTERM to its first process,
  * then SIGKILL after `timeout` seconds (10 by default).
  *
- * Requires `--allow-read`, `--allow-write` of the store and `--allow-run` (signals).
+ * Requires every permission (`--allow-all`), as containers do.
  *
  * @param name A container's name or ID (prefix).
  * @param options The store; the grace period in seconds.
@@ -159,7 +159,7 @@ export async function stopContainer(
 /**
  * Removes containers; a running one only with `force` (it is killed first).
  *
- * Requires `--allow-read`, `--allow-write` of the store and `--allow-run` (signals).
+ * Requires every permission (`--allow-all`), as containers do.
  *
  * @param names Containers' names or IDs (prefixes).
  * @param options The store; `force` for running ones.
@@ -210,7 +210,7 @@ export interface ExecOptions extends StoreOptions {
  * Runs a command in a running container: in its namespaces, root and
  * cgroup (util-linux `nsenter`), with its environment.
  *
- * Requires `--allow-read`, `--allow-write` of the store and `--allow-run`.
+ * Requires every permission (`--allow-all`), as containers do.
  *
  * @param name A container's name or ID (prefix).
  * @param command The command and its arguments.

@@ -365,10 +365,10 @@ async function overlayAvailable(): Promise<boolean> {
  * cgroup with the limits), and starts its command, the image's
  * `Entrypoint` + `Cmd` unless `command` replaces the `Cmd`, with the
  * image's `Env`, `WorkingDir` and `User` unless options override them.
- * Linux only, as root; needs util-linux `unshare`.
+ * Linux only, as root; needs util-linux `unshare` and coreutils `timeout`.
  *
- * Requires `--allow-read`, `--allow-write`, `--allow-run`, `--allow-env`,
- * `--allow-ffi` (and `--allow-net` to pull).
+ * Requires every permission (`--allow-all`): Deno lets only that read the
+ * `/proc` and `/sys` files containers need.
  *
  * @example
  * ```ts
