@@ -811,7 +811,7 @@ const COMMANDS: Record<string, Command> = {
         help: "Set a variable; repeatable",
       },
       workdir: { type: "string", short: "w", value: "DIR", help: "Working directory inside" },
-      user: { type: "string", short: "u", value: "UID[:GID]", help: "User, as numbers" },
+      user: { type: "string", short: "u", value: "UID[:GID]", help: "User (or name[:group])" },
     },
     examples: ["denocker exec web ps", "denocker exec -w /tmp web sh -c 'ls'"],
     arguments: (positionals) =>

@@ -218,6 +218,15 @@ containerTest("ps, exec, stop, rm; two at once; nothing left behind", async (t) 
       assertEquals([cwd, uid, x], ["/tmp", "1000", "y"]);
       assert(Number(count) <= 6, `exec sees the container's processes only (${count})`);
       assertEquals((await cli("exec", "one", "nosuch")).code, 127);
+      assertEquals(
+        (await cli("exec", "-u", "app", "one", "id")).stdout,
+        "uid=1000(app) gid=1000(app)\n",
+      );
+      const ghost = await cli("exec", "-u", "ghost", "one", "id");
+      assertEquals([ghost.code, ghost.stderr], [
+        125,
+        'denocker: Cannot exec as "ghost": unable to find user ghost: no matching entries in passwd file\n',
+      ]);
     });
 
     await t.step("stop: SIGTERM, the container's exit status, ps -a", async () => {
@@ -289,6 +298,38 @@ containerTest("ps, exec, stop, rm; two at once; nothing left behind", async (t) 
       child.kill("SIGTERM");
       assertEquals((await child.status).code, 3);
       assertEquals(await names("-a"), []);
+    });
+
+    await t.step(
+      "stop: SIGKILL after the grace period for a PID 1 that ignores SIGTERM",
+      async () => {
+        const child = spawnAll([
+          "--root",
+          root,
+          "run",
+          "--rm",
+          "--name",
+          "deaf",
+          "busybox",
+          "sleep",
+          "1000",
+        ]);
+        await until("it runs", async () => (await names()).includes("deaf"));
+        const started = Date.now();
+        assertEquals((await cli("stop", "-t", "1", "deaf")).code, 0);
+        assert(Date.now() - started >= 1000, "stop waited for the grace period");
+        assertEquals((await child.status).code, 137);
+        assertEquals(await names("-a"), []);
+      },
+    );
+
+    await t.step("a container directory a crash left without a record is removed", async () => {
+      const stray = join(root, "containers", "f".repeat(64));
+      await Deno.mkdir(join(stray, "upper"), { recursive: true });
+      const old = new Date(Date.now() - 5 * 60_000);
+      await Deno.utime(stray, old, old);
+      assertEquals((await cli("ps", "-a")).code, 0);
+      assertEquals(await Deno.stat(stray).then(() => true, () => false), false);
     });
 
     await t.step("denocker killed during a run: the next command cleans up", async () => {

@@ -10,6 +10,7 @@ import { DenockerError, InvalidInputError } from "../errors.ts";
 import { storeOf, type StoreOptions } from "../store/store.ts";
 import { lstatIfExists } from "../store/_fs.ts";
 import { requireAllPermissions } from "../_permissions.ts";
+import { resolveUser } from "../runtime/_init.ts";
 import {
   type ContainerRecord,
   ContainerStore,
@@ -200,7 +201,7 @@ export interface ExecOptions extends StoreOptions {
   env?: string[];
   /** Working directory inside; the container's by default. */
   workdir?: string;
-  /** `uid[:gid]` (numbers); the container's user by default. */
+  /** `uid[:gid]` or `name[:group]`; the container's user by default. */
   user?: string;
   /** Where stdin, stdout and stderr go; the caller's by default. */
   stdio?: "inherit" | "null";
@@ -239,12 +240,15 @@ export async function execInContainer(
         : [entry.slice(0, at), entry.slice(at + 1)];
     }),
   );
-  const user = options.user ?? record.spec.user;
-  const ids = /^([0-9]+)(?::([0-9]+))?$/.exec(user);
-  if (user !== "" && !ids) {
-    throw new InvalidInputError(`Cannot exec as "${user}": give the user as UID[:GID]`);
-  }
   const pid = String(record.process!.pid);
+  const user = options.user ?? record.spec.user;
+  let ids: { uid: number; gid: number } | undefined;
+  try {
+    // Names are looked up in the container's own /etc/passwd and /etc/group.
+    ids = user === "" ? undefined : resolveUser(`/proc/${pid}/root`, user);
+  } catch (error) {
+    throw new InvalidInputError(`Cannot exec as "${user}": ${(error as Error).message}`);
+  }
   // The shell joins the cgroup, then becomes nsenter, whose child runs inside.
   const procs = record.cgroups.map((directory) => join(directory, "cgroup.procs"));
   const script = `for f in ${
@@ -266,7 +270,7 @@ export async function execInContainer(
       "--root",
       // Opened from outside, so through the container's root as /proc shows it.
       `--wd=/proc/${pid}/root${options.workdir ?? record.spec.cwd}`,
-      ...(ids ? ["--setuid", ids[1], "--setgid", ids[2] ?? ids[1]] : []),
+      ...(ids ? ["--setuid", String(ids.uid), "--setgid", String(ids.gid)] : []),
       "--",
       ...command,
     ],

@@ -149,8 +149,18 @@ function lookup(
   return text.split("\n").map((line) => line.split(":")).find(test);
 }
 
-/** The uid, gid and groups `user` names, from the image's /etc/passwd and /etc/group. */
-function resolveUser(rootfs: string, user: string): { uid: number; gid: number; groups: number[] } {
+/**
+ * The uid, gid and groups `user` (`uid[:gid]` or `name[:group]`) names,
+ * from /etc/passwd and /etc/group under `rootfs`.
+ *
+ * @param rootfs The container's root as this process sees it.
+ * @param user The user as given; empty for root.
+ * @returns The ids.
+ */
+export function resolveUser(
+  rootfs: string,
+  user: string,
+): { uid: number; gid: number; groups: number[] } {
   if (user === "") return { uid: 0, gid: 0, groups: [0] };
   const [userPart, groupPart] = user.split(":", 2);
   let uid: number;
