@@ -687,9 +687,18 @@ const COMMANDS: Record<string, Command> = {
       }
       const insecureRegistries = await insecure({ values, config }, "run");
       const registries = (await config()).registries;
+      // One listener for the whole run: before the container is known a signal stops the pull
+      // and is kept, to be passed on as soon as the container is (it may have started already).
       const abort = new AbortController();
-      const stopPull = forwardSignals({ kill: () => abort.abort(new Error("interrupted")) });
-      let container;
+      let container: Awaited<ReturnType<typeof startContainer>> | undefined;
+      const pending: Deno.Signal[] = [];
+      const stop = forwardSignals({
+        kill(signal) {
+          if (container) return container.kill(signal);
+          pending.push(signal);
+          abort.abort(new Error("interrupted"));
+        },
+      });
       try {
         container = await startContainer(positionals[0], positionals.slice(1), {
           root: root(),
@@ -717,11 +726,7 @@ const COMMANDS: Record<string, Command> = {
               event.type === "warning" && console.error(`warning: ${event.message}`),
           },
         });
-      } finally {
-        stopPull();
-      }
-      const stop = forwardSignals(container);
-      try {
+        for (const signal of pending) container.kill(signal);
         return await container.exited;
       } finally {
         stop();

@@ -136,6 +136,22 @@ async function hostState(): Promise<{ mounts: string[]; cgroups: string[] }> {
   return { mounts, cgroups };
 }
 
+/** A process's status, or a failure (and the process killed) when it runs on for 30 s. */
+async function exitOf(child: Deno.ChildProcess): Promise<Deno.CommandStatus> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error("denocker run did not end within 30 s"));
+    }, 30_000);
+  });
+  try {
+    return await Promise.race([child.status, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 async function until(what: string, test: () => Promise<boolean>): Promise<void> {
   for (let i = 0; i < 400; i++) {
     if (await test()) return;
@@ -175,7 +191,7 @@ containerTest("ps, exec, stop, rm; two at once; nothing left behind", async (t) 
         "busybox",
         "sh",
         "-c",
-        "trap 'exit 3' TERM; while true; do sleep 0.1; done",
+        "trap 'exit 3' TERM; touch /ready; while true; do sleep 0.1; done",
       ]);
       two = spawnAll([
         "--root",
@@ -191,6 +207,11 @@ containerTest("ps, exec, stop, rm; two at once; nothing left behind", async (t) 
         "1000",
       ]);
       await until("both run", async () => (await names()).sort().join() === "one,two");
+      // A signal before the shell has set its trap would be ignored, as by any PID 1.
+      await until(
+        "one's trap is set",
+        async () => (await cli("exec", "one", "test", "-e", "/ready")).code === 0,
+      );
       // Each has a cgroup for its limit while it runs.
       assertEquals((await hostState()).cgroups.length - before.cgroups.length, 2);
       const ps = await cli("ps");
@@ -232,7 +253,7 @@ containerTest("ps, exec, stop, rm; two at once; nothing left behind", async (t) 
     await t.step("stop: SIGTERM, the container's exit status, ps -a", async () => {
       const stopped = await cli("stop", "one");
       assertEquals([stopped.code, stopped.stdout], [0, "one\n"], stopped.stderr);
-      assertEquals((await one!.status).code, 3);
+      assertEquals((await exitOf(one!)).code, 3);
       assertEquals(await names(), ["two"]);
       assertMatch((await cli("ps", "-a")).stdout, /Exited \(3\) .*\s+one\n/);
       // An image a container uses is not removed.
@@ -249,7 +270,7 @@ containerTest("ps, exec, stop, rm; two at once; nothing left behind", async (t) 
       assertEquals(refused.code, 1);
       assertMatch(refused.stderr, /it is running; stop it or use --force/);
       assertEquals((await cli("rm", "-f", "two")).code, 0);
-      assertEquals((await two!.status).code, 137);
+      assertEquals((await exitOf(two!)).code, 137);
       assertEquals((await cli("rm", "one")).stdout, "one\n");
       assertEquals(await names("-a"), []);
     });
@@ -277,7 +298,7 @@ containerTest("ps, exec, stop, rm; two at once; nothing left behind", async (t) 
         "PID 1 without a handler ignores one SIGINT, as in docker",
       );
       child.kill("SIGINT");
-      assertEquals((await child.status).code, 137);
+      assertEquals((await exitOf(child)).code, 137);
       assertEquals(await names("-a"), []);
     });
 
@@ -292,11 +313,14 @@ containerTest("ps, exec, stop, rm; two at once; nothing left behind", async (t) 
         "busybox",
         "sh",
         "-c",
-        "trap 'exit 3' TERM; while true; do sleep 0.1; done",
+        "trap 'exit 3' TERM; touch /ready; while true; do sleep 0.1; done",
       ]);
-      await until("it runs", async () => (await names()).includes("term"));
+      await until(
+        "its trap is set",
+        async () => (await cli("exec", "term", "test", "-e", "/ready")).code === 0,
+      );
       child.kill("SIGTERM");
-      assertEquals((await child.status).code, 3);
+      assertEquals((await exitOf(child)).code, 3);
       assertEquals(await names("-a"), []);
     });
 
@@ -318,7 +342,7 @@ containerTest("ps, exec, stop, rm; two at once; nothing left behind", async (t) 
         const started = Date.now();
         assertEquals((await cli("stop", "-t", "1", "deaf")).code, 0);
         assert(Date.now() - started >= 1000, "stop waited for the grace period");
-        assertEquals((await child.status).code, 137);
+        assertEquals((await exitOf(child)).code, 137);
         assertEquals(await names("-a"), []);
       },
     );
