@@ -14,34 +14,29 @@ import { resolveUser } from "../runtime/_init.ts";
 import {
   type ContainerRecord,
   ContainerStore,
+  type ContainerSummary,
   exitStatus,
   isAlive,
 } from "../runtime/containers.ts";
 
-export type { ContainerRecord };
+export type { ContainerRecord, ContainerSummary };
 
-/** A container as `ps` shows it. */
-export interface ContainerSummary {
-  /** 64 hex digits. */
-  id: string;
-  /** Its name. */
-  name: string;
-  /** The image as the user named it. */
-  image: string;
-  /** The image's ID. */
-  imageId: string;
-  /** The command and its arguments. */
-  command: string[];
-  /** When it was created (ISO time). */
-  created: string;
-  /** `running`, `exited`, or `created` (not started yet). */
-  state: "created" | "running" | "exited";
-  /** When it started (ISO time). */
-  started?: string;
-  /** When it ended (ISO time). */
-  finished?: string;
-  /** Its exit status, once ended. */
-  exitCode?: number;
+/** The container `name` names (name, ID or ID prefix) among the store's, if it has any. */
+function lookUp(containers: ContainerStore | undefined, name: string): Promise<ContainerRecord> {
+  if (!containers) {
+    throw new InvalidInputError(`Cannot find container "${name}": no such container`);
+  }
+  return containers.find(name);
+}
+
+/** The store's containers and the one `name` names. */
+async function findContainer(
+  name: string,
+  options: StoreOptions,
+): Promise<{ containers: ContainerStore; record: ContainerRecord }> {
+  const containers = await containersOf(options);
+  const record = await lookUp(containers, name);
+  return { containers: containers!, record };
 }
 
 async function containersOf(options: StoreOptions): Promise<ContainerStore | undefined> {
@@ -133,11 +128,7 @@ export async function stopContainer(
   name: string,
   options: StoreOptions & { timeout?: number },
 ): Promise<string> {
-  const containers = await containersOf(options);
-  if (!containers) {
-    throw new InvalidInputError(`Cannot find container "${name}": no such container`);
-  }
-  const record = await containers.find(name);
+  const { containers, record } = await findContainer(name, options);
   if (await running(record)) {
     try {
       Deno.kill(record.process!.pid, "SIGTERM");
@@ -171,11 +162,8 @@ export async function removeContainers(
   options: StoreOptions & { force?: boolean },
 ): Promise<string[]> {
   const containers = await containersOf(options);
-  if (!containers) {
-    throw new InvalidInputError(`Cannot find container "${names[0]}": no such container`);
-  }
   const records = [];
-  for (const name of names) records.push(await containers.find(name));
+  for (const name of names) records.push(await lookUp(containers, name));
   const removed: string[] = [];
   for (const record of records) {
     if (await running(record)) {
@@ -186,10 +174,10 @@ export async function removeContainers(
       }
       Deno.kill(record.process!.pid, "SIGKILL");
       await waitGone(record, 5000);
-      await settled(containers, record.id);
+      await settled(containers!, record.id);
     }
-    const current = await containers.read(record.id);
-    if (current) await containers.remove(current);
+    const current = await containers!.read(record.id);
+    if (current) await containers!.remove(current);
     removed.push(record.id);
   }
   return removed;
@@ -224,11 +212,7 @@ export async function execInContainer(
   options: ExecOptions,
 ): Promise<number> {
   if (command.length === 0) throw new InvalidInputError("exec needs a COMMAND");
-  const containers = await containersOf(options);
-  if (!containers) {
-    throw new InvalidInputError(`Cannot find container "${name}": no such container`);
-  }
-  const record = await containers.find(name);
+  const { record } = await findContainer(name, options);
   if (!(await running(record))) {
     throw new DenockerError(`Cannot exec in container ${record.name}: it is not running`);
   }

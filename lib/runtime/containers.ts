@@ -24,25 +24,34 @@ export interface ProcessRef {
   start: string;
 }
 
-/** What is recorded of a container. */
-export interface ContainerRecord {
+/** A container as `ps` shows it. */
+export interface ContainerSummary {
   /** 64 hex digits. */
   id: string;
+  /** Its name. */
   name: string;
   /** The image as the user named it. */
   image: string;
-  /** `sha256:…` of the image's config. */
+  /** The image's ID. */
   imageId: string;
-  /** The layers it runs on (kept from garbage collection while it exists). */
-  diffIds: string[];
   /** The command and its arguments. */
   command: string[];
-  /** ISO time it was created. */
+  /** When it was created (ISO time). */
   created: string;
+  /** `running`, `exited`, or `created` (not started yet). */
   state: "created" | "running" | "exited";
+  /** When it started (ISO time). */
   started?: string;
+  /** When it ended (ISO time). */
   finished?: string;
+  /** Its exit status, once ended. */
   exitCode?: number;
+}
+
+/** What is recorded of a container. */
+export interface ContainerRecord extends ContainerSummary {
+  /** The layers it runs on (kept from garbage collection while it exists). */
+  diffIds: string[];
   /** Remove it when it ends (`--rm`). */
   autoRemove: boolean;
   /** The container's first process (PID 1 inside), while running. */
