@@ -451,19 +451,15 @@ export class RegistryClient {
     );
     await head.body?.cancel();
     if (head.ok) return "present";
-    const start = await this.#request(
-      `/v2/${repository}/blobs/uploads/${
-        options.mountFrom ? `?mount=${descriptor.digest}&from=${options.mountFrom}` : ""
-      }`,
-      { method: "POST", scope, signal: options.signal },
+    const session = await this.#startUpload(repository, {
+      scope,
       action,
-    );
-    await start.body?.cancel();
-    if (start.status === 201) return "mounted";
-    if (start.status !== 202 || !start.headers.has("location")) {
-      throw await errorFrom(start, action);
-    }
-    const session = uploadSession(start, this.baseUrl);
+      signal: options.signal,
+      mount: options.mountFrom === undefined
+        ? undefined
+        : { digest: descriptor.digest, from: options.mountFrom },
+    });
+    if (session === "mounted") return "mounted";
     if (options.chunkSize === undefined) {
       const location = new URL(session.location);
       location.searchParams.set("digest", descriptor.digest);
@@ -478,16 +474,16 @@ export class RegistryClient {
         },
         action,
       );
-      if (put.status === 201) {
-        await put.body?.cancel();
-        return "uploaded";
+      if (put.status !== 201 && !MONOLITHIC_REFUSED.has(put.status)) {
+        throw await errorFrom(put, action);
       }
-      if (!MONOLITHIC_REFUSED.has(put.status)) throw await errorFrom(put, action);
       await put.body?.cancel();
+      if (put.status === 201) return "uploaded";
     }
     await this.#uploadInChunks(descriptor, open, {
+      // After a refused monolithic upload, a new session: the refused one may be spent.
       session: options.chunkSize === undefined
-        ? await this.#startUpload(repository, scope, action, options.signal)
+        ? await this.#startUpload(repository, { scope, action, signal: options.signal })
         : session,
       chunkSize: options.chunkSize ?? DEFAULT_CHUNK_BYTES,
       scope,
@@ -497,18 +493,31 @@ export class RegistryClient {
     return "uploaded";
   }
 
+  /**
+   * Opens an upload session (`POST`), asking for a cross-repository mount
+   * when `mount` is given; `"mounted"` when the registry mounted the blob.
+   */
+  #startUpload(
+    repository: string,
+    options: { scope: string; action: string; signal?: AbortSignal },
+  ): Promise<UploadSession>;
+  #startUpload(
+    repository: string,
+    options: UploadStart,
+  ): Promise<UploadSession | "mounted">;
   async #startUpload(
     repository: string,
-    scope: string,
-    action: string,
-    signal?: AbortSignal,
-  ): Promise<UploadSession> {
+    options: UploadStart,
+  ): Promise<UploadSession | "mounted"> {
+    const { mount, scope, action, signal } = options;
+    const query = mount ? `?mount=${mount.digest}&from=${mount.from}` : "";
     const start = await this.#request(
-      `/v2/${repository}/blobs/uploads/`,
+      `/v2/${repository}/blobs/uploads/${query}`,
       { method: "POST", scope, signal },
       action,
     );
     await start.body?.cancel();
+    if (start.status === 201 && mount) return "mounted";
     if (start.status !== 202 || !start.headers.has("location")) {
       throw await errorFrom(start, action);
     }
@@ -882,6 +891,15 @@ export class RegistryClient {
 const MONOLITHIC_REFUSED: ReadonlySet<number> = new Set([405, 413, 416, 501]);
 /** Chunk size of a chunked upload unless the caller or the registry asks for another. */
 const DEFAULT_CHUNK_BYTES = 16 * 1024 * 1024;
+
+/** How an upload session is asked for. */
+interface UploadStart {
+  scope: string;
+  action: string;
+  signal?: AbortSignal;
+  /** Ask for a cross-repository mount of this blob from this repository. */
+  mount?: { digest: string; from: string };
+}
 
 /** An upload session: where to send the content, and the registry's smallest chunk. */
 interface UploadSession {
