@@ -412,3 +412,28 @@ integrationTest("a fleet's pull-through cache: the distribution registry in prox
     await dir.remove();
   }
 });
+
+Deno.test("pull takes `insecure` from the registries it is given, as from the config", async () => {
+  const root = await tempDir();
+  const asked: string[] = [];
+  const recording: typeof fetch = (input) => {
+    asked.push(String(input instanceof Request ? input.url : input));
+    return Promise.resolve(new Response(null, { status: 404 }));
+  };
+  try {
+    await assertRejects(() =>
+      pull("registry.invalid:5000/team/app", {
+        root: root.path,
+        fetch: recording,
+        retry: { attempts: 1 },
+        registries: parseConfig({ registries: { "registry.invalid:5000": { insecure: true } } })
+          .registries,
+      })
+    );
+    assert(
+      asked.length > 0 && asked.every((url) => url.startsWith("http://registry.invalid:5000/")),
+    );
+  } finally {
+    await root.remove();
+  }
+});

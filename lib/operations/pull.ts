@@ -57,7 +57,7 @@ import {
   type RetryOptions,
 } from "../transport/registry.ts";
 import { type ImageSource, MirroredRegistry } from "../transport/mirrors.ts";
-import { mirrorsOf, type RegistriesConfig } from "../config.ts";
+import { insecureRegistriesOf, mirrorsOf, type RegistriesConfig } from "../config.ts";
 import { runningAsRoot } from "../store/root.ts";
 
 /** Largest image config accepted; configs are held in memory. */
@@ -132,6 +132,7 @@ export interface PullOptions extends StoreOptions {
    * the image's registry's `mirrors` are asked first, in order; a mirror's
    * failure (no connection, 5xx, 404, …) moves on to the next one and then
    * to the registry. The image is recorded under its own name either way.
+   * Registries marked `insecure` are reached over plain HTTP.
    */
   registries?: RegistriesConfig;
   /** Milliseconds to wait for each response's headers; 30 s by default. */
@@ -581,7 +582,10 @@ function imageSource(reference: Reference, options: PullOptions): ImageSource {
   const transport: RegistryClientOptions = {
     fetch: options.fetch,
     credentials: options.credentials ?? dockerConfigCredentials(),
-    insecureRegistries: options.insecureRegistries,
+    insecureRegistries: [
+      ...(options.insecureRegistries ?? []),
+      ...insecureRegistriesOf(options.registries),
+    ],
     responseTimeout: options.responseTimeout,
     stallTimeout: options.stallTimeout,
     retry: options.retry,
