@@ -30,6 +30,8 @@ import {
   parseReference,
   prune,
   pull,
+  type PullEvent,
+  type PullResult,
   pushImage,
   readConfig,
   removeContainers,
@@ -190,6 +192,36 @@ function parseSize(text: string, command: string): number {
   return bytes;
 }
 
+/**
+ * Prints a pull as docker does, on stderr: the progress, then `Digest:` and
+ * `Status:`. Quiet keeps only warnings (a warning is never lost).
+ */
+function pullPrinter(quiet: boolean) {
+  const terminal = Deno.stderr.isTerminal();
+  const renderer = progressRenderer({
+    write: writeError,
+    terminal,
+    color: useColor(terminal, (name) => Deno.env.get(name)),
+    columns: terminal ? Deno.consoleSize().columns : undefined,
+  });
+  return {
+    onProgress: quiet
+      ? (event: PullEvent) => event.type === "warning" && renderer.onEvent(event)
+      : renderer.onEvent,
+    done(result: PullResult) {
+      if (quiet) return;
+      renderer.finish();
+      const name = familiarReference(result.reference);
+      console.error(`Digest: ${result.digest}`);
+      console.error(
+        result.cached
+          ? `Status: Image is up to date for ${name}`
+          : `Status: Downloaded newer image for ${name}`,
+      );
+    },
+  };
+}
+
 /** Signals `run` passes on to the container; a second SIGINT or SIGTERM kills it. */
 function forwardSignals(target: { kill(signal: Deno.Signal): void }): () => void {
   const names = ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2"] as const;
@@ -252,13 +284,7 @@ const COMMANDS: Record<string, Command> = {
       const maxConcurrentDownloads = values["max-concurrent-downloads"] === undefined
         ? undefined
         : positiveInteger(values["max-concurrent-downloads"], "--max-concurrent-downloads");
-      const terminal = Deno.stderr.isTerminal();
-      const renderer = progressRenderer({
-        write: writeError,
-        terminal,
-        color: useColor(terminal, (name) => Deno.env.get(name)),
-        columns: terminal ? Deno.consoleSize().columns : undefined,
-      });
+      const printer = pullPrinter(values.quiet ?? false);
       const result = await pull(reference, {
         root: root(),
         platform,
@@ -268,21 +294,9 @@ const COMMANDS: Record<string, Command> = {
         insecureRegistries,
         registries: (await config()).registries,
         signal,
-        // Quiet keeps stdout to the image ID and drops progress, but a warning is never lost.
-        onProgress: values.quiet
-          ? (event) => event.type === "warning" && renderer.onEvent(event)
-          : renderer.onEvent,
+        onProgress: printer.onProgress,
       });
-      if (!values.quiet) {
-        renderer.finish();
-        const name = familiarReference(reference);
-        console.error(`Digest: ${result.digest}`);
-        console.error(
-          result.cached
-            ? `Status: Image is up to date for ${name}`
-            : `Status: Downloaded newer image for ${name}`,
-        );
-      }
+      printer.done(result);
       console.log(result.imageId);
       return 0;
     },
@@ -690,6 +704,7 @@ const COMMANDS: Record<string, Command> = {
       // One listener for the whole run: before the container is known a signal stops the pull
       // and is kept, to be passed on as soon as the container is (it may have started already).
       const abort = new AbortController();
+      const printer = pullPrinter(false);
       let container: Awaited<ReturnType<typeof startContainer>> | undefined;
       const pending: Deno.Signal[] = [];
       const stop = forwardSignals({
@@ -718,12 +733,12 @@ const COMMANDS: Record<string, Command> = {
           onWarning: (message) => console.error(`warning: ${message}`),
           remove: values.rm,
           onPull: (image) => console.error(`Unable to find image '${image}' locally`),
+          onPulled: printer.done,
           pull: {
             insecureRegistries,
             registries,
             signal: abort.signal,
-            onProgress: (event) =>
-              event.type === "warning" && console.error(`warning: ${event.message}`),
+            onProgress: printer.onProgress,
           },
         });
         for (const signal of pending) container.kill(signal);

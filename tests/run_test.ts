@@ -35,6 +35,12 @@ containerTest("run busybox: output, exit statuses, namespaces, defaults and opti
         assertEquals(result.code, 0, result.stderr);
         assertMatch(result.stdout, /^hello from [0-9a-f]{12}\n$/);
         assertEquals(result.stderr.split("\n")[0], `Unable to find image '${name}' locally`);
+        // Then the pull as `pull` prints it.
+        assertMatch(result.stderr, /\nDigest: sha256:[0-9a-f]{64}\n/);
+        assert(
+          result.stderr.includes(`\nStatus: Downloaded newer image for ${name}\n`),
+          result.stderr,
+        );
         const images = await runAll(["--root", fresh, "images", "-q"]);
         assertEquals(images.stdout.trim().length, 12);
       } finally {

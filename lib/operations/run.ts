@@ -35,7 +35,7 @@ import {
   type ProcessRef,
   processStart,
 } from "../runtime/containers.ts";
-import { pull, type PullOptions } from "./pull.ts";
+import { pull, type PullOptions, type PullResult } from "./pull.ts";
 import { flatten } from "./_flatten.ts";
 
 /** Options for {@link startContainer}. */
@@ -66,6 +66,8 @@ export interface RunOptions extends StoreOptions {
   pull?: Omit<PullOptions, "root" | "store">;
   /** Called when the image is not stored, before it is pulled. */
   onPull?: (reference: string) => void;
+  /** Called when that pull is done. */
+  onPulled?: (result: PullResult) => void;
   /** Where the container's stdin, stdout and stderr go; the caller's by default. */
   stdio?: "inherit" | "null";
   /**
@@ -142,7 +144,7 @@ async function findOrPull(store: Store, text: string, options: RunOptions): Prom
       throw error;
     }
     options.onPull?.(text);
-    await pull(reference, { ...options.pull, store });
+    options.onPulled?.(await pull(reference, { ...options.pull, store }));
     return await store.find(text);
   }
 }
