@@ -169,6 +169,26 @@ containerTest("ps, exec, stop, rm; two at once; nothing left behind", async (t) 
     (await cli("ps", ...flags)).stdout.split("\n").slice(1).filter(Boolean).map((line) =>
       line.split(/\s+/).at(-1)!
     );
+  /** Starts `run --name NAME …` in the background. */
+  const start = (name: string, ...args: string[]) =>
+    spawnAll(["--root", root, "run", "--name", name, ...args]);
+  /** A shell that exits 3 on SIGTERM, and says when its trap is set. */
+  const TRAPPED = [
+    "busybox",
+    "sh",
+    "-c",
+    "trap 'exit 3' TERM; touch /ready; while true; do sleep 0.1; done",
+  ];
+  /** A PID 1 with no handler at all. */
+  const SLEEPING = ["busybox", "sleep", "1000"];
+  const untilRunning = (name: string) =>
+    until(`${name} runs`, async () => (await names()).includes(name));
+  // A signal before the shell has set its trap would be ignored, as by any PID 1.
+  const untilTrapped = (name: string) =>
+    until(
+      `${name}'s trap is set`,
+      async () => (await cli("exec", name, "test", "-e", "/ready")).code === 0,
+    );
   try {
     await busyboxImage(layout, "busybox");
     await loadImage(layout, "busybox", root, "busybox:latest");
@@ -180,38 +200,10 @@ containerTest("ps, exec, stop, rm; two at once; nothing left behind", async (t) 
     let one: Deno.ChildProcess | undefined;
     let two: Deno.ChildProcess | undefined;
     await t.step("two containers at once: ps, exec", async () => {
-      one = spawnAll([
-        "--root",
-        root,
-        "run",
-        "--memory",
-        "64m",
-        "--name",
-        "one",
-        "busybox",
-        "sh",
-        "-c",
-        "trap 'exit 3' TERM; touch /ready; while true; do sleep 0.1; done",
-      ]);
-      two = spawnAll([
-        "--root",
-        root,
-        "run",
-        "--rm",
-        "--pids-limit",
-        "50",
-        "--name",
-        "two",
-        "busybox",
-        "sleep",
-        "1000",
-      ]);
+      one = start("one", "--memory", "64m", ...TRAPPED);
+      two = start("two", "--rm", "--pids-limit", "50", ...SLEEPING);
       await until("both run", async () => (await names()).sort().join() === "one,two");
-      // A signal before the shell has set its trap would be ignored, as by any PID 1.
-      await until(
-        "one's trap is set",
-        async () => (await cli("exec", "one", "test", "-e", "/ready")).code === 0,
-      );
+      await untilTrapped("one");
       // Each has a cgroup for its limit while it runs.
       assertEquals((await hostState()).cgroups.length - before.cgroups.length, 2);
       const ps = await cli("ps");
@@ -276,20 +268,8 @@ containerTest("ps, exec, stop, rm; two at once; nothing left behind", async (t) 
     });
 
     await t.step("Ctrl-C twice: the container is killed, --rm cleans", async () => {
-      const child = spawnAll([
-        "--root",
-        root,
-        "run",
-        "--rm",
-        "--cpus",
-        "1",
-        "--name",
-        "int",
-        "busybox",
-        "sleep",
-        "1000",
-      ]);
-      await until("it runs", async () => (await names()).includes("int"));
+      const child = start("int", "--rm", "--cpus", "1", ...SLEEPING);
+      await untilRunning("int");
       child.kill("SIGINT");
       await new Promise((resolve) => setTimeout(resolve, 200));
       assertEquals(
@@ -303,22 +283,8 @@ containerTest("ps, exec, stop, rm; two at once; nothing left behind", async (t) 
     });
 
     await t.step("SIGTERM to denocker reaches the container, whose status is run's", async () => {
-      const child = spawnAll([
-        "--root",
-        root,
-        "run",
-        "--rm",
-        "--name",
-        "term",
-        "busybox",
-        "sh",
-        "-c",
-        "trap 'exit 3' TERM; touch /ready; while true; do sleep 0.1; done",
-      ]);
-      await until(
-        "its trap is set",
-        async () => (await cli("exec", "term", "test", "-e", "/ready")).code === 0,
-      );
+      const child = start("term", "--rm", ...TRAPPED);
+      await untilTrapped("term");
       child.kill("SIGTERM");
       assertEquals((await exitOf(child)).code, 3);
       assertEquals(await names("-a"), []);
@@ -327,18 +293,8 @@ containerTest("ps, exec, stop, rm; two at once; nothing left behind", async (t) 
     await t.step(
       "stop: SIGKILL after the grace period for a PID 1 that ignores SIGTERM",
       async () => {
-        const child = spawnAll([
-          "--root",
-          root,
-          "run",
-          "--rm",
-          "--name",
-          "deaf",
-          "busybox",
-          "sleep",
-          "1000",
-        ]);
-        await until("it runs", async () => (await names()).includes("deaf"));
+        const child = start("deaf", "--rm", ...SLEEPING);
+        await untilRunning("deaf");
         const started = Date.now();
         assertEquals((await cli("stop", "-t", "1", "deaf")).code, 0);
         assert(Date.now() - started >= 1000, "stop waited for the grace period");
@@ -357,18 +313,8 @@ containerTest("ps, exec, stop, rm; two at once; nothing left behind", async (t) 
     });
 
     await t.step("denocker killed during a run: the next command cleans up", async () => {
-      const child = spawnAll([
-        "--root",
-        root,
-        "run",
-        "--rm",
-        "--name",
-        "orphan",
-        "busybox",
-        "sleep",
-        "1000",
-      ]);
-      await until("it runs", async () => (await names()).includes("orphan"));
+      const child = start("orphan", "--rm", ...SLEEPING);
+      await untilRunning("orphan");
       const record = JSON.parse(
         await Deno.readTextFile(
           join(
