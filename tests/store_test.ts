@@ -159,3 +159,41 @@ Deno.test("untag un-records an image before deleting its metadata", async () => 
     await dir.remove();
   }
 });
+
+Deno.test("writes keep their work in tmp/: a kill leaves nothing check finds, and it goes", async () => {
+  const root = await tempDir();
+  try {
+    const store = await Store.open(root.path, { create: true });
+    const image = anImage("one", "team/app", "1");
+    await storeParts(store).blobs.putBytes(image.config, image.id);
+    await store.recordImage(image);
+    await store.recordImage({ ...image, tag: "2" });
+    const id = image.id;
+    // Only whole files in images/ and at the root; this process left nothing in tmp/.
+    assertEquals(
+      (await Array.fromAsync(Deno.readDir(join(root.path, "images", id.slice(7))))).map((e) =>
+        e.name
+      )
+        .sort(),
+      ["config.json", "image.json", "manifest.json"],
+    );
+    assertEquals(await Array.fromAsync(Deno.readDir(join(root.path, "tmp"))), []);
+    // What a kill in the middle of recording a new image leaves: its work in tmp/, named after
+    // the killed process. check finds nothing to report; the next command removes it.
+    const dead = 2 ** 22 + 12345;
+    await Deno.mkdir(join(root.path, "tmp", `${dead}-a-image`));
+    await Deno.writeTextFile(join(root.path, "tmp", `${dead}-a-image`, "manifest.json"), "{");
+    await Deno.writeTextFile(join(root.path, "tmp", `${dead}-b.write.tmp`), "{");
+    // Whether that process is gone takes /proc, which narrow permissions do not open; an old
+    // leftover goes either way.
+    const old = new Date(Date.now() - 3600_000);
+    for (const name of [`${dead}-a-image`, `${dead}-b.write.tmp`]) {
+      await Deno.utime(join(root.path, "tmp", name), old, old);
+    }
+    const problems = await store.whileRemoving(() => store.check());
+    assertEquals(problems, []);
+    assertEquals(await Array.fromAsync(Deno.readDir(join(root.path, "tmp"))), []);
+  } finally {
+    await root.remove();
+  }
+});

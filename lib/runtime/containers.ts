@@ -112,6 +112,8 @@ export async function isAlive(process: ProcessRef | undefined): Promise<boolean>
 export class ContainerStore {
   /** `<root>/containers`. */
   readonly directory: string;
+  /** Where record writes keep their temp files: the store's `tmp/`. */
+  readonly #tempDirectory: string;
 
   /**
    * Opens the container records of a root.
@@ -120,6 +122,7 @@ export class ContainerStore {
    */
   constructor(root: string) {
     this.directory = join(root, "containers");
+    this.#tempDirectory = join(root, "tmp");
   }
 
   /** A container's directory. */
@@ -152,6 +155,7 @@ export class ContainerStore {
     await writeFileAtomic(
       join(this.path(record.id), "container.json"),
       new TextEncoder().encode(JSON.stringify(record, null, 2)),
+      { tempDirectory: this.#tempDirectory },
     );
   }
 

@@ -1,5 +1,8 @@
 /**
- * Crash-safe writes: temp file in the same directory, sync, rename.
+ * Crash-safe writes: temp file, sync, rename. The temp file is in the same
+ * directory, or in a store's `tmp/` (named after the writing process, so
+ * that the next command removes it when a kill left it there and `check`
+ * never finds half-written files outside `tmp/`).
  *
  * @module
  */
@@ -48,15 +51,20 @@ export async function syncDirectory(path: string): Promise<void> {
  *
  * @param path Destination.
  * @param data Content.
- * @param options File mode (0o644 by default).
+ * @param options File mode (0o644 by default); `tempDirectory`, on the same
+ *   file system, for the temp file (a store's `tmp/`), else the destination's.
  */
 export async function writeFileAtomic(
   path: string,
   data: Uint8Array,
-  options: { mode?: number } = {},
+  options: { mode?: number; tempDirectory?: string } = {},
 ): Promise<void> {
   const directory = dirname(path);
-  const temp = join(directory, tempName(".write"));
+  let temp = join(directory, tempName(".write"));
+  if (options.tempDirectory !== undefined) {
+    await Deno.mkdir(options.tempDirectory, { recursive: true, mode: 0o700 });
+    temp = join(options.tempDirectory, `${Deno.pid}-${tempName("write")}`);
+  }
   const file = await Deno.open(temp, { write: true, createNew: true, mode: options.mode ?? 0o644 });
   try {
     let written = 0;

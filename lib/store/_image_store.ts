@@ -7,11 +7,11 @@
  */
 
 import { join } from "node:path";
-import { writeFileAtomic } from "./_atomic_file.ts";
+import { syncDirectory, writeFileAtomic } from "./_atomic_file.ts";
 import { parseDigest } from "../model/digest.ts";
 import type { ImageConfig, Platform } from "../model/manifest.ts";
 import { parseImageConfig } from "../model/manifest.ts";
-import { readDirIfExists, removeIfExists } from "./_fs.ts";
+import { lstatIfExists, readDirIfExists, removeIfExists } from "./_fs.ts";
 import { DenockerError } from "../errors.ts";
 
 /** A layer of a stored image. */
@@ -46,9 +46,15 @@ export interface ImageRecord {
   size: number;
 }
 
+function encodeRecord(record: ImageRecord): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify(record, null, 2) + "\n");
+}
+
 /** The `images/` directory of a root. */
 export class ImageStore {
   readonly #directory: string;
+  /** Where its writes keep their temp files: the store's `tmp/`. */
+  readonly #tempDirectory: string;
 
   /**
    * Opens the image store of a root.
@@ -57,6 +63,7 @@ export class ImageStore {
    */
   constructor(root: string) {
     this.#directory = join(root, "images");
+    this.#tempDirectory = join(root, "tmp");
   }
 
   /**
@@ -70,8 +77,10 @@ export class ImageStore {
   }
 
   /**
-   * Stores an image's documents and record; `image.json` is written last, so
-   * an image exists only once it is complete.
+   * Stores an image's documents and record. A new image's directory is
+   * built in `tmp/` and renamed into place whole, so a crash never leaves
+   * a part of one in `images/`; for an image already there, `image.json` is
+   * written last.
    *
    * @param record The record.
    * @param manifest The manifest bytes.
@@ -79,10 +88,35 @@ export class ImageStore {
    */
   async write(record: ImageRecord, manifest: Uint8Array, config: Uint8Array): Promise<void> {
     const directory = this.directory(record.id);
-    await Deno.mkdir(directory, { recursive: true });
-    await writeFileAtomic(join(directory, "manifest.json"), manifest);
-    await writeFileAtomic(join(directory, "config.json"), config);
-    await this.save(record);
+    const temp = { tempDirectory: this.#tempDirectory };
+    if (await lstatIfExists(directory)) {
+      await writeFileAtomic(join(directory, "manifest.json"), manifest, temp);
+      await writeFileAtomic(join(directory, "config.json"), config, temp);
+      await this.save(record);
+      return;
+    }
+    // Named after this process: the next command removes it when a kill left it.
+    const staged = join(this.#tempDirectory, `${Deno.pid}-${crypto.randomUUID()}-image`);
+    await Deno.mkdir(staged, { recursive: true });
+    try {
+      for (
+        const [name, bytes] of [
+          ["manifest.json", manifest],
+          ["config.json", config],
+          ["image.json", encodeRecord(record)],
+        ] as const
+      ) {
+        await Deno.writeFile(join(staged, name), bytes);
+        using file = await Deno.open(join(staged, name), { read: true });
+        await file.sync();
+      }
+      await Deno.mkdir(this.#directory, { recursive: true });
+      await Deno.rename(staged, directory);
+    } catch (error) {
+      await removeIfExists(staged, { recursive: true });
+      throw error;
+    }
+    await syncDirectory(this.#directory);
   }
 
   /**
@@ -91,10 +125,9 @@ export class ImageStore {
    * @param record The record.
    */
   async save(record: ImageRecord): Promise<void> {
-    await writeFileAtomic(
-      join(this.directory(record.id), "image.json"),
-      new TextEncoder().encode(JSON.stringify(record, null, 2) + "\n"),
-    );
+    await writeFileAtomic(join(this.directory(record.id), "image.json"), encodeRecord(record), {
+      tempDirectory: this.#tempDirectory,
+    });
   }
 
   /**

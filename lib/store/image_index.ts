@@ -42,6 +42,8 @@ export class ImageIndex {
   /** Path of `images.json`. */
   readonly path: string;
   readonly #lockPath: string;
+  /** Where its writes keep their temp files: the store's `tmp/`. */
+  readonly #tempDirectory: string;
 
   /**
    * Opens the index of a root; the file is read on each call.
@@ -51,6 +53,7 @@ export class ImageIndex {
   constructor(root: string) {
     this.path = join(root, "images.json");
     this.#lockPath = join(root, "images.json.lock");
+    this.#tempDirectory = join(root, "tmp");
   }
 
   /**
@@ -139,6 +142,7 @@ export class ImageIndex {
       await writeFileAtomic(
         this.path,
         new TextEncoder().encode(JSON.stringify(data, null, 2) + "\n"),
+        { tempDirectory: this.#tempDirectory },
       );
       return result;
     });
