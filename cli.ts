@@ -13,7 +13,6 @@ import {
   copyImage,
   defaultRoot,
   type DenockerConfig,
-  execInContainer,
   exportImage,
   familiarReference,
   fetchManifest,
@@ -38,7 +37,9 @@ import {
   removeImages,
   saveImages,
   startContainer,
+  startExec,
   stopContainer,
+  storeRootWarning,
   tagImage,
   unpack,
   VERSION,
@@ -222,7 +223,36 @@ function pullPrinter(quiet: boolean) {
   };
 }
 
-/** Signals `run` passes on to the container; a second SIGINT or SIGTERM kills it. */
+/**
+ * `--security-opt` values as docker takes them: `no-new-privileges` (or
+ * `=true`/`:true`), `seccomp=unconfined`.
+ */
+function securityOptions(
+  values: string[],
+): { noNewPrivileges?: boolean; seccomp?: "default" | "unconfined" } {
+  const result: { noNewPrivileges?: boolean; seccomp?: "default" | "unconfined" } = {};
+  for (const value of values) {
+    const match = /^no-new-privileges(?:[=:](true|false))?$/.exec(value);
+    if (match) {
+      result.noNewPrivileges = match[1] !== "false";
+    } else if (value === "seccomp=unconfined" || value === "seccomp:unconfined") {
+      result.seccomp = "unconfined";
+    } else if (/^seccomp[=:]/.test(value)) {
+      throw new UsageError(
+        `--security-opt ${value}: only seccomp=unconfined is supported (the default is docker's profile)`,
+        "run",
+      );
+    } else {
+      throw new UsageError(
+        `--security-opt takes no-new-privileges or seccomp=unconfined, got "${value}"`,
+        "run",
+      );
+    }
+  }
+  return result;
+}
+
+/** Signals `run` and `exec` pass on; a second SIGINT or SIGTERM kills. */
 function forwardSignals(target: { kill(signal: Deno.Signal): void }): () => void {
   const names = ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2"] as const;
   let interrupts = 0;
@@ -677,11 +707,40 @@ const COMMANDS: Record<string, Command> = {
         value: "overlay|copy",
         help: "The root: an overlay over the stored layers (default), or a copy of the image",
       },
+      "cap-add": {
+        type: "string",
+        multiple: true,
+        value: "CAP",
+        help: "Add a capability to docker's default set (ALL: every one); repeatable",
+      },
+      "cap-drop": {
+        type: "string",
+        multiple: true,
+        value: "CAP",
+        help: "Drop a capability (ALL: every one); repeatable",
+      },
+      privileged: {
+        type: "boolean",
+        help: "Every capability, no seccomp filter, no device rules, no masked paths",
+      },
+      "security-opt": {
+        type: "string",
+        multiple: true,
+        value: "OPT",
+        help: "no-new-privileges, or seccomp=unconfined; repeatable",
+      },
+      runtime: {
+        type: "string",
+        value: "runc|crun|PATH",
+        help: "Run through this OCI runtime instead of denocker's own init",
+      },
       "insecure-registry": INSECURE_REGISTRY,
     },
     examples: [
       "denocker run --rm busybox echo hello",
       "denocker run --rm -e NAME=x -w /tmp --memory 64m --pids-limit 100 alpine:3.20 sh -c 'echo $NAME'",
+      "denocker run --rm --cap-drop ALL --security-opt no-new-privileges -u 1000 busybox id",
+      "denocker run --rm --runtime runc busybox echo hello",
     ],
     arguments: (positionals) => positionals.length > 0 ? undefined : "requires at least 1 argument",
     optionsEndAfter: 1,
@@ -699,6 +758,7 @@ const COMMANDS: Record<string, Command> = {
       if (cpus !== undefined && !(cpus > 0)) {
         throw new UsageError(`--cpus needs a number above 0, got "${values.cpus}"`, "run");
       }
+      const security = securityOptions(values["security-opt"] ?? []);
       const insecureRegistries = await insecure({ values, config }, "run");
       const registries = (await config()).registries;
       // One listener for the whole run: before the container is known a signal stops the pull
@@ -730,6 +790,12 @@ const COMMANDS: Record<string, Command> = {
           network,
           readOnly: values["read-only"],
           rootfs: values.rootfs,
+          capAdd: values["cap-add"],
+          capDrop: values["cap-drop"],
+          privileged: values.privileged,
+          noNewPrivileges: security.noNewPrivileges,
+          seccomp: security.seccomp,
+          runtime: values.runtime,
           onWarning: (message) => console.error(`warning: ${message}`),
           remove: values.rm,
           onPull: (image) => console.error(`Unable to find image '${image}' locally`),
@@ -837,14 +903,30 @@ const COMMANDS: Record<string, Command> = {
     arguments: (positionals) =>
       positionals.length >= 2 ? undefined : "requires at least 2 arguments (CONTAINER and COMMAND)",
     optionsEndAfter: 1,
+    ownsSignals: true,
     failureCode: 125,
-    run({ values, positionals, root }) {
-      return execInContainer(positionals[0], positionals.slice(1), {
-        root: root(),
-        env: values.env,
-        workdir: values.workdir,
-        user: values.user,
+    async run({ values, positionals, root }) {
+      // Signals are passed on to the command, which has a session of its own.
+      let started: Awaited<ReturnType<typeof startExec>> | undefined;
+      const pending: Deno.Signal[] = [];
+      const stop = forwardSignals({
+        kill(signal) {
+          if (started) started.kill(signal);
+          else pending.push(signal);
+        },
       });
+      try {
+        started = await startExec(positionals[0], positionals.slice(1), {
+          root: root(),
+          env: values.env,
+          workdir: values.workdir,
+          user: values.user,
+        });
+        for (const signal of pending) started.kill(signal);
+        return await started.exited;
+      } finally {
+        stop();
+      }
     },
   },
   unpack: {
@@ -1047,11 +1129,21 @@ async function runCommand(name: string, args: string[], globalRoot: string | und
     ? { signal: new AbortController().signal, exitCode: () => undefined, stop: () => {} }
     : abortOnSignals();
   let config: Promise<DenockerConfig> | undefined;
+  let warned = false;
+  const root = () => {
+    const directory = rootFlag ?? defaultRoot();
+    if (!warned) {
+      warned = true;
+      const warning = storeRootWarning(directory);
+      if (warning) console.error(`warning: ${warning}`);
+    }
+    return directory;
+  };
   try {
     return await command.run({
       values,
       positionals,
-      root: () => rootFlag ?? defaultRoot(),
+      root,
       config: () => config ??= readConfig(),
       signal: signals.signal,
     });
@@ -1123,6 +1215,6 @@ export async function main(args: string[]): Promise<number> {
 
 if (import.meta.main) {
   // A compiled denocker starting a container's first process (see lib/runtime/_init.ts).
-  if (Deno.args[0] === "__container-init") Deno.exit(containerInit(Deno.args[1]));
+  if (Deno.args[0] === "__container-init") Deno.exit(containerInit(Deno.args[1], Deno.args[2]));
   Deno.exit(await main(Deno.args));
 }

@@ -118,7 +118,7 @@ export {
   type Untagged,
 } from "./lib/store/store.ts";
 export { ImageIndex, type ImageIndexData, type TaggedImage } from "./lib/store/image_index.ts";
-export { defaultRoot, type DefaultRootOptions } from "./lib/store/root.ts";
+export { defaultRoot, type DefaultRootOptions, storeRootWarning } from "./lib/store/root.ts";
 
 // The operations.
 export {
@@ -160,8 +160,10 @@ export {
   type ContainerSummary,
   execInContainer,
   type ExecOptions,
+  type ExecProcess,
   listContainers,
   removeContainers,
+  startExec,
   stopContainer,
 } from "./lib/operations/containers.ts";
 export {

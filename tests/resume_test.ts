@@ -132,7 +132,7 @@ Deno.test({
     const root = join(scratch.path, "small");
     await Deno.mkdir(root);
     const mount = await new Deno.Command("mount", {
-      args: ["-t", "tmpfs", "-o", "size=3m", "tmpfs", root],
+      args: ["-t", "tmpfs", "-o", "size=3m,mode=0700", "tmpfs", root],
     }).output();
     assertEquals(mount.code, 0, new TextDecoder().decode(mount.stderr));
     const small = fakeImage([await craftTar([{ name: "small.txt", body: "fits" }])]);

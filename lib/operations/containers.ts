@@ -10,7 +10,12 @@ import { DenockerError, InvalidInputError } from "../errors.ts";
 import { storeOf, type StoreOptions } from "../store/store.ts";
 import { lstatIfExists } from "../store/_fs.ts";
 import { requireAllPermissions } from "../_permissions.ts";
-import { resolveUser } from "../runtime/_init.ts";
+import { type ExecSpec, runtimeStateDirectory } from "../runtime/_init.ts";
+import { MAX_USER_DATABASE_BYTES, resolveUser } from "../runtime/_user.ts";
+import { closeRaw, O, openRaw, readFileInRoot } from "../runtime/_libc.ts";
+import { hostEnvironment, hostTool } from "../runtime/_host_tools.ts";
+import { relayStdio, stdioOptions } from "../runtime/_stdio.ts";
+import { firstChild, initCommand, joinEarly } from "./run.ts";
 import {
   type ContainerRecord,
   ContainerStore,
@@ -191,13 +196,181 @@ export interface ExecOptions extends StoreOptions {
   workdir?: string;
   /** `uid[:gid]` or `name[:group]`; the container's user by default. */
   user?: string;
-  /** Where stdin, stdout and stderr go; the caller's by default. */
+  /**
+   * Where stdin, stdout and stderr go: by default relayed through pipes to
+   * this process's (a terminal on stdin is not read).
+   */
   stdio?: "inherit" | "null";
 }
 
+/** A command started in a container. */
+export interface ExecProcess {
+  /** Sends a signal to the command. */
+  kill(signal: Deno.Signal): void;
+  /** Settles with its exit status (126/127 when it cannot be run or found). */
+  exited: Promise<number>;
+}
+
+/** The container's environment with `extra` over it (a bare `KEY` takes this process's value). */
+function mergedEnvironment(base: string[], extra: string[]): string[] {
+  const entries = new Map<string, string>();
+  for (const entry of [...base, ...extra]) {
+    const at = entry.indexOf("=");
+    if (at < 0) entries.set(entry, Deno.env.get(entry) ?? "");
+    else entries.set(entry.slice(0, at), entry.slice(at + 1));
+  }
+  return [...entries].map(([key, value]) => `${key}=${value}`);
+}
+
 /**
- * Runs a command in a running container: in its namespaces, root and
- * cgroup (util-linux `nsenter`), with its environment.
+ * Starts a command in a running container: in its namespaces, root and
+ * cgroup, with its environment, and with exactly the capabilities, seccomp
+ * filter and `no_new_privs` of its first process. Nothing of the
+ * container is used on the host: util-linux `nsenter` (at its absolute
+ * path, with a fixed environment) puts denocker's init in the container's
+ * PID namespace, and the init joins the others, takes the container's root,
+ * and only then reads the user's ids from the container's `/etc/passwd`
+ * and enters the working directory. A container run by an OCI runtime
+ * gets the command through `RUNTIME exec`.
+ *
+ * Requires every permission (`--allow-all`), as containers do.
+ *
+ * @param name A container's name or ID (prefix).
+ * @param command The command and its arguments.
+ * @param options The store, environment, directory, user.
+ * @returns The started command.
+ */
+export async function startExec(
+  name: string,
+  command: string[],
+  options: ExecOptions,
+): Promise<ExecProcess> {
+  if (command.length === 0) throw new InvalidInputError("exec needs a COMMAND");
+  const { record } = await findContainer(name, options);
+  if (!(await running(record))) {
+    throw new DenockerError(`Cannot exec in container ${record.name}: it is not running`);
+  }
+  const stdio = options.stdio ?? "inherit";
+  const spec: ExecSpec = {
+    pid: record.process!.pid,
+    start: record.process!.start,
+    joinNetwork: record.spec.network === "none",
+    env: mergedEnvironment(record.spec.env, options.env ?? []),
+    args: command,
+    cwd: options.workdir ?? record.spec.cwd,
+    user: options.user ?? record.spec.user,
+    cgroups: record.spec.cgroups ?? [],
+    security: record.spec.security,
+  };
+  const request = join(record.spec.directory, `exec-${crypto.randomUUID()}`);
+  let program: string[];
+  if (record.spec.runtime) {
+    program = await runtimeExecCommand(record, spec, `${request}.process.json`);
+  } else {
+    // The request holds the environment: root's alone, and removed by the init once read.
+    await Deno.writeTextFile(`${request}.json`, JSON.stringify(spec), {
+      mode: 0o600,
+      createNew: true,
+    });
+    program = [
+      hostTool("nsenter", "util-linux"),
+      "--target",
+      String(spec.pid),
+      "--pid",
+      "--",
+      ...initCommand("exec", `${request}.json`),
+    ];
+  }
+  const cleanUp = () =>
+    Promise.all(
+      [".json", ".process.json"].map((suffix) =>
+        Deno.remove(`${request}${suffix}`).catch(() => {})
+      ),
+    );
+  let child: Deno.ChildProcess;
+  try {
+    child = new Deno.Command(program[0], {
+      args: program.slice(1),
+      clearEnv: true,
+      env: hostEnvironment(),
+      ...stdioOptions(stdio),
+    }).spawn();
+  } catch (error) {
+    await cleanUp();
+    throw error;
+  }
+  const relayed = relayStdio(child, stdio);
+  // The command: nsenter's child (the init that became it), or the runtime, which passes
+  // signals on.
+  const target = record.spec.runtime ? child.pid : await firstChild(child.pid);
+  const joined = record.spec.runtime || target === undefined
+    ? Promise.resolve()
+    : joinEarly(spec.cgroups, target);
+  return {
+    kill(signal) {
+      try {
+        if (target !== undefined) Deno.kill(target, signal);
+      } catch {
+        // Already ended.
+      }
+    },
+    exited: (async () => {
+      const status = exitStatus(await child.status);
+      await relayed;
+      await joined;
+      await cleanUp();
+      return status;
+    })(),
+  };
+}
+
+/**
+ * `RUNTIME exec` of a command, with the ids read from the container's
+ * `/etc/passwd` inside its root (never through a symlink out of it).
+ */
+async function runtimeExecCommand(
+  record: ContainerRecord,
+  spec: ExecSpec,
+  processFile: string,
+): Promise<string[]> {
+  let ids;
+  const root = openRaw(`/proc/${spec.pid}/root`, O.PATH | O.DIRECTORY);
+  try {
+    ids = resolveUser((path) => readFileInRoot(root, path, MAX_USER_DATABASE_BYTES), spec.user);
+  } finally {
+    closeRaw(root);
+  }
+  const capabilities = spec.security.capabilities;
+  const process = {
+    terminal: false,
+    user: { uid: ids.uid, gid: ids.gid, additionalGids: ids.groups },
+    args: spec.args,
+    env: spec.env,
+    cwd: spec.cwd,
+    capabilities: {
+      bounding: capabilities,
+      effective: ids.uid === 0 ? capabilities : [],
+      permitted: ids.uid === 0 ? capabilities : [],
+      inheritable: [],
+      ambient: [],
+    },
+    noNewPrivileges: spec.security.noNewPrivileges,
+  };
+  await Deno.writeTextFile(processFile, JSON.stringify(process), { mode: 0o600, createNew: true });
+  return [
+    record.spec.runtime!,
+    "--root",
+    runtimeStateDirectory(record.spec.directory),
+    "exec",
+    "--process",
+    processFile,
+    record.id,
+  ];
+}
+
+/**
+ * Runs a command in a running container and waits for it; see
+ * {@link startExec}.
  *
  * Requires every permission (`--allow-all`), as containers do.
  *
@@ -211,58 +384,5 @@ export async function execInContainer(
   command: string[],
   options: ExecOptions,
 ): Promise<number> {
-  if (command.length === 0) throw new InvalidInputError("exec needs a COMMAND");
-  const { record } = await findContainer(name, options);
-  if (!(await running(record))) {
-    throw new DenockerError(`Cannot exec in container ${record.name}: it is not running`);
-  }
-  const env = new Map(
-    [...record.spec.env, ...(options.env ?? [])].map((entry) => {
-      const at = entry.indexOf("=");
-      return at < 0
-        ? [entry, Deno.env.get(entry) ?? ""]
-        : [entry.slice(0, at), entry.slice(at + 1)];
-    }),
-  );
-  const pid = String(record.process!.pid);
-  const user = options.user ?? record.spec.user;
-  let ids: { uid: number; gid: number } | undefined;
-  try {
-    // Names are looked up in the container's own /etc/passwd and /etc/group.
-    ids = user === "" ? undefined : resolveUser(`/proc/${pid}/root`, user);
-  } catch (error) {
-    throw new InvalidInputError(`Cannot exec as "${user}": ${(error as Error).message}`);
-  }
-  // The shell joins the cgroup, then becomes nsenter, whose child runs inside.
-  const procs = record.cgroups.map((directory) => join(directory, "cgroup.procs"));
-  const script = `for f in ${
-    procs.map((path) => `'${path}'`).join(" ")
-  }; do echo $$ > "$f"; done; exec "$@"`;
-  const child = new Deno.Command("sh", {
-    args: [
-      "-c",
-      script,
-      "sh",
-      "nsenter",
-      "--target",
-      pid,
-      "--mount",
-      "--uts",
-      "--ipc",
-      "--pid",
-      ...(record.spec.network === "none" ? ["--net"] : []),
-      "--root",
-      // Opened from outside, so through the container's root as /proc shows it.
-      `--wd=/proc/${pid}/root${options.workdir ?? record.spec.cwd}`,
-      ...(ids ? ["--setuid", String(ids.uid), "--setgid", String(ids.gid)] : []),
-      "--",
-      ...command,
-    ],
-    clearEnv: true,
-    env: Object.fromEntries(env),
-    stdin: options.stdio ?? "inherit",
-    stdout: options.stdio ?? "inherit",
-    stderr: options.stdio ?? "inherit",
-  }).spawn();
-  return exitStatus(await child.status);
+  return await (await startExec(name, command, options)).exited;
 }

@@ -1,8 +1,10 @@
 /**
  * Running a stored image as a container: new mount, PID, UTS, IPC (and
  * network) namespaces made by util-linux `unshare`, an overlay root over
- * the stored layers, cgroup limits, and the image's command as PID 1
- * (see `lib/runtime/_init.ts` for what happens inside).
+ * the stored layers, device rules and cgroup limits, docker's default
+ * capabilities and seccomp filter, and the image's command as PID 1 (see
+ * `lib/runtime/_init.ts` for what happens inside), or the same container
+ * through an OCI runtime (runc, crun).
  *
  * @module
  */
@@ -19,7 +21,19 @@ import {
 } from "../store/store.ts";
 import { withLock } from "../store/_lock.ts";
 import { requireAllPermissions } from "../_permissions.ts";
-import { createCgroup, removeCgroup } from "../runtime/_cgroup.ts";
+import {
+  type CgroupDirectory,
+  createCgroup,
+  deviceRulesAvailable,
+  removeCgroup,
+} from "../runtime/_cgroup.ts";
+import { containerCapabilities } from "../runtime/_capabilities.ts";
+import { DEFAULT_DEVICE_RULES } from "../runtime/_devices.ts";
+import { seccompFilter } from "../runtime/_seccomp.ts";
+import { ociConfig } from "../runtime/_oci_config.ts";
+import type { SecuritySpec } from "../runtime/_init.ts";
+import { hostEnvironment, hostTool } from "../runtime/_host_tools.ts";
+import { relayStdio, stdioOptions } from "../runtime/_stdio.ts";
 import {
   chainIds,
   lowerDirectories,
@@ -68,8 +82,29 @@ export interface RunOptions extends StoreOptions {
   onPull?: (reference: string) => void;
   /** Called when that pull is done. */
   onPulled?: (result: PullResult) => void;
-  /** Where the container's stdin, stdout and stderr go; the caller's by default. */
+  /**
+   * Where the container's stdin, stdout and stderr go: by default relayed
+   * through pipes to this process's (a terminal on stdin is not read).
+   */
   stdio?: "inherit" | "null";
+  /** Capabilities added to docker's default set (`ALL`: every one). */
+  capAdd?: string[];
+  /** Capabilities taken from it (`ALL`: every one). */
+  capDrop?: string[];
+  /**
+   * Every capability, no seccomp filter, no device rules, no masked paths,
+   * `/sys` writable (`--privileged`): nothing of the boundary is left.
+   */
+  privileged?: boolean;
+  /** Set `no_new_privs`: setuid programs and file capabilities give nothing. */
+  noNewPrivileges?: boolean;
+  /** `unconfined` runs without the seccomp filter. */
+  seccomp?: "default" | "unconfined";
+  /**
+   * Run through an OCI runtime (`runc`, `crun`, or an absolute path)
+   * instead of denocker's own init.
+   */
+  runtime?: string;
   /**
    * The root: an overlay over the stored layers, or a copy of the image
    * made for the container (slower to start, more disk). By default the
@@ -176,9 +211,16 @@ function environment(image: string[], given: string[], hostname: string): string
   return [...entries].map(([key, value]) => `${key}=${value}`);
 }
 
-/** How the init is started: this program again (compiled), or Deno running the init module. */
-function initCommand(containerJson: string): string[] {
-  if (Deno.build.standalone) return [Deno.execPath(), "__container-init", containerJson];
+/**
+ * How the init is started: this program again (compiled), or Deno running
+ * the init module.
+ *
+ * @param mode `run`, `exec` or `runtime`.
+ * @param specPath Its spec.
+ * @returns The command line.
+ */
+export function initCommand(mode: string, specPath: string): string[] {
+  if (Deno.build.standalone) return [Deno.execPath(), "__container-init", mode, specPath];
   return [
     Deno.execPath(),
     "run",
@@ -186,12 +228,80 @@ function initCommand(containerJson: string): string[] {
     "--no-config",
     "--quiet",
     new URL("../runtime/_init.ts", import.meta.url).href,
-    containerJson,
+    mode,
+    specPath,
   ];
 }
 
+/** Whether the kernel can run seccomp filters. */
+async function seccompAvailable(): Promise<boolean> {
+  return await lstatIfExists("/proc/sys/kernel/seccomp/actions_avail") !== undefined;
+}
+
+/**
+ * What limits the container's processes, and the device rules it gets:
+ * docker's defaults, changed by the options. Where device rules cannot be
+ * enforced, the container gets no CAP_MKNOD and a `nodev` root instead.
+ */
+async function securityOf(
+  options: RunOptions,
+  onWarning: (message: string) => void,
+): Promise<{ security: Omit<SecuritySpec, "seccomp">; filter: boolean; devices: boolean }> {
+  const privileged = options.privileged ?? false;
+  let capabilities;
+  try {
+    capabilities = containerCapabilities({
+      add: options.capAdd,
+      drop: options.capDrop,
+      privileged,
+    });
+  } catch (error) {
+    throw new InvalidInputError(`Cannot run the container: ${(error as Error).message}`);
+  }
+  const devices = !privileged && await deviceRulesAvailable();
+  if (!privileged && !devices) {
+    onWarning(
+      "this machine's cgroups cannot limit devices: the container gets no CAP_MKNOD and a nodev root",
+    );
+    capabilities = capabilities.filter((name) => name !== "CAP_MKNOD");
+  }
+  const filter = !privileged && options.seccomp !== "unconfined";
+  if (filter && !(await seccompAvailable())) {
+    throw new DenockerError(
+      "Cannot run the container: this kernel has no seccomp filters; --security-opt seccomp=unconfined runs it without one",
+    );
+  }
+  return {
+    security: {
+      capabilities,
+      noNewPrivileges: options.noNewPrivileges ?? false,
+      privileged,
+      rootNodev: !privileged && !devices,
+    },
+    filter,
+    devices,
+  };
+}
+
+/**
+ * The mode, owner and times the container's `/` gets (the overlay shows its
+ * upper directory's): those of the topmost layer that had a root entry,
+ * else `0755` root's, as docker gives it.
+ */
+async function rootAttributes(
+  layers: ReturnType<typeof storeParts>["layers"],
+  diffIds: string[],
+): Promise<{ mode: number; uid: number; gid: number }> {
+  for (const diffId of [...diffIds].reverse()) {
+    if (!(await layers.read(diffId)).rootEntry) continue;
+    const info = await Deno.stat(layers.fsPath(diffId));
+    return { mode: (info.mode ?? 0o755) & 0o7777, uid: info.uid ?? 0, gid: info.gid ?? 0 };
+  }
+  return { mode: 0o755, uid: 0, gid: 0 };
+}
+
 /** The host PID of `parent`'s first child, waited for (unshare forks it at once). */
-async function firstChild(parent: number): Promise<number | undefined> {
+export async function firstChild(parent: number): Promise<number | undefined> {
   for (let attempt = 0; attempt < 500; attempt++) {
     try {
       const text = await Deno.readTextFile(`/proc/${parent}/task/${parent}/children`);
@@ -201,6 +311,34 @@ async function firstChild(parent: number): Promise<number | undefined> {
       return undefined; // The parent is gone.
     }
     await new Promise((resolve) => setTimeout(resolve, 2));
+  }
+  return undefined;
+}
+
+/**
+ * Moves a starting init into the cgroups it may be in from the start, so
+ * that the migration's wait overlaps its start-up; the init joins what is
+ * left (and any of these that failed) itself.
+ *
+ * @param cgroups The container's cgroups.
+ * @param pid The init's host PID.
+ */
+export async function joinEarly(cgroups: CgroupDirectory[], pid: number): Promise<void> {
+  await Promise.all(
+    cgroups.filter((cgroup) => cgroup.early).map((cgroup) =>
+      Deno.writeTextFile(join(cgroup.directory, "cgroup.procs"), String(pid)).catch(() => {})
+    ),
+  );
+}
+
+/** The container's first process as the OCI runtime records it, once it has one. */
+async function runtimeProcess(directory: string, runtime: Deno.ChildProcess) {
+  let ended = false;
+  runtime.status.then(() => ended = true);
+  for (let attempt = 0; attempt < 1000 && !ended; attempt++) {
+    const text = await Deno.readTextFile(join(directory, "runtime.pid")).catch(() => "");
+    if (/^[0-9]+$/.test(text.trim())) return Number(text.trim());
+    await new Promise((resolve) => setTimeout(resolve, 5));
   }
   return undefined;
 }
@@ -215,14 +353,19 @@ async function createContainer(
   options: RunOptions,
 ): Promise<ContainerRecord> {
   const { record, config } = await store.image(found.record.id);
-  const runtime = (config.config ?? {}) as RuntimeConfig;
+  const imageConfig = (config.config ?? {}) as RuntimeConfig;
   const args = [
-    ...(runtime.Entrypoint ?? []),
-    ...(command.length > 0 ? command : runtime.Cmd ?? []),
+    ...(imageConfig.Entrypoint ?? []),
+    ...(command.length > 0 ? command : imageConfig.Cmd ?? []),
   ];
   if (args.length === 0) {
     throw new InvalidInputError(`Cannot run ${image}: no command given and the image has none`);
   }
+  const onWarning = options.onWarning ?? (() => {});
+  const { security, filter, devices } = await securityOf(options, onWarning);
+  const runtime = options.runtime === undefined
+    ? undefined
+    : hostTool(options.runtime, "the OCI runtime");
   const id = Array.from(crypto.getRandomValues(new Uint8Array(32)))
     .map((byte) => byte.toString(16).padStart(2, "0")).join("");
   const network = options.network ?? "none";
@@ -236,10 +379,16 @@ async function createContainer(
   const { layers } = storeParts(store);
   const mode = options.rootfs ?? (await overlayAvailable() ? "overlay" : "copy");
   if (mode === "copy" && options.rootfs === undefined) {
-    options.onWarning?.(
+    onWarning(
       "the kernel has no overlayfs: the container runs on a copy of the image (slower to start, more disk)",
     );
   }
+  const limits = {
+    memory: options.memory,
+    cpus: options.cpus,
+    pids: options.pidsLimit,
+    devices: devices ? DEFAULT_DEVICE_RULES : undefined,
+  };
   // Each layer stack is prepared once; after that a container needs no staging.
   const ready = mode === "copy" || (await Promise.all(
     stack.map((layer) => lstatIfExists(overlayDirectory(store.root, layer.chainId))),
@@ -251,7 +400,8 @@ async function createContainer(
       await prepareLayer(store.root, layers, stack, i, staging);
     }
     const lowers = mode === "copy" ? [] : await lowerDirectories(store.root, layers, stack);
-    await Deno.mkdir(containers.directory, { recursive: true });
+    const rootOwner = mode === "copy" ? undefined : await rootAttributes(layers, diffIds);
+    await containers.create();
     const container = await withLock(
       `${containers.directory}.lock`,
       { exclusive: true },
@@ -271,15 +421,17 @@ async function createContainer(
           );
         }
         const directory = containers.path(id);
-        await Deno.mkdir(directory);
+        // Root's alone: its upper directory holds the container's files (setuid ones too), its
+        // record the environment given with -e.
+        await Deno.mkdir(directory, { mode: 0o700 });
+        await Deno.chmod(directory, 0o700);
         for (const part of ["upper", "work", "rootfs", "lower"]) {
           await Deno.mkdir(join(directory, part));
         }
-        // The root's own attributes show from the upper directory: those of the top layer's root.
-        const top = lowers.length > 0 ? await Deno.stat(lowers[0]) : undefined;
-        if (top) {
-          await Deno.chmod(join(directory, "upper"), (top.mode ?? 0o755) & 0o7777);
-          await Deno.chown(join(directory, "upper"), top.uid, top.gid);
+        // The root's own attributes show from the upper directory.
+        if (rootOwner) {
+          await Deno.chmod(join(directory, "upper"), rootOwner.mode);
+          await Deno.chown(join(directory, "upper"), rootOwner.uid, rootOwner.gid);
         }
         const empty = join(directory, "empty");
         if (lowers.length === 0) await Deno.mkdir(empty);
@@ -300,11 +452,14 @@ async function createContainer(
           join(directory, "resolv.conf"),
           await Deno.readTextFile("/etc/resolv.conf").catch(() => ""),
         );
-        const cgroups = await createCgroup(id, {
-          memory: options.memory,
-          cpus: options.cpus,
-          pids: options.pidsLimit,
-        }).catch(async (error) => {
+        const seccomp = filter ? join(directory, "seccomp.bpf") : undefined;
+        if (seccomp) {
+          await Deno.writeFile(seccomp, seccompFilter(Deno.build.arch, security.capabilities), {
+            mode: 0o600,
+          });
+        }
+        // An OCI runtime makes the cgroup itself, from the bundle's config.
+        const cgroups = runtime ? [] : await createCgroup(id, limits).catch(async (error) => {
           await Deno.remove(directory, { recursive: true });
           throw error;
         });
@@ -319,28 +474,39 @@ async function createContainer(
           state: "created",
           autoRemove: options.remove ?? false,
           owner: await self(),
-          cgroups,
+          cgroups: cgroups.map((cgroup) => cgroup.directory),
           spec: {
             directory,
             rootfs: mode,
             lowerCount: Math.max(lowers.length, 1),
             hostname,
-            env: environment(runtime.Env ?? [], options.env ?? [], hostname),
+            env: environment(imageConfig.Env ?? [], options.env ?? [], hostname),
             args,
-            cwd: options.workdir ?? (runtime.WorkingDir || "/"),
-            user: options.user ?? runtime.User ?? "",
+            cwd: options.workdir ?? (imageConfig.WorkingDir || "/"),
+            user: options.user ?? imageConfig.User ?? "",
             network,
             readOnly: options.readOnly ?? false,
-            cgroupProcs: cgroups.map((cgroup) => join(cgroup, "cgroup.procs")),
+            cgroups,
+            security: { ...security, seccomp },
+            runtime,
           },
         };
+        if (runtime) {
+          await Deno.writeTextFile(
+            join(directory, "config.json"),
+            JSON.stringify(ociConfig(id, container.spec, limits), null, 2),
+            { mode: 0o600 },
+          );
+        }
         await containers.save(container);
         return container;
       },
     );
     if (mode === "copy") {
       try {
+        // The root is 0755 unless a layer's root entry says otherwise (flatten applies it).
         await Deno.mkdir(join(container.spec.directory, "copy"));
+        await Deno.chmod(join(container.spec.directory, "copy"), 0o755);
         await flatten(layers, record, join(container.spec.directory, "copy"), {
           preserveOwnership: true,
         });
@@ -362,12 +528,54 @@ async function overlayAvailable(): Promise<boolean> {
 }
 
 /**
+ * The command that starts a container: with denocker's init, `unshare`
+ * makes the namespaces and `timeout` (without a limit) forks the init into
+ * the new PID namespace as its PID 1, passes signals on, and ends as the
+ * container's first process ends, with its code or killed by the same
+ * signal (`unshare --fork` cannot: it fails with a message of its own when
+ * its child is killed by SIGKILL). With an OCI runtime, `unshare` makes
+ * only a mount namespace for the root (and the network namespace), and
+ * the runtime the rest.
+ */
+function startCommand(record: ContainerRecord, specPath: string): string[] {
+  const unshare = hostTool("unshare", "util-linux");
+  const network = record.spec.network === "none" ? ["--net"] : [];
+  if (record.spec.runtime) {
+    return [
+      unshare,
+      "--mount",
+      "--propagation",
+      "private",
+      ...network,
+      "--",
+      ...initCommand("runtime", specPath),
+    ];
+  }
+  return [
+    unshare,
+    "--mount",
+    "--uts",
+    "--ipc",
+    "--pid",
+    ...network,
+    "--",
+    hostTool("timeout", "coreutils"),
+    "--foreground",
+    "0",
+    ...initCommand("run", specPath),
+  ];
+}
+
+/**
  * Starts an image as a container in the foreground: pulls it when it is
  * not stored (a reference), makes the container (overlay root, files,
- * cgroup with the limits), and starts its command, the image's
- * `Entrypoint` + `Cmd` unless `command` replaces the `Cmd`, with the
- * image's `Env`, `WorkingDir` and `User` unless options override them.
- * Linux only, as root; needs util-linux `unshare` and coreutils `timeout`.
+ * cgroup with the limits and device rules), and starts its command, the
+ * image's `Entrypoint` + `Cmd` unless `command` replaces the `Cmd`, with
+ * the image's `Env`, `WorkingDir` and `User` unless options override them.
+ * The command has docker's default capabilities, seccomp filter, masked
+ * paths and devices, a session of its own, no descriptor of this process
+ * but the pipes of its stdio. Linux only, as root; needs util-linux
+ * `unshare` and coreutils `timeout` (or the OCI runtime asked for).
  *
  * Requires every permission (`--allow-all`): Deno lets only that read the
  * `/proc` and `/sys` files containers need.
@@ -384,7 +592,7 @@ async function overlayAvailable(): Promise<boolean> {
  *
  * @param image A stored image's name or ID, or a reference to pull.
  * @param command Replaces the image's `Cmd` when not empty.
- * @param options Store, limits, and the rest.
+ * @param options Store, limits, security, and the rest.
  * @returns The running container.
  */
 export async function startContainer(
@@ -402,40 +610,33 @@ export async function startContainer(
   await containers.reap();
   const found = await findOrPull(store, image, options);
   const record = await createContainer(store, containers, found, image, command, options);
-  const unshare = new Deno.Command("unshare", {
-    args: [
-      "--mount",
-      "--uts",
-      "--ipc",
-      "--pid",
-      ...(record.spec.network === "none" ? ["--net"] : []),
-      "--",
-      // unshare itself stays outside the new PID namespace; timeout (without a time limit)
-      // forks the init into it as PID 1, passes signals on, and ends as the container's
-      // first process ends: with its code, or killed by the same signal. (`unshare --fork`
-      // cannot: it fails with a message of its own when its child is killed by SIGKILL.)
-      "timeout",
-      "--foreground",
-      "0",
-      ...initCommand(join(containers.path(record.id), "container.json")),
-    ],
-    stdin: options.stdio ?? "inherit",
-    stdout: options.stdio ?? "inherit",
-    stderr: options.stdio ?? "inherit",
-  });
+  const stdio = options.stdio ?? "inherit";
   let child: Deno.ChildProcess;
   try {
-    child = unshare.spawn();
+    const [program, ...args] = startCommand(
+      record,
+      join(containers.path(record.id), "container.json"),
+    );
+    child = new Deno.Command(program, {
+      args,
+      clearEnv: true,
+      env: hostEnvironment(),
+      ...stdioOptions(stdio),
+    }).spawn();
   } catch (error) {
     await containers.remove(record).catch(() => {});
-    throw new DenockerError(
+    throw error instanceof DenockerError ? error : new DenockerError(
       `Cannot run containers: util-linux unshare could not be started (${
         (error as Error).message
       })`,
       { cause: error },
     );
   }
-  const pid = await firstChild(child.pid);
+  const relayed = relayStdio(child, stdio);
+  const pid = record.spec.runtime
+    ? await runtimeProcess(record.spec.directory, child)
+    : await firstChild(child.pid);
+  const joined = pid === undefined ? Promise.resolve() : joinEarly(record.spec.cgroups, pid);
   const start = pid === undefined ? undefined : await processStart(pid);
   record.state = "running";
   record.started = new Date().toISOString();
@@ -443,6 +644,8 @@ export async function startContainer(
   await containers.save(record);
   const exited = (async () => {
     const status = exitStatus(await child.status);
+    await relayed;
+    await joined;
     await removeCgroup(record.cgroups);
     if (record.autoRemove) {
       await containers.remove(record);

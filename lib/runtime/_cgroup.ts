@@ -1,8 +1,8 @@
 /**
  * A container's cgroup, on cgroup v2 (one unified tree) or v1 (a tree per
- * controller: memory, cpu, pids): made with its limits before the
- * container starts, joined by the container's first process, removed when
- * the container has ended.
+ * controller: devices, memory, cpu, pids): made with its limits and its
+ * device rules before the container starts, joined by the container's
+ * first process, removed when the container has ended.
  *
  * @module
  */
@@ -10,6 +10,7 @@
 import { join } from "node:path";
 import { DenockerError } from "../errors.ts";
 import { lstatIfExists } from "../store/_fs.ts";
+import { attachDeviceProgram, type DeviceRule, deviceRuleLine } from "./_devices.ts";
 
 /** Limits of a container; each absent one is not set. */
 export interface Limits {
@@ -19,10 +20,12 @@ export interface Limits {
   cpus?: number;
   /** Processes and threads. */
   pids?: number;
+  /** The devices it may use (enforced always, but for a privileged container: none given). */
+  devices?: readonly DeviceRule[];
 }
 
 const CGROUP_ROOT = "/sys/fs/cgroup";
-const V1_CONTROLLERS = ["memory", "cpu", "pids"] as const;
+const V1_CONTROLLERS = ["devices", "memory", "cpu", "pids"] as const;
 const CPU_PERIOD_US = 100_000;
 
 /** Which cgroup version a cgroup mount point holds: 2 when it is the unified tree. */
@@ -43,6 +46,47 @@ async function write(path: string, value: string): Promise<void> {
   }
 }
 
+/** One cgroup directory of a container, and how its first process joins it. */
+export interface CgroupDirectory {
+  /** The directory. */
+  directory: string;
+  /** The controller as `/proc/PID/cgroup` names it (`devices`, `memory`, …; "" on cgroup v2). */
+  controller: string;
+  /** The cgroup's path as `/proc/PID/cgroup` shows it: `/denocker/<id>`. */
+  path: string;
+  /**
+   * It limits nothing the init's start-up uses (device rules only), so it may
+   * be joined from the outside as soon as the init exists, while it starts:
+   * a cgroup migration can wait 10-20 ms for an RCU grace period.
+   */
+  early: boolean;
+}
+
+function writeSync(path: string, value: string): void {
+  try {
+    Deno.writeTextFileSync(path, value);
+  } catch (error) {
+    throw new DenockerError(
+      `Cannot set up the container's cgroup: writing "${value}" to ${path} failed: ${
+        (error as Error).message
+      }`,
+      { cause: error },
+    );
+  }
+}
+
+/**
+ * Whether device rules can be enforced here: always on cgroup v2 (by an
+ * eBPF program), on v1 where the `devices` controller is mounted.
+ *
+ * @param base Where the cgroup file systems are mounted.
+ * @returns True when they can.
+ */
+export async function deviceRulesAvailable(base = CGROUP_ROOT): Promise<boolean> {
+  return await cgroupVersion(base) === 2 ||
+    await lstatIfExists(join(base, "devices")) !== undefined;
+}
+
 /**
  * Makes the cgroup directories of a container with its limits.
  *
@@ -55,16 +99,18 @@ export async function createCgroup(
   id: string,
   limits: Limits,
   base = CGROUP_ROOT,
-): Promise<string[]> {
-  // Only the hierarchies a limit needs: each one joined costs the start a few milliseconds (a
-  // cgroup migration waits for an RCU grace period), and the PID namespace already ends every
-  // process of the container with its first.
+): Promise<CgroupDirectory[]> {
+  const path = `/denocker/${id}`;
+  // Only the hierarchies the device rules and the limits need: each one joined costs the start a
+  // few milliseconds (a cgroup migration waits for an RCU grace period), and the PID namespace
+  // already ends every process of the container with its first.
   const wanted = {
+    devices: limits.devices !== undefined,
     memory: limits.memory !== undefined,
     cpu: limits.cpus !== undefined,
     pids: limits.pids !== undefined,
   };
-  if (!wanted.memory && !wanted.cpu && !wanted.pids) return [];
+  if (!wanted.devices && !wanted.memory && !wanted.cpu && !wanted.pids) return [];
   if (await cgroupVersion(base) === 2) {
     const parent = join(base, "denocker");
     await Deno.mkdir(parent, { recursive: true });
@@ -94,16 +140,45 @@ export async function createCgroup(
       );
     }
     if (limits.pids !== undefined) await write(join(directory, "pids.max"), String(limits.pids));
-    return [directory];
+    if (limits.devices) {
+      try {
+        attachDeviceProgram(directory, limits.devices);
+      } catch (error) {
+        await Deno.remove(directory).catch(() => {});
+        throw new DenockerError(
+          `Cannot set up the container's cgroup: its device program could not be attached to ${directory}: ${
+            (error as Error).message
+          }`,
+          { cause: error },
+        );
+      }
+    }
+    const limited = limits.memory !== undefined || limits.cpus !== undefined ||
+      limits.pids !== undefined;
+    return [{ directory, controller: "", path, early: !limited }];
   }
-  const directories: string[] = [];
+  const directories: CgroupDirectory[] = [];
   for (const controller of V1_CONTROLLERS) {
     if (!wanted[controller]) continue;
     const hierarchy = join(base, controller);
-    if (!(await lstatIfExists(hierarchy))) continue;
+    if (!(await lstatIfExists(hierarchy))) {
+      // A limit the machine cannot set is not set; device rules asked for must hold.
+      if (controller === "devices") {
+        throw new DenockerError("Cannot set up the container's cgroup: no devices controller");
+      }
+      continue;
+    }
     const directory = join(hierarchy, "denocker", id);
     await Deno.mkdir(directory, { recursive: true });
-    directories.push(directory);
+    directories.push({ directory, controller, path, early: controller === "devices" });
+    if (controller === "devices" && limits.devices) {
+      // One rule a write: done synchronously, a dozen asynchronous calls cost a container's start
+      // more than the writes themselves.
+      writeSync(join(directory, "devices.deny"), "a");
+      for (const rule of limits.devices) {
+        writeSync(join(directory, "devices.allow"), deviceRuleLine(rule));
+      }
+    }
     if (controller === "memory" && limits.memory !== undefined) {
       await write(join(directory, "memory.limit_in_bytes"), String(limits.memory));
       if (await lstatIfExists(join(directory, "memory.memsw.limit_in_bytes"))) {

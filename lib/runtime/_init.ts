@@ -1,38 +1,93 @@
 /**
- * A container's first process, before it becomes the container's command.
- * It runs inside the new namespaces `unshare` made (mount, PID, UTS, IPC,
- * and network unless the host's is used), as PID 1, and:
+ * A container's process before it becomes the container's command. Three
+ * ways in:
  *
- * 1. mounts the overlay root (lower directories by short links in the
- *    container's `lower/`, so that many layers fit in one mount's options);
- * 2. mounts `/proc`, `/sys` (read-only), a minimal `/dev` with `pts` and
- *    `shm`, and the container's `hostname`, `hosts` and `resolv.conf`;
- * 3. sets the hostname, brings `lo` up, joins the container's cgroup;
- * 4. `pivot_root`s into the root and detaches the host's mounts;
- * 5. takes the user, the working directory, and `execve`s the command,
- *    which so stays PID 1.
+ * - **run** (`unshare` made the mount, PID, UTS, IPC and, unless the
+ *   host's is used, network namespaces; this process is their PID 1):
+ *   1. mounts the overlay root (lower directories by short links in the
+ *      container's `lower/`, so that many layers fit in one mount's
+ *      options), makes sure `/proc`, `/sys` and `/dev` are real
+ *      directories of the container, mounts them (`/proc` and `/sys` with
+ *      docker's masked and read-only paths) and binds the container's
+ *      `hostname`, `hosts` and `resolv.conf` into its `/etc`, each path
+ *      resolved inside the root (securejoin's rule: `_secure_join.ts`);
+ *   2. `pivot_root`s into the root and detaches the host's mounts; from
+ *      here on every path is the container's: the working directory is
+ *      made, the user looked up, the root made read-only;
+ *   3. {@link becomeCommand}.
+ * - **exec** (`nsenter` put it in the container's PID namespace): joins
+ *   the container's other namespaces from this thread, takes its root,
+ *   then {@link becomeCommand}, so that the command has exactly what the
+ *   container's first process has.
+ * - **runtime**: mounts the root in a mount namespace of its own, looks up
+ *   the user inside it, writes the OCI bundle's `config.json` and becomes
+ *   the OCI runtime (runc, crun), which does the rest.
+ *
+ * {@link becomeCommand}: a new session (no controlling terminal), every
+ * descriptor above 2 closed on exec, the cgroup joined, the capability
+ * bounding set cut to the container's, `no_new_privs` if asked, the
+ * seccomp filter, the user's ids, the capability sets, the working
+ * directory, default signal actions, and `execve` of the command, which
+ * so keeps the PID.
  *
  * A failure before the command is reached prints one line and exits 125; a
  * command that cannot be found exits 127, one that cannot be run 126, as
- * in docker.
+ * in docker. This module imports nothing from Node: loading Deno's Node
+ * layer would cost this short-lived process more than its work.
  *
  * @module
  */
 
 import {
   chdir,
+  chroot,
+  CLONE,
+  closeOnExecFrom3,
+  closeRaw,
   detach,
   execve,
+  fchdir,
+  joinNamespace,
+  limitCapabilities,
+  loadSeccompFilter,
   loopbackUp,
   mknodChar,
   mount,
   MS,
+  newSession,
+  O,
+  openRaw,
   pivotRoot,
+  readFileInRoot,
+  readRegularFile,
   resetSignals,
+  setCapabilitySets,
   setHostname,
   setIds,
+  setNoNewPrivileges,
+  setUndumpable,
   SystemCallError,
+  unshareFileSystem,
 } from "./_libc.ts";
+import { type Capability, capabilityNumber, capabilityWords } from "./_capabilities.ts";
+import { MAX_USER_DATABASE_BYTES, resolveUser, type UserIds } from "./_user.ts";
+import { mkdirInRoot } from "./_secure_join.ts";
+import { DenockerError } from "../errors.ts";
+import type { CgroupDirectory } from "./_cgroup.ts";
+
+/** What limits a container's processes (the first one and every exec'd one alike). */
+export interface SecuritySpec {
+  /** The capabilities kept: the bounding set, and root's permitted and effective ones. */
+  capabilities: Capability[];
+  /** Set `no_new_privs`. */
+  noNewPrivileges: boolean;
+  /** The seccomp program's file (in the container's directory); none: unconfined. */
+  seccomp?: string;
+  /** No masked or read-only paths in /proc and /sys, /sys writable. */
+  privileged: boolean;
+  /** Mount the root `nodev` (where the machine cannot enforce device rules). */
+  rootNodev: boolean;
+}
 
 /** What the init needs to know, written by `run` into the container's directory. */
 export interface InitSpec {
@@ -53,19 +108,58 @@ export interface InitSpec {
   user: string;
   network: "none" | "host";
   readOnly: boolean;
-  /** `cgroup.procs` files to join. */
-  cgroupProcs: string[];
+  /** The cgroups to be in (some joined from the outside already). */
+  cgroups: CgroupDirectory[];
+  security: SecuritySpec;
+  /** Set when an OCI runtime runs the container (its binary, absolute). */
+  runtime?: string;
 }
 
-/**
- * Joins path parts with "/" (no `node:path`: loading Node's compatibility
- * layer would cost this short-lived process more than its work).
- */
+/** What `exec` asks of the exec init. */
+export interface ExecSpec {
+  /** The container's first process (host PID) and its start time, to join. */
+  pid: number;
+  start: string;
+  /** Join its network namespace too (not with the host's network). */
+  joinNetwork: boolean;
+  env: string[];
+  args: string[];
+  cwd: string;
+  user: string;
+  cgroups: CgroupDirectory[];
+  security: SecuritySpec;
+}
+
+/** Paths docker hides in /proc and /sys: directories get an empty read-only tmpfs, files null. */
+export const MASKED_PATHS = [
+  "/proc/asound",
+  "/proc/acpi",
+  "/proc/kcore",
+  "/proc/keys",
+  "/proc/latency_stats",
+  "/proc/timer_list",
+  "/proc/timer_stats",
+  "/proc/sched_debug",
+  "/proc/scsi",
+  "/sys/firmware",
+  "/sys/devices/virtual/powercap",
+];
+
+/** Paths docker makes read-only. */
+export const READONLY_PATHS = [
+  "/proc/bus",
+  "/proc/fs",
+  "/proc/irq",
+  "/proc/sys",
+  "/proc/sysrq-trigger",
+];
+
+const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/** Joins path parts with "/". */
 function join(...parts: string[]): string {
   return parts.join("/").replace(/\/+/g, "/").replace(/(.)\/$/, "$1");
 }
-
-const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 class InitError extends Error {
   readonly code: number;
@@ -75,26 +169,29 @@ class InitError extends Error {
   }
 }
 
-function exists(path: string): boolean {
+function lstat(path: string): Deno.FileInfo | undefined {
   try {
-    Deno.lstatSync(path);
-    return true;
+    return Deno.lstatSync(path);
   } catch {
-    return false;
+    return undefined;
   }
 }
 
-/** Makes `path` exist as a file (for a bind mount onto it). */
-function touch(path: string): void {
-  if (exists(path)) return;
-  Deno.mkdirSync(path.slice(0, path.lastIndexOf("/")) || "/", { recursive: true });
-  Deno.writeFileSync(path, new Uint8Array());
+/**
+ * Makes `/NAME` of the root a real directory: anything else there (a
+ * symlink to a host path, a file) is removed first, never followed.
+ */
+function realDirectory(rootfs: string, name: string): string {
+  const path = join(rootfs, name);
+  const info = lstat(path);
+  if (info?.isDirectory) return path;
+  if (info) Deno.removeSync(path);
+  Deno.mkdirSync(path, { mode: 0o755 });
+  return path;
 }
 
-function mountDev(rootfs: string): void {
-  const dev = join(rootfs, "dev");
-  Deno.mkdirSync(dev, { recursive: true });
-  mount("tmpfs", dev, "tmpfs", MS.NOSUID, "mode=755,size=65536k");
+function mountDev(dev: string): void {
+  mount("tmpfs", dev, "tmpfs", MS.NOSUID | MS.STRICTATIME, "mode=755,size=65536k");
   const nodes: [string, number, number][] = [
     ["null", 1, 3],
     ["zero", 1, 5],
@@ -113,85 +210,78 @@ function mountDev(rootfs: string): void {
     join(dev, "pts"),
     "devpts",
     MS.NOSUID | MS.NOEXEC,
-    "newinstance,ptmxmode=0666,mode=0620",
+    "newinstance,ptmxmode=0666,mode=0620,gid=5",
   );
   Deno.symlinkSync("pts/ptmx", join(dev, "ptmx"));
   Deno.mkdirSync(join(dev, "shm"));
-  mount(
-    "shm",
-    join(dev, "shm"),
-    "tmpfs",
-    MS.NOSUID | MS.NODEV | MS.NOEXEC,
-    "mode=1777,size=65536k",
-  );
+  mount("shm", join(dev, "shm"), "tmpfs", MS.NOSUID | MS.NODEV | MS.NOEXEC, "size=65536k");
+  Deno.chmodSync(join(dev, "shm"), 0o1777);
+  Deno.mkdirSync(join(dev, "mqueue"));
+  mount("mqueue", join(dev, "mqueue"), "mqueue", MS.NOSUID | MS.NODEV | MS.NOEXEC);
   for (
-    const [name, target] of [["fd", "/proc/self/fd"], ["stdin", "/proc/self/fd/0"], [
-      "stdout",
-      "/proc/self/fd/1",
-    ], ["stderr", "/proc/self/fd/2"]]
+    const [name, target] of [
+      ["fd", "/proc/self/fd"],
+      ["stdin", "/proc/self/fd/0"],
+      ["stdout", "/proc/self/fd/1"],
+      ["stderr", "/proc/self/fd/2"],
+    ]
   ) {
     Deno.symlinkSync(target, join(dev, name));
   }
 }
 
-/** Reads `name:…:id…` lines of an /etc file of the image. */
-function lookup(
-  path: string,
-  match: string | ((fields: string[]) => boolean),
-): string[] | undefined {
-  let text: string;
-  try {
-    text = Deno.readTextFileSync(path);
-  } catch {
-    return undefined;
+/** Hides docker's masked paths and makes its read-only ones so (those this kernel has). */
+function maskPaths(rootfs: string): void {
+  for (const path of MASKED_PATHS) {
+    const target = join(rootfs, path);
+    const info = lstat(target);
+    if (!info) continue;
+    if (info.isDirectory) {
+      mount("tmpfs", target, "tmpfs", MS.RDONLY);
+    } else {
+      mount(join(rootfs, "dev", "null"), target, null, MS.BIND);
+    }
   }
-  const test = typeof match === "string" ? (fields: string[]) => fields[0] === match : match;
-  return text.split("\n").map((line) => line.split(":")).find(test);
+  for (const path of READONLY_PATHS) {
+    const target = join(rootfs, path);
+    if (!lstat(target)) continue;
+    mount(target, target, null, MS.BIND | MS.REC);
+    mount(
+      null,
+      target,
+      null,
+      MS.BIND | MS.REMOUNT | MS.RDONLY | MS.NOSUID | MS.NODEV | MS.NOEXEC | MS.REC,
+    );
+  }
 }
 
 /**
- * The uid, gid and groups `user` (`uid[:gid]` or `name[:group]`) names,
- * from /etc/passwd and /etc/group under `rootfs`.
- *
- * @param rootfs The container's root as this process sees it.
- * @param user The user as given; empty for root.
- * @returns The ids.
+ * Binds a file of the container's directory onto `/etc/NAME` of the root,
+ * resolved inside it; a symlink there is replaced by a file.
  */
-export function resolveUser(
-  rootfs: string,
-  user: string,
-): { uid: number; gid: number; groups: number[] } {
-  if (user === "") return { uid: 0, gid: 0, groups: [0] };
-  const [userPart, groupPart] = user.split(":", 2);
-  let uid: number;
-  let gid: number | undefined;
-  if (/^[0-9]+$/.test(userPart)) {
-    uid = Number(userPart);
-    const entry = lookup(join(rootfs, "etc", "passwd"), (fields) => fields[2] === userPart);
-    if (entry) gid = Number(entry[3]);
-  } else {
-    const entry = lookup(join(rootfs, "etc", "passwd"), userPart);
-    if (!entry) {
-      throw new InitError(`unable to find user ${userPart}: no matching entries in passwd file`);
-    }
-    uid = Number(entry[2]);
-    gid = Number(entry[3]);
-  }
-  if (groupPart !== undefined) {
-    if (/^[0-9]+$/.test(groupPart)) {
-      gid = Number(groupPart);
-    } else {
-      const entry = lookup(join(rootfs, "etc", "group"), groupPart);
-      if (!entry) {
-        throw new InitError(`unable to find group ${groupPart}: no matching entries in group file`);
-      }
-      gid = Number(entry[2]);
-    }
-  }
-  return { uid, gid: gid ?? 0, groups: [gid ?? 0] };
+function bindEtcFile(rootfs: string, source: string, name: string): void {
+  const etc = mkdirInRoot(rootfs, "/etc");
+  const target = join(etc, name);
+  const info = lstat(target);
+  if (info?.isSymlink) Deno.removeSync(target);
+  if (!info || info.isSymlink) Deno.writeFileSync(target, new Uint8Array(), { createNew: true });
+  mount(source, target, null, MS.BIND);
 }
 
-/** Finds the command as execvp would, in the container's PATH (after pivot_root). */
+/** Reads a user database of the current root: a regular file of bounded size only. */
+function readUserFile(path: string): Uint8Array | undefined {
+  return readRegularFile(path, MAX_USER_DATABASE_BYTES);
+}
+
+function lookUpUser(read: (path: string) => Uint8Array | undefined, user: string): UserIds {
+  try {
+    return resolveUser(read, user);
+  } catch (error) {
+    throw new InitError((error as Error).message);
+  }
+}
+
+/** Finds the command as execvp would, in the container's PATH (inside its root). */
 function resolveCommand(command: string, env: string[]): string {
   if (command.includes("/")) return command;
   const path = env.find((entry) => entry.startsWith("PATH="))?.slice(5) ?? DEFAULT_PATH;
@@ -207,69 +297,272 @@ function resolveCommand(command: string, env: string[]): string {
   throw new InitError(`exec: "${command}": executable file not found in $PATH`, 127);
 }
 
-/** Sets the container up and becomes its command. Returns only on failure, with the exit code. */
-export function containerInit(specPath: string): number {
+/** A cgroup to be in, opened while its host path can still be reached. */
+interface OpenCgroup {
+  procs: Deno.FsFile;
+  /** How /proc/self/cgroup shows membership: `CONTROLLER:PATH`. */
+  member: string;
+}
+
+function openCgroups(cgroups: CgroupDirectory[] | undefined): OpenCgroup[] {
+  return (cgroups ?? []).map((cgroup) => ({
+    procs: Deno.openSync(`${cgroup.directory}/cgroup.procs`, { write: true }),
+    member: `${cgroup.controller}:${cgroup.path}`,
+  }));
+}
+
+/** Joins the cgroups this process is not in yet (denocker moves it into some while it starts). */
+function joinCgroups(cgroups: OpenCgroup[]): void {
+  if (cgroups.length === 0) return;
+  const current = new Set<string>();
+  for (const line of Deno.readTextFileSync("/proc/self/cgroup").split("\n")) {
+    const [, controllers, path] = line.split(":");
+    if (path === undefined) continue;
+    for (const controller of controllers.split(",")) current.add(`${controller}:${path}`);
+  }
+  for (const cgroup of cgroups) {
+    if (!current.has(cgroup.member)) cgroup.procs.writeSync(new TextEncoder().encode("0"));
+  }
+}
+
+/** Reads the seccomp program while its host path can still be reached. */
+function readSeccomp(security: SecuritySpec): Uint8Array<ArrayBuffer> | undefined {
+  return security.seccomp === undefined ? undefined : Deno.readFileSync(security.seccomp);
+}
+
+/**
+ * Capability words cut to what this process holds (`--privileged` asks for
+ * every capability; a machine may not give them all).
+ */
+function heldOnly(words: [number, number]): [number, number] {
+  const status = Deno.readTextFileSync("/proc/self/status");
+  const permitted = BigInt(`0x${/^CapPrm:\s*([0-9a-f]+)/m.exec(status)?.[1] ?? "0"}`);
+  return [
+    (words[0] & Number(permitted & 0xffffffffn)) >>> 0,
+    (words[1] & Number(permitted >> 32n)) >>> 0,
+  ];
+}
+
+/**
+ * The last steps, the same for a container's first process and for every
+ * exec'd one: from here on this process has only what the container may
+ * have, and then it is the command.
+ */
+function becomeCommand(options: {
+  args: string[];
+  env: string[];
+  cwd: string;
+  user: UserIds;
+  cgroups: OpenCgroup[];
+  security: SecuritySpec;
+  seccomp?: Uint8Array<ArrayBuffer>;
+}): never {
+  // The caller's terminal (and session) stay out of reach: /dev/tty opens nothing.
+  newSession();
+  closeOnExecFrom3();
+  // Joined last, so the init's own memory is not the container's.
+  joinCgroups(options.cgroups);
+  const path = resolveCommand(options.args[0], options.env);
+  const keep = options.security.capabilities.map(capabilityNumber);
+  limitCapabilities(keep);
+  if (options.security.noNewPrivileges) setNoNewPrivileges();
+  // Loaded while this process still holds CAP_SYS_ADMIN (needed without no_new_privs); the
+  // calls after it are ones the filter allows.
+  if (options.seccomp) loadSeccompFilter(options.seccomp);
+  setIds(options.user.uid, options.user.gid, options.user.groups);
+  // Root keeps the container's set; another user has none left after setuid (the kernel clears
+  // them), and gets back only what a setuid or file-capability program brings, within the
+  // bounding set. Nothing is inheritable, as in docker.
+  const words = options.user.uid === 0
+    ? heldOnly(capabilityWords(options.security.capabilities))
+    : [0, 0] as [number, number];
+  setCapabilitySets(words, words, [0, 0]);
   try {
-    const spec = JSON.parse(Deno.readTextFileSync(specPath)).spec as InitSpec;
-    const rootfs = join(spec.directory, "rootfs");
-    // Nothing mounted here reaches the host.
-    mount(null, "/", null, MS.REC | MS.PRIVATE);
-    if (spec.rootfs === "copy") {
-      mount(join(spec.directory, "copy"), rootfs, null, MS.BIND | MS.REC);
-    } else {
-      chdir(join(spec.directory, "lower"));
-      const lower = Array.from({ length: spec.lowerCount }, (_, i) => String(i)).join(":");
-      mount(
-        "overlay",
-        rootfs,
-        "overlay",
-        0,
-        `lowerdir=${lower},upperdir=../upper,workdir=../work`,
-      );
-    }
-    for (const directory of ["proc", "sys", "etc"]) {
-      Deno.mkdirSync(join(rootfs, directory), { recursive: true });
-    }
-    mount("proc", join(rootfs, "proc"), "proc", MS.NOSUID | MS.NODEV | MS.NOEXEC);
-    mount("sysfs", join(rootfs, "sys"), "sysfs", MS.RDONLY | MS.NOSUID | MS.NODEV | MS.NOEXEC);
-    mountDev(rootfs);
-    for (const name of ["hostname", "hosts", "resolv.conf"]) {
-      const target = join(rootfs, "etc", name);
-      // A symlink there (some images point resolv.conf elsewhere) is replaced by a file.
-      if (exists(target) && Deno.lstatSync(target).isSymlink) Deno.removeSync(target);
-      touch(target);
-      mount(join(spec.directory, name), target, null, MS.BIND);
-    }
-    const user = resolveUser(rootfs, spec.user);
-    if (spec.cwd !== "/") Deno.mkdirSync(join(rootfs, spec.cwd), { recursive: true });
-    if (spec.readOnly) mount(null, rootfs, null, MS.REMOUNT | MS.BIND | MS.RDONLY);
-    setHostname(spec.hostname);
-    if (spec.network === "none") loopbackUp();
-    // Joined last, so the init's own memory is not the container's.
-    for (const procs of spec.cgroupProcs) Deno.writeTextFileSync(procs, "0");
-    chdir(rootfs);
-    pivotRoot(".", ".");
-    detach(".");
-    chdir("/");
-    const path = resolveCommand(spec.args[0], spec.env);
-    setIds(user.uid, user.gid, user.groups);
-    try {
-      chdir(spec.cwd);
-    } catch (error) {
-      throw new InitError(
-        `cannot enter the working directory ${spec.cwd}: ${(error as Error).message}`,
-        126,
-      );
-    }
-    resetSignals();
-    const failure = execve(path, spec.args, spec.env);
+    chdir(options.cwd);
+  } catch (error) {
     throw new InitError(
-      `${failure.message}`,
-      failure.errno === 2 ? 127 : 126,
+      `cannot enter the working directory ${options.cwd}: ${(error as Error).message}`,
+      126,
     );
+  }
+  resetSignals();
+  const failure = execve(path, options.args, options.env);
+  throw new InitError(failure.message, failure.errno === 2 ? 127 : 126);
+}
+
+/** Mounts the container's root at `rootfs/` of its directory. */
+function mountRoot(spec: InitSpec): string {
+  const rootfs = join(spec.directory, "rootfs");
+  const nodev = spec.security.rootNodev ? MS.NODEV : 0;
+  if (spec.rootfs === "copy") {
+    mount(join(spec.directory, "copy"), rootfs, null, MS.BIND | MS.REC);
+    if (nodev) mount(null, rootfs, null, MS.REMOUNT | MS.BIND | nodev);
+  } else {
+    chdir(join(spec.directory, "lower"));
+    const lower = Array.from({ length: spec.lowerCount }, (_, i) => String(i)).join(":");
+    mount(
+      "overlay",
+      rootfs,
+      "overlay",
+      nodev,
+      `lowerdir=${lower},upperdir=../upper,workdir=../work`,
+    );
+  }
+  return rootfs;
+}
+
+function runInit(spec: InitSpec): never {
+  // Nothing mounted here reaches the host.
+  mount(null, "/", null, MS.REC | MS.PRIVATE);
+  const rootfs = mountRoot(spec);
+  const proc = realDirectory(rootfs, "proc");
+  const sys = realDirectory(rootfs, "sys");
+  const dev = realDirectory(rootfs, "dev");
+  mount("proc", proc, "proc", MS.NOSUID | MS.NODEV | MS.NOEXEC);
+  const sysReadOnly = spec.security.privileged ? 0 : MS.RDONLY;
+  mount("sysfs", sys, "sysfs", sysReadOnly | MS.NOSUID | MS.NODEV | MS.NOEXEC);
+  mountDev(dev);
+  if (!spec.security.privileged) maskPaths(rootfs);
+  for (const name of ["hostname", "hosts", "resolv.conf"]) {
+    bindEtcFile(rootfs, join(spec.directory, name), name);
+  }
+  const cgroups = openCgroups(spec.cgroups);
+  const seccomp = readSeccomp(spec.security);
+  chdir(rootfs);
+  pivotRoot(".", ".");
+  detach(".");
+  chdir("/");
+  // Inside the root now: paths resolve as the container's own.
+  if (spec.cwd !== "/") {
+    try {
+      Deno.mkdirSync(spec.cwd, { recursive: true, mode: 0o755 });
+    } catch (error) {
+      if (!(error instanceof Deno.errors.AlreadyExists)) {
+        throw new InitError(`cannot create the working directory ${spec.cwd}: ${error}`);
+      }
+    }
+  }
+  const user = lookUpUser(readUserFile, spec.user);
+  if (spec.readOnly) mount(null, "/", null, MS.REMOUNT | MS.BIND | MS.RDONLY);
+  setHostname(spec.hostname);
+  if (spec.network === "none") loopbackUp();
+  becomeCommand({ ...spec, user, cgroups, seccomp });
+}
+
+/** Whether the process `pid` still is the one that started at `start`. */
+function sameProcess(pid: number, start: string): boolean {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19] === start;
+  } catch {
+    return false;
+  }
+}
+
+function execInit(spec: ExecSpec): never {
+  // Until it is the command, this process holds root's every capability inside the container's
+  // PID namespace: its /proc files (fd, exe, mem) must not be open to the container's processes.
+  setUndumpable();
+  const kinds: [string, number][] = [
+    ["uts", CLONE.NEWUTS],
+    ["ipc", CLONE.NEWIPC],
+    ...(spec.joinNetwork ? [["net", CLONE.NEWNET] as [string, number]] : []),
+    ["mnt", CLONE.NEWNS],
+  ];
+  const namespaces = kinds.map(([name, type]) => ({
+    fd: openRaw(`/proc/${spec.pid}/ns/${name}`, O.RDONLY),
+    type,
+  }));
+  const root = openRaw(`/proc/${spec.pid}/root`, O.PATH | O.DIRECTORY);
+  // Opened from the process that was recorded, not from another that took its PID since, and
+  // nsenter put this process in that process's PID namespace.
+  const pidNamespace = Deno.statSync(`/proc/${spec.pid}/ns/pid`).ino;
+  if (
+    !sameProcess(spec.pid, spec.start) || Deno.statSync("/proc/self/ns/pid").ino !== pidNamespace
+  ) {
+    throw new InitError("the container is not running");
+  }
+  const cgroups = openCgroups(spec.cgroups);
+  const seccomp = readSeccomp(spec.security);
+  unshareFileSystem();
+  for (const { fd, type } of namespaces) {
+    joinNamespace(fd, type);
+    closeRaw(fd);
+  }
+  fchdir(root);
+  chroot(".");
+  closeRaw(root);
+  chdir("/");
+  const user = lookUpUser(readUserFile, spec.user);
+  becomeCommand({ ...spec, user, cgroups, seccomp });
+}
+
+/** Where the OCI runtime keeps its state of a container (under its directory). */
+export function runtimeStateDirectory(directory: string): string {
+  return join(directory, "runtime");
+}
+
+/**
+ * Mounts the root in this mount namespace (the OCI runtime makes its own
+ * under it), puts the user's ids, looked up inside the root, into the
+ * bundle's `config.json` (the container's directory), and becomes the
+ * runtime.
+ */
+function runtimeInit(spec: InitSpec): never {
+  mount(null, "/", null, MS.REC | MS.PRIVATE);
+  if (spec.network === "none") loopbackUp();
+  const rootfs = mountRoot(spec);
+  const rootFd = openRaw(rootfs, O.PATH | O.DIRECTORY);
+  const user = lookUpUser(
+    (path) => readFileInRoot(rootFd, path, MAX_USER_DATABASE_BYTES),
+    spec.user,
+  );
+  closeRaw(rootFd);
+  const configPath = join(spec.directory, "config.json");
+  const config = JSON.parse(Deno.readTextFileSync(configPath));
+  config.process.user = { uid: user.uid, gid: user.gid, additionalGids: user.groups };
+  Deno.writeTextFileSync(configPath, JSON.stringify(config, null, 2), { mode: 0o600 });
+  closeOnExecFrom3();
+  resetSignals();
+  const runtime = spec.runtime!;
+  const id = spec.directory.slice(spec.directory.lastIndexOf("/") + 1);
+  const failure = execve(runtime, [
+    runtime,
+    "--root",
+    runtimeStateDirectory(spec.directory),
+    "run",
+    "--bundle",
+    spec.directory,
+    "--pid-file",
+    join(spec.directory, "runtime.pid"),
+    id,
+  ], [`PATH=${DEFAULT_PATH}`]);
+  throw new InitError(`cannot start the OCI runtime ${runtime}: ${failure.message}`);
+}
+
+/**
+ * Sets a container (or an exec'd process) up and becomes its command.
+ * Returns only on failure, with the exit code.
+ *
+ * @param mode `run`, `exec` or `runtime`.
+ * @param specPath The spec: the container's record, or an exec request.
+ * @returns The exit code of the failure.
+ */
+export function containerInit(mode: string, specPath: string): number {
+  try {
+    const document = JSON.parse(Deno.readTextFileSync(specPath));
+    if (mode === "exec") {
+      // The request is for this process only.
+      Deno.removeSync(specPath);
+      execInit(document as ExecSpec);
+    }
+    const spec = document.spec as InitSpec;
+    if (mode === "runtime") runtimeInit(spec);
+    runInit(spec);
   } catch (error) {
     const code = error instanceof InitError ? error.code : 125;
-    const message = error instanceof SystemCallError || error instanceof InitError
+    const message = error instanceof SystemCallError || error instanceof InitError ||
+        error instanceof DenockerError
       ? error.message
       : `cannot start the container: ${(error as Error).message}`;
     Deno.stderr.writeSync(new TextEncoder().encode(`denocker: ${message}\n`));
@@ -277,4 +570,4 @@ export function containerInit(specPath: string): number {
   }
 }
 
-if (import.meta.main) Deno.exit(containerInit(Deno.args[0]));
+if (import.meta.main) Deno.exit(containerInit(Deno.args[0], Deno.args[1]));

@@ -1,7 +1,11 @@
 /**
- * The few libc calls running a container needs and Deno has no API for:
+ * The libc calls running a container needs and Deno has no API for:
  * mounts, `pivot_root`, device nodes, xattrs, the hostname, user ids,
- * `execve`. Loaded through FFI (`--allow-ffi`), Linux only.
+ * capabilities, `no_new_privs`, seccomp, namespaces, descriptors,
+ * `execve`. Loaded through FFI (`--allow-ffi`), Linux only (x86_64 and
+ * aarch64). Every call acts on the calling thread where Linux makes it
+ * per-thread (capabilities, seccomp, namespaces after `unshare(CLONE_FS)`):
+ * the thread that then calls `execve`, whose state the new program keeps.
  *
  * @module
  */
@@ -29,6 +33,24 @@ const SYMBOLS = {
     result: "i64",
   },
   sigprocmask: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
+  prctl: { parameters: ["i32", "u64", "u64", "u64", "u64"], result: "i32" },
+  capset: { parameters: ["buffer", "buffer"], result: "i32" },
+  setsid: { parameters: [], result: "i32" },
+  unshare: { parameters: ["i32"], result: "i32" },
+  setns: { parameters: ["i32", "i32"], result: "i32" },
+  open: { parameters: ["buffer", "i32", "u32"], result: "i32" },
+  read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  fchdir: { parameters: ["i32"], result: "i32" },
+  chroot: { parameters: ["buffer"], result: "i32" },
+  statx: { parameters: ["i32", "buffer", "i32", "u32", "buffer"], result: "i32" },
+  fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" },
+  close_range: { name: "syscall", parameters: ["i64", "u32", "u32", "u32"], result: "i64" },
+  openat2: {
+    name: "syscall",
+    parameters: ["i64", "i32", "buffer", "buffer", "usize"],
+    result: "i64",
+  },
+  bpf: { name: "syscall", parameters: ["i64", "i32", "buffer", "u32"], result: "i64" },
   __errno_location: { parameters: [], result: "pointer" },
 } as const;
 
@@ -48,9 +70,16 @@ function libc(): Libc {
 const ERRNO_NAMES: Record<number, string> = {
   1: "EPERM: operation not permitted",
   2: "ENOENT: no such file or directory",
+  3: "ESRCH: no such process",
   5: "EIO: input/output error",
+  6: "ENXIO: no such device or address",
+  7: "E2BIG: argument list too long",
   8: "ENOEXEC: exec format error",
+  9: "EBADF: bad file descriptor",
+  11: "EAGAIN: resource temporarily unavailable",
+  12: "ENOMEM: cannot allocate memory",
   13: "EACCES: permission denied",
+  14: "EFAULT: bad address",
   16: "EBUSY: device or resource busy",
   17: "EEXIST: file exists",
   19: "ENODEV: no such device (is the file system type supported?)",
@@ -58,7 +87,10 @@ const ERRNO_NAMES: Record<number, string> = {
   21: "EISDIR: is a directory",
   22: "EINVAL: invalid argument",
   28: "ENOSPC: no space left on device",
+  24: "EMFILE: too many open files",
   30: "EROFS: read-only file system",
+  36: "ENAMETOOLONG: file name too long",
+  38: "ENOSYS: function not implemented",
   40: "ELOOP: too many levels of symbolic links",
   95: "EOPNOTSUPP: operation not supported",
 };
@@ -100,6 +132,7 @@ export const MS = {
   BIND: 4096,
   REC: 16384,
   PRIVATE: 1 << 18,
+  STRICTATIME: 1 << 24,
 } as const;
 
 /** mount(2). */
@@ -156,6 +189,10 @@ export function chdir(path: string): void {
 
 const SYS_PIVOT_ROOT: Record<string, number> = { x86_64: 155, aarch64: 41 };
 const SYS_RT_SIGACTION: Record<string, number> = { x86_64: 13, aarch64: 134 };
+const SYS_BPF: Record<string, number> = { x86_64: 321, aarch64: 280 };
+// The same number on every architecture (they came after the tables were unified).
+const SYS_CLOSE_RANGE = 436;
+const SYS_OPENAT2 = 437;
 
 /** pivot_root(2). */
 export function pivotRoot(newRoot: string, putOld: string): void {
@@ -231,4 +268,283 @@ export function execve(path: string, argv: string[], env: string[]): SystemCallE
   const code = errno();
   keep.length = 0;
   return new SystemCallError(`exec ${path}`, code);
+}
+
+// prctl(2) options.
+const PR_SET_DUMPABLE = 4;
+const PR_SET_SECCOMP = 22;
+const PR_CAPBSET_DROP = 24;
+const PR_SET_NO_NEW_PRIVS = 38;
+const PR_CAP_AMBIENT = 47;
+const PR_CAP_AMBIENT_CLEAR_ALL = 4;
+const SECCOMP_MODE_FILTER = 2;
+
+/** Marks the process undumpable: no core, and its /proc files (fd, exe, mem) are root's only. */
+export function setUndumpable(): void {
+  check(libc().prctl(PR_SET_DUMPABLE, 0n, 0n, 0n, 0n), "prctl PR_SET_DUMPABLE");
+}
+
+/**
+ * Shrinks the capability bounding set to `keep` (what no later `execve`
+ * can exceed, setuid files included) and clears the ambient set.
+ *
+ * @param keep Capability numbers to keep.
+ */
+export function limitCapabilities(keep: readonly number[]): void {
+  const c = libc();
+  const last = Number(Deno.readTextFileSync("/proc/sys/kernel/cap_last_cap").trim());
+  for (let capability = 0; capability <= last; capability++) {
+    if (keep.includes(capability)) continue;
+    check(c.prctl(PR_CAPBSET_DROP, BigInt(capability), 0n, 0n, 0n), "prctl PR_CAPBSET_DROP");
+  }
+  check(
+    c.prctl(PR_CAP_AMBIENT, BigInt(PR_CAP_AMBIENT_CLEAR_ALL), 0n, 0n, 0n),
+    "prctl PR_CAP_AMBIENT",
+  );
+}
+
+/**
+ * capset(2) of this thread: the effective, permitted and inheritable sets,
+ * each as its two 32-bit words.
+ */
+export function setCapabilitySets(
+  effective: [number, number],
+  permitted: [number, number],
+  inheritable: [number, number],
+): void {
+  const header = new Uint32Array([0x20080522, 0]); // _LINUX_CAPABILITY_VERSION_3, this thread.
+  const data = new Uint32Array([
+    effective[0],
+    permitted[0],
+    inheritable[0],
+    effective[1],
+    permitted[1],
+    inheritable[1],
+  ]);
+  check(
+    libc().capset(new Uint8Array(header.buffer), new Uint8Array(data.buffer)),
+    "capset",
+  );
+}
+
+/** Sets `no_new_privs`: no later `execve` gains privileges (setuid bits and file capabilities). */
+export function setNoNewPrivileges(): void {
+  check(libc().prctl(PR_SET_NO_NEW_PRIVS, 1n, 0n, 0n, 0n), "prctl PR_SET_NO_NEW_PRIVS");
+}
+
+/**
+ * Installs a seccomp filter on this thread (kept across `execve`, and
+ * inherited by every child). Needs `no_new_privs` or CAP_SYS_ADMIN.
+ *
+ * @param program The `sock_filter` array.
+ */
+export function loadSeccompFilter(program: Uint8Array<ArrayBuffer>): void {
+  const fprog = new BigUint64Array(2); // struct sock_fprog: length (u16, padded), then the pointer.
+  fprog[0] = BigInt(program.byteLength / 8);
+  fprog[1] = BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(program)));
+  const pointer = BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(fprog)));
+  check(
+    libc().prctl(PR_SET_SECCOMP, BigInt(SECCOMP_MODE_FILTER), pointer, 0n, 0n),
+    "prctl PR_SET_SECCOMP",
+  );
+}
+
+/** setsid(2): a new session without a controlling terminal (the caller's is out of reach). */
+export function newSession(): void {
+  check(libc().setsid(), "setsid");
+}
+
+const F_GETFD = 1;
+const F_SETFD = 2;
+const FD_CLOEXEC = 1;
+const CLOSE_RANGE_CLOEXEC = 4;
+
+/**
+ * Marks every descriptor from 3 on close-on-exec, so that the program
+ * `execve` starts has only stdin, stdout and stderr (this process keeps
+ * using its own until then). Uses close_range(2), or each open descriptor
+ * where the kernel is older than 5.11.
+ */
+export function closeOnExecFrom3(): void {
+  const c = libc();
+  if (Number(c.close_range(BigInt(SYS_CLOSE_RANGE), 3, 0xffffffff, CLOSE_RANGE_CLOEXEC)) === 0) {
+    return;
+  }
+  for (const entry of Deno.readDirSync("/proc/self/fd")) {
+    const fd = Number(entry.name);
+    if (fd < 3) continue;
+    const flags = c.fcntl(fd, F_GETFD, 0);
+    if (flags >= 0) check(c.fcntl(fd, F_SETFD, flags | FD_CLOEXEC), "fcntl F_SETFD");
+  }
+}
+
+/** Namespace types for setns(2). */
+export const CLONE = {
+  FS: 0x200,
+  NEWNS: 0x20000,
+  NEWUTS: 0x4000000,
+  NEWIPC: 0x8000000,
+  NEWNET: 0x40000000,
+} as const;
+
+/**
+ * unshare(2) of CLONE_FS: this thread gets its own root and working
+ * directory, which it may then change alone (a mount namespace can be
+ * joined only so by a thread of a process with several).
+ */
+export function unshareFileSystem(): void {
+  check(libc().unshare(CLONE.FS), "unshare CLONE_FS");
+}
+
+/** setns(2) of this thread into the namespace `fd` refers to. */
+export function joinNamespace(fd: number, type: number): void {
+  check(libc().setns(fd, type), "setns");
+}
+
+/** Open flags used here. */
+export const O = {
+  RDONLY: 0,
+  NOCTTY: 0o400,
+  NONBLOCK: 0o4000,
+  DIRECTORY: Deno.build.arch === "aarch64" ? 0o40000 : 0o200000,
+  NOFOLLOW: Deno.build.arch === "aarch64" ? 0o100000 : 0o400000,
+  CLOEXEC: 0o2000000,
+  PATH: 0o10000000,
+} as const;
+
+/** open(2); returns the descriptor. */
+export function openRaw(path: string, flags: number): number {
+  const fd = libc().open(cString(path), flags | O.CLOEXEC, 0);
+  check(fd, `open ${path}`);
+  return fd;
+}
+
+/** close(2). */
+export function closeRaw(fd: number): void {
+  libc().close(fd);
+}
+
+/** fchdir(2). */
+export function fchdir(fd: number): void {
+  check(libc().fchdir(fd), "fchdir");
+}
+
+/** chroot(2). */
+export function chroot(path: string): void {
+  check(libc().chroot(cString(path)), `chroot ${path}`);
+}
+
+const S_IFMT = 0o170000;
+const S_IFREG = 0o100000;
+const AT_EMPTY_PATH = 0x1000;
+const STATX_TYPE_SIZE = 0x1 | 0x200;
+const RESOLVE_NO_MAGICLINKS = 0x02;
+const RESOLVE_IN_ROOT = 0x10;
+
+/**
+ * Reads a regular file of at most `maxBytes` through an open descriptor,
+ * which is closed. Anything else (a FIFO, a device, a directory) or a
+ * larger file is refused, so that a hostile file can neither block the
+ * reader nor fill its memory.
+ */
+function readRegularDescriptor(fd: number, what: string, maxBytes: number): Uint8Array {
+  const c = libc();
+  try {
+    const stat = new Uint8Array(256);
+    check(c.statx(fd, cString(""), AT_EMPTY_PATH, STATX_TYPE_SIZE, stat), `statx ${what}`);
+    const view = new DataView(stat.buffer);
+    const mode = view.getUint16(0x1c, true);
+    if ((mode & S_IFMT) !== S_IFREG) {
+      throw new DenockerError(`Cannot read ${what}: it is not a regular file`);
+    }
+    if (Number(view.getBigUint64(0x28, true)) > maxBytes) {
+      throw new DenockerError(`Cannot read ${what}: it is larger than ${maxBytes} bytes`);
+    }
+    const buffer = new Uint8Array(maxBytes + 1);
+    let length = 0;
+    while (length < buffer.byteLength) {
+      const n = Number(c.read(fd, buffer.subarray(length), BigInt(buffer.byteLength - length)));
+      if (n < 0) check(-1, `read ${what}`);
+      if (n <= 0) break;
+      length += n;
+    }
+    if (length > maxBytes) {
+      throw new DenockerError(`Cannot read ${what}: it is larger than ${maxBytes} bytes`);
+    }
+    return buffer.slice(0, length);
+  } finally {
+    c.close(fd);
+  }
+}
+
+/**
+ * Reads a regular file of this process's file system (opened without
+ * blocking and without becoming a controlling terminal); see
+ * {@link readFileInRoot} for the rules.
+ *
+ * @param path The file.
+ * @param maxBytes The most it may hold.
+ * @returns Its content, or undefined when it does not exist.
+ */
+export function readRegularFile(path: string, maxBytes: number): Uint8Array | undefined {
+  const fd = libc().open(cString(path), O.RDONLY | O.NONBLOCK | O.NOCTTY | O.CLOEXEC, 0);
+  if (fd < 0) {
+    const code = errno();
+    if (code === 2 || code === 20) return undefined;
+    throw new SystemCallError(`open ${path}`, code);
+  }
+  return readRegularDescriptor(fd, path, maxBytes);
+}
+
+/**
+ * Reads a regular file at `path` inside the directory `rootFd` refers to,
+ * as if it were `/`: symlinks and `..` are resolved by the kernel and can
+ * never leave it (openat2 with RESOLVE_IN_ROOT, Linux 5.6). A FIFO, device
+ * or directory, or a file over `maxBytes`, is refused.
+ *
+ * @param rootFd A directory descriptor.
+ * @param path The path inside it.
+ * @param maxBytes The most it may hold.
+ * @returns Its content, or undefined when it does not exist.
+ */
+export function readFileInRoot(
+  rootFd: number,
+  path: string,
+  maxBytes: number,
+): Uint8Array | undefined {
+  // struct open_how: flags, mode, resolve.
+  const how = new BigUint64Array([
+    BigInt(O.RDONLY | O.NONBLOCK | O.NOCTTY | O.CLOEXEC),
+    0n,
+    BigInt(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS),
+  ]);
+  const fd = Number(
+    libc().openat2(BigInt(SYS_OPENAT2), rootFd, cString(path), new Uint8Array(how.buffer), 24n),
+  );
+  if (fd < 0) {
+    const code = errno();
+    if (code === 2 || code === 20) return undefined;
+    if (code === 38) {
+      throw new DenockerError(
+        `Cannot read ${path} inside the container: the kernel has no openat2 (Linux 5.6 or later is needed)`,
+      );
+    }
+    throw new SystemCallError(`open ${path}`, code);
+  }
+  return readRegularDescriptor(fd, path, maxBytes);
+}
+
+/**
+ * bpf(2).
+ *
+ * @param command The command (BPF_PROG_LOAD, BPF_PROG_ATTACH, …).
+ * @param attr Its `union bpf_attr`.
+ * @returns The result (a descriptor for BPF_PROG_LOAD).
+ */
+export function bpf(command: number, attr: Uint8Array<ArrayBuffer>): number {
+  const result = Number(
+    libc().bpf(BigInt(SYS_BPF[Deno.build.arch]), command, attr, attr.byteLength),
+  );
+  check(result, "bpf");
+  return result;
 }

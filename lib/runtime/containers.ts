@@ -13,8 +13,9 @@ import { join } from "node:path";
 import { InvalidInputError } from "../errors.ts";
 import { writeFileAtomic } from "../store/_atomic_file.ts";
 import { lstatIfExists, readDirIfExists } from "../store/_fs.ts";
-import type { InitSpec } from "./_init.ts";
+import { type InitSpec, runtimeStateDirectory } from "./_init.ts";
 import { removeCgroup } from "./_cgroup.ts";
+import { hostEnvironment } from "./_host_tools.ts";
 
 /** A process, told apart from a later one with the same PID by its start time. */
 export interface ProcessRef {
@@ -108,6 +109,24 @@ export async function isAlive(process: ProcessRef | undefined): Promise<boolean>
   return process !== undefined && await processStart(process.pid) === process.start;
 }
 
+/**
+ * Has the OCI runtime that ran a container forget it (its state and
+ * cgroup), when one did; nothing is left to forget after a clean end.
+ */
+async function releaseRuntime(record: ContainerRecord): Promise<void> {
+  const runtime = record.spec.runtime;
+  if (!runtime) return;
+  const state = runtimeStateDirectory(record.spec.directory);
+  if (!(await lstatIfExists(state))) return;
+  await new Deno.Command(runtime, {
+    args: ["--root", state, "delete", "--force", record.id],
+    clearEnv: true,
+    env: hostEnvironment(),
+    stdout: "null",
+    stderr: "null",
+  }).output().catch(() => {});
+}
+
 /** The containers of a store root. */
 export class ContainerStore {
   /** `<root>/containers`. */
@@ -123,6 +142,12 @@ export class ContainerStore {
   constructor(root: string) {
     this.directory = join(root, "containers");
     this.#tempDirectory = join(root, "tmp");
+  }
+
+  /** Makes `containers/`, root's alone (mode 0700). */
+  async create(): Promise<void> {
+    await Deno.mkdir(this.directory, { recursive: true, mode: 0o700 });
+    await Deno.chmod(this.directory, 0o700);
   }
 
   /** A container's directory. */
@@ -150,12 +175,12 @@ export class ContainerStore {
     }
   }
 
-  /** Writes a record (atomically). */
+  /** Writes a record (atomically), readable by root alone: it holds the `-e` environment. */
   async save(record: ContainerRecord): Promise<void> {
     await writeFileAtomic(
       join(this.path(record.id), "container.json"),
       new TextEncoder().encode(JSON.stringify(record, null, 2)),
-      { tempDirectory: this.#tempDirectory },
+      { tempDirectory: this.#tempDirectory, mode: 0o600 },
     );
   }
 
@@ -182,6 +207,7 @@ export class ContainerStore {
 
   /** Removes a container's directory and cgroup (it must not run). */
   async remove(record: ContainerRecord): Promise<void> {
+    await releaseRuntime(record);
     await removeCgroup(record.cgroups);
     const directory = this.path(record.id);
     // The record first: a crash halfway leaves a directory without one, which reap removes.
@@ -226,6 +252,7 @@ export class ContainerStore {
         await this.remove(record);
         continue;
       }
+      await releaseRuntime(record);
       await removeCgroup(record.cgroups);
       await this.save({
         ...record,

@@ -73,13 +73,14 @@ export async function directoryProblem(path: string, error: unknown): Promise<st
  *
  * @param path The directory.
  * @param what How the error names it, e.g. "store root".
- * @param options Whether to create it.
+ * @param options Whether to create it, and the mode it is created with (its parents get the
+ *   usual one).
  * @returns Whether it exists now.
  */
 export async function ensureDirectory(
   path: string,
   what: string,
-  options: { create: boolean },
+  options: { create: boolean; mode?: number },
 ): Promise<boolean> {
   const fail = (reason: string) => new InvalidInputError(`Cannot use ${what} ${path}: ${reason}`);
   if (path === "") throw new InvalidInputError(`Cannot use ${what}: the path is empty`);
@@ -94,7 +95,21 @@ export async function ensureDirectory(
       return false;
     }
     try {
-      await Deno.mkdir(path, { recursive: true });
+      if (options.mode === undefined) {
+        await Deno.mkdir(path, { recursive: true });
+        return true;
+      }
+      // The parent is made only when missing: permission to write may be scoped to the root.
+      const make = () =>
+        Deno.mkdir(path, { mode: options.mode }).catch((error) => {
+          if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
+        });
+      await make().catch(async (error) => {
+        if (!(error instanceof Deno.errors.NotFound)) throw error;
+        await Deno.mkdir(dirname(path), { recursive: true });
+        await make();
+      });
+      await Deno.chmod(path, options.mode);
       return true;
     } catch (mkdirError) {
       throw fail(await directoryProblem(path, mkdirError));

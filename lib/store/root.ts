@@ -62,3 +62,39 @@ export function runningAsRoot(): boolean {
     return false;
   }
 }
+
+/**
+ * What is wrong with an existing store root's mode, if anything: a root
+ * that other local users may enter lets them reach the setuid files of
+ * layers and containers and read container records. Nothing is said of a
+ * root that does not exist (it will be made 0700) or that belongs to
+ * another user.
+ *
+ * Requires `--allow-read` and `--allow-sys=uid`.
+ *
+ * @example
+ * ```ts
+ * import { storeRootWarning } from "@denocker/denocker";
+ * const warning = storeRootWarning("/var/lib/denocker");
+ * if (warning) console.error(`warning: ${warning}`);
+ * ```
+ *
+ * @param root The store root.
+ * @returns A one-line warning, or undefined.
+ */
+export function storeRootWarning(root: string): string | undefined {
+  let info: Deno.FileInfo;
+  try {
+    info = Deno.statSync(root);
+  } catch {
+    return undefined;
+  }
+  const mode = (info.mode ?? 0) & 0o777;
+  if (!info.isDirectory || (mode & 0o077) === 0) return undefined;
+  if (!permissionGranted({ name: "sys", kind: "uid" }) || info.uid !== Deno.uid()) {
+    return undefined;
+  }
+  return `the store root ${root} is open to other users (mode ${
+    mode.toString(8).padStart(4, "0")
+  }): they can reach its setuid files and container records; chmod 700 ${root}`;
+}

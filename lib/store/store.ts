@@ -150,7 +150,7 @@ export class Store {
 
   /**
    * Opens the store at `root`. With `create`, the directory is made when
-   * missing; otherwise a missing root is an empty store. A root that is not
+   * missing (mode 0700); otherwise a missing root is an empty store. A root that is not
    * a directory (or lies under a file) fails with a message in words.
    *
    * Requires `--allow-read` (and `--allow-write` with `create`).
@@ -160,7 +160,8 @@ export class Store {
    * @returns The store.
    */
   static async open(root: string, options: { create?: boolean } = {}): Promise<Store> {
-    await ensureDirectory(root, "store root", { create: options.create ?? false });
+    // A new root is its owner's alone: layers hold setuid files, containers their secrets.
+    await ensureDirectory(root, "store root", { create: options.create ?? false, mode: 0o700 });
     return new Store(root);
   }
 

@@ -1,0 +1,70 @@
+/**
+ * A container's standard streams: never this process's own descriptors
+ * (a file could be reopened for writing through `/proc/self/fd`, a
+ * terminal driven with `TIOCSTI`), but pipes that denocker relays, as
+ * docker does. A terminal on stdin is not read (docker without `-i`): the
+ * container's stdin is then empty, and denocker run in the background is
+ * not stopped for reading it.
+ *
+ * @module
+ */
+
+/** Where a container's streams go: relayed to this process's, or nowhere. */
+export type StdioMode = "inherit" | "null";
+
+/** The `Deno.Command` stdio options for a mode. */
+export function stdioOptions(mode: StdioMode): {
+  stdin: "piped" | "null";
+  stdout: "piped" | "null";
+  stderr: "piped" | "null";
+} {
+  if (mode === "null") return { stdin: "null", stdout: "null", stderr: "null" };
+  return { stdin: Deno.stdin.isTerminal() ? "null" : "piped", stdout: "piped", stderr: "piped" };
+}
+
+/** Copies a stream to a file; when the file fails (a closed pipe), the stream is cancelled. */
+async function copy(
+  from: ReadableStream<Uint8Array>,
+  to: { write(p: Uint8Array): Promise<number> },
+): Promise<void> {
+  try {
+    for await (const chunk of from) {
+      for (let offset = 0; offset < chunk.byteLength;) {
+        offset += await to.write(chunk.subarray(offset));
+      }
+    }
+  } catch {
+    // The reader stopped (e.g. `| head`): the container's next write fails, as it would directly.
+    await from.cancel().catch(() => {});
+  }
+}
+
+/** Feeds this process's stdin to the container until either ends. */
+async function feed(to: WritableStream<Uint8Array>): Promise<void> {
+  const writer = to.getWriter();
+  const buffer = new Uint8Array(64 * 1024);
+  try {
+    for (;;) {
+      const n = await Deno.stdin.read(buffer);
+      if (n === null) break;
+      await writer.write(buffer.slice(0, n));
+    }
+    await writer.close();
+  } catch {
+    // The container is gone or closed its stdin.
+  }
+}
+
+/**
+ * Starts relaying a child's piped streams to this process's.
+ *
+ * @param child A process spawned with {@link stdioOptions}.
+ * @param mode The same mode.
+ * @returns Settles once the child's stdout and stderr are drained.
+ */
+export function relayStdio(child: Deno.ChildProcess, mode: StdioMode): Promise<void> {
+  if (mode === "null") return Promise.resolve();
+  if (!Deno.stdin.isTerminal()) feed(child.stdin);
+  return Promise.all([copy(child.stdout, Deno.stdout), copy(child.stderr, Deno.stderr)])
+    .then(() => {});
+}
