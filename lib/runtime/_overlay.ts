@@ -26,6 +26,7 @@ import { lstatIfExists } from "../store/_fs.ts";
 import type { LayerStore } from "../store/_layer_store.ts";
 import { OPAQUE_MARKER, WHITEOUT_PREFIX } from "../operations/extract.ts";
 import { mknodChar, setXattr } from "./_libc.ts";
+import { MalformedLayerError } from "../errors.ts";
 
 /**
  * The OCI chain IDs of a layer stack: the first layer's diff_id, then
@@ -155,7 +156,9 @@ export async function prepareLayer(
     await mkdirLike(above, parent, sources);
     await Deno.link(source, join(above, link.path));
   }
-  await Deno.mkdir(join(root, "overlay"), { recursive: true });
+  // Root's alone: prepared directories hold links to the layers' files, setuid ones too.
+  await Deno.mkdir(join(root, "overlay"), { recursive: true, mode: 0o700 });
+  await Deno.chmod(join(root, "overlay"), 0o700);
   try {
     await Deno.rename(work, target);
   } catch (error) {
@@ -165,7 +168,37 @@ export async function prepareLayer(
   }
 }
 
-/** The file a lower layer (or its `above/`) has at `path`, the topmost first. */
+/** Whether every parent of `path` under `base` is a real directory (none is a symlink). */
+async function underRealDirectories(base: string, path: string): Promise<boolean> {
+  const parts = path.split("/");
+  let current = base;
+  for (const part of parts.slice(0, -1)) {
+    current = join(current, part);
+    if (!(await lstatIfExists(current))?.isDirectory) return false;
+  }
+  return true;
+}
+
+/** Whether a layer has a non-directory (a symlink, a file) at a parent of `path`. */
+async function shadowsParent(base: string, path: string): Promise<boolean> {
+  const parts = path.split("/");
+  let current = base;
+  for (const part of parts.slice(0, -1)) {
+    current = join(current, part);
+    const info = await lstatIfExists(current);
+    if (!info) return false;
+    if (!info.isDirectory) return true;
+  }
+  return false;
+}
+
+/**
+ * The file a lower layer (or its `above/`) has at `path`, the topmost
+ * first. As `unpack` does, the path must lie under real directories: a
+ * link is never made through a layer's symlink (which could point at any
+ * file of the host), nor to a file that a symlink or file of a layer
+ * above it hides.
+ */
 async function lowerFile(
   root: string,
   layers: LayerStore,
@@ -175,16 +208,32 @@ async function lowerFile(
 ): Promise<string> {
   for (let j = index - 1; j >= 0; j--) {
     for (
-      const candidate of [
-        join(overlayDirectory(root, stack[j].chainId), "above", path),
-        join(layers.fsPath(stack[j].diffId), path),
+      const base of [
+        join(overlayDirectory(root, stack[j].chainId), "above"),
+        layers.fsPath(stack[j].diffId),
       ]
     ) {
+      const candidate = join(base, path);
       const info = await lstatIfExists(candidate);
-      if (info && !info.isDirectory) return candidate;
+      if (!info || info.isDirectory) {
+        if (await shadowsParent(base, path)) {
+          throw new MalformedLayerError(
+            `Cannot run the image: hardlink target "${path}" does not lie under real directories`,
+          );
+        }
+        continue;
+      }
+      if (!(await underRealDirectories(base, path))) {
+        throw new MalformedLayerError(
+          `Cannot run the image: hardlink target "${path}" does not lie under real directories`,
+        );
+      }
+      return candidate;
     }
   }
-  throw new Error(`hardlink target "${path}" is in no lower layer`);
+  throw new MalformedLayerError(
+    `Cannot run the image: hardlink target "${path}" is in no lower layer`,
+  );
 }
 
 /**
