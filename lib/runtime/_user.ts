@@ -16,15 +16,41 @@ export interface UserIds {
 }
 
 /** The most a user database may hold: a larger one is refused, not read into memory. */
-export const MAX_USER_DATABASE_BYTES = 4 * 1024 * 1024;
+export const MAX_USER_DATABASE_BYTES = 1024 * 1024;
 
 /** Reads a file of the container (`/etc/passwd`), or undefined when it has none. */
 export type ContainerFileReader = (path: string) => Uint8Array | undefined;
 
-function entries(read: ContainerFileReader, path: string): string[][] {
+/**
+ * The first entry of an /etc file whose field `index` is `value`. Lines are
+ * looked at one at a time, and only a matching one is split: a file of a
+ * million empty lines costs its own size, not a million arrays.
+ */
+function findEntry(
+  read: ContainerFileReader,
+  path: string,
+  index: number,
+  value: string,
+): string[] | undefined {
   const bytes = read(path);
-  if (!bytes) return [];
-  return new TextDecoder().decode(bytes).split("\n").map((line) => line.split(":"));
+  if (!bytes) return undefined;
+  const text = new TextDecoder().decode(bytes);
+  for (let start = 0; start < text.length;) {
+    const newline = text.indexOf("\n", start);
+    const end = newline < 0 ? text.length : newline;
+    let field = start;
+    for (let i = 0; i < index && field <= end; i++) {
+      const colon = text.indexOf(":", field);
+      field = colon < 0 || colon > end ? end + 1 : colon + 1;
+    }
+    if (field <= end && text.startsWith(`${value}:`, field)) {
+      return text.slice(start, end).split(":");
+    }
+    // A last field compared without a following colon.
+    if (field <= end && text.slice(field, end) === value) return text.slice(start, end).split(":");
+    start = end + 1;
+  }
+  return undefined;
 }
 
 /**
@@ -43,13 +69,12 @@ export function resolveUser(read: ContainerFileReader, user: string): UserIds {
   const [userPart, groupPart] = user.split(":", 2);
   let uid: number;
   let gid: number | undefined;
-  const passwd = userPart !== "" ? entries(read, "/etc/passwd") : [];
   if (/^[0-9]+$/.test(userPart)) {
     uid = Number(userPart);
-    const entry = passwd.find((fields) => fields[2] === userPart);
+    const entry = findEntry(read, "/etc/passwd", 2, userPart);
     if (entry) gid = Number(entry[3]);
   } else {
-    const entry = passwd.find((fields) => fields[0] === userPart);
+    const entry = findEntry(read, "/etc/passwd", 0, userPart);
     if (!entry) {
       throw new InvalidInputError(
         `unable to find user ${userPart}: no matching entries in passwd file`,
@@ -62,7 +87,7 @@ export function resolveUser(read: ContainerFileReader, user: string): UserIds {
     if (/^[0-9]+$/.test(groupPart)) {
       gid = Number(groupPart);
     } else {
-      const entry = entries(read, "/etc/group").find((fields) => fields[0] === groupPart);
+      const entry = findEntry(read, "/etc/group", 0, groupPart);
       if (!entry) {
         throw new InvalidInputError(
           `unable to find group ${groupPart}: no matching entries in group file`,
