@@ -296,6 +296,31 @@ containerTest("ps, exec, stop, rm; two at once; nothing left behind", async (t) 
     });
 
     await t.step(
+      "SIGTERM to denocker exec reaches the command, whose status is exec's",
+      async () => {
+        const container = start("host", "--rm", ...SLEEPING);
+        await untilRunning("host");
+        const exec = spawnAll([
+          "--root",
+          root,
+          "exec",
+          "host",
+          "sh",
+          "-c",
+          "trap 'exit 4' TERM; touch /exec-ready; while true; do sleep 0.1; done",
+        ]);
+        await until(
+          "the exec's trap is set",
+          async () => (await cli("exec", "host", "test", "-e", "/exec-ready")).code === 0,
+        );
+        exec.kill("SIGTERM");
+        assertEquals((await exitOf(exec)).code, 4);
+        assertEquals((await cli("rm", "-f", "host")).code, 0);
+        await exitOf(container);
+      },
+    );
+
+    await t.step(
       "stop: SIGKILL after the grace period for a PID 1 that ignores SIGTERM",
       async () => {
         const child = start("deaf", "--rm", ...SLEEPING);

@@ -19,6 +19,8 @@ const child = new Deno.Command(Deno.execPath(), {
     "--allow-all",
     "--include",
     "lib/operations/_extract_worker.ts",
+    "--include",
+    "lib/runtime/_user_worker.ts",
     "--output",
     output,
     "cli.ts",

@@ -11,11 +11,11 @@ import { storeOf, type StoreOptions } from "../store/store.ts";
 import { lstatIfExists } from "../store/_fs.ts";
 import { requireAllPermissions } from "../_permissions.ts";
 import { type ExecSpec, runtimeStateDirectory } from "../runtime/_init.ts";
-import { MAX_USER_DATABASE_BYTES, resolveUser } from "../runtime/_user.ts";
-import { closeRaw, O, openRaw, readFileInRoot } from "../runtime/_libc.ts";
+import type { UserIds } from "../runtime/_user.ts";
+import type { UserLookupResult } from "../runtime/_user_worker.ts";
 import { hostEnvironment, hostTool } from "../runtime/_host_tools.ts";
 import { relayStdio, stdioOptions } from "../runtime/_stdio.ts";
-import { firstChild, initCommand, joinEarly } from "./run.ts";
+import { fromReadOnlyBinary, initCommand, joinEarly } from "./run.ts";
 import {
   type ContainerRecord,
   ContainerStore,
@@ -226,12 +226,13 @@ function mergedEnvironment(base: string[], extra: string[]): string[] {
  * Starts a command in a running container: in its namespaces, root and
  * cgroup, with its environment, and with exactly the capabilities, seccomp
  * filter and `no_new_privs` of its first process. Nothing of the
- * container is used on the host: util-linux `nsenter` (at its absolute
- * path, with a fixed environment) puts denocker's init in the container's
- * PID namespace, and the init joins the others, takes the container's root,
- * and only then reads the user's ids from the container's `/etc/passwd`
- * and enters the working directory. A container run by an OCI runtime
- * gets the command through `RUNTIME exec`.
+ * container is used on the host: denocker's init (started by host tools at
+ * absolute paths, with a fixed environment) stays in the host's PID
+ * namespace, out of the container's sight, joins the container's
+ * namespaces and root from one thread, only then reads the user's ids from
+ * the container's `/etc/passwd`, restricts itself, and starts the command
+ * in the container. A container run by an OCI runtime gets the command
+ * through `RUNTIME exec`.
  *
  * Requires every permission (`--allow-all`), as containers do.
  *
@@ -273,12 +274,12 @@ export async function startExec(
       createNew: true,
     });
     program = [
-      hostTool("nsenter", "util-linux"),
-      "--target",
-      String(spec.pid),
-      "--pid",
+      hostTool("unshare", "util-linux"),
+      "--mount",
+      "--propagation",
+      "private",
       "--",
-      ...initCommand("exec", `${request}.json`),
+      ...fromReadOnlyBinary(initCommand("exec", `${request}.json`)),
     ];
   }
   const cleanUp = () =>
@@ -300,19 +301,19 @@ export async function startExec(
     throw error;
   }
   const relayed = relayStdio(child, stdio);
-  // The command: nsenter's child (the init that became it), or the runtime, which passes
-  // signals on.
-  const target = record.spec.runtime ? child.pid : await firstChild(child.pid);
-  const joined = record.spec.runtime || target === undefined
-    ? Promise.resolve()
-    : joinEarly(spec.cgroups, target);
+  const joined = record.spec.runtime ? Promise.resolve() : joinEarly(spec.cgroups, child.pid);
+  // Signals go to the command: the exec init's child (the init itself only waits for it), or
+  // to the runtime, which passes them on.
+  const target = record.spec.runtime ? Promise.resolve(child.pid) : commandOf(child);
   return {
     kill(signal) {
-      try {
-        if (target !== undefined) Deno.kill(target, signal);
-      } catch {
-        // Already ended.
-      }
+      target.then((pid) => {
+        try {
+          if (pid !== undefined) Deno.kill(pid, signal);
+        } catch {
+          // Already ended.
+        }
+      });
     },
     exited: (async () => {
       const status = exitStatus(await child.status);
@@ -325,6 +326,52 @@ export async function startExec(
 }
 
 /**
+ * The command an exec init starts: its child, once the shell that started
+ * it (after the read-only bind mount) has become the init.
+ */
+async function commandOf(init: Deno.ChildProcess): Promise<number | undefined> {
+  let ended = false;
+  init.status.then(() => ended = true);
+  const binary = Deno.execPath();
+  while (!ended) {
+    const exe = await Deno.readLink(`/proc/${init.pid}/exe`).catch(() => "");
+    if (exe === binary) {
+      const children = await Deno.readTextFile(`/proc/${init.pid}/task/${init.pid}/children`)
+        .catch(() => "");
+      const child = Number(children.trim().split(" ")[0]);
+      if (child > 0) return child;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  return undefined;
+}
+
+/**
+ * The ids a user name has in a running container, read in its mount
+ * namespace's own root by a thread of its own (`_user_worker.ts`).
+ */
+async function lookUpUser(spec: ExecSpec): Promise<UserIds> {
+  if (spec.user === "") return { uid: 0, gid: 0, groups: [0] };
+  const worker = new Worker(new URL("../runtime/_user_worker.ts", import.meta.url), {
+    type: "module",
+  });
+  try {
+    const result = await new Promise<UserLookupResult>((resolve, reject) => {
+      worker.onmessage = (event) => resolve(event.data);
+      worker.onerror = (event) => {
+        event.preventDefault();
+        reject(new DenockerError(`Cannot look up the user ${spec.user}: ${event.message}`));
+      };
+      worker.postMessage({ pid: spec.pid, start: spec.start, user: spec.user });
+    });
+    if ("error" in result) throw new InvalidInputError(result.error);
+    return result.ids;
+  } finally {
+    worker.terminate();
+  }
+}
+
+/**
  * `RUNTIME exec` of a command, with the ids read from the container's
  * `/etc/passwd` inside its root (never through a symlink out of it).
  */
@@ -333,13 +380,7 @@ async function runtimeExecCommand(
   spec: ExecSpec,
   processFile: string,
 ): Promise<string[]> {
-  let ids;
-  const root = openRaw(`/proc/${spec.pid}/root`, O.PATH | O.DIRECTORY);
-  try {
-    ids = resolveUser((path) => readFileInRoot(root, path, MAX_USER_DATABASE_BYTES), spec.user);
-  } finally {
-    closeRaw(root);
-  }
+  const ids = await lookUpUser(spec);
   const capabilities = spec.security.capabilities;
   const process = {
     terminal: false,

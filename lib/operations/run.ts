@@ -27,7 +27,7 @@ import {
   deviceRulesAvailable,
   removeCgroup,
 } from "../runtime/_cgroup.ts";
-import { containerCapabilities } from "../runtime/_capabilities.ts";
+import { capabilityNumber, containerCapabilities } from "../runtime/_capabilities.ts";
 import { DEFAULT_DEVICE_RULES } from "../runtime/_devices.ts";
 import { seccompFilter } from "../runtime/_seccomp.ts";
 import { ociConfig } from "../runtime/_oci_config.ts";
@@ -257,6 +257,15 @@ async function securityOf(
     });
   } catch (error) {
     throw new InvalidInputError(`Cannot run the container: ${(error as Error).message}`);
+  }
+  if (privileged) {
+    // Every capability the host has: asking an OCI runtime for one it lacks fails the start.
+    const bounding = BigInt(
+      `0x${
+        /^CapBnd:\s*([0-9a-f]+)/m.exec(await Deno.readTextFile("/proc/self/status"))?.[1] ?? "0"
+      }`,
+    );
+    capabilities = capabilities.filter((name) => (bounding >> BigInt(capabilityNumber(name))) & 1n);
   }
   const devices = !privileged && await deviceRulesAvailable();
   if (!privileged && !devices) {
@@ -528,9 +537,31 @@ async function overlayAvailable(): Promise<boolean> {
 }
 
 /**
+ * A host shell command line that bind-mounts denocker's own binary
+ * read-only onto itself in the current (new, private) mount namespace, and
+ * then runs `command`, so that the init it starts runs from that mount: a
+ * container that reaches the binary through `/proc/self/exe` finds a
+ * read-only file system (runc copies itself to a sealed memfd for the same
+ * reason; Deno is too large to copy at every start).
+ *
+ * @param command What to run then (the init, or what starts it).
+ * @returns The command line.
+ */
+export function fromReadOnlyBinary(command: string[]): string[] {
+  return [
+    hostTool("sh", "a POSIX shell"),
+    "-c",
+    `${hostTool("mount", "util-linux")} --bind -o ro "$1" "$1" && shift && exec "$@"`,
+    "sh",
+    Deno.execPath(),
+    ...command,
+  ];
+}
+
+/**
  * The command that starts a container: with denocker's init, `unshare`
- * makes the namespaces and `timeout` (without a limit) forks the init into
- * the new PID namespace as its PID 1, passes signals on, and ends as the
+ * makes the namespaces and `timeout` (without a limit) forks into the new
+ * PID namespace what becomes its PID 1, passes signals on, and ends as the
  * container's first process ends, with its code or killed by the same
  * signal (`unshare --fork` cannot: it fails with a message of its own when
  * its child is killed by SIGKILL). With an OCI runtime, `unshare` makes
@@ -562,7 +593,7 @@ function startCommand(record: ContainerRecord, specPath: string): string[] {
     hostTool("timeout", "coreutils"),
     "--foreground",
     "0",
-    ...initCommand("run", specPath),
+    ...fromReadOnlyBinary(initCommand("run", specPath)),
   ];
 }
 

@@ -1,34 +1,35 @@
 /**
  * A container's process before it becomes the container's command. Three
- * ways in:
+ * ways in, each started from a read-only bind mount of denocker's own
+ * binary (Deno, or the compiled denocker), so that a container that gets
+ * hold of it (`/proc/self/exe` as its command, or a `#!/proc/self/exe`
+ * script) can neither write nor chmod the host's copy:
  *
  * - **run** (`unshare` made the mount, PID, UTS, IPC and, unless the
  *   host's is used, network namespaces; this process is their PID 1):
- *   1. mounts the overlay root (lower directories by short links in the
- *      container's `lower/`, so that many layers fit in one mount's
- *      options), makes sure `/proc`, `/sys` and `/dev` are real
- *      directories of the container, mounts them (`/proc` and `/sys` with
- *      docker's masked and read-only paths) and binds the container's
- *      `hostname`, `hosts` and `resolv.conf` into its `/etc`, each path
- *      resolved inside the root (securejoin's rule: `_secure_join.ts`);
+ *   1. closes every descriptor it inherited, mounts the overlay root
+ *      (lower directories by short links in the container's `lower/`, so
+ *      that many layers fit in one mount's options), makes sure `/proc`,
+ *      `/sys` and `/dev` are real directories of the container, mounts
+ *      them (`/proc` and `/sys` with docker's masked and read-only paths)
+ *      and binds the container's `hostname`, `hosts` and `resolv.conf` into
+ *      its `/etc`, each path resolved inside the root (securejoin's rule:
+ *      `_secure_join.ts`);
  *   2. `pivot_root`s into the root and detaches the host's mounts; from
  *      here on every path is the container's: the working directory is
  *      made, the user looked up, the root made read-only;
- *   3. {@link becomeCommand}.
- * - **exec** (`nsenter` put it in the container's PID namespace): joins
- *   the container's other namespaces from this thread, takes its root,
- *   then {@link becomeCommand}, so that the command has exactly what the
- *   container's first process has.
+ *   3. takes a session of its own (no controlling terminal), marks every
+ *      descriptor above 2 close-on-exec, joins the cgroups, restricts
+ *      itself ({@link restrictThread}: capabilities, `no_new_privs`,
+ *      seccomp, ids), enters the working directory, resets signals and
+ *      `execve`s the command, which so stays PID 1.
+ * - **exec**: stays in the host's PID namespace, out of the container's
+ *   sight; this thread joins the container's namespaces and the mount
+ *   namespace's root, restricts itself the same way, and starts the
+ *   command, born in the container's PID namespace with all of it.
  * - **runtime**: mounts the root in a mount namespace of its own, looks up
- *   the user inside it, writes the OCI bundle's `config.json` and becomes
- *   the OCI runtime (runc, crun), which does the rest.
- *
- * {@link becomeCommand}: a new session (no controlling terminal), every
- * descriptor above 2 closed on exec, the cgroup joined, the capability
- * bounding set cut to the container's, `no_new_privs` if asked, the
- * seccomp filter, the user's ids, the capability sets, the working
- * directory, default signal actions, and `execve` of the command, which
- * so keeps the PID.
+ *   the user inside it, writes the ids into the OCI bundle's `config.json`
+ *   and becomes the OCI runtime (runc, crun), which does the rest.
  *
  * A failure before the command is reached prints one line and exits 125; a
  * command that cannot be found exits 127, one that cannot be run 126, as
@@ -40,13 +41,13 @@
 
 import {
   chdir,
-  chroot,
   CLONE,
+  closeInheritedDescriptors,
   closeOnExecFrom3,
   closeRaw,
   detach,
   execve,
-  fchdir,
+  exitNow,
   joinNamespace,
   limitCapabilities,
   loadSeccompFilter,
@@ -57,6 +58,7 @@ import {
   newSession,
   O,
   openRaw,
+  permittedCapabilities,
   pivotRoot,
   readFileInRoot,
   readRegularFile,
@@ -66,8 +68,10 @@ import {
   setIds,
   setNoNewPrivileges,
   setUndumpable,
+  spawn,
   SystemCallError,
   unshareFileSystem,
+  waitFor,
 } from "./_libc.ts";
 import { type Capability, capabilityNumber, capabilityWords } from "./_capabilities.ts";
 import { MAX_USER_DATABASE_BYTES, resolveUser, type UserIds } from "./_user.ts";
@@ -299,30 +303,45 @@ function resolveCommand(command: string, env: string[]): string {
 
 /** A cgroup to be in, opened while its host path can still be reached. */
 interface OpenCgroup {
-  procs: Deno.FsFile;
-  /** How /proc/self/cgroup shows membership: `CONTROLLER:PATH`. */
+  file: Deno.FsFile;
+  /** How /proc/.../cgroup shows membership: `CONTROLLER:PATH`. */
   member: string;
 }
 
-function openCgroups(cgroups: CgroupDirectory[] | undefined): OpenCgroup[] {
+/**
+ * Opens the cgroups to join: their `cgroup.procs` (the whole process), or
+ * with `thread` on cgroup v1 their `tasks` (this thread alone, so that the
+ * init's own threads do not count against the container's pids limit; what
+ * the thread starts is born in its cgroups).
+ */
+function openCgroups(cgroups: CgroupDirectory[] | undefined, thread = false): OpenCgroup[] {
   return (cgroups ?? []).map((cgroup) => ({
-    procs: Deno.openSync(`${cgroup.directory}/cgroup.procs`, { write: true }),
+    file: Deno.openSync(
+      `${cgroup.directory}/${thread && cgroup.controller !== "" ? "tasks" : "cgroup.procs"}`,
+      { write: true },
+    ),
     member: `${cgroup.controller}:${cgroup.path}`,
   }));
 }
 
-/** Joins the cgroups this process is not in yet (denocker moves it into some while it starts). */
-function joinCgroups(cgroups: OpenCgroup[]): void {
-  if (cgroups.length === 0) return;
+/**
+ * The cgroups of `cgroups` this thread is not in yet (denocker moves the
+ * init into some while it starts), as /proc shows membership now: read
+ * while /proc is one the container cannot have touched.
+ */
+function notJoined(cgroups: OpenCgroup[]): OpenCgroup[] {
+  if (cgroups.length === 0) return [];
   const current = new Set<string>();
-  for (const line of Deno.readTextFileSync("/proc/self/cgroup").split("\n")) {
+  for (const line of Deno.readTextFileSync("/proc/thread-self/cgroup").split("\n")) {
     const [, controllers, path] = line.split(":");
     if (path === undefined) continue;
     for (const controller of controllers.split(",")) current.add(`${controller}:${path}`);
   }
-  for (const cgroup of cgroups) {
-    if (!current.has(cgroup.member)) cgroup.procs.writeSync(new TextEncoder().encode("0"));
-  }
+  return cgroups.filter((cgroup) => !current.has(cgroup.member));
+}
+
+function join0(cgroups: OpenCgroup[]): void {
+  for (const cgroup of cgroups) cgroup.file.writeSync(new TextEncoder().encode("0"));
 }
 
 /** Reads the seccomp program while its host path can still be reached. */
@@ -334,60 +353,60 @@ function readSeccomp(security: SecuritySpec): Uint8Array<ArrayBuffer> | undefine
  * Capability words cut to what this process holds (`--privileged` asks for
  * every capability; a machine may not give them all).
  */
-function heldOnly(words: [number, number]): [number, number] {
-  const status = Deno.readTextFileSync("/proc/self/status");
-  const permitted = BigInt(`0x${/^CapPrm:\s*([0-9a-f]+)/m.exec(status)?.[1] ?? "0"}`);
-  return [
-    (words[0] & Number(permitted & 0xffffffffn)) >>> 0,
-    (words[1] & Number(permitted >> 32n)) >>> 0,
-  ];
+function heldOnly(words: [number, number], held: [number, number]): [number, number] {
+  return [(words[0] & held[0]) >>> 0, (words[1] & held[1]) >>> 0];
 }
 
 /**
- * The last steps, the same for a container's first process and for every
- * exec'd one: from here on this process has only what the container may
- * have, and then it is the command.
+ * Leaves this thread with only what the container's processes may have:
+ * the bounding set cut to the container's, `no_new_privs` if asked, the
+ * seccomp filter (loaded while CAP_SYS_ADMIN is still held, needed without
+ * `no_new_privs`; the calls after it are ones it allows), the user's ids,
+ * and the capability sets (root keeps the container's set; another user
+ * has none left after setresuid, the kernel clears them, and gets back
+ * only what a setuid or file-capability program brings, within the
+ * bounding set; nothing is inheritable, as in docker). Every value comes
+ * from the spec or was read before the container's files were reachable.
  */
-function becomeCommand(options: {
-  args: string[];
-  env: string[];
-  cwd: string;
+function restrictThread(options: {
   user: UserIds;
-  cgroups: OpenCgroup[];
   security: SecuritySpec;
   seccomp?: Uint8Array<ArrayBuffer>;
-}): never {
-  // The caller's terminal (and session) stay out of reach: /dev/tty opens nothing.
-  newSession();
-  closeOnExecFrom3();
-  // Joined last, so the init's own memory is not the container's.
-  joinCgroups(options.cgroups);
-  const path = resolveCommand(options.args[0], options.env);
-  const keep = options.security.capabilities.map(capabilityNumber);
-  limitCapabilities(keep);
+  held: [number, number];
+}): void {
+  limitCapabilities(options.security.capabilities.map(capabilityNumber));
   if (options.security.noNewPrivileges) setNoNewPrivileges();
-  // Loaded while this process still holds CAP_SYS_ADMIN (needed without no_new_privs); the
-  // calls after it are ones the filter allows.
   if (options.seccomp) loadSeccompFilter(options.seccomp);
   setIds(options.user.uid, options.user.gid, options.user.groups);
-  // Root keeps the container's set; another user has none left after setuid (the kernel clears
-  // them), and gets back only what a setuid or file-capability program brings, within the
-  // bounding set. Nothing is inheritable, as in docker.
-  const words = options.user.uid === 0
-    ? heldOnly(capabilityWords(options.security.capabilities))
-    : [0, 0] as [number, number];
+  const words: [number, number] = options.user.uid === 0
+    ? heldOnly(capabilityWords(options.security.capabilities), options.held)
+    : [0, 0];
   setCapabilitySets(words, words, [0, 0]);
+}
+
+/**
+ * Enters the working directory (as the user), and makes sure it is inside
+ * the root: a path through a descriptor of the host (`/proc/self/fd/N`)
+ * would leave it.
+ */
+function enterDirectory(cwd: string): void {
   try {
-    chdir(options.cwd);
+    chdir(cwd);
   } catch (error) {
     throw new InitError(
-      `cannot enter the working directory ${options.cwd}: ${(error as Error).message}`,
+      `cannot enter the working directory ${cwd}: ${(error as Error).message}`,
       126,
     );
   }
-  resetSignals();
-  const failure = execve(path, options.args, options.env);
-  throw new InitError(failure.message, failure.errno === 2 ? 127 : 126);
+  let where: string;
+  try {
+    where = Deno.cwd();
+  } catch {
+    where = "";
+  }
+  if (!where.startsWith("/")) {
+    throw new InitError(`cannot enter the working directory ${cwd}: it is outside the container`);
+  }
 }
 
 /** Mounts the container's root at `rootfs/` of its directory. */
@@ -412,6 +431,8 @@ function mountRoot(spec: InitSpec): string {
 }
 
 function runInit(spec: InitSpec): never {
+  closeInheritedDescriptors();
+  const held = permittedCapabilities();
   // Nothing mounted here reaches the host.
   mount(null, "/", null, MS.REC | MS.PRIVATE);
   const rootfs = mountRoot(spec);
@@ -432,21 +453,30 @@ function runInit(spec: InitSpec): never {
   pivotRoot(".", ".");
   detach(".");
   chdir("/");
-  // Inside the root now: paths resolve as the container's own.
-  if (spec.cwd !== "/") {
-    try {
-      Deno.mkdirSync(spec.cwd, { recursive: true, mode: 0o755 });
-    } catch (error) {
-      if (!(error instanceof Deno.errors.AlreadyExists)) {
-        throw new InitError(`cannot create the working directory ${spec.cwd}: ${error}`);
-      }
-    }
+  // Inside the root now: paths resolve as the container's own, and no process of the container
+  // runs yet that could have changed anything there.
+  try {
+    mkdirInRoot("", spec.cwd);
+  } catch (error) {
+    throw new InitError(
+      `cannot create the working directory ${spec.cwd}: ${(error as Error).message}`,
+    );
   }
   const user = lookUpUser(readUserFile, spec.user);
   if (spec.readOnly) mount(null, "/", null, MS.REMOUNT | MS.BIND | MS.RDONLY);
   setHostname(spec.hostname);
   if (spec.network === "none") loopbackUp();
-  becomeCommand({ ...spec, user, cgroups, seccomp });
+  // The caller's terminal (and session) stay out of reach: /dev/tty opens nothing.
+  newSession();
+  closeOnExecFrom3();
+  // Joined last, so the init's own memory is not the container's.
+  join0(notJoined(cgroups));
+  const path = resolveCommand(spec.args[0], spec.env);
+  restrictThread({ user, security: spec.security, seccomp, held });
+  enterDirectory(spec.cwd);
+  resetSignals();
+  const failure = execve(path, spec.args, spec.env);
+  throw new InitError(failure.message, failure.errno === 2 ? 127 : 126);
 }
 
 /** Whether the process `pid` still is the one that started at `start`. */
@@ -459,42 +489,61 @@ function sameProcess(pid: number, start: string): boolean {
   }
 }
 
+/**
+ * The exec init stays in the host's PID namespace, where no process of the
+ * container can see it: this thread joins the container's namespaces (the
+ * PID one for what it starts), takes the mount namespace's own root (not
+ * the first process's, which that process may have changed with chroot),
+ * joins the cgroups, and restricts itself as the container's first process
+ * is restricted; the command it then starts inherits all of it, and is
+ * born in the container's PID namespace already so.
+ */
 function execInit(spec: ExecSpec): never {
-  // Until it is the command, this process holds root's every capability inside the container's
-  // PID namespace: its /proc files (fd, exe, mem) must not be open to the container's processes.
+  closeInheritedDescriptors();
   setUndumpable();
+  // Everything the host side must know is read now, before any file of the container is.
+  const held = permittedCapabilities();
   const kinds: [string, number][] = [
     ["uts", CLONE.NEWUTS],
     ["ipc", CLONE.NEWIPC],
     ...(spec.joinNetwork ? [["net", CLONE.NEWNET] as [string, number]] : []),
+    ["pid", CLONE.NEWPID],
     ["mnt", CLONE.NEWNS],
   ];
   const namespaces = kinds.map(([name, type]) => ({
     fd: openRaw(`/proc/${spec.pid}/ns/${name}`, O.RDONLY),
     type,
   }));
-  const root = openRaw(`/proc/${spec.pid}/root`, O.PATH | O.DIRECTORY);
-  // Opened from the process that was recorded, not from another that took its PID since, and
-  // nsenter put this process in that process's PID namespace.
-  const pidNamespace = Deno.statSync(`/proc/${spec.pid}/ns/pid`).ino;
-  if (
-    !sameProcess(spec.pid, spec.start) || Deno.statSync("/proc/self/ns/pid").ino !== pidNamespace
-  ) {
-    throw new InitError("the container is not running");
-  }
-  const cgroups = openCgroups(spec.cgroups);
+  // Opened from the process that was recorded, not from another that took its PID since.
+  if (!sameProcess(spec.pid, spec.start)) throw new InitError("the container is not running");
+  const cgroups = notJoined(openCgroups(spec.cgroups, true));
   const seccomp = readSeccomp(spec.security);
   unshareFileSystem();
   for (const { fd, type } of namespaces) {
     joinNamespace(fd, type);
     closeRaw(fd);
   }
-  fchdir(root);
-  chroot(".");
-  closeRaw(root);
   chdir("/");
   const user = lookUpUser(readUserFile, spec.user);
-  becomeCommand({ ...spec, user, cgroups, seccomp });
+  join0(cgroups);
+  newSession();
+  closeOnExecFrom3();
+  const path = resolveCommand(spec.args[0], spec.env);
+  restrictThread({ user, security: spec.security, seccomp, held });
+  enterDirectory(spec.cwd);
+  // What the command must not inherit: signals this process ignores or blocks.
+  resetSignals();
+  // From here on only plain system calls: this thread can start processes in the container's
+  // PID namespace, but no thread of its own (Linux refuses that across PID namespaces).
+  let pid: number;
+  try {
+    pid = spawn(path, spec.args, spec.env);
+  } catch (error) {
+    const code = error instanceof SystemCallError && error.errno === 2 ? 127 : 126;
+    throw new InitError((error as Error).message, code);
+  }
+  // denocker passes signals on to the command itself.
+  exitNow(waitFor(pid));
 }
 
 /** Where the OCI runtime keeps its state of a container (under its directory). */
@@ -509,9 +558,21 @@ export function runtimeStateDirectory(directory: string): string {
  * runtime.
  */
 function runtimeInit(spec: InitSpec): never {
+  closeInheritedDescriptors();
   mount(null, "/", null, MS.REC | MS.PRIVATE);
   if (spec.network === "none") loopbackUp();
   const rootfs = mountRoot(spec);
+  // The runtime refuses to mount on anything but a directory: what the image has there is
+  // replaced, as denocker's own init does (and docker's init layer); and it cannot make a
+  // working directory through the image's symlinks, which docker makes for it.
+  for (const name of ["proc", "sys", "dev"]) realDirectory(rootfs, name);
+  try {
+    mkdirInRoot(rootfs, spec.cwd);
+  } catch (error) {
+    throw new InitError(
+      `cannot create the working directory ${spec.cwd}: ${(error as Error).message}`,
+    );
+  }
   const rootFd = openRaw(rootfs, O.PATH | O.DIRECTORY);
   const user = lookUpUser(
     (path) => readFileInRoot(rootFd, path, MAX_USER_DATABASE_BYTES),

@@ -35,6 +35,9 @@ const SYMBOLS = {
   sigprocmask: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
   prctl: { parameters: ["i32", "u64", "u64", "u64", "u64"], result: "i32" },
   capset: { parameters: ["buffer", "buffer"], result: "i32" },
+  capget: { parameters: ["buffer", "buffer"], result: "i32" },
+  ids: { name: "syscall", parameters: ["i64", "u64", "u64", "u64"], result: "i64" },
+  groups: { name: "syscall", parameters: ["i64", "u64", "buffer"], result: "i64" },
   setsid: { parameters: [], result: "i32" },
   unshare: { parameters: ["i32"], result: "i32" },
   setns: { parameters: ["i32", "i32"], result: "i32" },
@@ -51,6 +54,16 @@ const SYMBOLS = {
     result: "i64",
   },
   bpf: { name: "syscall", parameters: ["i64", "i32", "buffer", "u32"], result: "i64" },
+  posix_spawn: {
+    parameters: ["buffer", "buffer", "pointer", "buffer", "buffer", "buffer"],
+    result: "i32",
+  },
+  posix_spawnattr_init: { parameters: ["buffer"], result: "i32" },
+  posix_spawnattr_setflags: { parameters: ["buffer", "i16"], result: "i32" },
+  posix_spawnattr_setsigdefault: { parameters: ["buffer", "buffer"], result: "i32" },
+  posix_spawnattr_setsigmask: { parameters: ["buffer", "buffer"], result: "i32" },
+  waitpid: { parameters: ["i32", "buffer", "i32"], result: "i32", nonblocking: false },
+  _exit: { parameters: ["i32"], result: "void" },
   __errno_location: { parameters: [], result: "pointer" },
 } as const;
 
@@ -200,15 +213,28 @@ export function pivotRoot(newRoot: string, putOld: string): void {
   check(libc().syscall(BigInt(number), cString(newRoot), cString(putOld)), "pivot_root");
 }
 
-/** setgroups(2), setgid(2), setuid(2), in that order. */
+const SYS_SETGROUPS: Record<string, number> = { x86_64: 116, aarch64: 159 };
+const SYS_SETRESGID: Record<string, number> = { x86_64: 119, aarch64: 149 };
+const SYS_SETRESUID: Record<string, number> = { x86_64: 117, aarch64: 147 };
+
+/**
+ * setgroups(2), setresgid(2), setresuid(2) of this thread alone, in that
+ * order. The raw system calls, not libc's, which would make every thread
+ * of the process follow: the thread that then runs (or starts) the command
+ * is the one that matters, and the others keep what they need.
+ */
 export function setIds(uid: number, gid: number, groups: number[]): void {
+  const c = libc();
+  const arch = Deno.build.arch;
   const list = new Uint32Array(groups);
   check(
-    libc().setgroups(BigInt(groups.length), new Uint8Array(list.buffer)),
+    c.groups(BigInt(SYS_SETGROUPS[arch]), BigInt(groups.length), new Uint8Array(list.buffer)),
     "setgroups",
   );
-  check(libc().setgid(gid), "setgid");
-  check(libc().setuid(uid), "setuid");
+  const g = BigInt(gid);
+  check(c.ids(BigInt(SYS_SETRESGID[arch]), g, g, g), "setresgid");
+  const u = BigInt(uid);
+  check(c.ids(BigInt(SYS_SETRESUID[arch]), u, u, u), "setresuid");
 }
 
 /** Brings the loopback interface up (SIOCGIFFLAGS / SIOCSIFFLAGS on `lo`). */
@@ -254,20 +280,91 @@ export function resetSignals(): void {
  * @returns The error.
  */
 export function execve(path: string, argv: string[], env: string[]): SystemCallError {
-  const keep: Uint8Array<ArrayBuffer>[] = [];
-  const array = (strings: string[]) => {
+  const strings = new CStringArrays();
+  libc().execve(cString(path), strings.array(argv), strings.array(env));
+  const code = errno();
+  strings.release();
+  return new SystemCallError(`exec ${path}`, code);
+}
+
+/** NULL-terminated arrays of C strings, kept alive until released. */
+class CStringArrays {
+  #keep: Uint8Array<ArrayBuffer>[] = [];
+
+  array(strings: string[]): Uint8Array<ArrayBuffer> {
     const pointers = new BigUint64Array(strings.length + 1);
     strings.forEach((text, i) => {
       const bytes = cString(text);
-      keep.push(bytes);
+      this.#keep.push(bytes);
       pointers[i] = BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(bytes)));
     });
     return new Uint8Array(pointers.buffer);
-  };
-  libc().execve(cString(path), array(argv), array(env));
-  const code = errno();
-  keep.length = 0;
-  return new SystemCallError(`exec ${path}`, code);
+  }
+
+  release(): void {
+    this.#keep.length = 0;
+  }
+}
+
+/**
+ * posix_spawn(3) from this thread: the new process has this thread's
+ * credentials, capabilities, seccomp filter, root, working directory,
+ * namespaces (the PID namespace its children go to) and signal state, and
+ * the process's descriptors but those close-on-exec.
+ *
+ * @param path The program.
+ * @param argv Its arguments, the program's name first.
+ * @param env `KEY=VALUE` entries.
+ * @returns The new process's PID.
+ */
+export function spawn(path: string, argv: string[], env: string[]): number {
+  const c = libc();
+  const strings = new CStringArrays();
+  const pid = new Int32Array(1);
+  // Every signal's default action in the child, libc's own two included (its posix_spawn would
+  // leave those ignored, and a static program keeps that), and nothing blocked.
+  const attributes = new Uint8Array(1024);
+  c.posix_spawnattr_init(attributes);
+  const all = new Uint8Array(128);
+  all.fill(0xff, 0, 8);
+  c.posix_spawnattr_setsigdefault(attributes, all);
+  c.posix_spawnattr_setsigmask(attributes, new Uint8Array(128));
+  c.posix_spawnattr_setflags(attributes, 0x04 | 0x08); // POSIX_SPAWN_SETSIGDEF | SETSIGMASK
+  const error = c.posix_spawn(
+    new Uint8Array(pid.buffer),
+    cString(path),
+    null,
+    attributes,
+    strings.array(argv),
+    strings.array(env),
+  );
+  strings.release();
+  if (error !== 0) throw new SystemCallError(`exec ${path}`, error);
+  return pid[0];
+}
+
+/**
+ * waitpid(2) for a child, blocking this thread until it ends.
+ *
+ * @param pid The child.
+ * @returns Its exit status as a shell reports it: its code, or 128 + the signal.
+ */
+export function waitFor(pid: number): number {
+  const status = new Int32Array(1);
+  for (;;) {
+    const result = libc().waitpid(pid, new Uint8Array(status.buffer), 0);
+    if (result === pid) break;
+    if (errno() !== 4) check(-1, "waitpid"); // EINTR: again.
+  }
+  const value = status[0];
+  const signal = value & 0x7f;
+  return signal === 0 ? (value >> 8) & 0xff : 128 + signal;
+}
+
+/** _exit(2): ends the process now, without anything of the runtime's own. */
+export function exitNow(code: number): never {
+  libc()._exit(code);
+  throw new Error("unreachable");
 }
 
 // prctl(2) options.
@@ -292,10 +389,12 @@ export function setUndumpable(): void {
  */
 export function limitCapabilities(keep: readonly number[]): void {
   const c = libc();
-  const last = Number(Deno.readTextFileSync("/proc/sys/kernel/cap_last_cap").trim());
-  for (let capability = 0; capability <= last; capability++) {
+  // Every number a capability set can hold: what the kernel does not know fails with EINVAL.
+  for (let capability = 0; capability < 64; capability++) {
     if (keep.includes(capability)) continue;
-    check(c.prctl(PR_CAPBSET_DROP, BigInt(capability), 0n, 0n, 0n), "prctl PR_CAPBSET_DROP");
+    if (c.prctl(PR_CAPBSET_DROP, BigInt(capability), 0n, 0n, 0n) === -1 && errno() !== 22) {
+      check(-1, "prctl PR_CAPBSET_DROP");
+    }
   }
   check(
     c.prctl(PR_CAP_AMBIENT, BigInt(PR_CAP_AMBIENT_CLEAR_ALL), 0n, 0n, 0n),
@@ -325,6 +424,17 @@ export function setCapabilitySets(
     libc().capset(new Uint8Array(header.buffer), new Uint8Array(data.buffer)),
     "capset",
   );
+}
+
+/** This thread's permitted capabilities (capget(2)), as two 32-bit words. */
+export function permittedCapabilities(): [number, number] {
+  const header = new Uint32Array([0x20080522, 0]);
+  const data = new Uint32Array(6);
+  check(
+    libc().capget(new Uint8Array(header.buffer), new Uint8Array(data.buffer)),
+    "capget",
+  );
+  return [data[1], data[4]];
 }
 
 /** Sets `no_new_privs`: no later `execve` gains privileges (setuid bits and file capabilities). */
@@ -378,10 +488,27 @@ export function closeOnExecFrom3(): void {
   }
 }
 
+/**
+ * Closes every descriptor from 3 on that is not close-on-exec: those came
+ * from whoever started denocker (Deno opens its own close-on-exec), and
+ * none may be reachable inside the container, not even as
+ * `/proc/self/fd/N` while the container is being set up.
+ */
+export function closeInheritedDescriptors(): void {
+  const c = libc();
+  for (const entry of [...Deno.readDirSync("/proc/self/fd")]) {
+    const fd = Number(entry.name);
+    if (fd < 3) continue;
+    const flags = c.fcntl(fd, F_GETFD, 0);
+    if (flags >= 0 && (flags & FD_CLOEXEC) === 0) c.close(fd);
+  }
+}
+
 /** Namespace types for setns(2). */
 export const CLONE = {
   FS: 0x200,
   NEWNS: 0x20000,
+  NEWPID: 0x20000000,
   NEWUTS: 0x4000000,
   NEWIPC: 0x8000000,
   NEWNET: 0x40000000,
