@@ -13,6 +13,10 @@ export const DOCKER_CLIENT = "/usr/bin/docker";
 export interface DockerDaemon {
   /** Runs the docker client against this daemon; throws with its stderr when it fails. */
   docker(...args: string[]): Promise<string>;
+  /** The daemon's socket (a path). */
+  socket: string;
+  /** Its data root (docker makes it 0710). */
+  dataRoot: string;
   /** Stops the daemon and removes its directories. */
   close(): Promise<void>;
 }
@@ -20,7 +24,10 @@ export interface DockerDaemon {
 /** Starts dockerd and waits until it answers. */
 export async function startDocker(): Promise<DockerDaemon> {
   const dir = await Deno.makeTempDir({ prefix: "denocker-dockerd-" });
-  const socket = `unix://${join(dir, "docker.sock")}`;
+  // Passable by other users, so that the daemon's own modes are what keeps them out.
+  await Deno.chmod(dir, 0o755);
+  const socketPath = join(dir, "docker.sock");
+  const socket = `unix://${socketPath}`;
   const log = await Deno.open(join(dir, "dockerd.log"), { write: true, create: true });
   const daemon = new Deno.Command("dockerd", {
     args: [
@@ -50,12 +57,19 @@ export async function startDocker(): Promise<DockerDaemon> {
     }
     await daemon.status;
     await logging;
+    // What the daemon left mounted (a container it did not get to remove) goes first.
+    await new Deno.Command("sh", {
+      args: [
+        "-c",
+        `grep -o " ${dir}[^ ]*" /proc/self/mounts | sort -r | xargs -r -n 1 umount -l`,
+      ],
+    }).output();
     await Deno.remove(dir, { recursive: true });
   };
   for (let attempt = 0;; attempt++) {
     try {
       await docker("version", "--format", "{{.Server.Version}}");
-      return { docker, close };
+      return { docker, close, socket: socketPath, dataRoot: join(dir, "data") };
     } catch (error) {
       if (attempt >= 120) {
         const text = await Deno.readTextFile(join(dir, "dockerd.log")).catch(() => "");

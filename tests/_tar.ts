@@ -6,6 +6,8 @@ export interface CraftedEntry {
   name: string;
   type?: TarHeader["type"];
   body?: string;
+  /** A body of bytes (instead of text). */
+  bytes?: Uint8Array;
   mode?: number;
   linkname?: string;
   uid?: number;
@@ -16,12 +18,12 @@ export interface CraftedEntry {
 export function craftTar(entries: CraftedEntry[]): Promise<Uint8Array> {
   return packTar(entries.map((entry) => {
     const type = entry.type ?? "file";
-    const body = entry.body ?? "";
+    const body = entry.bytes ?? new TextEncoder().encode(entry.body ?? "");
     return {
       header: {
         name: entry.name,
         type,
-        size: type === "file" ? new TextEncoder().encode(body).byteLength : 0,
+        size: type === "file" ? body.byteLength : 0,
         mode: entry.mode ?? (type === "directory" ? 0o755 : 0o644),
         linkname: entry.linkname,
         uid: entry.uid ?? 0,
