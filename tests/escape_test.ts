@@ -71,6 +71,11 @@ async function output(command: string, args: string[]): Promise<CliResult> {
   };
 }
 
+/** Arguments as one line for sh -c. */
+function shellQuote(args: string[]): string {
+  return args.map((arg) => `'${arg.replaceAll("'", "'\\''")}'`).join(" ");
+}
+
 /** What sh -c reads of the host (Deno lets only --allow-all read /proc directly). */
 function sh(script: string): Promise<string> {
   return run("sh", ["-c", script]);
@@ -551,6 +556,31 @@ integrationTest("escape suite: a hostile image never reaches the host", TOOLS, a
           );
           assertEquals(own.split("\n").slice(1).filter(Boolean), firstStatus, label);
           assert(own.includes("CapEff:\t0000000000000001\n"), `${label}: ${own}`);
+          // The first process's cgroups (its device rules among them), no descriptor of the
+          // caller's, no terminal of the caller's.
+          const cgroups = await runWith(engine, "exec", [
+            name,
+            "sh",
+            "-c",
+            "cat /proc/self/cgroup; echo; cat /proc/1/cgroup",
+          ]);
+          const [execCgroups, firstCgroups] = cgroups.stdout.split("\n\n");
+          assertEquals(execCgroups.trim(), firstCgroups.trim(), label);
+          const command = shellQuote(engine.command("exec", [
+            name,
+            "sh",
+            "-c",
+            "(ls /proc/$$/fd > /tmp/fds); echo $(cat /tmp/fds); " +
+            "(exec 3</dev/tty) 2>/dev/null && echo has-tty; true",
+          ]));
+          // On a terminal (script), with a directory of the host open as descriptor 3.
+          const fds = await output("sh", [
+            "-c",
+            `exec 3<${host}; exec script -qec "$1" /dev/null`,
+            "sh",
+            command,
+          ]);
+          assert(/^0 1 2\r?\n$/.test(fds.stdout), `${label}: ${fds.stdout} ${fds.stderr}`);
           // A working directory through the image's symlink is the container's path, not the host's.
           const wd = await runWith(engine, "exec", ["-w", "/hostlink", name, "pwd"]);
           assert(wd.code !== 0, `${label}: -w /hostlink ran in ${wd.stdout}`);
@@ -706,12 +736,10 @@ integrationTest("escape suite: a hostile image never reaches the host", TOOLS, a
       assert(execLeak.code !== 0 && !execLeak.stdout.includes("secret"), execLeak.stdout);
       await cli("rm", "-f", name);
       // On a terminal: the container gets pipes (stdin: nothing), /dev/tty opens nothing.
-      const quote = (args: string[]) =>
-        args.map((arg) => `'${arg.replaceAll("'", "'\\''")}'`).join(" ");
       const terminal = await each((engine) =>
         output("script", [
           "-qec",
-          quote(engine.command("run", [images.plain, "sh", "-c", probe])),
+          shellQuote(engine.command("run", [images.plain, "sh", "-c", probe])),
           "/dev/null",
         ])
       );
