@@ -340,6 +340,22 @@ export async function joinEarly(cgroups: CgroupDirectory[], pid: number): Promis
   );
 }
 
+/**
+ * Waits until a container's first process has left the host's root for the
+ * container's (or has ended): before, an exec would join a mount namespace
+ * whose root is the host's.
+ */
+async function untilPivoted(pid: number, init: Deno.ChildProcess): Promise<void> {
+  let ended = false;
+  init.status.then(() => ended = true);
+  const host = await Deno.stat("/");
+  while (!ended) {
+    const root = await Deno.stat(`/proc/${pid}/root`).catch(() => undefined);
+    if (!root || root.dev !== host.dev || root.ino !== host.ino) return;
+    await new Promise((resolve) => setTimeout(resolve, 2));
+  }
+}
+
 /** The container's first process as the OCI runtime records it, once it has one. */
 async function runtimeProcess(directory: string, runtime: Deno.ChildProcess) {
   let ended = false;
@@ -668,6 +684,8 @@ export async function startContainer(
     ? await runtimeProcess(record.spec.directory, child)
     : await firstChild(child.pid);
   const joined = pid === undefined ? Promise.resolve() : joinEarly(record.spec.cgroups, pid);
+  // Running (and open to exec) once its first process is inside its own root.
+  if (pid !== undefined && !record.spec.runtime) await untilPivoted(pid, child);
   const start = pid === undefined ? undefined : await processStart(pid);
   record.state = "running";
   record.started = new Date().toISOString();

@@ -57,6 +57,7 @@ import {
   MS,
   newSession,
   O,
+  openProc,
   openRaw,
   permittedCapabilities,
   pivotRoot,
@@ -272,9 +273,14 @@ function bindEtcFile(rootfs: string, source: string, name: string): void {
   mount(source, target, null, MS.BIND);
 }
 
-/** Reads a user database of the current root: a regular file of bounded size only. */
-function readUserFile(path: string): Uint8Array | undefined {
-  return readRegularFile(path, MAX_USER_DATABASE_BYTES);
+/**
+ * A reader of the user database in this thread's root: a regular file of
+ * bounded size only, never a FIFO or a device (see `readRegularFile`).
+ *
+ * @param proc A procfs in which this thread is visible.
+ */
+function userFiles(proc: number): (path: string) => Uint8Array | undefined {
+  return (path) => readRegularFile(path, MAX_USER_DATABASE_BYTES, proc);
 }
 
 function lookUpUser(read: (path: string) => Uint8Array | undefined, user: string): UserIds {
@@ -462,8 +468,12 @@ function runInit(spec: InitSpec): never {
       `cannot create the working directory ${spec.cwd}: ${(error as Error).message}`,
     );
   }
-  const user = lookUpUser(readUserFile, spec.user);
-  if (spec.readOnly) mount(null, "/", null, MS.REMOUNT | MS.BIND | MS.RDONLY);
+  const procfs = openProc("/proc");
+  const user = lookUpUser(userFiles(procfs), spec.user);
+  closeRaw(procfs);
+  // Remounted with what the root was mounted with (nodev where there are no device rules).
+  const nodev = spec.security.rootNodev ? MS.NODEV : 0;
+  if (spec.readOnly) mount(null, "/", null, MS.REMOUNT | MS.BIND | MS.RDONLY | nodev);
   setHostname(spec.hostname);
   if (spec.network === "none") loopbackUp();
   // The caller's terminal (and session) stay out of reach: /dev/tty opens nothing.
@@ -518,14 +528,26 @@ function execInit(spec: ExecSpec): never {
   if (!sameProcess(spec.pid, spec.start)) throw new InitError("the container is not running");
   const cgroups = notJoined(openCgroups(spec.cgroups, true));
   const seccomp = readSeccomp(spec.security);
+  // The host's procfs, where this thread is visible, and its root, to tell it from the
+  // container's.
+  const proc = openProc("/proc");
+  const hostRoot = Deno.statSync("/");
+  // In the container's cgroups (its device rules) before any of its files is touched.
+  join0(cgroups);
   unshareFileSystem();
   for (const { fd, type } of namespaces) {
     joinNamespace(fd, type);
     closeRaw(fd);
   }
   chdir("/");
-  const user = lookUpUser(readUserFile, spec.user);
-  join0(cgroups);
+  // A container whose first process has not yet pivoted into its root has the host's as its
+  // mount namespace's: nothing may run there.
+  const root = Deno.statSync("/");
+  if (root.dev === hostRoot.dev && root.ino === hostRoot.ino) {
+    throw new InitError("the container is still starting; try again");
+  }
+  const user = lookUpUser(userFiles(proc), spec.user);
+  closeRaw(proc);
   newSession();
   closeOnExecFrom3();
   const path = resolveCommand(spec.args[0], spec.env);
@@ -574,11 +596,13 @@ function runtimeInit(spec: InitSpec): never {
     );
   }
   const rootFd = openRaw(rootfs, O.PATH | O.DIRECTORY);
+  const proc = openProc("/proc");
   const user = lookUpUser(
-    (path) => readFileInRoot(rootFd, path, MAX_USER_DATABASE_BYTES),
+    (path) => readFileInRoot(rootFd, path, MAX_USER_DATABASE_BYTES, proc),
     spec.user,
   );
   closeRaw(rootFd);
+  closeRaw(proc);
   const configPath = join(spec.directory, "config.json");
   const config = JSON.parse(Deno.readTextFileSync(configPath));
   config.process.user = { uid: user.uid, gid: user.gid, additionalGids: user.groups };

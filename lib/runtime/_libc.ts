@@ -11,6 +11,7 @@
  */
 
 import { DenockerError } from "../errors.ts";
+import { forkExecCode, REQUEST } from "./_fork_exec.ts";
 
 const SYMBOLS = {
   mount: { parameters: ["buffer", "buffer", "buffer", "u64", "buffer"], result: "i32" },
@@ -42,6 +43,7 @@ const SYMBOLS = {
   unshare: { parameters: ["i32"], result: "i32" },
   setns: { parameters: ["i32", "i32"], result: "i32" },
   open: { parameters: ["buffer", "i32", "u32"], result: "i32" },
+  openat: { parameters: ["i32", "buffer", "i32", "u32"], result: "i32" },
   read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
   fchdir: { parameters: ["i32"], result: "i32" },
   chroot: { parameters: ["buffer"], result: "i32" },
@@ -54,14 +56,9 @@ const SYMBOLS = {
     result: "i64",
   },
   bpf: { name: "syscall", parameters: ["i64", "i32", "buffer", "u32"], result: "i64" },
-  posix_spawn: {
-    parameters: ["buffer", "buffer", "pointer", "buffer", "buffer", "buffer"],
-    result: "i32",
-  },
-  posix_spawnattr_init: { parameters: ["buffer"], result: "i32" },
-  posix_spawnattr_setflags: { parameters: ["buffer", "i16"], result: "i32" },
-  posix_spawnattr_setsigdefault: { parameters: ["buffer", "buffer"], result: "i32" },
-  posix_spawnattr_setsigmask: { parameters: ["buffer", "buffer"], result: "i32" },
+  mmap: { parameters: ["pointer", "usize", "i32", "i32", "i32", "i64"], result: "pointer" },
+  mprotect: { parameters: ["pointer", "usize", "i32"], result: "i32" },
+  pipe2: { parameters: ["buffer", "i32"], result: "i32" },
   waitpid: { parameters: ["i32", "buffer", "i32"], result: "i32", nonblocking: false },
   _exit: { parameters: ["i32"], result: "void" },
   __errno_location: { parameters: [], result: "pointer" },
@@ -306,41 +303,76 @@ class CStringArrays {
   }
 }
 
+const FORK_EXEC = { parameters: ["buffer"], result: "i64" } as const;
+let forkExec: Deno.UnsafeFnPointer<typeof FORK_EXEC> | undefined;
+
+/** The fork-and-exec machine code, in memory that may run (made once). */
+function forkExecFunction() {
+  if (forkExec) return forkExec;
+  const code = forkExecCode(Deno.build.arch);
+  if (!code) {
+    throw new DenockerError(`Cannot exec: no code for the ${Deno.build.arch} architecture`);
+  }
+  const c = libc();
+  const PROT_READ = 1, PROT_WRITE = 2, PROT_EXEC = 4, MAP_PRIVATE = 2, MAP_ANONYMOUS = 0x20;
+  const memory = c.mmap(null, 4096n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0n);
+  if (memory === null || Deno.UnsafePointer.value(memory) === 0xffffffffffffffffn) {
+    check(-1, "mmap");
+  }
+  new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(memory!, code.byteLength)).set(code);
+  check(c.mprotect(memory, 4096n, PROT_READ | PROT_EXEC), "mprotect");
+  forkExec = new Deno.UnsafeFnPointer(
+    memory as Deno.PointerObject<typeof FORK_EXEC>,
+    FORK_EXEC,
+  );
+  return forkExec;
+}
+
 /**
- * posix_spawn(3) from this thread: the new process has this thread's
- * credentials, capabilities, seccomp filter, root, working directory,
- * namespaces (the PID namespace its children go to) and signal state, and
- * the process's descriptors but those close-on-exec.
+ * Starts a program as fork and execve would, from this thread (see
+ * `_fork_exec.ts`): the child has a copy of this process's memory, this
+ * thread's credentials, capabilities, seccomp filter, root, working
+ * directory, namespaces (the PID namespace its children go to) and signal
+ * state, a session of its own, and the descriptors but those close-on-exec.
+ * Nothing of Deno runs in the child.
  *
  * @param path The program.
  * @param argv Its arguments, the program's name first.
  * @param env `KEY=VALUE` entries.
  * @returns The new process's PID.
+ * @throws {SystemCallError} When the program could not be executed.
  */
 export function spawn(path: string, argv: string[], env: string[]): number {
   const c = libc();
   const strings = new CStringArrays();
-  const pid = new Int32Array(1);
-  // Every signal's default action in the child, libc's own two included (its posix_spawn would
-  // leave those ignored, and a static program keeps that), and nothing blocked.
-  const attributes = new Uint8Array(1024);
-  c.posix_spawnattr_init(attributes);
-  const all = new Uint8Array(128);
-  all.fill(0xff, 0, 8);
-  c.posix_spawnattr_setsigdefault(attributes, all);
-  c.posix_spawnattr_setsigmask(attributes, new Uint8Array(128));
-  c.posix_spawnattr_setflags(attributes, 0x04 | 0x08); // POSIX_SPAWN_SETSIGDEF | SETSIGMASK
-  const error = c.posix_spawn(
-    new Uint8Array(pid.buffer),
-    cString(path),
-    null,
-    attributes,
-    strings.array(argv),
-    strings.array(env),
-  );
+  const pipe = new Int32Array(2);
+  check(c.pipe2(new Uint8Array(pipe.buffer), O.CLOEXEC), "pipe2");
+  const request = new BigUint64Array(REQUEST.size / 8);
+  const pathBytes = cString(path);
+  const argvArray = strings.array(argv);
+  const envArray = strings.array(env);
+  const address = (bytes: Uint8Array<ArrayBuffer>) =>
+    BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(bytes)));
+  request[REQUEST.path / 8] = address(pathBytes);
+  request[REQUEST.argv / 8] = address(argvArray);
+  request[REQUEST.envp / 8] = address(envArray);
+  request[REQUEST.errorPipe / 8] = BigInt(pipe[1]);
+  const pid = Number(forkExecFunction().call(new Uint8Array(request.buffer)));
+  c.close(pipe[1]);
   strings.release();
-  if (error !== 0) throw new SystemCallError(`exec ${path}`, error);
-  return pid[0];
+  if (pid < 0) {
+    c.close(pipe[0]);
+    throw new SystemCallError("clone", -pid);
+  }
+  // The pipe closes with a successful exec; a failed one writes its errno first.
+  const failure = new Int32Array(1);
+  const n = Number(c.read(pipe[0], new Uint8Array(failure.buffer), 4n));
+  c.close(pipe[0]);
+  if (n === 4) {
+    waitFor(pid);
+    throw new SystemCallError(`exec ${path}`, failure[0]);
+  }
+  return pid;
 }
 
 /**
@@ -569,16 +601,26 @@ const RESOLVE_NO_MAGICLINKS = 0x02;
 const RESOLVE_IN_ROOT = 0x10;
 
 /**
- * Reads a regular file of at most `maxBytes` through an open descriptor,
- * which is closed. Anything else (a FIFO, a device, a directory) or a
- * larger file is refused, so that a hostile file can neither block the
- * reader nor fill its memory.
+ * Reads a regular file of at most `maxBytes` through an `O_PATH`
+ * descriptor, which is closed. Opening with `O_PATH` runs nothing of the
+ * file (a FIFO does not block, a device's driver is not called); only
+ * once it is known to be a regular file of a size allowed is it opened for
+ * reading, through `/proc/thread-self/fd` of a procfs this thread is
+ * visible in, so that it is the same file. Anything else, or a larger
+ * file, is refused: a hostile file can neither block the reader, nor act
+ * as a device, nor fill its memory.
  */
-function readRegularDescriptor(fd: number, what: string, maxBytes: number): Uint8Array {
+function readRegularDescriptor(
+  pathFd: number,
+  what: string,
+  maxBytes: number,
+  proc: number,
+): Uint8Array {
   const c = libc();
+  let fd = -1;
   try {
     const stat = new Uint8Array(256);
-    check(c.statx(fd, cString(""), AT_EMPTY_PATH, STATX_TYPE_SIZE, stat), `statx ${what}`);
+    check(c.statx(pathFd, cString(""), AT_EMPTY_PATH, STATX_TYPE_SIZE, stat), `statx ${what}`);
     const view = new DataView(stat.buffer);
     const mode = view.getUint16(0x1c, true);
     if ((mode & S_IFMT) !== S_IFREG) {
@@ -587,6 +629,8 @@ function readRegularDescriptor(fd: number, what: string, maxBytes: number): Uint
     if (Number(view.getBigUint64(0x28, true)) > maxBytes) {
       throw new DenockerError(`Cannot read ${what}: it is larger than ${maxBytes} bytes`);
     }
+    fd = c.openat(proc, cString(`thread-self/fd/${pathFd}`), O.RDONLY | O.CLOEXEC | O.NOCTTY, 0);
+    check(fd, `open ${what}`);
     const buffer = new Uint8Array(maxBytes + 1);
     let length = 0;
     while (length < buffer.byteLength) {
@@ -600,48 +644,67 @@ function readRegularDescriptor(fd: number, what: string, maxBytes: number): Uint
     }
     return buffer.slice(0, length);
   } finally {
-    c.close(fd);
+    if (fd >= 0) c.close(fd);
+    c.close(pathFd);
   }
 }
 
 /**
- * Reads a regular file of this process's file system (opened without
- * blocking and without becoming a controlling terminal); see
- * {@link readFileInRoot} for the rules.
+ * A directory descriptor on a procfs, for {@link readRegularFile}: one in
+ * which this thread is visible (the host's for a thread in the host's PID
+ * namespace, the container's for its first process).
+ *
+ * @param path Where that procfs is mounted, as this thread sees it now.
+ * @returns The descriptor.
+ */
+export function openProc(path = "/proc"): number {
+  return openRaw(path, O.PATH | O.DIRECTORY);
+}
+
+/**
+ * Reads a regular file of this thread's file system; see
+ * {@link readRegularDescriptor} for the rules.
  *
  * @param path The file.
  * @param maxBytes The most it may hold.
+ * @param proc A procfs in which this thread is visible ({@link openProc}).
  * @returns Its content, or undefined when it does not exist.
  */
-export function readRegularFile(path: string, maxBytes: number): Uint8Array | undefined {
-  const fd = libc().open(cString(path), O.RDONLY | O.NONBLOCK | O.NOCTTY | O.CLOEXEC, 0);
+export function readRegularFile(
+  path: string,
+  maxBytes: number,
+  proc: number,
+): Uint8Array | undefined {
+  const fd = libc().open(cString(path), O.PATH | O.CLOEXEC, 0);
   if (fd < 0) {
     const code = errno();
     if (code === 2 || code === 20) return undefined;
     throw new SystemCallError(`open ${path}`, code);
   }
-  return readRegularDescriptor(fd, path, maxBytes);
+  return readRegularDescriptor(fd, path, maxBytes, proc);
 }
 
 /**
  * Reads a regular file at `path` inside the directory `rootFd` refers to,
  * as if it were `/`: symlinks and `..` are resolved by the kernel and can
- * never leave it (openat2 with RESOLVE_IN_ROOT, Linux 5.6). A FIFO, device
- * or directory, or a file over `maxBytes`, is refused.
+ * never leave it (openat2 with RESOLVE_IN_ROOT, Linux 5.6). The rules of
+ * {@link readRegularFile} apply.
  *
  * @param rootFd A directory descriptor.
  * @param path The path inside it.
  * @param maxBytes The most it may hold.
+ * @param proc A procfs in which this thread is visible ({@link openProc}).
  * @returns Its content, or undefined when it does not exist.
  */
 export function readFileInRoot(
   rootFd: number,
   path: string,
   maxBytes: number,
+  proc: number,
 ): Uint8Array | undefined {
   // struct open_how: flags, mode, resolve.
   const how = new BigUint64Array([
-    BigInt(O.RDONLY | O.NONBLOCK | O.NOCTTY | O.CLOEXEC),
+    BigInt(O.PATH | O.CLOEXEC),
     0n,
     BigInt(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS),
   ]);
@@ -658,7 +721,7 @@ export function readFileInRoot(
     }
     throw new SystemCallError(`open ${path}`, code);
   }
-  return readRegularDescriptor(fd, path, maxBytes);
+  return readRegularDescriptor(fd, path, maxBytes, proc);
 }
 
 /**

@@ -19,6 +19,7 @@ import {
   closeRaw,
   joinNamespace,
   O,
+  openProc,
   openRaw,
   readRegularFile,
   unshareFileSystem,
@@ -50,13 +51,16 @@ self.onmessage = (event: MessageEvent<UserLookup>) => {
   try {
     const namespace = openRaw(`/proc/${pid}/ns/mnt`, O.RDONLY);
     if (processStart(pid) !== start) throw new Error("the container is not running");
+    // The host's procfs, where this thread is visible: files are reopened through it.
+    const proc = openProc("/proc");
     unshareFileSystem();
     joinNamespace(namespace, CLONE.NEWNS);
     closeRaw(namespace);
     Deno.chdir("/");
     result = {
-      ids: resolveUser((path) => readRegularFile(path, MAX_USER_DATABASE_BYTES), user),
+      ids: resolveUser((path) => readRegularFile(path, MAX_USER_DATABASE_BYTES, proc), user),
     };
+    closeRaw(proc);
   } catch (error) {
     result = { error: (error as Error).message };
   }
