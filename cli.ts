@@ -252,6 +252,34 @@ function securityOptions(
   return result;
 }
 
+/**
+ * Starts what signals are to go to (a container, an exec'd command), passes
+ * on the signals that arrive, those before it exists too (`beforeStart`
+ * hears of them then), and waits for its exit status.
+ */
+async function whileForwardingSignals(
+  start: () => Promise<{ kill(signal: Deno.Signal): void; exited: Promise<number> }>,
+  beforeStart: () => void = () => {},
+): Promise<number> {
+  let started: { kill(signal: Deno.Signal): void } | undefined;
+  const pending: Deno.Signal[] = [];
+  const stop = forwardSignals({
+    kill(signal) {
+      if (started) return started.kill(signal);
+      pending.push(signal);
+      beforeStart();
+    },
+  });
+  try {
+    const process = await start();
+    started = process;
+    for (const signal of pending) process.kill(signal);
+    return await process.exited;
+  } finally {
+    stop();
+  }
+}
+
 /** Signals `run` and `exec` pass on; a second SIGINT or SIGTERM kills. */
 function forwardSignals(target: { kill(signal: Deno.Signal): void }): () => void {
   const names = ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2"] as const;
@@ -761,57 +789,45 @@ const COMMANDS: Record<string, Command> = {
       const security = securityOptions(values["security-opt"] ?? []);
       const insecureRegistries = await insecure({ values, config }, "run");
       const registries = (await config()).registries;
-      // One listener for the whole run: before the container is known a signal stops the pull
-      // and is kept, to be passed on as soon as the container is (it may have started already).
+      // Before the container is known a signal stops the pull (and is passed on once it is).
       const abort = new AbortController();
       const printer = pullPrinter(false);
-      let container: Awaited<ReturnType<typeof startContainer>> | undefined;
-      const pending: Deno.Signal[] = [];
-      const stop = forwardSignals({
-        kill(signal) {
-          if (container) return container.kill(signal);
-          pending.push(signal);
-          abort.abort(new Error("interrupted"));
-        },
-      });
-      try {
-        container = await startContainer(positionals[0], positionals.slice(1), {
-          root: root(),
-          name: values.name,
-          hostname: values.hostname,
-          env: values.env,
-          workdir: values.workdir,
-          user: values.user,
-          memory: values.memory === undefined ? undefined : parseSize(values.memory, "run"),
-          cpus,
-          pidsLimit: values["pids-limit"] === undefined
-            ? undefined
-            : positiveInteger(values["pids-limit"], "--pids-limit"),
-          network,
-          readOnly: values["read-only"],
-          rootfs: values.rootfs,
-          capAdd: values["cap-add"],
-          capDrop: values["cap-drop"],
-          privileged: values.privileged,
-          noNewPrivileges: security.noNewPrivileges,
-          seccomp: security.seccomp,
-          runtime: values.runtime,
-          onWarning: (message) => console.error(`warning: ${message}`),
-          remove: values.rm,
-          onPull: (image) => console.error(`Unable to find image '${image}' locally`),
-          onPulled: printer.done,
-          pull: {
-            insecureRegistries,
-            registries,
-            signal: abort.signal,
-            onProgress: printer.onProgress,
-          },
-        });
-        for (const signal of pending) container.kill(signal);
-        return await container.exited;
-      } finally {
-        stop();
-      }
+      return await whileForwardingSignals(
+        () =>
+          startContainer(positionals[0], positionals.slice(1), {
+            root: root(),
+            name: values.name,
+            hostname: values.hostname,
+            env: values.env,
+            workdir: values.workdir,
+            user: values.user,
+            memory: values.memory === undefined ? undefined : parseSize(values.memory, "run"),
+            cpus,
+            pidsLimit: values["pids-limit"] === undefined
+              ? undefined
+              : positiveInteger(values["pids-limit"], "--pids-limit"),
+            network,
+            readOnly: values["read-only"],
+            rootfs: values.rootfs,
+            capAdd: values["cap-add"],
+            capDrop: values["cap-drop"],
+            privileged: values.privileged,
+            noNewPrivileges: security.noNewPrivileges,
+            seccomp: security.seccomp,
+            runtime: values.runtime,
+            onWarning: (message) => console.error(`warning: ${message}`),
+            remove: values.rm,
+            onPull: (image) => console.error(`Unable to find image '${image}' locally`),
+            onPulled: printer.done,
+            pull: {
+              insecureRegistries,
+              registries,
+              signal: abort.signal,
+              onProgress: printer.onProgress,
+            },
+          }),
+        () => abort.abort(new Error("interrupted")),
+      );
     },
   },
   ps: {
@@ -905,28 +921,16 @@ const COMMANDS: Record<string, Command> = {
     optionsEndAfter: 1,
     ownsSignals: true,
     failureCode: 125,
-    async run({ values, positionals, root }) {
+    run({ values, positionals, root }) {
       // Signals are passed on to the command, which has a session of its own.
-      let started: Awaited<ReturnType<typeof startExec>> | undefined;
-      const pending: Deno.Signal[] = [];
-      const stop = forwardSignals({
-        kill(signal) {
-          if (started) started.kill(signal);
-          else pending.push(signal);
-        },
-      });
-      try {
-        started = await startExec(positionals[0], positionals.slice(1), {
+      return whileForwardingSignals(() =>
+        startExec(positionals[0], positionals.slice(1), {
           root: root(),
           env: values.env,
           workdir: values.workdir,
           user: values.user,
-        });
-        for (const signal of pending) started.kill(signal);
-        return await started.exited;
-      } finally {
-        stop();
-      }
+        })
+      );
     },
   },
   unpack: {

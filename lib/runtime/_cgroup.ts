@@ -33,19 +33,6 @@ export async function cgroupVersion(base = CGROUP_ROOT): Promise<1 | 2> {
   return await lstatIfExists(join(base, "cgroup.controllers")) ? 2 : 1;
 }
 
-async function write(path: string, value: string): Promise<void> {
-  try {
-    await Deno.writeTextFile(path, value);
-  } catch (error) {
-    throw new DenockerError(
-      `Cannot set up the container's cgroup: writing "${value}" to ${path} failed: ${
-        (error as Error).message
-      }`,
-      { cause: error },
-    );
-  }
-}
-
 /** One cgroup directory of a container, and how its first process joins it. */
 export interface CgroupDirectory {
   /** The directory. */
@@ -62,7 +49,8 @@ export interface CgroupDirectory {
   early: boolean;
 }
 
-function writeSync(path: string, value: string): void {
+/** Writes a cgroup file (small writes: synchronous ones cost the start less). */
+function write(path: string, value: string): void {
   try {
     Deno.writeTextFileSync(path, value);
   } catch (error) {
@@ -120,7 +108,7 @@ export async function createCgroup(
     );
     const enabled = ["memory", "cpu", "pids"].filter((name) => available.includes(name));
     for (const directory of [base, parent]) {
-      await write(
+      write(
         join(directory, "cgroup.subtree_control"),
         enabled.map((name) => `+${name}`).join(" "),
       );
@@ -128,18 +116,18 @@ export async function createCgroup(
     const directory = join(parent, id);
     await Deno.mkdir(directory);
     if (limits.memory !== undefined) {
-      await write(join(directory, "memory.max"), String(limits.memory));
+      write(join(directory, "memory.max"), String(limits.memory));
       if (await lstatIfExists(join(directory, "memory.swap.max"))) {
-        await write(join(directory, "memory.swap.max"), "0");
+        write(join(directory, "memory.swap.max"), "0");
       }
     }
     if (limits.cpus !== undefined) {
-      await write(
+      write(
         join(directory, "cpu.max"),
         `${Math.round(limits.cpus * CPU_PERIOD_US)} ${CPU_PERIOD_US}`,
       );
     }
-    if (limits.pids !== undefined) await write(join(directory, "pids.max"), String(limits.pids));
+    if (limits.pids !== undefined) write(join(directory, "pids.max"), String(limits.pids));
     if (limits.devices) {
       try {
         attachDeviceProgram(directory, limits.devices);
@@ -172,28 +160,27 @@ export async function createCgroup(
     await Deno.mkdir(directory, { recursive: true });
     directories.push({ directory, controller, path, early: controller === "devices" });
     if (controller === "devices" && limits.devices) {
-      // One rule a write: done synchronously, a dozen asynchronous calls cost a container's start
-      // more than the writes themselves.
-      writeSync(join(directory, "devices.deny"), "a");
+      // One rule a write.
+      write(join(directory, "devices.deny"), "a");
       for (const rule of limits.devices) {
-        writeSync(join(directory, "devices.allow"), deviceRuleLine(rule));
+        write(join(directory, "devices.allow"), deviceRuleLine(rule));
       }
     }
     if (controller === "memory" && limits.memory !== undefined) {
-      await write(join(directory, "memory.limit_in_bytes"), String(limits.memory));
+      write(join(directory, "memory.limit_in_bytes"), String(limits.memory));
       if (await lstatIfExists(join(directory, "memory.memsw.limit_in_bytes"))) {
-        await write(join(directory, "memory.memsw.limit_in_bytes"), String(limits.memory));
+        write(join(directory, "memory.memsw.limit_in_bytes"), String(limits.memory));
       }
     }
     if (controller === "cpu" && limits.cpus !== undefined) {
-      await write(join(directory, "cpu.cfs_period_us"), String(CPU_PERIOD_US));
-      await write(
+      write(join(directory, "cpu.cfs_period_us"), String(CPU_PERIOD_US));
+      write(
         join(directory, "cpu.cfs_quota_us"),
         String(Math.round(limits.cpus * CPU_PERIOD_US)),
       );
     }
     if (controller === "pids" && limits.pids !== undefined) {
-      await write(join(directory, "pids.max"), String(limits.pids));
+      write(join(directory, "pids.max"), String(limits.pids));
     }
   }
   return directories;
