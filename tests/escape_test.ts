@@ -433,13 +433,18 @@ integrationTest("escape suite: a hostile image never reaches the host", TOOLS, a
       assertEquals(unconfined.docker.stdout, "Seccomp:\t0\n");
     });
 
-    await t.step("devices: a node made for the host's disk cannot be read", async () => {
+    // FUSE's and loop's control devices, which root on the host may open without a capability
+    // more (a sandbox may refuse even root the disk), are what the probe can tell by: it only
+    // opens them.
+    await t.step("devices: nodes made for the host's devices cannot be opened", async () => {
       const [major, minor] =
         (await sh("stat -c '%t %T' \"$(findmnt -no SOURCE /)\" 2>/dev/null || echo 8 0"))
           .trim().split(" ").map((hex) => parseInt(hex, 16));
       const probe = `mknod /tmp/disk b ${major} ${minor} && echo made; ` +
         "head -c 1 /tmp/disk > /dev/null && echo read-disk; " +
-        "mknod /tmp/mem c 1 1 && (exec 3< /tmp/mem) 2>/dev/null && echo opened-mem; " +
+        "mknod /tmp/fuse c 10 229 && (exec 3< /tmp/fuse) 2>/dev/null && echo opened-fuse; " +
+        "mknod /tmp/loop-control c 10 237 && (exec 3< /tmp/loop-control) 2>/dev/null && " +
+        "echo opened-loop-control; " +
         "echo x > /dev/null && head -c 1 /dev/urandom | wc -c";
       const results = await each((engine) =>
         runWith(engine, "run", [images.plain, "sh", "-c", probe])
@@ -641,6 +646,29 @@ integrationTest("escape suite: a hostile image never reaches the host", TOOLS, a
         assertMatch(results.docker.stdout, /^real-root\n[^]*CapEff:\t0{16}\n/);
       },
     );
+
+    await t.step("an exec as soon as the container is recorded runs inside it", async () => {
+      // A program using the library execs the moment startContainer returns, before the first
+      // process could have pivoted into its root if startContainer did not wait for it.
+      const module = new URL("../mod.ts", import.meta.url).href;
+      const script = `
+        import { execInContainer, removeContainers, startContainer } from "${module}";
+        const options = { root: ${JSON.stringify(root)}, stdio: "null" };
+        for (let i = 0; i < 10; i++) {
+          const container = await startContainer(${
+        JSON.stringify(images.plain)
+      }, ["sleep", "100"], options);
+          const status = await execInContainer(container.id, [
+            "sh", "-c", 'test "$(cat /etc/hostname)" = "$HOSTNAME"',
+          ], options);
+          console.log(status);
+          await removeContainers([container.id], { ...options, force: true });
+        }
+      `;
+      const out = await run(Deno.execPath(), ["eval", "--allow-all", script]);
+      // The container's /etc/hostname is its HOSTNAME; in the host's root it is the host's name.
+      assertEquals(out.trim().split("\n"), Array(10).fill("0"));
+    });
 
     await t.step("with CAP_SYS_PTRACE, an exec's helpers are never within reach", async () => {
       // The container watches for new processes and looks through their roots for the host.
