@@ -43,11 +43,10 @@ function findEntry(
       const colon = text.indexOf(":", field);
       field = colon < 0 || colon > end ? end + 1 : colon + 1;
     }
-    if (field <= end && text.startsWith(`${value}:`, field)) {
-      return text.slice(start, end).split(":");
-    }
-    // A last field compared without a following colon.
-    if (field <= end && text.slice(field, end) === value) return text.slice(start, end).split(":");
+    // The field ends at a colon, or is the line's last.
+    const matches = field <= end &&
+      (text.startsWith(`${value}:`, field) || text.slice(field, end) === value);
+    if (matches) return text.slice(start, end).split(":");
     start = end + 1;
   }
   return undefined;
