@@ -670,6 +670,58 @@ integrationTest("escape suite: a hostile image never reaches the host", TOOLS, a
       assertEquals(out.trim().split("\n"), Array(10).fill("0"));
     });
 
+    await t.step("exec's init refuses a first process whose root is still the host's", async () => {
+      // As a container's first process is before its pivot_root: a mount namespace of its own
+      // whose root is the host's. The race above is rare; this is its losing side, made sure.
+      const early = new Deno.Command("unshare", { args: ["--mount", "sleep", "100"] }).spawn();
+      try {
+        // Until unshare has made the namespace and become sleep.
+        const ours = await sh("readlink /proc/self/ns/mnt");
+        await until(
+          "the process has its own mount namespace",
+          async () =>
+            (await sh(`readlink /proc/${early.pid}/ns/mnt; cat /proc/${early.pid}/comm`)) !==
+              `${ours}unshare\n` &&
+            (await sh(`cat /proc/${early.pid}/comm`)).trim() === "sleep",
+        );
+        const stat = await sh(`cat /proc/${early.pid}/stat`);
+        const spec = join(dir.path, "exec-request.json");
+        await Deno.writeTextFile(
+          spec,
+          JSON.stringify({
+            pid: early.pid,
+            start: stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19],
+            joinNetwork: false,
+            env: ["PATH=/usr/bin:/bin"],
+            args: ["touch", join(host, "ran-on-host")],
+            cwd: "/",
+            user: "",
+            cgroups: [],
+            security: {
+              capabilities: ["CAP_CHOWN"],
+              noNewPrivileges: true,
+              privileged: false,
+              rootNodev: false,
+            },
+          }),
+        );
+        const result = await output(Deno.execPath(), [
+          "run",
+          "--allow-all",
+          new URL("../lib/runtime/_init.ts", import.meta.url).pathname,
+          "exec",
+          spec,
+        ]);
+        assertEquals(
+          [result.code, result.stderr],
+          [125, "denocker: the container is still starting; try again\n"],
+        );
+      } finally {
+        early.kill("SIGKILL");
+        await early.status;
+      }
+    });
+
     await t.step("with CAP_SYS_PTRACE, an exec's helpers are never within reach", async () => {
       // The container watches for new processes and looks through their roots for the host.
       const watch = `while :; do for p in /proc/[0-9]*; do ` +
