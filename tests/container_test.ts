@@ -192,7 +192,8 @@ containerTest("ps, exec, stop, rm; two at once; nothing left behind", async (t) 
   try {
     await busyboxImage(layout, "busybox");
     await loadImage(layout, "busybox", root, "busybox:latest");
-    assertEquals((await cli("run", "--rm", "busybox", "true")).code, 0);
+    const first = await cli("run", "--rm", "busybox", "true");
+    assertEquals(first.code, 0, first.stderr);
     const before = await hostState();
     const containersBefore = await Array.fromAsync(Deno.readDir(join(root, "containers")));
     assertEquals(containersBefore, []);
