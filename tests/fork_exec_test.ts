@@ -23,24 +23,51 @@ integrationTest(`fork-exec on ${HERE}: the child's own session, its status, exec
   const notExecutable = join(dir.path, "data");
   await Deno.writeTextFile(notExecutable, "data", { mode: 0o644 });
   const script = `
-    import { spawn, waitFor } from "${module}";
+    import { openProc, spawn, waitFor } from "${module}";
     const session = spawn("/bin/busybox", ["sh", "-c", "cut -d ' ' -f 1,6 /proc/$$/stat; exit 42"], []);
     console.log("status", waitFor(session));
     try { spawn("/nonexistent", ["x"], []); } catch (error) { console.log(error.message); }
     try { spawn("${notExecutable}", ["x"], []); } catch (error) { console.log(error.message); }
+    // As exec's init does it: a file of the host and a pipe held open, neither close-on-exec
+    // (as inherited ones are), the host's procfs given: the child gets descriptors 0, 1, 2 only,
+    // and this process holds no file of the host and no shared memory any more.
+    const raw = Deno.dlopen("libc.so.6", {
+      open: { parameters: ["buffer", "i32"], result: "i32" },
+      pipe: { parameters: ["buffer"], result: "i32" },
+    }).symbols;
+    raw.open(new TextEncoder().encode("${notExecutable}\\0"), 0);
+    raw.pipe(new Uint8Array(8));
+    const listing = "${join(dir.path, "fds")}";
+    const lister = spawn("/bin/busybox", ["sh", "-c", "(ls /proc/$$/fd > " + listing + "); true"], [], openProc("/proc"));
+    waitFor(lister);
+    console.log(Deno.readTextFileSync(listing).trim().split("\\n").join(" "));
+    const maps = Deno.readTextFileSync("/proc/self/maps").split("\\n");
+    console.log("shared mappings", maps.filter((line) => line.split(" ")[1]?.[3] === "s").length);
+    const files = [...Deno.readDirSync("/proc/self/fd")].filter((entry) => Number(entry.name) > 2).map((entry) => {
+      try { return Deno.readLinkSync("/proc/self/fd/" + entry.name); } catch { return ""; }
+    }).filter((target) => target.startsWith("/") && !target.startsWith("/proc/"));
+    console.log("files", JSON.stringify(files));
   `;
   const out = (await run(Deno.execPath(), ["eval", "--allow-all", script])).split("\n");
   await dir.remove();
   const [pid, session] = out[0].split(" ");
   assertEquals(session, pid, "the child leads a session of its own");
-  assertEquals(out.slice(1, 4), [
+  assertEquals(out.slice(1, 7), [
     "status 42",
     "exec /nonexistent failed: ENOENT: no such file or directory",
     `exec ${notExecutable} failed: EACCES: permission denied`,
+    "0 1 2",
+    "shared mappings 0",
+    "files []",
   ]);
 });
 
-/** A static aarch64 program that calls the code twice: a failed exec, then busybox (host). */
+/**
+ * A static aarch64 program that calls the code twice: a failed exec, then
+ * busybox (the host's), which exits 42 if it has no descriptor but 0, 1, 2
+ * and the one its glob opens (41 if it inherited the pipe the program left
+ * open for it).
+ */
 const HARNESS = (code: Uint8Array) => `
   .global _start
   .text
@@ -64,6 +91,10 @@ _start:
   b.ne bad2
   mov x0, x19
   bl reap
+  adr x0, leak              // a pipe that is not close-on-exec, as an inherited descriptor
+  mov x1, #0
+  mov x8, #59
+  svc #0
   adr x0, fds
   mov x1, #0x80000
   mov x8, #59
@@ -126,6 +157,7 @@ forkexec:
   .data
   .balign 8
 fds: .word 0, 0
+leak: .word 0, 0
 buf: .word 0
   .balign 8
 info: .skip 128
@@ -133,7 +165,7 @@ missing: .asciz "/nonexistent"
 busybox: .asciz "/bin/busybox"
 sh: .asciz "sh"
 dash_c: .asciz "-c"
-script: .asciz "exit 42"
+script: .asciz "for fd in /proc/$$/fd/*; do [ \${fd##*/} -gt 3 ] && exit 41; done; exit 42"
   .balign 8
 no_args: .quad missing, 0
 args: .quad sh, dash_c, script, 0

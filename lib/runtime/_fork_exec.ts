@@ -2,9 +2,10 @@
  * Starting a program from a process with several threads, the way `fork`
  * and `execve` do it, without running anything of Deno in the child: a
  * few instructions of machine code make the child with `clone(SIGCHLD)`,
- * so that it has a copy of the memory, not the memory itself, and execve
- * the program at once (after `setsid`, so that it shares not even a
- * process group with its parent). posix_spawn shares the memory with its
+ * so that it has a copy of the memory, not the memory itself, close every
+ * descriptor from 3 on but the error pipe, and execve the program at once
+ * (after `setsid`, so that it shares not even a process group with its
+ * parent). posix_spawn shares the memory with its
  * child until the exec (`CLONE_VM`); a container with CAP_SYS_PTRACE could
  * write through that child into the exec init, whose other threads keep
  * the host's privileges.
@@ -21,6 +22,20 @@
 /** x86_64: called with the request in rdi; clobbers what the C ABI lets it. */
 function x86_64(): number[] {
   const child = [
+    // Every descriptor from 3 on closed but the pipe: close_range(3, pipe - 1), then
+    // close_range(pipe + 1, ~0).
+    ...[0xbf, 3, 0, 0, 0], // mov edi, 3
+    ...[0x41, 0x8b, 0x70, 0x18], // mov esi, [r8+24]
+    ...[0xff, 0xce], // dec esi
+    ...[0x31, 0xd2], // xor edx, edx
+    ...[0xb8, 0xb4, 0x01, 0, 0], // mov eax, SYS_close_range
+    ...[0x0f, 0x05], // syscall
+    ...[0x41, 0x8b, 0x78, 0x18], // mov edi, [r8+24]
+    ...[0xff, 0xc7], // inc edi
+    ...[0xbe, 0xff, 0xff, 0xff, 0xff], // mov esi, ~0
+    ...[0x31, 0xd2], // xor edx, edx
+    ...[0xb8, 0xb4, 0x01, 0, 0], // mov eax, SYS_close_range
+    ...[0x0f, 0x05], // syscall
     ...[0xb8, 112, 0, 0, 0], // mov eax, SYS_setsid
     ...[0x0f, 0x05], // syscall
     ...[0x49, 0x8b, 0x38], // mov rdi, [r8]        path
@@ -39,6 +54,7 @@ function x86_64(): number[] {
     ...[0xb8, 231, 0, 0, 0], // mov eax, SYS_exit_group
     ...[0x0f, 0x05], // syscall
   ];
+  if (child.length > 127) throw new Error("the child's code is too long for a short jump");
   return [
     ...[0x49, 0x89, 0xf8], // mov r8, rdi          the request (kept across syscalls)
     ...[0xb8, 56, 0, 0, 0], // mov eax, SYS_clone
@@ -64,6 +80,19 @@ function aarch64(): number[] {
   const movz = (register: number, value: number) => 0xd2800000 | (value << 5) | register;
   const svc = 0xd4000001;
   const child = [
+    // Every descriptor from 3 on closed but the pipe.
+    movz(0, 3), // mov x0, #3
+    0xb9401921, // ldr w1, [x9, #24]
+    0x51000421, // sub w1, w1, #1
+    movz(2, 0), // mov x2, #0
+    movz(8, 436), // mov x8, #SYS_close_range
+    svc,
+    0xb9401920, // ldr w0, [x9, #24]
+    0x11000400, // add w0, w0, #1
+    0x12800001, // mov w1, #-1
+    movz(2, 0), // mov x2, #0
+    movz(8, 436), // mov x8, #SYS_close_range
+    svc,
     movz(8, 157), // mov x8, #SYS_setsid
     svc,
     0xf9400120, // ldr x0, [x9]         path

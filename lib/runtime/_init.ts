@@ -547,7 +547,6 @@ function execInit(spec: ExecSpec): never {
     throw new InitError("the container is still starting; try again");
   }
   const user = lookUpUser(userFiles(proc), spec.user);
-  closeRaw(proc);
   newSession();
   closeOnExecFrom3();
   const path = resolveCommand(spec.args[0], spec.env);
@@ -559,7 +558,7 @@ function execInit(spec: ExecSpec): never {
   // PID namespace, but no thread of its own (Linux refuses that across PID namespaces).
   let pid: number;
   try {
-    pid = spawn(path, spec.args, spec.env);
+    pid = spawn(path, spec.args, spec.env, proc);
   } catch (error) {
     const code = error instanceof SystemCallError && error.errno === 2 ? 127 : 126;
     throw new InitError((error as Error).message, code);

@@ -58,6 +58,7 @@ const SYMBOLS = {
   bpf: { name: "syscall", parameters: ["i64", "i32", "buffer", "u32"], result: "i64" },
   mmap: { parameters: ["pointer", "usize", "i32", "i32", "i32", "i64"], result: "pointer" },
   mprotect: { parameters: ["pointer", "usize", "i32"], result: "i32" },
+  munmap: { parameters: ["pointer", "usize"], result: "i32" },
   pipe2: { parameters: ["buffer", "i32"], result: "i32" },
   waitpid: { parameters: ["i32", "buffer", "i32"], result: "i32", nonblocking: false },
   _exit: { parameters: ["i32"], result: "void" },
@@ -329,6 +330,58 @@ function forkExecFunction() {
 }
 
 /**
+ * Lets go of what of the host this process holds that a child of it could
+ * hand on before its exec: the regular files it has open (Deno's caches,
+ * the cgroup files), the procfs descriptor `proc` (closed), and its shared
+ * mappings (SQLite's shared memory of those caches), which a child
+ * shares, not copies. Only for a process that does nothing with them any
+ * more: the exec init, which then only starts the command and waits.
+ */
+function releaseHostFiles(proc: number): void {
+  const c = libc();
+  const maps = readRegularDescriptorUnchecked(
+    c.openat(proc, cString("thread-self/maps"), O.RDONLY | O.CLOEXEC, 0),
+  );
+  c.close(proc);
+  for (const line of new TextDecoder().decode(maps).split("\n")) {
+    const [range, permissions] = line.split(" ");
+    if (!permissions || permissions[3] !== "s") continue;
+    const [start, end] = range.split("-").map((hex) => BigInt(`0x${hex}`));
+    c.munmap(Deno.UnsafePointer.create(start), end - start);
+  }
+  const stat = new Uint8Array(256);
+  const view = new DataView(stat.buffer);
+  for (let fd = 3; fd < 4096; fd++) {
+    if (c.statx(fd, cString(""), AT_EMPTY_PATH, STATX_TYPE_SIZE, stat) !== 0) continue;
+    const type = view.getUint16(0x1c, true) & S_IFMT;
+    // Files, directories and devices of the host, anything a path can reopen; not Deno's own
+    // event descriptors, sockets and pipes, which it still waits on.
+    if (HOST_FILE_TYPES.includes(type)) c.close(fd);
+  }
+}
+
+/** All of a procfs file (its size is not known ahead). */
+function readRegularDescriptorUnchecked(fd: number): Uint8Array {
+  check(fd, "open maps");
+  const c = libc();
+  const chunks: Uint8Array[] = [];
+  for (;;) {
+    const buffer = new Uint8Array(65536);
+    const n = Number(c.read(fd, buffer, BigInt(buffer.byteLength)));
+    if (n <= 0) break;
+    chunks.push(buffer.subarray(0, n));
+  }
+  c.close(fd);
+  const all = new Uint8Array(chunks.reduce((sum, chunk) => sum + chunk.byteLength, 0));
+  let offset = 0;
+  for (const chunk of chunks) {
+    all.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return all;
+}
+
+/**
  * Starts a program as fork and execve would, from this thread (see
  * `_fork_exec.ts`): the child has a copy of this process's memory, this
  * thread's credentials, capabilities, seccomp filter, root, working
@@ -339,11 +392,15 @@ function forkExecFunction() {
  * @param path The program.
  * @param argv Its arguments, the program's name first.
  * @param env `KEY=VALUE` entries.
+ * @param proc A host procfs descriptor: given, the process first lets go of
+ *   the host's files and shared memory (`releaseHostFiles`), and of it.
  * @returns The new process's PID.
  * @throws {SystemCallError} When the program could not be executed.
  */
-export function spawn(path: string, argv: string[], env: string[]): number {
+export function spawn(path: string, argv: string[], env: string[], proc?: number): number {
   const c = libc();
+  const run = forkExecFunction();
+  if (proc !== undefined) releaseHostFiles(proc);
   const strings = new CStringArrays();
   const pipe = new Int32Array(2);
   check(c.pipe2(new Uint8Array(pipe.buffer), O.CLOEXEC), "pipe2");
@@ -357,7 +414,7 @@ export function spawn(path: string, argv: string[], env: string[]): number {
   request[REQUEST.argv / 8] = address(argvArray);
   request[REQUEST.envp / 8] = address(envArray);
   request[REQUEST.errorPipe / 8] = BigInt(pipe[1]);
-  const pid = Number(forkExecFunction().call(new Uint8Array(request.buffer)));
+  const pid = Number(run.call(new Uint8Array(request.buffer)));
   c.close(pipe[1]);
   strings.release();
   if (pid < 0) {
@@ -595,6 +652,8 @@ export function chroot(path: string): void {
 
 const S_IFMT = 0o170000;
 const S_IFREG = 0o100000;
+/** Regular files, directories, symlinks (O_PATH), block and character devices. */
+const HOST_FILE_TYPES = [0o100000, 0o040000, 0o120000, 0o060000, 0o020000];
 const AT_EMPTY_PATH = 0x1000;
 const STATX_TYPE_SIZE = 0x1 | 0x200;
 const RESOLVE_NO_MAGICLINKS = 0x02;
