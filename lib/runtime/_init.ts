@@ -63,6 +63,7 @@ import {
   pivotRoot,
   readFileInRoot,
   readRegularFile,
+  releaseHostFiles,
   resetSignals,
   setCapabilitySets,
   setHostname,
@@ -438,6 +439,9 @@ function mountRoot(spec: InitSpec): string {
 
 function runInit(spec: InitSpec): never {
   closeInheritedDescriptors();
+  // Its /proc files (fd, mem, environ) stay closed to the container's processes, which exist
+  // (through exec) while this process, already with their ids, still waits to execve.
+  setUndumpable();
   const held = permittedCapabilities();
   // Nothing mounted here reaches the host.
   mount(null, "/", null, MS.REC | MS.PRIVATE);
@@ -470,7 +474,6 @@ function runInit(spec: InitSpec): never {
   }
   const procfs = openProc("/proc");
   const user = lookUpUser(userFiles(procfs), spec.user);
-  closeRaw(procfs);
   // Remounted with what the root was mounted with (nodev where there are no device rules).
   const nodev = spec.security.rootNodev ? MS.NODEV : 0;
   if (spec.readOnly) mount(null, "/", null, MS.REMOUNT | MS.BIND | MS.RDONLY | nodev);
@@ -481,6 +484,9 @@ function runInit(spec: InitSpec): never {
   closeOnExecFrom3();
   // Joined last, so the init's own memory is not the container's.
   join0(notJoined(cgroups));
+  // Nothing of the host's files stays open from here to the exec: Deno's caches, the cgroup
+  // files (the exec may wait, for a lease of the container's, with descriptors still open).
+  releaseHostFiles(procfs);
   const path = resolveCommand(spec.args[0], spec.env);
   restrictThread({ user, security: spec.security, seccomp, held });
   enterDirectory(spec.cwd);

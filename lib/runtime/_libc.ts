@@ -335,9 +335,11 @@ function forkExecFunction() {
  * the cgroup files), the procfs descriptor `proc` (closed), and its shared
  * mappings (SQLite's shared memory of those caches), which a child
  * shares, not copies. Only for a process that does nothing with them any
- * more: the exec init, which then only starts the command and waits.
+ * more: an init about to become (or to start) the command.
+ *
+ * @param proc A procfs in which this thread is visible ({@link openProc}).
  */
-function releaseHostFiles(proc: number): void {
+export function releaseHostFiles(proc: number): void {
   const c = libc();
   const maps = readRegularDescriptorUnchecked(
     c.openat(proc, cString("thread-self/maps"), O.RDONLY | O.CLOEXEC, 0),
