@@ -229,6 +229,19 @@ integrationTest("escape suite: a hostile image never reaches the host", TOOLS, a
       `LD_PRELOAD=${join(host, "evil.so")}`,
     ]);
     await image("workdir-fd", [], ["--config.workingdir", "/proc/self/fd/3"]);
+    // Every PATH entry a chain of 40 symlinks, each through 400 `d/..`: seconds to look through.
+    const hops = Array(400).fill("d/..").join("/");
+    await image("slow-path", [[
+      { name: "z/", type: "directory" },
+      { name: "z/d/", type: "directory" },
+      ...Array.from({ length: 40 }, (_, i) => ({
+        name: `z/L${i}`,
+        type: "symlink" as const,
+        linkname: `${hops}/L${i + 1}`,
+      })),
+      { name: "p/", type: "directory" },
+      { name: "p/sleep", type: "symlink", linkname: "../z/L0" },
+    ]], ["--config.env", `PATH=${"/p:".repeat(1000)}/bin`]);
     // An ELF interpreter of the image's own (see the step that uses it).
     await image("exe", [[
       { name: "lib64/", type: "directory" },
@@ -668,6 +681,37 @@ integrationTest("escape suite: a hostile image never reaches the host", TOOLS, a
       const out = await run(Deno.execPath(), ["eval", "--allow-all", script]);
       // The container's /etc/hostname is its HOSTNAME; in the host's root it is the host's name.
       assertEquals(out.trim().split("\n"), Array(10).fill("0"));
+    });
+
+    await t.step("no exec while the first process is still denocker's init", async () => {
+      // An image that makes its init slow to find the command (every PATH entry a long chain
+      // of symlinks): until the command runs, the init holds the host's files and, on some of
+      // its threads, the host's privileges, so nothing may join the container.
+      const name = "slow-start";
+      spawnAll([
+        "--root",
+        root,
+        "run",
+        "--rm",
+        "--name",
+        name,
+        images["slow-path"],
+        "sleep",
+        "100",
+      ]);
+      started.push({ engine: engines[0], name });
+      await until(
+        `${name} is created`,
+        async () => (await cli("ps", "-a")).stdout.includes(` ${name}\n`),
+      );
+      const early = await cli("exec", name, "true");
+      assertEquals([early.code, early.stderr], [
+        125,
+        `denocker: Cannot exec in container ${name}: it is not running\n`,
+      ]);
+      await until(`${name} runs`, async () => (await cli("ps")).stdout.includes(` ${name}\n`));
+      assertEquals((await cli("exec", name, "true")).code, 0);
+      await cli("rm", "-f", name);
     });
 
     await t.step("exec's init refuses a first process whose root is still the host's", async () => {

@@ -341,17 +341,21 @@ export async function joinEarly(cgroups: CgroupDirectory[], pid: number): Promis
 }
 
 /**
- * Waits until a container's first process has left the host's root for the
- * container's (or has ended): before, an exec would join a mount namespace
- * whose root is the host's.
+ * Waits until a container's first process has become the command (or has
+ * ended): before, it is the host's shell that bind-mounts denocker's
+ * binary, then denocker's init, which holds the host's files and, on some
+ * of its threads, the host's privileges: no process of the container may
+ * exist meanwhile (`exec` is refused until then).
  */
-async function untilPivoted(pid: number, init: Deno.ChildProcess): Promise<void> {
+async function untilCommand(pid: number, init: Deno.ChildProcess): Promise<void> {
   let ended = false;
   init.status.then(() => ended = true);
-  const host = await Deno.stat("/");
+  const hosts = await Promise.all(
+    [Deno.execPath(), hostTool("sh", "a POSIX shell")].map((path) => Deno.stat(path)),
+  );
   while (!ended) {
-    const root = await Deno.stat(`/proc/${pid}/root`).catch(() => undefined);
-    if (!root || root.dev !== host.dev || root.ino !== host.ino) return;
+    const exe = await Deno.stat(`/proc/${pid}/exe`).catch(() => undefined);
+    if (!exe || !hosts.some((host) => host.dev === exe.dev && host.ino === exe.ino)) return;
     await new Promise((resolve) => setTimeout(resolve, 2));
   }
 }
@@ -684,8 +688,9 @@ export async function startContainer(
     ? await runtimeProcess(record.spec.directory, child)
     : await firstChild(child.pid);
   const joined = pid === undefined ? Promise.resolve() : joinEarly(record.spec.cgroups, pid);
-  // Running (and open to exec) once its first process is inside its own root.
-  if (pid !== undefined && !record.spec.runtime) await untilPivoted(pid, child);
+  // Running (and open to exec) once its first process is the command: until then it is
+  // denocker's init, which no process of the container may see at work.
+  if (pid !== undefined && !record.spec.runtime) await untilCommand(pid, child);
   const start = pid === undefined ? undefined : await processStart(pid);
   record.state = "running";
   record.started = new Date().toISOString();

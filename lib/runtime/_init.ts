@@ -532,6 +532,13 @@ function execInit(spec: ExecSpec): never {
   }));
   // Opened from the process that was recorded, not from another that took its PID since.
   if (!sameProcess(spec.pid, spec.start)) throw new InitError("the container is not running");
+  // Until its first process has exec'd the command, that process is denocker's init (or the
+  // shell before it), with the host's files and privileges: no process may join it then.
+  const own = Deno.statSync("/proc/self/exe");
+  const first = Deno.statSync(`/proc/${spec.pid}/exe`);
+  if (first.dev === own.dev && first.ino === own.ino) {
+    throw new InitError("the container is still starting; try again");
+  }
   const cgroups = notJoined(openCgroups(spec.cgroups, true));
   const seccomp = readSeccomp(spec.security);
   // The host's procfs, where this thread is visible, and its root, to tell it from the
