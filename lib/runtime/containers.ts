@@ -98,8 +98,12 @@ export async function processStart(pid: number): Promise<string | undefined> {
     if (fields[0] === "Z") return undefined;
     return fields[19];
   } catch (error) {
-    // Only a missing process means none; without permission to look, nothing can be said.
+    // Only a missing process means none (ESRCH: it went while its file was read); without
+    // permission to look, nothing can be said.
     if (error instanceof Deno.errors.NotFound) return undefined;
+    const gone = (error as { code?: string }).code === "ESRCH" ||
+      /\(os error 3\)/.test((error as Error).message);
+    if (gone) return undefined;
     throw error;
   }
 }
