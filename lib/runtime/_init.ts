@@ -663,7 +663,9 @@ export function containerInit(mode: string, specPath: string): number {
       ? error.message
       : `cannot start the container: ${(error as Error).message}`;
     Deno.stderr.writeSync(new TextEncoder().encode(`denocker: ${message}\n`));
-    return code;
+    // Not Deno's own exit: the init may have let go of files and memory that Deno's shutdown
+    // would use.
+    exitNow(code);
   }
 }
 

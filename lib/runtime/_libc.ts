@@ -59,6 +59,7 @@ const SYMBOLS = {
   mmap: { parameters: ["pointer", "usize", "i32", "i32", "i32", "i64"], result: "pointer" },
   mprotect: { parameters: ["pointer", "usize", "i32"], result: "i32" },
   munmap: { parameters: ["pointer", "usize"], result: "i32" },
+  getdents64: { name: "syscall", parameters: ["i64", "i32", "buffer", "usize"], result: "i64" },
   pipe2: { parameters: ["buffer", "i32"], result: "i32" },
   waitpid: { parameters: ["i32", "buffer", "i32"], result: "i32", nonblocking: false },
   _exit: { parameters: ["i32"], result: "void" },
@@ -344,7 +345,6 @@ export function releaseHostFiles(proc: number): void {
   const maps = readRegularDescriptorUnchecked(
     c.openat(proc, cString("thread-self/maps"), O.RDONLY | O.CLOEXEC, 0),
   );
-  c.close(proc);
   for (const line of new TextDecoder().decode(maps).split("\n")) {
     const [range, permissions] = line.split(" ");
     if (!permissions || permissions[3] !== "s") continue;
@@ -353,13 +353,54 @@ export function releaseHostFiles(proc: number): void {
   }
   const stat = new Uint8Array(256);
   const view = new DataView(stat.buffer);
-  for (let fd = 3; fd < 4096; fd++) {
+  for (const fd of openDescriptors(proc)) {
+    if (fd < 3) continue;
     if (c.statx(fd, cString(""), AT_EMPTY_PATH, STATX_TYPE_SIZE, stat) !== 0) continue;
     const type = view.getUint16(0x1c, true) & S_IFMT;
     // Files, directories and devices of the host, anything a path can reopen; not Deno's own
     // event descriptors, sockets and pipes, which it still waits on.
     if (HOST_FILE_TYPES.includes(type)) c.close(fd);
   }
+  c.close(proc);
+}
+
+const SYS_GETDENTS64: Record<string, number> = { x86_64: 217, aarch64: 61 };
+
+/** The descriptors this process has open, as its `fd/` directory in `proc` lists them. */
+function openDescriptors(proc: number): number[] {
+  const c = libc();
+  const directory = c.openat(
+    proc,
+    cString("thread-self/fd"),
+    O.RDONLY | O.DIRECTORY | O.CLOEXEC,
+    0,
+  );
+  check(directory, "open fd/");
+  const found: number[] = [];
+  const buffer = new Uint8Array(32768);
+  const view = new DataView(buffer.buffer);
+  try {
+    for (;;) {
+      const n = Number(
+        c.getdents64(BigInt(SYS_GETDENTS64[Deno.build.arch]), directory, buffer, 32768n),
+      );
+      if (n < 0) check(-1, "getdents64");
+      if (n <= 0) break;
+      // struct linux_dirent64: d_ino (8), d_off (8), d_reclen (2), d_type (1), d_name.
+      for (let offset = 0; offset < n;) {
+        const length = view.getUint16(offset + 16, true);
+        const name = new TextDecoder().decode(
+          buffer.subarray(offset + 19, buffer.indexOf(0, offset + 19)),
+        );
+        if (/^[0-9]+$/.test(name)) found.push(Number(name));
+        offset += length;
+      }
+    }
+  } finally {
+    c.close(directory);
+  }
+  // Its own descriptor for the listing is closed now.
+  return found.filter((fd) => fd !== directory);
 }
 
 /** All of a procfs file (its size is not known ahead). */
