@@ -45,8 +45,6 @@ const SYMBOLS = {
   open: { parameters: ["buffer", "i32", "u32"], result: "i32" },
   openat: { parameters: ["i32", "buffer", "i32", "u32"], result: "i32" },
   read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
-  fchdir: { parameters: ["i32"], result: "i32" },
-  chroot: { parameters: ["buffer"], result: "i32" },
   statx: { parameters: ["i32", "buffer", "i32", "u32", "buffer"], result: "i32" },
   fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" },
   close_range: { name: "syscall", parameters: ["i64", "u32", "u32", "u32"], result: "i64" },
@@ -681,16 +679,6 @@ export function openRaw(path: string, flags: number): number {
 /** close(2). */
 export function closeRaw(fd: number): void {
   libc().close(fd);
-}
-
-/** fchdir(2). */
-export function fchdir(fd: number): void {
-  check(libc().fchdir(fd), "fchdir");
-}
-
-/** chroot(2). */
-export function chroot(path: string): void {
-  check(libc().chroot(cString(path)), `chroot ${path}`);
 }
 
 const S_IFMT = 0o170000;
