@@ -243,112 +243,117 @@ function tally(outcomes: [string, Outcome][]) {
   return { counts, differences };
 }
 
-integrationTest("tar archives of every format extract as GNU tar extracts them", [
-  "tar",
-  "bsdtar",
-  "python3",
-], async () => {
-  const scratch = await tempDir();
-  try {
-    const source = join(scratch.path, "source");
-    await Deno.mkdir(source);
-    await makeSource(source);
-    const outcomes: [string, Outcome][] = [];
-    let readAsGo = 0;
-    for (const [name, path] of await toolArchives(source, scratch.path)) {
-      outcomes.push([name, await compareWithGnuTar(path, scratch.path)]);
-    }
-    for (const [name, bytes] of handMadeArchives()) {
-      const path = join(scratch.path, "hand-made.tar");
-      await Deno.writeFile(path, bytes);
-      const outcome = await compareWithGnuTar(path, scratch.path);
-      // Where GNU tar and Go's archive/tar disagree, we read as Go (docker) does, on purpose.
-      const goTree = GO_RULES.get(name);
-      if (goTree) {
-        assertEquals(outcome.kind, "differs", `${name}: expected GNU tar to read it otherwise`);
-        assertEquals((outcome as { ours: string[] }).ours, goTree, name);
-        readAsGo++;
-        continue;
-      }
-      outcomes.push([name, outcome]);
-    }
-    const { counts, differences } = tally(outcomes);
-    const refused = outcomes.filter(([, outcome]) => outcome.kind === "refused");
-    // deno-lint-ignore no-console
-    console.log(
-      `differential: ${outcomes.length + readAsGo} archives: ${
-        JSON.stringify({ ...counts, readAsGo })
-      }; refused: ${
-        refused.map(([name, o]) => `${name} (${(o as { reason: string }).reason})`).join("; ")
-      }`,
-    );
-    assertEquals(differences, []);
-    // Only what we mean to refuse is refused: every tool archive is read.
-    assertEquals(
-      outcomes.filter(([, outcome]) => outcome.kind === "refused").map(([name]) => name),
-      ["regular file named with a trailing slash", "non-UTF-8 name"],
-    );
-  } finally {
-    await scratch.remove();
-  }
-});
+/** The tools {@link toolArchives} writes archives with, and GNU tar to compare against. */
+const ARCHIVE_TOOLS = ["tar", "bsdtar", "python3"];
 
-integrationTest("randomly corrupted archives are refused or read as GNU tar reads them", [
-  "tar",
-], async () => {
-  const seed = Number(Deno.env.get("TAR_MUTATION_SEED") ?? 20261128);
-  // deno-lint-ignore no-console
-  console.log(`mutation seed ${seed} (set TAR_MUTATION_SEED to replay)`);
-  let state = seed >>> 0;
-  const random = () => {
-    // xorshift32: small, seeded, the same on every machine.
-    state ^= state << 13;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    return (state >>> 0) / 2 ** 32;
-  };
-  const scratch = await tempDir();
-  try {
-    const source = join(scratch.path, "source");
-    await Deno.mkdir(source);
-    await makeSource(source);
-    const bases = [...(await toolArchives(source, scratch.path)).values()];
-    const outcomes: [string, Outcome][] = [];
-    const path = join(scratch.path, "mutated.tar");
-    for (let i = 0; i < 150; i++) {
-      const base = bases[Math.floor(random() * bases.length)];
-      const bytes = await Deno.readFile(base);
-      // Corrupt one to three bytes inside a header block; half the time fix the checksum so
-      // that the corruption reaches past it.
-      const headerStarts: number[] = [];
-      for (let offset = 0; offset + 512 <= bytes.byteLength; offset += 512) {
-        const block = bytes.subarray(offset, offset + 512);
-        if (block[257] === 0x75 /* "u" of ustar */ || block[156] === 0x30) {
-          headerStarts.push(offset);
+integrationTest(
+  "tar archives of every format extract as GNU tar extracts them",
+  ARCHIVE_TOOLS,
+  async () => {
+    const scratch = await tempDir();
+    try {
+      const source = join(scratch.path, "source");
+      await Deno.mkdir(source);
+      await makeSource(source);
+      const outcomes: [string, Outcome][] = [];
+      let readAsGo = 0;
+      for (const [name, path] of await toolArchives(source, scratch.path)) {
+        outcomes.push([name, await compareWithGnuTar(path, scratch.path)]);
+      }
+      for (const [name, bytes] of handMadeArchives()) {
+        const path = join(scratch.path, "hand-made.tar");
+        await Deno.writeFile(path, bytes);
+        const outcome = await compareWithGnuTar(path, scratch.path);
+        // Where GNU tar and Go's archive/tar disagree, we read as Go (docker) does, on purpose.
+        const goTree = GO_RULES.get(name);
+        if (goTree) {
+          assertEquals(outcome.kind, "differs", `${name}: expected GNU tar to read it otherwise`);
+          assertEquals((outcome as { ours: string[] }).ours, goTree, name);
+          readAsGo++;
+          continue;
         }
+        outcomes.push([name, outcome]);
       }
-      const header = headerStarts[Math.floor(random() * headerStarts.length)] ?? 0;
-      const flips = 1 + Math.floor(random() * 3);
-      for (let f = 0; f < flips; f++) {
-        bytes[header + Math.floor(random() * 512)] = Math.floor(random() * 256);
-      }
-      if (random() < 0.5) withChecksum(bytes.subarray(header, header + 512));
-      await Deno.writeFile(path, bytes);
-      // GNU tar sets a directory's time when the archive leaves it, so a corrupted (reordered)
-      // archive can leave it at "now"; docker, like us, sets it after the whole layer.
-      outcomes.push([
-        `#${i} of ${base.split("/").pop()} at ${header}`,
-        await compareWithGnuTar(path, scratch.path, { directoryTimes: false }),
-      ]);
+      const { counts, differences } = tally(outcomes);
+      const refused = outcomes.filter(([, outcome]) => outcome.kind === "refused");
+      // deno-lint-ignore no-console
+      console.log(
+        `differential: ${outcomes.length + readAsGo} archives: ${
+          JSON.stringify({ ...counts, readAsGo })
+        }; refused: ${
+          refused.map(([name, o]) => `${name} (${(o as { reason: string }).reason})`).join("; ")
+        }`,
+      );
+      assertEquals(differences, []);
+      // Only what we mean to refuse is refused: every tool archive is read.
+      assertEquals(
+        outcomes.filter(([, outcome]) => outcome.kind === "refused").map(([name]) => name),
+        ["regular file named with a trailing slash", "non-UTF-8 name"],
+      );
+    } finally {
+      await scratch.remove();
     }
-    const { counts, differences } = tally(outcomes);
+  },
+);
+
+integrationTest(
+  "randomly corrupted archives are refused or read as GNU tar reads them",
+  ARCHIVE_TOOLS,
+  async () => {
+    const seed = Number(Deno.env.get("TAR_MUTATION_SEED") ?? 20261128);
     // deno-lint-ignore no-console
-    console.log(`mutation: ${outcomes.length} archives: ${JSON.stringify(counts)}`);
-    assertEquals(differences, []);
-  } finally {
-    await scratch.remove();
-  }
-});
+    console.log(`mutation seed ${seed} (set TAR_MUTATION_SEED to replay)`);
+    let state = seed >>> 0;
+    const random = () => {
+      // xorshift32: small, seeded, the same on every machine.
+      state ^= state << 13;
+      state ^= state >>> 17;
+      state ^= state << 5;
+      return (state >>> 0) / 2 ** 32;
+    };
+    const scratch = await tempDir();
+    try {
+      const source = join(scratch.path, "source");
+      await Deno.mkdir(source);
+      await makeSource(source);
+      const bases = [...(await toolArchives(source, scratch.path)).values()];
+      const outcomes: [string, Outcome][] = [];
+      const path = join(scratch.path, "mutated.tar");
+      for (let i = 0; i < 150; i++) {
+        const base = bases[Math.floor(random() * bases.length)];
+        const bytes = await Deno.readFile(base);
+        // Corrupt one to three bytes inside a header block; half the time fix the checksum so
+        // that the corruption reaches past it.
+        const headerStarts: number[] = [];
+        for (let offset = 0; offset + 512 <= bytes.byteLength; offset += 512) {
+          const block = bytes.subarray(offset, offset + 512);
+          if (block[257] === 0x75 /* "u" of ustar */ || block[156] === 0x30) {
+            headerStarts.push(offset);
+          }
+        }
+        const header = headerStarts[Math.floor(random() * headerStarts.length)] ?? 0;
+        const flips = 1 + Math.floor(random() * 3);
+        for (let f = 0; f < flips; f++) {
+          bytes[header + Math.floor(random() * 512)] = Math.floor(random() * 256);
+        }
+        if (random() < 0.5) withChecksum(bytes.subarray(header, header + 512));
+        await Deno.writeFile(path, bytes);
+        // GNU tar sets a directory's time when the archive leaves it, so a corrupted (reordered)
+        // archive can leave it at "now"; docker, like us, sets it after the whole layer.
+        outcomes.push([
+          `#${i} of ${base.split("/").pop()} at ${header}`,
+          await compareWithGnuTar(path, scratch.path, { directoryTimes: false }),
+        ]);
+      }
+      const { counts, differences } = tally(outcomes);
+      // deno-lint-ignore no-console
+      console.log(`mutation: ${outcomes.length} archives: ${JSON.stringify(counts)}`);
+      assertEquals(differences, []);
+    } finally {
+      await scratch.remove();
+    }
+  },
+);
 
 integrationTest("a sparse file's holes count against the uncompressed cap", ["tar"], async () => {
   const scratch = await tempDir();
