@@ -115,7 +115,11 @@ Deno.test("a killed command's staging is cleaned by the next command at once", a
   try {
     const child = spawnCli(["pull", "-q", "--root", root.path, `${slow.server.host}/team/app`]);
     const tmp = join(root.path, "tmp");
-    const staged = () => Array.fromAsync(Deno.readDir(tmp)).catch(() => []);
+    // Staging directories (a pull also writes temp files there, which go by age).
+    const staged = async () =>
+      (await Array.fromAsync(Deno.readDir(tmp)).catch(() => [])).filter((entry) =>
+        entry.isDirectory && !entry.name.startsWith(".")
+      );
     while ((await staged()).length === 0) await new Promise((resolve) => setTimeout(resolve, 10));
     const [killed] = await staged();
     child.kill("SIGKILL");

@@ -86,16 +86,22 @@ export class Staging {
   static async create(root: string): Promise<Staging> {
     const tmp = join(root, "tmp");
     await Deno.mkdir(tmp, { recursive: true, mode: 0o700 });
-    const path = join(tmp, `${Deno.pid}-${crypto.randomUUID()}`);
-    await Deno.mkdir(path, { mode: 0o700 });
+    const name = `${Deno.pid}-${crypto.randomUUID()}`;
+    // Made under a hidden name and renamed once its owner lock is held, so that a staging
+    // directory is never seen without one: a command killed in between leaves only a hidden
+    // directory, removed once its heartbeat would count as stopped.
+    const building = join(tmp, `.${name}`);
+    await Deno.mkdir(building, { mode: 0o700 });
     // Held until dispose, or by the OS until this process dies: how others tell it is alive.
-    const owner = await Deno.open(join(path, OWNER_LOCK), {
+    const owner = await Deno.open(join(building, OWNER_LOCK), {
       read: true,
       write: true,
       createNew: true,
       mode: 0o600,
     });
     await owner.lock(true);
+    const path = join(tmp, name);
+    await Deno.rename(building, path);
     return new Staging(path, owner);
   }
 
@@ -135,7 +141,7 @@ export class Staging {
     let removed = 0;
     for (const entry of await readDirIfExists(tmp)) {
       const path = join(tmp, entry.name);
-      const pid = Number(/^([0-9]+)-/.exec(entry.name)?.[1] ?? NaN);
+      const pid = Number(/^\.?([0-9]+)-/.exec(entry.name)?.[1] ?? NaN);
       if (pid === Deno.pid) continue;
       let stale = entry.isDirectory ? await ownerGone(path) : undefined;
       if (stale === undefined && !Number.isNaN(pid) && (await processAlive(pid)) === false) {
