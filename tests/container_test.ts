@@ -122,17 +122,25 @@ containerTest("a container sees what unpack gives; its writes stay its own", asy
 });
 
 /**
- * The host's mounts, and the cgroup directories denocker made. (Read by `sh`:
- * Deno lets only a fully permitted process read /proc and /sys, and the
- * tests run with the tasks' narrower permissions.)
+ * What of the host a test's containers could leave behind: the mounts under
+ * the test's directory, and the cgroup directories of the given containers
+ * (by ID). Nothing else on the machine counts: other programs may mount and
+ * make cgroups meanwhile. (Read by `sh`: Deno lets only a fully permitted
+ * process read /proc and /sys, and the tests run with the tasks' narrower
+ * permissions.)
  */
-async function hostState(): Promise<{ mounts: string[]; cgroups: string[] }> {
+async function hostState(
+  under: string,
+  ids: Iterable<string>,
+): Promise<{ mounts: string[]; cgroups: string[] }> {
   const mounts = (await run("cat", ["/proc/self/mountinfo"])).split("\n")
-    .map((line) => line.split(" ").slice(3, 5).join(" ")).sort();
+    .map((line) => line.split(" ").slice(3, 5).join(" "))
+    .filter((entry) => entry.split(" ")[1]?.startsWith(under)).sort();
+  const wanted = new Set(ids);
   const cgroups = (await run("sh", [
     "-c",
     'for d in /sys/fs/cgroup/denocker/*/ /sys/fs/cgroup/*/denocker/*/; do [ -d "$d" ] && echo "$d"; done; true',
-  ])).split("\n").filter(Boolean).sort();
+  ])).split("\n").filter((path) => wanted.has(path.split("/").at(-2) ?? "")).sort();
   return { mounts, cgroups };
 }
 
@@ -165,6 +173,17 @@ containerTest("ps, exec, stop, rm; two at once; nothing left behind", async (t) 
   const dir = await tempDir();
   const root = join(dir.path, "store");
   const cli = (...args: string[]) => runAll(["--root", root, ...args]);
+  // Every container this test makes, by ID (its directory's name), for the check at the end.
+  const ids = new Set<string>();
+  const watch = setInterval(() => {
+    try {
+      for (const entry of Deno.readDirSync(join(root, "containers"))) {
+        if (/^[0-9a-f]{64}$/.test(entry.name)) ids.add(entry.name);
+      }
+    } catch {
+      // Not made yet.
+    }
+  }, 5);
   const names = async (...flags: string[]) =>
     (await cli("ps", ...flags)).stdout.split("\n").slice(1).filter(Boolean).map((line) =>
       line.split(/\s+/).at(-1)!
@@ -194,7 +213,7 @@ containerTest("ps, exec, stop, rm; two at once; nothing left behind", async (t) 
     await loadImage(layout, "busybox", root, "busybox:latest");
     const first = await cli("run", "--rm", "busybox", "true");
     assertEquals(first.code, 0, first.stderr);
-    const before = await hostState();
+    const before = await hostState(dir.path, ids);
     const containersBefore = await Array.fromAsync(Deno.readDir(join(root, "containers")));
     assertEquals(containersBefore, []);
 
@@ -206,7 +225,7 @@ containerTest("ps, exec, stop, rm; two at once; nothing left behind", async (t) 
       await until("both run", async () => (await names()).sort().join() === "one,two");
       await untilTrapped("one");
       // Each has a cgroup for its device rules and one for its limit while it runs.
-      const cgroups = (await hostState()).cgroups.filter((path) => !before.cgroups.includes(path));
+      const cgroups = (await hostState(dir.path, ids)).cgroups;
       assertEquals(
         cgroups.map((path) => path.split("/")[4]).sort(),
         ["devices", "devices", "memory", "pids"],
@@ -366,9 +385,12 @@ containerTest("ps, exec, stop, rm; two at once; nothing left behind", async (t) 
       );
     });
 
-    assertEquals(await hostState(), before);
+    // The containers' mounts lived in their own namespaces; their cgroups went with them.
+    assertEquals(await hostState(dir.path, ids), before);
+    assert(ids.size >= 9, `the test saw ${ids.size} containers`);
     assertEquals(await Array.fromAsync(Deno.readDir(join(root, "containers"))), []);
   } finally {
+    clearInterval(watch);
     // After a failure: no container outlives the test.
     const left = (await cli("ps", "-aq")).stdout.split("\n").filter(Boolean);
     if (left.length > 0) await cli("rm", "-f", ...left);
