@@ -40,3 +40,21 @@ export function requireAllPermissions(what: string): void {
     `Cannot ${what}: Deno must be given every permission (--allow-all, -A) for that, as it reads /proc and /sys`,
   );
 }
+
+/**
+ * The one-line explanation of Deno's refusal to create a symlink under
+ * path-scoped `--allow-read`/`--allow-write`, or undefined for any other
+ * error. Nearly every image has symlinks, so extracting one needs the
+ * unscoped grants.
+ *
+ * @param error What `Deno.symlink` threw.
+ * @param what The entry being made, e.g. `layer entry "bin/sh"`.
+ * @returns The error to throw instead.
+ */
+export function symlinkRefusal(error: unknown, what: string): DenockerError | undefined {
+  if (!(error instanceof Deno.errors.NotCapable)) return undefined;
+  return new DenockerError(
+    `Cannot create ${what}: it is a symlink, and Deno creates symlinks only with unscoped --allow-read and --allow-write (a path-scoped grant cannot confine where a link points)`,
+    { cause: error },
+  );
+}

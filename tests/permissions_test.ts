@@ -18,10 +18,27 @@ import { craftTar } from "./_tar.ts";
 
 const PROJECT = new URL("..", import.meta.url).pathname;
 
+/**
+ * An image as real ones are: a multi-call binary with its applets as
+ * symlinks (busybox's layout), a hardlink, and a whiteout in the layer over it.
+ */
 async function imageRegistry() {
   const image = fakeImage([
-    await craftTar([{ name: "etc/", type: "directory" }, { name: "etc/motd", body: "hi" }]),
-    await craftTar([{ name: "app", body: "app", mode: 0o755 }]),
+    await craftTar([
+      { name: "bin/", type: "directory" },
+      { name: "bin/busybox", body: "multi-call binary", mode: 0o755 },
+      { name: "bin/sh", type: "symlink", linkname: "busybox" },
+      { name: "bin/ls", type: "symlink", linkname: "busybox" },
+      { name: "bin/ash", type: "link", linkname: "bin/busybox" },
+      { name: "etc/", type: "directory" },
+      { name: "etc/motd", body: "hi" },
+      { name: "etc/gone", body: "deleted above" },
+    ]),
+    await craftTar([
+      { name: "app", body: "app", mode: 0o755 },
+      { name: "etc/", type: "directory" },
+      { name: "etc/.wh.gone" },
+    ]),
   ]);
   const server = startServer(
     registryHandler({ manifests: manifestsFor(image), blobs: image.blobs }),
@@ -29,27 +46,31 @@ async function imageRegistry() {
   return { image, server, app: `${server.host}/team/app` };
 }
 
-/** The minimal permission sets, as the README lists them. */
-function minimal(root: string, host: string, out: string) {
+/** What unpacking the image gives: links made, the whiteout applied. */
+const UNPACKED = ["app", "bin/ash", "bin/busybox", "bin/ls", "bin/sh", "etc/motd"];
+
+/**
+ * The minimal permission sets, as the README lists them. Making a layer's
+ * symlinks needs unscoped --allow-read and --allow-write: Deno refuses
+ * `symlink` under path-scoped grants.
+ */
+function minimal(root: string, host: string, archive: string) {
   return {
-    pull: [
-      `--allow-net=${host}`,
-      `--allow-read=${root}`,
-      `--allow-write=${root}`,
-      "--allow-env",
-      "--allow-sys",
-    ],
+    pull: [`--allow-net=${host}`, "--allow-read", "--allow-write", "--allow-env", "--allow-sys"],
     images: [`--allow-read=${root}`, "--allow-env", "--allow-sys"],
-    unpack: [`--allow-read=${root},${out}`, `--allow-write=${out}`, "--allow-env", "--allow-sys"],
+    unpack: ["--allow-read", "--allow-write", "--allow-env", "--allow-sys"],
+    save: [`--allow-read=${root}`, `--allow-write=${archive}`, "--allow-env", "--allow-sys"],
+    load: ["--allow-read", "--allow-write", "--allow-env", "--allow-sys"],
   };
 }
 
-Deno.test("pull, images and unpack work under the minimal permissions", async (t) => {
+Deno.test("pull, images, unpack, save and load work under the minimal permissions", async (t) => {
   const { image, server, app } = await imageRegistry();
   const scratch = await tempDir();
   const root = join(scratch.path, "root");
   const out = join(scratch.path, "out");
-  const permissions = minimal(root, server.host, out);
+  const archive = join(scratch.path, "app.tar");
+  const permissions = minimal(root, server.host, archive);
   try {
     await t.step("from a checkout", async () => {
       const pulled = await runCli(["pull", "-q", "--root", root, app], {
@@ -66,7 +87,37 @@ Deno.test("pull, images and unpack work under the minimal permissions", async (t
         permissions: permissions.unpack,
       });
       assertEquals(unpacked.code, 0, unpacked.stderr);
-      assertEquals(await listFiles(out), ["app", "etc/motd"]);
+      assertEquals(await listFiles(out), UNPACKED);
+      const saved = await runCli(["save", "--root", root, "-o", archive, app], {
+        permissions: permissions.save,
+      });
+      assertEquals([saved.code, saved.stderr], [0, ""]);
+      const other = join(scratch.path, "loaded");
+      const loaded = await runCli(["load", "--root", other, "-i", archive], {
+        permissions: permissions.load,
+      });
+      assertEquals([loaded.code, loaded.stderr], [0, ""]);
+      assertEquals(loaded.stdout, `Loaded image: ${app}:latest\n`);
+    });
+
+    await t.step("path-scoped read and write: one line saying why", async () => {
+      const scoped = join(scratch.path, "scoped");
+      const pulled = await runCli(["pull", "-q", "--root", scoped, app], {
+        permissions: [
+          `--allow-net=${server.host}`,
+          `--allow-read=${scoped}`,
+          `--allow-write=${scoped}`,
+          "--allow-env",
+          "--allow-sys",
+        ],
+      });
+      assertEquals(pulled.code, 1);
+      assertEquals(
+        pulled.stderr,
+        `denocker: Cannot create layer entry "bin/sh": it is a symlink, and Deno creates symlinks only with unscoped --allow-read and --allow-write (a path-scoped grant cannot confine where a link points)\n`,
+      );
+      const listed = await runCli(["images", "-q", "--root", scoped]);
+      assertEquals([listed.code, listed.stdout], [0, ""]);
     });
 
     await t.step("imported by URL", async () => {
@@ -90,11 +141,7 @@ Deno.test("pull, images and unpack work under the minimal permissions", async (t
           args: [
             "run",
             `--allow-import=${files.host}`,
-            `--allow-net=${server.host}`,
-            `--allow-read=${remoteRoot}`,
-            `--allow-write=${remoteRoot}`,
-            "--allow-env",
-            "--allow-sys",
+            ...permissions.pull,
             `${files.origin}/cli.ts`,
             "pull",
             "-q",
@@ -149,7 +196,7 @@ Deno.test({
         const out = join(scratch.path, "out");
         const unpacked = await runCli(["unpack", "--root", readOnly, app, out]);
         assertEquals([unpacked.code, unpacked.stderr], [0, ""]);
-        assertEquals(await listFiles(out), ["app", "etc/motd"]);
+        assertEquals(await listFiles(out), UNPACKED);
         await server.close();
         const missing = await runCli(["pull", "--missing", "-q", "--root", readOnly, app]);
         assertEquals([missing.code, missing.stdout], [0, `${image.configDigest}\n`]);

@@ -12,6 +12,7 @@ import { OPAQUE_MARKER, WHITEOUT_PREFIX } from "./extract.ts";
 import type { LayerStore } from "../store/_layer_store.ts";
 import { lstatIfExists, removeIfExists } from "../store/_fs.ts";
 import { DenockerError, MalformedLayerError } from "../errors.ts";
+import { symlinkRefusal } from "../_permissions.ts";
 import type { ImageRecord } from "../store/store.ts";
 
 /** Progress while flattening: one event as each layer starts. */
@@ -120,7 +121,9 @@ class LayerApplier {
     }
     if (existing) await removeAny(target);
     if (info.isSymlink) {
-      await Deno.symlink(await Deno.readLink(source), target);
+      await Deno.symlink(await Deno.readLink(source), target).catch((error) => {
+        throw symlinkRefusal(error, `"${relative}"`) ?? error;
+      });
       await this.#stamp(target, info);
       return;
     }

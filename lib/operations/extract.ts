@@ -8,7 +8,7 @@
 
 import { lchownSync, lutimesSync } from "node:fs";
 import { readTar, type TarEntryHeader as TarHeader } from "./_tar_reader.ts";
-import { permissionGranted } from "../_permissions.ts";
+import { permissionGranted, symlinkRefusal } from "../_permissions.ts";
 import { InvalidInputError, MalformedLayerError } from "../errors.ts";
 
 /** Caps that turn a decompression bomb into a clear error. */
@@ -329,7 +329,11 @@ class LayerExtractor {
     this.#parents(name, components);
     this.#replace(name, relative, "symlink");
     const path = this.#path(relative);
-    Deno.symlinkSync(target, path);
+    try {
+      Deno.symlinkSync(target, path);
+    } catch (error) {
+      throw symlinkRefusal(error, `layer entry "${name}"`) ?? error;
+    }
     this.#kinds.set(relative, "symlink");
     this.#stampSymlink(path, header);
   }
