@@ -8,6 +8,7 @@
 import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
 import { formatBytes, shortDigest, since, table, timeAgo, useColor } from "./cli/format.ts";
 import { progressRenderer } from "./cli/progress.ts";
+import { QuietExit, readArchive, writeArchive } from "./cli/files.ts";
 import {
   checkStore,
   copyImage,
@@ -129,27 +130,6 @@ const atLeastOne = (positionals: string[]) =>
   positionals.length > 0 ? undefined : "requires at least 1 argument";
 const none = (positionals: string[]) =>
   positionals.length === 0 ? undefined : `accepts no arguments, got "${positionals[0]}"`;
-
-/**
- * Runs `write` on FILE's stream (made or truncated) or on stdout; a failed
- * write removes FILE: half an archive is worse than none.
- */
-async function toOutput(
-  path: string | undefined,
-  write: (output: WritableStream<Uint8Array>) => Promise<unknown>,
-): Promise<void> {
-  if (path === undefined) {
-    await write(Deno.stdout.writable);
-    return;
-  }
-  const file = await Deno.open(path, { write: true, create: true, truncate: true });
-  try {
-    await write(file.writable);
-  } catch (error) {
-    await Deno.remove(path).catch(() => {});
-    throw error;
-  }
-}
 
 /**
  * The `--insecure-registry` entries, checked (a bad one is a usage error),
@@ -484,8 +464,9 @@ const COMMANDS: Record<string, Command> = {
     arguments: exactly(1, "IMAGE"),
     async run({ values, positionals, root, signal }) {
       const storeRoot = root();
-      await toOutput(
+      await writeArchive(
         values.output,
+        "export",
         (output) =>
           exportImage(positionals[0], output, { root: storeRoot, signal, onProgress: waitingFor }),
       );
@@ -513,8 +494,9 @@ const COMMANDS: Record<string, Command> = {
       if (format !== "docker" && format !== "oci") {
         throw new UsageError(`--format is docker or oci, got "${format}"`, "save");
       }
-      await toOutput(
+      await writeArchive(
         values.output,
+        "save",
         (output) => saveImages(positionals, output, { root: root(), format, signal }),
       );
       return 0;
@@ -529,10 +511,8 @@ const COMMANDS: Record<string, Command> = {
     examples: ["denocker load -i alpine.tar", "docker save alpine | denocker load"],
     arguments: none,
     async run({ values, root, signal }) {
-      const input = values.input === undefined
-        ? Deno.stdin.readable
-        : (await Deno.open(values.input)).readable;
-      const loaded = await loadImages(input, { root: root(), signal });
+      const { stream, source } = await readArchive(values.input, "load");
+      const loaded = await loadImages(stream, { root: root(), signal, source });
       for (const image of loaded) {
         for (const tag of image.tags) console.log(`Loaded image: ${tag}`);
         if (image.tags.length === 0) console.log(`Loaded image ID: ${image.imageId}`);
@@ -1205,6 +1185,7 @@ export async function main(args: string[]): Promise<number> {
     const failureCode = command && Object.hasOwn(COMMANDS, command)
       ? COMMANDS[command].failureCode
       : undefined;
+    if (error instanceof QuietExit) return error.code;
     if (error instanceof UsageError) {
       const help = error.command ? `denocker ${error.command} --help` : "denocker --help";
       console.error(`denocker: ${error.message}\nSee '${help}'.`);

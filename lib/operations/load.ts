@@ -9,7 +9,12 @@
 
 import { createHash } from "node:crypto";
 import { join, posix } from "node:path";
-import { DenockerError, InvalidInputError, VerificationError } from "../errors.ts";
+import {
+  DenockerError,
+  InvalidInputError,
+  MalformedLayerError,
+  VerificationError,
+} from "../errors.ts";
 import {
   type Descriptor,
   type ImageConfig,
@@ -30,11 +35,15 @@ import { runningAsRoot } from "../store/root.ts";
 import { storeOf, type StoreOptions, storeParts } from "../store/store.ts";
 import { ingestLayer } from "./_layer_ingest.ts";
 import { readTar } from "./_tar_reader.ts";
+import { sniff, streamFrom, untilAborted } from "./_streams.ts";
+import { decompressLayer } from "./_compression.ts";
 
 /** Options for {@link loadImages}. */
 export interface LoadOptions extends StoreOptions {
-  /** Stops the load; nothing is recorded. */
+  /** Stops the load, even while waiting for input; nothing is recorded. */
   signal?: AbortSignal;
+  /** What the input is called in messages (`stdin`, a file's path); "the archive" by default. */
+  source?: string;
 }
 
 /** An image loaded, with the names it was recorded under (none: an untagged image). */
@@ -69,15 +78,61 @@ function refuse(reason: string): never {
   throw new InvalidInputError(`Cannot load the archive: ${reason}`);
 }
 
+function notAnArchive(source: string, why = ""): never {
+  throw new InvalidInputError(`Cannot load: ${source} is not a docker or OCI archive${why}`);
+}
+
+/**
+ * The archive's tar bytes: gzip and zstd are uncompressed (docker load
+ * takes `docker save | gzip`); empty input is refused.
+ */
+async function archiveBytes(
+  input: ReadableStream<Uint8Array>,
+  source: string,
+): Promise<ReadableStream<Uint8Array>> {
+  const { kind, stream } = await sniff(input);
+  if (kind === "empty") throw new InvalidInputError(`Cannot load: ${source} is empty`);
+  if (kind === "other") return stream;
+  const tar = stream.pipeThrough(
+    decompressLayer(kind === "gzip" ? OCI_LAYER_GZIP : OCI_LAYER_ZSTD),
+  );
+  // The decompressor's own errors ("unexpected end of file") say what they are about.
+  return streamFrom(async function* () {
+    try {
+      yield* tar;
+    } catch (error) {
+      if (error instanceof DenockerError) throw error;
+      throw new InvalidInputError(
+        `Cannot load: ${source} is not valid ${kind} (${(error as Error).message})`,
+        { cause: error },
+      );
+    }
+  }());
+}
+
 /** Stages every file of the archive under `directory`, hashed on the way. */
 async function stageArchive(
   input: ReadableStream<Uint8Array>,
   directory: string,
+  source: string,
 ): Promise<Map<string, Staged>> {
   const files = new Map<string, Staged>();
   const links = new Map<string, string>();
   let count = 0;
-  for await (const { header, body } of readTar(input)) {
+  let entries = 0;
+  const tar = readTar(await archiveBytes(input, source));
+  // Its first header tells a tar from anything else.
+  const first = await tar.next().catch((error) => {
+    if (error instanceof MalformedLayerError) notAnArchive(source);
+    throw error;
+  });
+  async function* all() {
+    if (first.done) return;
+    yield first.value;
+    yield* tar;
+  }
+  for await (const { header, body } of all()) {
+    entries++;
     const name = posix.normalize(header.name.replace(/^\/+/, "")).replace(/\/$/, "");
     if (name.startsWith("..")) refuse(`the entry "${header.name}" leaves the archive`);
     if (header.type === "symlink") {
@@ -110,6 +165,7 @@ async function stageArchive(
     const staged = files.get(target);
     if (staged) files.set(name, staged);
   }
+  if (entries === 0) notAnArchive(source, " (it is a tar with no entries)");
   return files;
 }
 
@@ -280,12 +336,16 @@ export async function loadImages(
 ): Promise<LoadedImage[]> {
   const store = await storeOf(options, { create: true });
   return await store.whileAdding(async (staging) => {
-    const files = await stageArchive(input, staging);
+    const source = options.source ?? "the archive";
+    const files = await stageArchive(untilAborted(input, options.signal), staging, source);
     const candidates = files.has("manifest.json")
       ? await dockerCandidates(files)
       : files.has("index.json")
       ? await ociCandidates(files)
-      : refuse("it has neither manifest.json (docker-archive) nor index.json (OCI layout)");
+      : notAnArchive(
+        source,
+        " (a tar with neither manifest.json, as docker saves, nor index.json, as an OCI layout)",
+      );
     if (candidates.length === 0) refuse("it holds no image");
     const { blobs, layers } = storeParts(store, staging);
     const added: string[] = [];
