@@ -37,9 +37,8 @@ function inWords(error: unknown, path: string): string {
     return `a part of ${dirname(path)} is not a directory`;
   }
   if (error instanceof Deno.errors.NotCapable) {
-    return `Deno was not given write access to ${
-      dirname(path)
-    }, where the file is made before it is renamed into place`;
+    const directory = dirname(path);
+    return `it is written beside itself and renamed into place, which needs --allow-read and --allow-write of ${directory}`;
   }
   return (error as Error).message;
 }
@@ -48,7 +47,11 @@ async function statIfExists(path: string): Promise<Deno.FileInfo | undefined> {
   try {
     return await Deno.stat(path);
   } catch (error) {
-    if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory) {
+    // Not there, or not readable under Deno's permissions (writing it needs no read access).
+    if (
+      error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory ||
+      error instanceof Deno.errors.NotCapable
+    ) {
       return undefined;
     }
     throw error;

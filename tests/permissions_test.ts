@@ -3,7 +3,7 @@
  * checkout and imported by URL, and on a store it may only read.
  */
 
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { assertEquals, assertMatch } from "./_assert.ts";
 import { runCli } from "./_cli.ts";
 import {
@@ -59,7 +59,13 @@ function minimal(root: string, host: string, archive: string) {
     pull: [`--allow-net=${host}`, "--allow-read", "--allow-write", "--allow-env", "--allow-sys"],
     images: [`--allow-read=${root}`, "--allow-env", "--allow-sys"],
     unpack: ["--allow-read", "--allow-write", "--allow-env", "--allow-sys"],
-    save: [`--allow-read=${root}`, `--allow-write=${archive}`, "--allow-env", "--allow-sys"],
+    // The archive is made beside its path and renamed into place, as docker writes it.
+    save: [
+      `--allow-read=${root},${dirname(archive)}`,
+      `--allow-write=${dirname(archive)}`,
+      "--allow-env",
+      "--allow-sys",
+    ],
     load: ["--allow-read", "--allow-write", "--allow-env", "--allow-sys"],
   };
 }
@@ -69,7 +75,8 @@ Deno.test("pull, images, unpack, save and load work under the minimal permission
   const scratch = await tempDir();
   const root = join(scratch.path, "root");
   const out = join(scratch.path, "out");
-  const archive = join(scratch.path, "app.tar");
+  const archive = join(scratch.path, "archives", "app.tar");
+  await Deno.mkdir(dirname(archive));
   const permissions = minimal(root, server.host, archive);
   try {
     await t.step("from a checkout", async () => {
