@@ -75,7 +75,7 @@ interface Invocation {
   positionals: string[];
   /** The store root, resolved only when the command needs it. */
   root(): string;
-  /** denocker's config file, read only when the command needs it. */
+  /** denocker's config file, read and checked before the command runs. */
   config(): Promise<DenockerConfig>;
   signal: AbortSignal;
 }
@@ -1109,10 +1109,12 @@ async function runCommand(name: string, args: string[], globalRoot: string | und
   if (rootFlag === "") throw new UsageError("--root needs a directory, got an empty string", name);
   const problem = command.arguments(positionals);
   if (problem) throw new UsageError(`"${name}" ${problem}`, name);
+  // Every command reads the config file, so a wrong one stops each of them, not only those
+  // that reach a registry.
+  const config = await readConfig();
   const signals = command.ownsSignals
     ? { signal: new AbortController().signal, exitCode: () => undefined, stop: () => {} }
     : abortOnSignals();
-  let config: Promise<DenockerConfig> | undefined;
   let warned = false;
   const root = () => {
     const directory = rootFlag ?? defaultRoot();
@@ -1128,7 +1130,7 @@ async function runCommand(name: string, args: string[], globalRoot: string | und
       values,
       positionals,
       root,
-      config: () => config ??= readConfig(),
+      config: () => Promise.resolve(config),
       signal: signals.signal,
     });
   } catch (error) {

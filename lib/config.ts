@@ -59,7 +59,9 @@ const DOCKER_HUB_ALIASES = new Set(["index.docker.io", "registry-1.docker.io"]);
 export function configPath(
   options: ReadConfigOptions = {},
 ): { path: string; explicit: boolean } | undefined {
-  const env = options.env ?? ((name: string) => Deno.env.get(name));
+  const env = options.env ??
+    ((name: string) =>
+      permissionGranted({ name: "env", variable: name }) ? Deno.env.get(name) : undefined);
   const named = env("DENOCKER_CONFIG");
   if (named) return { path: named, explicit: true };
   const xdg = env("XDG_CONFIG_HOME");
@@ -113,9 +115,43 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
+/** The keys a config document may have, and those of one registry's settings. */
+const TOP_KEYS = ["registries"];
+const REGISTRY_KEYS = ["mirrors", "insecure"];
+
+/** Levenshtein distance: how many letters to add, drop or change to get from `a` to `b`. */
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      row[j] = Math.min(
+        previous[j] + 1,
+        row[j - 1] + 1,
+        previous[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+    }
+    previous = row;
+  }
+  return previous[b.length];
+}
+
 /**
- * Checks a config document. Unknown keys are ignored (a newer denocker may
- * know them); known ones must have the right shape.
+ * Fails on the first key not in `known`: a typo (`"mirror":`) would
+ * otherwise be a setting silently not applied.
+ */
+function refuseUnknownKeys(object: Record<string, unknown>, known: string[], where: string) {
+  for (const key of Object.keys(object)) {
+    if (known.includes(key)) continue;
+    const close = known.find((name) => editDistance(key, name) <= Math.max(2, name.length / 3));
+    const hint = close ? `; did you mean "${close}"?` : `; known keys: ${known.join(", ")}`;
+    throw new InvalidInputError(`unknown key "${key}"${where ? ` in ${where}` : ""}${hint}`);
+  }
+}
+
+/**
+ * Checks a config document. Every key must be one denocker knows (a typo
+ * is an error naming it), with the right shape.
  *
  * @param document The parsed JSON.
  * @returns The config, registry names folded as references fold them.
@@ -123,6 +159,7 @@ function isObject(value: unknown): value is Record<string, unknown> {
  */
 export function parseConfig(document: unknown): DenockerConfig {
   if (!isObject(document)) throw new InvalidInputError("it is not a JSON object");
+  refuseUnknownKeys(document, TOP_KEYS, "");
   const registries: RegistriesConfig = {};
   const given = document.registries ?? {};
   if (!isObject(given)) throw new InvalidInputError(`"registries" is not an object`);
@@ -135,6 +172,7 @@ export function parseConfig(document: unknown): DenockerConfig {
       throw new InvalidInputError(`${where}: ${(error as Error).message}`);
     }
     if (!isObject(settings)) throw new InvalidInputError(`${where} is not an object`);
+    refuseUnknownKeys(settings, REGISTRY_KEYS, where);
     const entry: RegistrySettings = {};
     if (settings.mirrors !== undefined) {
       if (!Array.isArray(settings.mirrors)) {

@@ -245,6 +245,16 @@ Deno.test("config file: where it is looked for, and its entries checked", async 
         `{"registries":{"a lan":{}}}`,
         `registries["a lan"]: Cannot use insecure registry "a lan": not a host name with an optional port; expected HOST[:PORT]`,
       ],
+      [
+        `{"registries":{"docker.io":{"mirror":["http://m.lan"]}}}`,
+        `unknown key "mirror" in registries["docker.io"]; did you mean "mirrors"?`,
+      ],
+      [`{"registry":{}}`, `unknown key "registry"; did you mean "registries"?`],
+      [`{"mirrors":[]}`, `unknown key "mirrors"; known keys: registries`],
+      [
+        `{"registries":{"a.lan":{"insecure":true,"tls":false}}}`,
+        `unknown key "tls" in registries["a.lan"]; known keys: mirrors, insecure`,
+      ],
     ];
     for (const [text, reason] of cases) {
       await t.step(`refused: ${text}`, async () => {
@@ -256,6 +266,19 @@ Deno.test("config file: where it is looked for, and its entries checked", async 
         assertEquals(result.stderr, `denocker: Cannot read config ${path}: ${reason}\n`);
       });
     }
+
+    await t.step("a wrong config stops commands that never reach a registry too", async () => {
+      const path = await write("typo.json", `{"registries":{"docker.io":{"mirror":[]}}}`);
+      const reason =
+        `Cannot read config ${path}: unknown key "mirror" in registries["docker.io"]; did you mean "mirrors"?`;
+      const root = join(dir.path, "store");
+      for (const args of [["images"], ["rmi", "busybox"], ["check"], ["ps", "-a"]]) {
+        const result = await runCli(["--root", root, ...args], {
+          env: { DENOCKER_CONFIG: path },
+        });
+        assertEquals([args[0], result.code, result.stderr], [args[0], 1, `denocker: ${reason}\n`]);
+      }
+    });
 
     await t.step("refused: not JSON, and a named file that is missing", async () => {
       const path = await write("broken.json", "{");
