@@ -72,6 +72,9 @@ export function describeNetworkFailure(error: unknown, host: string): string {
   return chain[chain.length - 1].replace(/^error sending request for url \([^)]*\): /, "");
 }
 
+/** The reasons {@link networkError} gives that no retry can change. */
+const FINAL_REASONS = ["TLS ", "connection refused", "host not found"];
+
 /**
  * The error for a request that got no answer: a {@link NetworkError} whose
  * message names the action, the host and the reason, with the original
@@ -83,12 +86,22 @@ export function describeNetworkFailure(error: unknown, host: string): string {
  * @returns The error to throw.
  */
 export function networkError(error: unknown, action: string, host: string): NetworkError {
+  if (error instanceof Deno.errors.NotCapable) {
+    return permanent(
+      new NetworkError(
+        `Cannot ${action}: Deno was not given network access to ${host} (--allow-net=${host})`,
+        { cause: error },
+      ),
+    );
+  }
   const reason = describeNetworkFailure(error, host);
   const failure = new NetworkError(`Cannot ${action}: cannot reach ${host}: ${reason}`, {
     cause: error,
   });
-  // TLS failures are configuration (a plain-HTTP registry, an untrusted certificate): no retry.
-  return reason.startsWith("TLS ") ? permanent(failure) : failure;
+  // No retry where none can help, as docker gives none: a refused connection (nothing listens
+  // there), a host DNS does not know, and TLS failures (a plain-HTTP registry, an untrusted
+  // certificate), which are configuration. Resets, timeouts and 5xx are retried.
+  return FINAL_REASONS.some((start) => reason.startsWith(start)) ? permanent(failure) : failure;
 }
 
 /**
