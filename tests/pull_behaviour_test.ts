@@ -194,6 +194,51 @@ Deno.test("the digest pull shows is the one recorded, and rmi takes its reposito
   }
 });
 
+Deno.test("pull NAME:TAG@DIGEST pulls by digest and leaves the tag where it was", async () => {
+  const current = fakeImage([await craftTar([{ name: "v.txt", body: "current" }])], {
+    architecture: host,
+  });
+  const older = fakeImage([await craftTar([{ name: "v.txt", body: "older" }])], {
+    architecture: host,
+  });
+  const server = startServer(registryHandler({
+    manifests: new Map([...manifestsFor(current, "v1"), ...manifestsFor(older, "old")]),
+    blobs: new Map([...current.blobs, ...older.blobs]),
+  }));
+  const root = await tempDir();
+  const app = `${server.host}/team/app`;
+  try {
+    const tagged = await runCli(["pull", "-q", "--root", root.path, `${app}:v1`]);
+    assertEquals(tagged.code, 0, tagged.stderr);
+    // The registry's v1 is `current`; the digest names `older`: docker pulls `older` by digest.
+    const pinned = await runCli(["pull", "--root", root.path, `${app}:v1@${older.manifestDigest}`]);
+    assertEquals(pinned.code, 0, pinned.stderr);
+    assertMatch(pinned.stderr, new RegExp(`\nDigest: ${older.manifestDigest}\n`));
+    const v1 = await inspectImage(`${app}:v1`, { root: root.path });
+    assertEquals(v1.Id, current.configDigest);
+    const byDigest = await inspectImage(`${app}@${older.manifestDigest}`, { root: root.path });
+    assertEquals([byDigest.Id, byDigest.RepoTags, byDigest.RepoDigests], [
+      older.configDigest,
+      [],
+      [`${app}@${older.manifestDigest}`],
+    ]);
+    // Into an empty root: no tag at all, as docker records it.
+    const fresh = await tempDir();
+    try {
+      await pull(`${app}:v1@${older.manifestDigest}`, { root: fresh.path });
+      assertEquals((await listImages({ root: fresh.path })).map((row) => [row.tag, row.digest]), [[
+        "<none>",
+        older.manifestDigest,
+      ]]);
+    } finally {
+      await fresh.remove();
+    }
+  } finally {
+    await server.close();
+    await root.remove();
+  }
+});
+
 Deno.test("a device-node warning reaches piped output", async () => {
   const layer = await craftTar([
     { name: "dev/", type: "directory" },

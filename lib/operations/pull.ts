@@ -512,7 +512,8 @@ async function pullWithStaging(context: PullContext): Promise<PullResult> {
   const record = await context.store.recordImage({
     id: manifest.config.digest,
     repository: familiarName(reference),
-    tag: reference.tag,
+    // NAME:TAG@DIGEST is a pull by digest, as in docker: the tag stays where it was.
+    tag: reference.digest ? undefined : reference.tag,
     digest: named.digest,
     manifestDigest: target.digest,
     platform: configPlatform(config),
