@@ -174,10 +174,10 @@ function parseSize(text: string, command: string): number {
 }
 
 /**
- * Prints a pull as docker does, on stderr: the progress, then `Digest:` and
- * `Status:`. Quiet keeps only warnings (a warning is never lost).
+ * Prints a pull as docker does, on stderr: `Using default tag:` when the
+ * reference named none, the progress, then `Digest:` and `Status:`. Quiet keeps only warnings (a warning is never lost).
  */
-function pullPrinter(quiet: boolean) {
+function pullPrinter(quiet: boolean, defaultTag?: string) {
   const terminal = Deno.stderr.isTerminal();
   const renderer = progressRenderer({
     write: writeError,
@@ -188,7 +188,15 @@ function pullPrinter(quiet: boolean) {
   return {
     onProgress: quiet
       ? (event: PullEvent) => event.type === "warning" && renderer.onEvent(event)
-      : renderer.onEvent,
+      : (event: PullEvent) => {
+        // Said once the registry is asked, so a store that cannot be opened fails in one line.
+        if (event.type === "pulling" && defaultTag) {
+          writeError(
+            `Using default tag: ${defaultTag}\n`,
+          );
+        }
+        renderer.onEvent(event);
+      },
     done(result: PullResult) {
       if (quiet) return;
       renderer.finish();
@@ -322,7 +330,9 @@ const COMMANDS: Record<string, Command> = {
       const maxConcurrentDownloads = values["max-concurrent-downloads"] === undefined
         ? undefined
         : positiveInteger(values["max-concurrent-downloads"], "--max-concurrent-downloads");
-      const printer = pullPrinter(values.quiet ?? false);
+      // docker's first line when the reference names neither tag nor digest.
+      const defaultTag = /[:@]/.test(positionals[0].split("/").at(-1)!) ? undefined : reference.tag;
+      const printer = pullPrinter(values.quiet ?? false, defaultTag);
       const result = await pull(reference, {
         root: root(),
         platform,

@@ -62,6 +62,8 @@ export function progressRenderer(output: ProgressOutput): ProgressRenderer {
   const barWidth = Math.max(10, Math.min(BAR_WIDTH, (output.columns ?? 120) - 50));
   let drawn = 0;
   let lastDraw = 0;
+  // docker lists no layers for an image it has already: nothing is waited for or downloaded.
+  let imageStored = false;
 
   const warning = (message: string) =>
     output.color ? `\x1b[33mwarning:\x1b[0m ${message}\n` : `warning: ${message}\n`;
@@ -122,12 +124,33 @@ export function progressRenderer(output: ProgressOutput): ProgressRenderer {
         return;
       }
       case "resolved":
+        imageStored = event.imageStored;
+        if (imageStored) return;
         for (const layer of event.layers) {
-          if (!layers.has(layer.digest)) set(layer.digest, { state: "Waiting" }, layer.size);
+          // In the manifest's order; a stored layer is "Already exists" at once, never "Waiting".
+          if (layers.has(layer.digest)) continue;
+          set(layer.digest, { state: layer.stored ? "Already exists" : "Waiting" }, layer.size);
         }
         return;
       case "layer-cached":
+        if (imageStored) return;
         return set(event.digest, { state: "Already exists" }, event.size);
+      case "layer-waiting": {
+        if (!layers.has(event.digest)) {
+          order.push(event.digest);
+          layers.set(event.digest, {
+            state: "Waiting",
+            bytes: 0,
+            size: event.size,
+            fromStore: false,
+          });
+        }
+        const note = "Waiting for another denocker command downloading it";
+        layers.get(event.digest)!.note = note;
+        if (output.terminal) redraw();
+        else output.write(`${shortDigest(event.digest)}: ${note}\n`);
+        return;
+      }
       case "layer-start":
         return set(event.digest, {
           state: event.source === "store" ? "Extracting" : "Downloading",

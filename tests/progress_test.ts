@@ -23,10 +23,12 @@ const events: PullEvent[] = [
     digest: `sha256:${"d".repeat(64)}`,
     manifestDigest: `sha256:${"e".repeat(64)}`,
     imageId: `sha256:${"f".repeat(64)}`,
-    layers: [{ digest: a, size: 3 * MB }, { digest: b, size: 2 * MB }, {
-      digest: c,
-      size: 64,
-    }],
+    imageStored: false,
+    layers: [{ digest: a, size: 3 * MB, stored: false }, {
+      digest: b,
+      size: 2 * MB,
+      stored: false,
+    }, { digest: c, size: 64, stored: true }],
   },
   { type: "layer-cached", digest: c, size: 64 },
   { type: "layer-start", digest: a, size: 3 * MB, source: "registry" },
@@ -105,7 +107,7 @@ Deno.test("piped, each state change is one plain line and nothing redraws", () =
     "1.0: Pulling from library/app",
     "aaaaaaaaaaaa: Waiting",
     "bbbbbbbbbbbb: Waiting",
-    "cccccccccccc: Waiting",
+    // A stored layer never waits: "Already exists" from the start.
     "cccccccccccc: Already exists",
     "aaaaaaaaaaaa: Downloading 3.00MB",
     "bbbbbbbbbbbb: Downloading 2.00MB",
@@ -159,4 +161,48 @@ Deno.test("a retry shows on its layer's line until bytes flow again", () => {
     plain.trim().split("\n").at(-1),
     "aaaaaaaaaaaa: Retrying in 2s (2/5): connection reset by the server",
   );
+});
+
+Deno.test("a re-pull of a stored image lists no layers, as docker's does", () => {
+  for (const terminal of [true, false]) {
+    let out = "";
+    const renderer = progressRenderer({ write: (text) => (out += text), terminal, color: false });
+    renderer.onEvent(events[0]);
+    renderer.onEvent({
+      ...(events[1] as Extract<PullEvent, { type: "resolved" }>),
+      imageStored: true,
+    });
+    for (const digest of [a, b, c]) renderer.onEvent({ type: "layer-cached", digest, size: 1 });
+    renderer.finish();
+    assertEquals(screen(out), ["1.0: Pulling from library/app"]);
+  }
+});
+
+Deno.test("waiting for another command's download is the layer's status, not a warning", () => {
+  const waiting: PullEvent = { type: "layer-waiting", digest: a, size: 3 * MB };
+  let piped = "";
+  const renderer = progressRenderer({
+    write: (text) => (piped += text),
+    terminal: false,
+    color: true,
+  });
+  for (const event of [...events.slice(0, 2), waiting]) renderer.onEvent(event);
+  assertEquals(
+    piped.trim().split("\n").at(-1),
+    "aaaaaaaaaaaa: Waiting for another denocker command downloading it",
+  );
+  let shown = "";
+  const terminal = progressRenderer({
+    write: (text) => (shown += text),
+    terminal: true,
+    color: true,
+  });
+  for (const event of [...events.slice(0, 2), waiting]) terminal.onEvent(event);
+  assertEquals(
+    screen(shown)[1],
+    "aaaaaaaaaaaa: Waiting for another denocker command downloading it",
+  );
+  assertEquals(shown.includes("warning"), false);
+  terminal.onEvent({ type: "layer-start", digest: a, size: 3 * MB, source: "store" });
+  assert(screen(shown)[1].startsWith("aaaaaaaaaaaa: Extracting ["), screen(shown)[1]);
 });

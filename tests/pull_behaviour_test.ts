@@ -239,6 +239,44 @@ Deno.test("pull NAME:TAG@DIGEST pulls by digest and leaves the tag where it was"
   }
 });
 
+Deno.test("pull says what docker says: default tag, a name new to the root, an unchanged re-pull", async () => {
+  const image = fakeImage([
+    await craftTar([{ name: "a.txt", body: "a" }]),
+    await craftTar([{ name: "b.txt", body: "b" }]),
+  ], { architecture: host });
+  const server = startServer(registryHandler({
+    manifests: new Map([...manifestsFor(image, "latest"), ...manifestsFor(image, "v2")]),
+    blobs: image.blobs,
+  }));
+  const root = await tempDir();
+  const app = `${server.host}/team/app`;
+  const layerLines = (stderr: string) =>
+    stderr.split("\n").filter((line) => /^[0-9a-f]{12}: /.test(line));
+  try {
+    const first = await runCli(["pull", "--root", root.path, app]);
+    assertEquals(first.code, 0, first.stderr);
+    assertEquals(first.stderr.split("\n").slice(0, 2), [
+      "Using default tag: latest",
+      "latest: Pulling from team/app",
+    ]);
+    assertMatch(first.stderr, /\nStatus: Downloaded newer image for .*team\/app:latest\n$/);
+    // Unchanged: no line per layer (no "Waiting", no "Already exists"), as docker prints it.
+    const again = await runCli(["pull", "--root", root.path, `${app}:latest`]);
+    assertEquals(again.code, 0, again.stderr);
+    assertEquals(layerLines(again.stderr), []);
+    assertEquals(again.stderr.includes("Using default tag"), false);
+    assertMatch(again.stderr, /\nStatus: Image is up to date for .*team\/app:latest\n$/);
+    // The image is stored, but the tag v2 is new to this root: docker says "Downloaded newer".
+    const tag = await runCli(["pull", "--root", root.path, `${app}:v2`]);
+    assertEquals(tag.code, 0, tag.stderr);
+    assertEquals(layerLines(tag.stderr), []);
+    assertMatch(tag.stderr, /\nStatus: Downloaded newer image for .*team\/app:v2\n$/);
+  } finally {
+    await server.close();
+    await root.remove();
+  }
+});
+
 Deno.test("a device-node warning reaches piped output", async () => {
   const layer = await craftTar([
     { name: "dev/", type: "directory" },
@@ -318,6 +356,7 @@ integrationTest("on a terminal, pull redraws its layer lines and ends like docke
       [...image.blobs].find(([, blob]) => blob === bytes)![0].slice(7, 19);
     const device = [...image.blobs].find(([, blob]) => blob === layers[1])![0];
     assertEquals(shown.screen, [
+      "Using default tag: latest",
       "latest: Pulling from team/app",
       `warning: layer ${device}: skipped 1 device node(s) or FIFO(s), e.g. /dev/zero (Deno cannot create them)`,
       `${short(layers[0])}: Pull complete`,

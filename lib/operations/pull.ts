@@ -69,6 +69,8 @@ export interface LayerProgress {
   digest: string;
   /** Size of the layer blob in bytes. */
   size: number;
+  /** Whether the store holds it (blob and extraction) already: no download, no wait. */
+  stored: boolean;
 }
 
 /**
@@ -90,9 +92,13 @@ export type PullEvent =
     digest: string;
     manifestDigest: string;
     imageId: string;
+    /** Whether the store holds the image already (under any name): docker lists no layers then. */
+    imageStored: boolean;
     layers: LayerProgress[];
   }
   | { type: "layer-cached"; digest: string; size: number }
+  /** Another denocker command is downloading this blob; this one waits for it. */
+  | { type: "layer-waiting"; digest: string; size: number }
   | { type: "layer-start"; digest: string; size: number; source: "registry" | "store" }
   | { type: "layer-progress"; digest: string; bytes: number; size: number }
   | { type: "layer-extracting"; digest: string; size: number }
@@ -176,7 +182,11 @@ export interface PullResult {
   layers: Descriptor[];
   /** The platform of the image pulled. */
   platform: Platform;
-  /** True when nothing was contacted or transferred because the store had it all. */
+  /**
+   * True when the name pulled already named this image and nothing was
+   * downloaded (docker's "Image is up to date"); false when anything was
+   * downloaded or the name is new to this root.
+   */
   cached: boolean;
 }
 
@@ -278,12 +288,7 @@ async function startDownload(
   const { digest, size } = layer;
   if (await blobs.has(digest, size)) return undefined;
   const partial = await blobs.resume(digest, size, {
-    onWait: () =>
-      options.onProgress?.({
-        type: "warning",
-        digest,
-        message: `layer ${digest}: waiting for another denocker command downloading it`,
-      }),
+    onWait: () => options.onProgress?.({ type: "layer-waiting", digest, size }),
   });
   // Undefined: another command stored the blob while this one waited for it.
   if (partial === undefined) return undefined;
@@ -489,15 +494,22 @@ async function pullWithStaging(context: PullContext): Promise<PullResult> {
     repository: reference.repository,
     reference: reference.tag ?? reference.digest!,
   });
+  const namedBefore = await context.store.findByReference(reference);
   const { named, target, manifest, config, configBytes } = await resolveImage(context);
   const diffIds = config.rootfs.diff_ids;
+  const imageId = manifest.config.digest;
   report({
     type: "resolved",
     reference: `${reference.registry}/${reference.repository}`,
     digest: named.digest,
     manifestDigest: target.digest,
-    imageId: manifest.config.digest,
-    layers: manifest.layers.map(({ digest, size }) => ({ digest, size })),
+    imageId,
+    imageStored: await imageIsStored(context.store, imageId),
+    layers: await Promise.all(manifest.layers.map(async ({ digest, size }, i) => ({
+      digest,
+      size,
+      stored: await context.layers.has(diffIds[i]) && await context.blobs.has(digest, size),
+    }))),
   });
   const layerRecords = await mapConcurrent(
     manifest.layers,
@@ -527,7 +539,22 @@ async function pullWithStaging(context: PullContext): Promise<PullResult> {
     manifest: target.bytes,
     config: configBytes,
   });
-  return resultOf(reference, record, named.digest, { manifest, config }, !context.transferred);
+  // Up to date only when nothing came and the name already named this image (docker's rule: a
+  // tag new to this root is "Downloaded newer image" even when the image was stored).
+  const upToDate = !context.transferred && !namedBefore?.missing &&
+    namedBefore?.record.id === imageId;
+  return resultOf(reference, record, named.digest, { manifest, config }, upToDate);
+}
+
+/** Whether the store holds the image `id`. */
+async function imageIsStored(store: Store, id: string): Promise<boolean> {
+  try {
+    await store.image(id);
+    return true;
+  } catch (error) {
+    if (error instanceof ImageNotFoundError) return false;
+    throw error;
+  }
 }
 
 /**
