@@ -603,12 +603,19 @@ const COMMANDS: Record<string, Command> = {
         root: root(),
         insecureRegistries: await insecure({ values, config }, "push"),
         signal,
-        onProgress: (event) =>
-          console.error(
-            `${shortDigest(event.digest)}: ${
-              { present: "Layer already exists", mounted: "Mounted", uploaded: "Pushed" }[event.how]
-            }`,
-          ),
+        onProgress: (event) => {
+          if (event.type === "pushing") {
+            return console.error(`The push refers to repository [${event.repository}]`);
+          }
+          // docker lists layers only; the config goes up unlisted.
+          if (event.kind === "config") return;
+          const how = event.how === "present"
+            ? "Layer already exists"
+            : event.how === "mounted"
+            ? `Mounted from ${event.from}`
+            : "Pushed";
+          console.error(`${shortDigest(event.digest)}: ${how}`);
+        },
       });
       console.log(`${result.tag}: digest: ${result.digest} size: ${result.size}`);
       return 0;

@@ -150,7 +150,12 @@ export { exportImage, type ExportOptions } from "./lib/operations/export.ts";
 export { saveImages, type SaveOptions } from "./lib/operations/save.ts";
 export { type LoadedImage, loadImages, type LoadOptions } from "./lib/operations/load.ts";
 export { login, type LoginOptions, logout } from "./lib/operations/login.ts";
-export { pushImage, type PushOptions, type PushResult } from "./lib/operations/push.ts";
+export {
+  type PushEvent,
+  pushImage,
+  type PushOptions,
+  type PushResult,
+} from "./lib/operations/push.ts";
 export { copyImage, type CopyResult } from "./lib/operations/copy.ts";
 export { fetchManifest, listTags, type RemoteOptions } from "./lib/operations/remote.ts";
 

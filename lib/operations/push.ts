@@ -8,7 +8,7 @@
 import { InvalidInputError } from "../errors.ts";
 import { parseManifestDocument } from "../model/manifest.ts";
 import { OCI_MANIFEST } from "../model/media_types.ts";
-import { parseReference } from "../model/reference.ts";
+import { familiarName, parseReference } from "../model/reference.ts";
 import { storeOf, type StoreOptions, storeParts } from "../store/store.ts";
 import { dockerConfigCredentials } from "../transport/credentials.ts";
 import { RegistryClient } from "../transport/registry.ts";
@@ -22,11 +22,25 @@ export interface PushOptions extends StoreOptions, RemoteOptions {
    * refuses that.
    */
   chunkSize?: number;
-  /** Told as each blob is handled. */
-  onProgress?: (
-    event: { type: "blob"; digest: string; how: "present" | "mounted" | "uploaded" },
-  ) => void;
+  /** Told once the image is found (`pushing`), then as each blob is handled. */
+  onProgress?: (event: PushEvent) => void;
 }
+
+/**
+ * A push's progress: `pushing` names the repository (docker's "The push
+ * refers to repository [...]"), then one `blob` per layer and one for the
+ * config (`kind`), each present, mounted (from `from`) or uploaded.
+ */
+export type PushEvent =
+  | { type: "pushing"; repository: string }
+  | {
+    type: "blob";
+    kind: "layer" | "config";
+    digest: string;
+    how: "present" | "mounted" | "uploaded";
+    /** The repository a mounted blob came from. */
+    from?: string;
+  };
 
 /** What a push did. */
 export interface PushResult {
@@ -36,6 +50,8 @@ export interface PushResult {
   digest: string;
   /** The manifest's size in bytes. */
   size: number;
+  /** Whether `repository@digest` was recorded in the image's `RepoDigests` (false on a store it may not write). */
+  recorded: boolean;
 }
 
 /**
@@ -83,12 +99,20 @@ export async function pushImage(name: string, options: PushOptions): Promise<Pus
     .find((pulled) =>
       pulled.registry === reference.registry && pulled.repository !== reference.repository
     )?.repository;
-  return await store.whileReading(async () => {
+  options.onProgress?.({
+    type: "pushing",
+    repository: `${reference.registry}/${reference.repository}`,
+  });
+  const pushed = await store.whileReading(async () => {
     const descriptors = [
-      ...record.layers.map(({ digest, size }) => ({ digest, size })),
-      { digest: record.id, size: (await Deno.stat(blobs.path(record.id))).size },
+      ...record.layers.map(({ digest, size }) => ({ digest, size, kind: "layer" as const })),
+      {
+        digest: record.id,
+        size: (await Deno.stat(blobs.path(record.id))).size,
+        kind: "config" as const,
+      },
     ];
-    for (const descriptor of descriptors) {
+    for (const { kind, ...descriptor } of descriptors) {
       const how = await client.pushBlob(
         reference.repository,
         descriptor,
@@ -99,7 +123,13 @@ export async function pushImage(name: string, options: PushOptions): Promise<Pus
           signal: options.signal,
         },
       );
-      options.onProgress?.({ type: "blob", digest: descriptor.digest, how });
+      options.onProgress?.({
+        type: "blob",
+        kind,
+        digest: descriptor.digest,
+        how,
+        ...(how === "mounted" ? { from: mountFrom } : {}),
+      });
     }
     const digest = await client.putManifest(
       reference.repository,
@@ -110,4 +140,18 @@ export async function pushImage(name: string, options: PushOptions): Promise<Pus
     );
     return { tag: reference.tag!, digest, size: manifestBytes.byteLength };
   });
+  // As docker: the image now has this registry's digest. A store this command may not write
+  // (pushed from a read-only grant) keeps its record as it was.
+  let recorded = true;
+  try {
+    await store.addRepoDigest(record.id, `${familiarName(reference)}@${pushed.digest}`);
+  } catch (error) {
+    if (
+      !(error instanceof Deno.errors.NotCapable || error instanceof Deno.errors.PermissionDenied)
+    ) {
+      throw error;
+    }
+    recorded = false;
+  }
+  return { ...pushed, recorded };
 }

@@ -370,6 +370,22 @@ export class Store {
   }
 
   /**
+   * Adds a `repository@digest` to an image's record (`RepoDigests`), as
+   * docker does after a push.
+   *
+   * @param id The image ID.
+   * @param repoDigest The familiar repository and the manifest digest.
+   */
+  addRepoDigest(id: string, repoDigest: string): Promise<void> {
+    return this.index.update(async () => {
+      const record = await this.#images.read(id);
+      if (!record || record.repoDigests.includes(repoDigest)) return;
+      record.repoDigests.push(repoDigest);
+      await this.#images.save(record);
+    });
+  }
+
+  /**
    * Removes one name of an image, as `docker rmi` does: a tag (and, with
    * the repository's last tag, its digests), a `repository@digest`, or, for
    * an image ID, every tag and digest (with `force` when several
