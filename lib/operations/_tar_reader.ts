@@ -13,6 +13,17 @@
  * Where Go and GNU tar disagree, it follows Go, as docker does: a GNU long
  * name wins over a PAX `path`, and global PAX headers (`g`) are ignored.
  *
+ * What Go refuses but GNU tar 1.34 and bsdtar read, it reads as GNU tar
+ * does: a zero block followed by more headers (plexus-archiver writes
+ * them) ends the archive, what follows ignored; a Solaris ACL entry (`A`)
+ * is a regular file, which the file it describes then replaces. Times,
+ * even where Go reads them otherwise, are read exactly as GNU tar reads
+ * them, since a time decides nothing about what a layer holds: a header
+ * time it cannot read is -1, a PAX time is its longest leading number,
+ * and an unreadable PAX time leaves the header's. A time beyond what a
+ * `Date` holds (year 275760) is clamped to it; the kernel clamps further
+ * to what the filesystem holds, as it does for GNU tar.
+ *
  * @module
  */
 
@@ -326,11 +337,81 @@ function paxNumber(pax: Map<string, string>, key: string, name: () => string): n
   return value;
 }
 
-function paxTime(pax: Map<string, string>, key: string, name: () => string): Date | undefined {
+/** Seconds either side of 1970 that GNU tar's 64-bit `time_t` holds. */
+const TIME_T_LIMIT = 2n ** 63n;
+/** Milliseconds either side of 1970 that a `Date` holds. */
+const DATE_LIMIT = 8.64e15;
+
+/** A time in milliseconds as a `Date`, clamped to what a `Date` holds (never an invalid one). */
+function clampedDate(milliseconds: number): Date {
+  return new Date(Math.min(DATE_LIMIT, Math.max(-DATE_LIMIT, milliseconds)));
+}
+
+/**
+ * A PAX time as GNU tar reads it: the longest leading `-?digits(.digits)?`,
+ * whatever follows ignored. Undefined (so the header's time stands) where
+ * GNU tar finds no time there, or one beyond `time_t`.
+ */
+function paxTime(pax: Map<string, string>, key: string): Date | undefined {
   const text = pax.get(key);
   if (text === undefined) return undefined;
-  if (!/^-?[0-9]+(\.[0-9]*)?$/.test(text)) refuse(name(), `its PAX ${key} "${text}" is not a time`);
-  return new Date(Math.trunc(Number(text) * 1000));
+  const match = /^(-?)([0-9]+)(?:\.([0-9]*))?/.exec(text);
+  if (!match) return undefined;
+  const [, sign, whole, fraction = ""] = match;
+  const seconds = BigInt(sign + whole);
+  if (seconds < -TIME_T_LIMIT || seconds >= TIME_T_LIMIT) return undefined;
+  // Whole milliseconds towards zero, as Deno reports a file's time.
+  const milliseconds = Number(fraction.slice(0, 3).padEnd(3, "0"));
+  return clampedDate(Number(seconds) * 1000 + (sign === "" ? milliseconds : -milliseconds));
+}
+
+function isSpace(byte: number): boolean {
+  return byte === 0x20 || (byte >= 0x09 && byte <= 0x0d);
+}
+
+/**
+ * The header's mtime in seconds, as GNU tar's `from_header` reads a
+ * `time_t`: one leading NUL skipped (left by a writer whose size field
+ * overflowed), then blanks; octal digits ending at a NUL or blank (what
+ * follows is ignored), or base-256 (0x80 or 0xff first) within `time_t`.
+ * Blanks only, garbage, or a base-256 number beyond `time_t` read as -1,
+ * the value GNU tar gives an unreadable time (it reports it and goes on).
+ */
+function headerTime(block: Uint8Array, name: () => string): number {
+  const end = 148;
+  let i = block[136] === 0 ? 137 : 136;
+  while (i < end && isSpace(block[i])) i++;
+  if (i === end) return -1;
+  const first = block[i];
+  if (first >= 0x30 && first <= 0x37) {
+    // At most twelve digits: 36 bits, exact in a number.
+    let value = 0;
+    for (; i < end && block[i] >= 0x30 && block[i] <= 0x37; i++) {
+      value = value * 8 + block[i] - 0x30;
+    }
+    return i === end || block[i] === 0 || isSpace(block[i]) ? value : -1;
+  }
+  if (first === 0x2b || first === 0x2d) {
+    // GNU tar reads these as base-64, a form only its 1.13 test releases of 1999 wrote.
+    refuse(name(), "its mtime field is in an obsolete base-64 form");
+  }
+  if ((first === 0x80 || first === 0xff) && i <= end - 2) {
+    // Two's complement below a marker bit (0x40 of the first byte is the sign), accumulated in
+    // 64 bits with GNU tar's overflow check, which skips the last byte: it wraps, GNU tar too.
+    const negative = first === 0xff;
+    const top = negative ? 0xff00000000000000n : 0n;
+    let value = BigInt.asUintN(64, BigInt((first & 0x3f) - (negative ? 0x40 : 0)));
+    for (i++;;) {
+      value = BigInt.asUintN(64, (value << 8n) + BigInt(block[i++]));
+      if (i === end) break;
+      if ((BigInt.asUintN(64, value << 8n) >> 8n | top) !== value) return -1;
+    }
+    const magnitude = negative ? BigInt.asUintN(64, -value) : value;
+    if (magnitude > (negative ? TIME_T_LIMIT : TIME_T_LIMIT - 1n)) return -1;
+    return Number(negative ? -magnitude : magnitude);
+  }
+  // A NUL here (two leading NULs, or a blank then a NUL) ends an empty number: 0.
+  return first === 0 ? 0 : -1;
 }
 
 /** Checks a sparse map against the stored size and the real size. */
@@ -405,11 +486,8 @@ export async function* readTar(
       const raw = () => printable(field(block, 0, 100)) || `#${index}`;
       if (block.byteLength < BLOCK) refuse(raw(), "the archive ends inside its header");
       if (block[0] === 0 && block.every((byte) => byte === 0)) {
-        // One zero block, then a second or the end: the end-of-archive marker.
-        const second = await source.read(BLOCK);
-        if (second.byteLength > 0 && !second.every((byte) => byte === 0)) {
-          refuse(`#${index}`, "a zero block is followed by more headers");
-        }
+        // The end-of-archive marker. A zero block followed by more headers ends the archive too:
+        // GNU tar warns "A lone zero block" and stops there (without -i), and bsdtar stops.
         break;
       }
       if (!checksumMatches(block, raw)) refuse(raw(), "its header checksum does not match");
@@ -502,6 +580,11 @@ export async function* readTar(
           type = "file";
           sparse = { fragments: [], realSize: 0 };
           break;
+        case "A":
+          // A Solaris ACL, named for the entry it precedes. GNU tar extracts it as a regular file
+          // ("Unknown file type 'A', extracted as normal file"), which that entry then replaces.
+          type = "file";
+          break;
         default:
           type = `unsupported type ${JSON.stringify(flag)}`;
       }
@@ -564,8 +647,7 @@ export async function* readTar(
         mode: paxNumber(pax, "mode", named) ?? numeric(block, 100, 8, "mode", named),
         uid: paxNumber(pax, "uid", named) ?? numeric(block, 108, 8, "uid", named),
         gid: paxNumber(pax, "gid", named) ?? numeric(block, 116, 8, "gid", named),
-        mtime: paxTime(pax, "mtime", named) ??
-          new Date(numeric(block, 136, 12, "mtime", named) * 1000),
+        mtime: paxTime(pax, "mtime") ?? clampedDate(headerTime(block, named) * 1000),
         ...(type === "link" || type === "symlink" ? { linkname } : {}),
       };
       // Links, directories, devices and FIFOs carry no data, whatever their size says (Go).
