@@ -13,8 +13,11 @@
 
 /// <reference lib="deno.worker" />
 
-import type { ExtractResult } from "./extract.ts";
-import { extractLayerBlob, type LayerExtractionPlan } from "./_layer_pipeline.ts";
+import {
+  extractLayerBlob,
+  type LayerExtractionPlan,
+  type LayerExtractionResult,
+} from "./_layer_pipeline.ts";
 import { DenockerError } from "../errors.ts";
 
 /** The first message of an extraction. */
@@ -30,7 +33,7 @@ export type ToWorker = StartMessage | { type: "chunk"; chunk: Uint8Array } | { t
 /** Messages the worker sends. */
 export type FromWorker =
   | { type: "consumed"; chunks: number }
-  | { type: "done"; result: ExtractResult }
+  | { type: "done"; result: LayerExtractionResult }
   | { type: "error"; name: string; message: string };
 
 /** Chunks consumed before the sender is told; must stay below its credit window. */

@@ -12,11 +12,15 @@ import { fileURLToPath } from "node:url";
 import type { BlobWriter } from "../store/_content_store.ts";
 import { assertSupportedLayer } from "./_compression.ts";
 import { DenockerError, ERROR_CLASSES } from "../errors.ts";
-import type { ExtractOptions, ExtractResult } from "./extract.ts";
+import type { ExtractOptions } from "./extract.ts";
 import type { FromWorker, ToWorker } from "./_extract_worker.ts";
 import type { LayerRecord, LayerStore } from "../store/_layer_store.ts";
 import type { Descriptor } from "../model/manifest.ts";
-import { extractLayerBlob, type LayerExtractionPlan } from "./_layer_pipeline.ts";
+import {
+  extractLayerBlob,
+  type LayerExtractionPlan,
+  type LayerExtractionResult,
+} from "./_layer_pipeline.ts";
 
 /** Options for {@link ingestLayer}. */
 export interface IngestOptions {
@@ -46,7 +50,7 @@ const CHUNKS_IN_FLIGHT = 16;
 /** An extraction fed chunk by chunk, wherever it runs. */
 interface LayerExtraction {
   /** Settles with the extraction's outcome. */
-  readonly result: Promise<ExtractResult>;
+  readonly result: Promise<LayerExtractionResult>;
   /** Whether the extraction has finished (successfully or not). */
   readonly settled: boolean;
   /** Sends a chunk, waiting while too many are in flight. The chunk may be consumed. */
@@ -79,7 +83,7 @@ function workerAllowed(): boolean {
 /** An extraction running on a worker thread, fed with bounded credit. */
 class WorkerExtraction implements LayerExtraction {
   readonly #worker: Worker;
-  readonly result: Promise<ExtractResult>;
+  readonly result: Promise<LayerExtractionResult>;
   #inFlight = 0;
   #wake: (() => void) | undefined;
   #settled = false;
@@ -146,7 +150,7 @@ class WorkerExtraction implements LayerExtraction {
 
 /** An extraction on this thread, for when no worker may be started. */
 class InlineExtraction implements LayerExtraction {
-  readonly result: Promise<ExtractResult>;
+  readonly result: Promise<LayerExtractionResult>;
   readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
   #settled = false;
 
@@ -216,7 +220,7 @@ export async function ingestLayer(
   const extraction: LayerExtraction = workerAllowed()
     ? new WorkerExtraction(plan)
     : new InlineExtraction(plan);
-  let result: ExtractResult;
+  let result: LayerExtractionResult;
   try {
     let bytes = 0;
     for await (const chunk of source) {
@@ -247,6 +251,7 @@ export async function ingestLayer(
     lowerLinks: result.lowerLinks,
     skipped: result.skipped,
     rootEntry: result.rootEntry,
+    extractedFiles: result.extractedFiles,
   };
   try {
     await options.layers.commit(staged, record);

@@ -8,6 +8,7 @@
 import { decompressLayer } from "./_compression.ts";
 import { verifyingStream } from "../model/digest.ts";
 import { extractLayer, type ExtractOptions, type ExtractResult } from "./extract.ts";
+import { type ExtractedFiles, summarizeExtractedFiles } from "../store/_layer_summary.ts";
 
 /** What an extraction needs to know besides the blob's bytes. */
 export interface LayerExtractionPlan {
@@ -23,19 +24,37 @@ export interface LayerExtractionPlan {
   extract?: ExtractOptions;
 }
 
+/** What extracting a layer blob did, and what it left on disk. */
+export interface LayerExtractionResult extends ExtractResult {
+  /**
+   * The extracted tree, summarized for `check` to compare with later; none
+   * when this user cannot list the tree (a directory without read or search
+   * permission, for a user that is not root), which `unpack` cannot read either.
+   */
+  extractedFiles?: ExtractedFiles;
+}
+
 /**
- * Decompresses a layer blob, verifies its diff_id and extracts it.
+ * Decompresses a layer blob, verifies its diff_id, extracts it and
+ * summarizes the tree it made.
  *
  * @param blob The layer blob's bytes.
  * @param plan Where and how.
  * @returns What was extracted.
  */
-export function extractLayerBlob(
+export async function extractLayerBlob(
   blob: ReadableStream<Uint8Array>,
   plan: LayerExtractionPlan,
-): Promise<ExtractResult> {
+): Promise<LayerExtractionResult> {
   const tar = blob
     .pipeThrough(decompressLayer(plan.mediaType))
     .pipeThrough(verifyingStream(plan.diffId, undefined, plan.what));
-  return extractLayer(tar, plan.directory, plan.extract);
+  const result = await extractLayer(tar, plan.directory, plan.extract);
+  try {
+    // The tree as it is, not as the tar describes it: what `check` will walk again.
+    return { ...result, extractedFiles: summarizeExtractedFiles(plan.directory) };
+  } catch (error) {
+    if (!(error instanceof Deno.errors.PermissionDenied)) throw error;
+    return result;
+  }
 }

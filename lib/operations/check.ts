@@ -15,9 +15,12 @@ export interface CheckOptions extends StoreOptions {
 }
 
 /**
- * Checks a store: blobs re-hash to their names, recorded images are
- * complete, `images.json` parses and names only recorded images, nothing
- * half-written lies outside `tmp/`. With `repair`, removes what is broken.
+ * Checks a store: blobs re-hash to their names, each layer's extracted
+ * files are still what extraction recorded (paths, types, modes, owners,
+ * sizes, symlink targets, hardlinks; not times or content), recorded images
+ * are complete, `images.json` parses and names only recorded images, nothing
+ * half-written lies outside `tmp/`. With `repair`, removes what is broken
+ * (a changed layer's extraction too: the next pull extracts it again from its blob).
  *
  * Requires `--allow-read` (and `--allow-write` to repair).
  *
@@ -34,9 +37,8 @@ export interface CheckOptions extends StoreOptions {
 export async function checkStore(options: CheckOptions): Promise<Problem[]> {
   const store = await storeOf(options, { create: options.repair ?? false });
   const onWait = () => options.onProgress?.({ type: "waiting-for-lock", root: store.root });
-  const check = () => store.check({ repair: options.repair });
   // Repairing removes: exclusively. A check only reads: shared, so it works on a read-only store.
   return options.repair
-    ? store.whileRemoving(check, { onWait })
-    : store.whileReading(check, { onWait });
+    ? store.whileRemoving((staging) => store.check({ repair: true, staging }), { onWait })
+    : store.whileReading(() => store.check(), { onWait });
 }

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import type { ContentStore } from "./_content_store.ts";
 import { readDirIfExists, removeIfExists } from "./_fs.ts";
 import type { ImageStore } from "./_image_store.ts";
-import type { LayerStore } from "./_layer_store.ts";
+import type { LayerFilesState, LayerStore } from "./_layer_store.ts";
 import type { ImageIndex, ImageIndexData } from "./image_index.ts";
 
 /** One thing found wrong, and whether it was repaired. */
@@ -28,6 +28,8 @@ export interface CheckedParts {
   layers: LayerStore;
   images: ImageStore;
   index: ImageIndex;
+  /** A staging directory, through which a repair deletes a layer in one rename. */
+  staging?: string;
 }
 
 async function hashFile(path: string, algorithm: string): Promise<string> {
@@ -40,6 +42,26 @@ async function hashFile(path: string, algorithm: string): Promise<string> {
 /** Files a crash leaves mid-write: `writeFileAtomic` temps, never renamed. */
 function isTemp(name: string): boolean {
   return name.startsWith(".write.") && name.endsWith(".tmp");
+}
+
+/**
+ * What is wrong with a layer's files, if anything. A layer extracted before
+ * denocker recorded its files has nothing to compare with, and passes.
+ */
+async function filesProblem(layers: LayerStore, diffId: string): Promise<string | undefined> {
+  const layer = `layer ${diffId.slice(0, 19)}…`;
+  let files: LayerFilesState;
+  try {
+    files = await layers.verifyFiles(diffId);
+  } catch (error) {
+    return `${layer}: cannot read its extracted files: ${(error as Error).message}`;
+  }
+  if (files.state !== "changed") return undefined;
+  const { found, expected } = files;
+  const counts = found.entries === expected.entries
+    ? `the same ${found.entries} entries, but some changed type, mode, owner, size or link target`
+    : `${found.entries} entries, expected ${expected.entries}`;
+  return `${layer}: its extracted files differ from what extraction recorded (${counts})`;
 }
 
 /**
@@ -78,18 +100,31 @@ export async function checkStore(parts: CheckedParts, repair: boolean): Promise<
     }
   }
 
-  // Layers: each directory is complete.
+  // Layers: each directory is complete, and its files are what extraction left.
   const goodLayers = new Set<string>();
   for (const entry of await readDirIfExists(join(parts.root, "layers"))) {
     const diffId = `sha256:${entry.name}`;
-    if (/^[0-9a-f]{64}$/.test(entry.name) && await parts.layers.has(diffId)) {
-      goodLayers.add(diffId);
+    const directory = join(parts.root, "layers", entry.name);
+    if (!/^[0-9a-f]{64}$/.test(entry.name) || !(await parts.layers.has(diffId))) {
+      await found(
+        `layers/${entry.name}: not a complete layer`,
+        () => removeIfExists(directory, { recursive: true }),
+      );
       continue;
     }
-    await found(
-      `layers/${entry.name}: not a complete layer`,
-      () => removeIfExists(join(parts.root, "layers", entry.name), { recursive: true }),
-    );
+    const changed = await filesProblem(parts.layers, diffId);
+    if (changed) {
+      const { staging } = parts;
+      await found(changed, async () => {
+        // Through staging the layer goes in one rename, and a pull may extract it again at once.
+        if (staging !== undefined) return parts.layers.delete(diffId, staging);
+        // Un-recorded first, deleted after: a crash midway leaves an incomplete layer, found above.
+        await removeIfExists(join(directory, "layer.json"));
+        await removeIfExists(directory, { recursive: true });
+      });
+      continue;
+    }
+    goodLayers.add(diffId);
   }
 
   // Images: record, documents, and every layer and blob they name.

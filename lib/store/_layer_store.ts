@@ -11,6 +11,7 @@ import { parseDigest } from "../model/digest.ts";
 import type { LowerLink } from "../operations/extract.ts";
 import { syncDirectory } from "./_atomic_file.ts";
 import { readDirIfExists } from "./_fs.ts";
+import { type ExtractedFiles, summarizeExtractedFiles } from "./_layer_summary.ts";
 
 /** What is known of a stored layer. */
 export interface LayerRecord {
@@ -26,7 +27,18 @@ export interface LayerRecord {
   skipped: { path: string; type: string }[];
   /** Whether `fs/` carries the metadata of the layer's root entry (`./`). */
   rootEntry: boolean;
+  /**
+   * What extraction left in `fs/`, for `check` to compare with what is there.
+   * Absent in records written before denocker recorded it.
+   */
+  extractedFiles?: ExtractedFiles;
 }
+
+/** How a layer's files compare with what its extraction recorded. */
+export type LayerFilesState =
+  | { state: "intact" }
+  | { state: "unrecorded" }
+  | { state: "changed"; found: ExtractedFiles; expected: ExtractedFiles };
 
 /** The `layers/` directory of a root. */
 export class LayerStore {
@@ -84,6 +96,26 @@ export class LayerStore {
    */
   async read(diffId: string): Promise<LayerRecord> {
     return JSON.parse(await Deno.readTextFile(join(this.directory(diffId), "layer.json")));
+  }
+
+  /**
+   * Walks a stored layer's `fs/` again and compares it with what its
+   * extraction recorded: paths, types, modes, owners, sizes, link targets
+   * and hardlinks (not times or content).
+   *
+   * @param diffId The layer's uncompressed digest.
+   * @returns `intact`, `changed` (with both summaries), or `unrecorded` for a
+   *   layer extracted by a version that recorded nothing.
+   */
+  async verifyFiles(diffId: string): Promise<LayerFilesState> {
+    const expected = (await this.read(diffId)).extractedFiles;
+    if (!expected) return { state: "unrecorded" };
+    const found = summarizeExtractedFiles(this.fsPath(diffId));
+    return found.digest === expected.digest ? { state: "intact" } : {
+      state: "changed",
+      found,
+      expected,
+    };
   }
 
   /**

@@ -428,20 +428,29 @@ export class Store {
   }
 
   /**
-   * Checks the store: every blob re-hashes to its name, every recorded
-   * image has its metadata and every layer and blob it names, `images.json`
-   * parses and names only recorded images, nothing half-written lies
-   * outside `tmp/`. With `repair`, removes what is broken (un-recording
-   * images that lost a part), so that a pull restores them. Call it inside
-   * {@link whileRemoving}.
+   * Checks the store: every blob re-hashes to its name, every layer's files
+   * are what its extraction recorded (paths, types, modes, owners, sizes,
+   * link targets), every recorded image has its metadata and every layer
+   * and blob it names, `images.json` parses and names only recorded images,
+   * nothing half-written lies outside `tmp/`. With `repair`, removes what
+   * is broken (un-recording images that lost a part), so that a pull
+   * restores them. Call it inside {@link whileRemoving}.
    *
-   * @param options Whether to repair.
+   * @param options Whether to repair, and the staging directory
+   *   {@link whileRemoving} gave (a changed layer is deleted through it).
    * @returns Each problem found, and whether it was repaired.
    */
-  check(options: { repair?: boolean } = {}): Promise<Problem[]> {
+  check(options: { repair?: boolean; staging?: string } = {}): Promise<Problem[]> {
     const { blobs, layers } = storeParts(this);
     return checkStore(
-      { root: this.root, blobs, layers, images: this.#images, index: this.index },
+      {
+        root: this.root,
+        blobs,
+        layers,
+        images: this.#images,
+        index: this.index,
+        staging: options.staging,
+      },
       options.repair ?? false,
     );
   }
