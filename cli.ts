@@ -28,9 +28,9 @@ import {
   parseInsecureRegistry,
   parsePlatform,
   parseReference,
-  prune,
-  pull,
+  pruneImages,
   type PullEvent,
+  pullImage,
   type PullResult,
   pushImage,
   readConfig,
@@ -42,7 +42,7 @@ import {
   stopContainer,
   storeRootWarning,
   tagImage,
-  unpack,
+  unpackImage,
   VERSION,
 } from "./mod.ts";
 import { InvalidInputError } from "./lib/errors.ts";
@@ -333,7 +333,7 @@ const COMMANDS: Record<string, Command> = {
       // docker's first line when the reference names neither tag nor digest.
       const defaultTag = /[:@]/.test(positionals[0].split("/").at(-1)!) ? undefined : reference.tag;
       const printer = pullPrinter(values.quiet ?? false, defaultTag);
-      const result = await pull(reference, {
+      const result = await pullImage(reference, {
         root: root(),
         platform,
         missing: values.missing,
@@ -362,18 +362,10 @@ const COMMANDS: Record<string, Command> = {
     async run({ values, root }) {
       const rows = await listImages({ root: root() });
       if (values.json) {
-        // docker's names, as `docker images --format json` prints them.
-        const json = rows.map((row) => ({
-          Repository: row.repository,
-          Tag: row.tag,
-          Id: row.imageId,
-          Digest: row.digest,
-          Created: row.created,
-          Size: row.size,
-        }));
-        console.log(JSON.stringify(json, null, 2));
+        // The rows have docker's names, as `docker images --format json` prints them.
+        console.log(JSON.stringify(rows, null, 2));
       } else if (values.quiet) {
-        const ids = [...new Set(rows.map((row) => shortDigest(row.imageId)))];
+        const ids = [...new Set(rows.map((row) => shortDigest(row.ID)))];
         if (ids.length > 0) console.log(ids.join("\n"));
       } else {
         const header = [
@@ -385,12 +377,12 @@ const COMMANDS: Record<string, Command> = {
           "SIZE",
         ];
         const body = rows.map((row) => [
-          row.repository,
-          row.tag,
-          ...(values.digests ? [row.digest ?? "<none>"] : []),
-          shortDigest(row.imageId),
-          timeAgo(row.created),
-          formatBytes(row.size),
+          row.Repository,
+          row.Tag,
+          ...(values.digests ? [row.Digest ?? "<none>"] : []),
+          shortDigest(row.ID),
+          timeAgo(row.Created),
+          formatBytes(row.Size),
         ]);
         console.log(table([header, ...body]));
       }
@@ -452,7 +444,7 @@ const COMMANDS: Record<string, Command> = {
     arguments: none,
     async run({ root }) {
       const storeRoot = root();
-      const result = await prune({ root: storeRoot, onProgress: waitingFor });
+      const result = await pruneImages({ root: storeRoot, onProgress: waitingFor });
       for (const diffId of result.deletedLayers) console.log(`Deleted layer: ${diffId}`);
       for (const digest of result.deletedBlobs) console.log(`Deleted blob: ${digest}`);
       console.log(
@@ -943,7 +935,7 @@ const COMMANDS: Record<string, Command> = {
         : undefined,
     async run({ positionals, root, signal }) {
       const storeRoot = root();
-      const id = await unpack(positionals[0], positionals[1], {
+      const id = await unpackImage(positionals[0], positionals[1], {
         root: storeRoot,
         signal,
         onProgress: (event) => event.type === "waiting-for-lock" && waitingFor(event),

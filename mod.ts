@@ -7,10 +7,10 @@
  * to a directory.
  *
  * ```ts
- * import { listImages, pull, unpack } from "@denocker/denocker";
+ * import { listImages, pullImage, unpackImage } from "@denocker/denocker";
  *
  * const root = "/tmp/denocker";
- * const { imageId, digest } = await pull("localhost:5000/team/app:1.0", {
+ * const { imageId, digest } = await pullImage("localhost:5000/team/app:1.0", {
  *   root,
  *   platform: { os: "linux", architecture: "amd64" },
  *   onProgress: (event) => {
@@ -19,16 +19,21 @@
  * });
  * console.log(imageId, digest);
  *
- * for (const { repository, tag, imageId } of await listImages({ root })) {
- *   console.log(repository, tag, imageId);
+ * for (const { Repository, Tag, ID } of await listImages({ root })) {
+ *   console.log(Repository, Tag, ID);
  * }
  *
- * await unpack("localhost:5000/team/app:1.0", "/tmp/app-rootfs", { root });
+ * await unpackImage("localhost:5000/team/app:1.0", "/tmp/app-rootfs", { root });
  * ```
  *
- * Every operation takes its main arguments and then one options object
- * with the store (`root`, or an open {@link Store} as `store`). Every
- * failure is a {@link DenockerError}.
+ * Every operation is named for what it does to what (`pullImage`,
+ * `listImages`, `startContainer`; `pull`, `unpack` and `prune` are kept as
+ * aliases for one release) and takes its main arguments and then one
+ * options object, which may be left out: the store is `root`, or an open
+ * {@link Store} as `store`, else the default root ({@link defaultRoot}),
+ * and `pullImage` reads the config file's registries ({@link readConfig})
+ * unless given `registries`. Results printed as JSON by the CLI have
+ * docker's key names. Every failure is a {@link DenockerError}.
  *
  * @module
  */
@@ -125,10 +130,16 @@ export {
   type LayerProgress,
   pull,
   type PullEvent,
+  pullImage,
   type PullOptions,
   type PullResult,
 } from "./lib/operations/pull.ts";
-export { unpack, type UnpackEvent, type UnpackOptions } from "./lib/operations/unpack.ts";
+export {
+  unpack,
+  type UnpackEvent,
+  unpackImage,
+  type UnpackOptions,
+} from "./lib/operations/unpack.ts";
 export {
   type ImageInspect,
   type ImageSummary,
@@ -137,6 +148,7 @@ export {
 } from "./lib/operations/inspect.ts";
 export {
   prune,
+  pruneImages,
   type PruneOptions,
   type PruneResult,
   type RemoveEvent,

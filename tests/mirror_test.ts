@@ -57,7 +57,7 @@ async function pullVia(registry: string, mirrors: string[]) {
     assertEquals(await checkStore({ root: root.path }), []);
     const rows = await listImages({ root: root.path });
     // Recorded under the name pulled, never the mirror's.
-    assertEquals(rows.map((row) => `${row.repository}:${row.tag}`), [
+    assertEquals(rows.map((row) => `${row.Repository}:${row.Tag}`), [
       `${registry}/team/app:latest`,
     ]);
     return {

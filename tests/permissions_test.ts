@@ -163,6 +163,33 @@ Deno.test("pull, images, unpack, save and load work under the minimal permission
         const stderr = new TextDecoder().decode(output.stderr);
         assertEquals(output.code, 0, stderr);
         assertEquals(new TextDecoder().decode(output.stdout), `${image.configDigest}\n`);
+
+        // mod.ts's own tour, run by a program outside the repository whose deno.json maps the
+        // package's name (as its JSDoc examples import it) to the URL it is served from.
+        const doc = (await Deno.readTextFile(join(PROJECT, "mod.ts"))).split("*/")[0];
+        const tour = /```ts\n([^]*?)```/.exec(doc)![1].replace(/^ \* ?/gm, "")
+          .replaceAll("localhost:5000/team/app:1.0", app)
+          .replaceAll("/tmp/denocker", join(scratch.path, "tour-root"))
+          .replaceAll("/tmp/app-rootfs", join(scratch.path, "tour-rootfs"));
+        const outside = join(scratch.path, "outside");
+        await Deno.mkdir(outside);
+        await Deno.writeTextFile(join(outside, "main.ts"), tour);
+        await Deno.writeTextFile(
+          join(outside, "deno.json"),
+          JSON.stringify({ imports: { "@denocker/denocker": `${files.origin}/mod.ts` } }),
+        );
+        const program = await new Deno.Command(Deno.execPath(), {
+          args: ["run", `--allow-import=${files.host}`, ...permissions.pull, "main.ts"],
+          cwd: outside,
+          env: { NO_COLOR: "1" },
+          stdout: "piped",
+          stderr: "piped",
+        }).output();
+        assertEquals(program.code, 0, new TextDecoder().decode(program.stderr));
+        assertEquals(
+          await Deno.readTextFile(join(scratch.path, "tour-rootfs", "app")),
+          "app",
+        );
       } finally {
         await files.close();
       }

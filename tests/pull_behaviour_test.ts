@@ -167,7 +167,7 @@ Deno.test("the digest pull shows is the one recorded, and rmi takes its reposito
     const cli = await runCli(["pull", "--root", root.path, `${app}:multi`]);
     assertEquals(cli.code, 0, cli.stderr);
     assertMatch(cli.stderr, new RegExp(`\nDigest: ${index.digest}\n`));
-    assertEquals((await listImages({ root: root.path })).map((row) => row.digest), [index.digest]);
+    assertEquals((await listImages({ root: root.path })).map((row) => row.Digest), [index.digest]);
     const digests = await runCli(["images", "--digests", "--root", root.path]);
     assertMatch(
       digests.stdout,
@@ -226,7 +226,7 @@ Deno.test("pull NAME:TAG@DIGEST pulls by digest and leaves the tag where it was"
     const fresh = await tempDir();
     try {
       await pull(`${app}:v1@${older.manifestDigest}`, { root: fresh.path });
-      assertEquals((await listImages({ root: fresh.path })).map((row) => [row.tag, row.digest]), [[
+      assertEquals((await listImages({ root: fresh.path })).map((row) => [row.Tag, row.Digest]), [[
         "<none>",
         older.manifestDigest,
       ]]);

@@ -34,7 +34,7 @@ export interface CheckOptions extends StoreOptions {
  * @param options The store, `repair`, progress.
  * @returns Every problem found, and whether it was repaired.
  */
-export async function checkStore(options: CheckOptions): Promise<Problem[]> {
+export async function checkStore(options: CheckOptions = {}): Promise<Problem[]> {
   const store = await storeOf(options, { create: options.repair ?? false });
   const onWait = () => options.onProgress?.({ type: "waiting-for-lock", root: store.root });
   // Repairing removes: exclusively. A check only reads: shared, so it works on a read-only store.

@@ -71,7 +71,7 @@ async function containersOf(options: StoreOptions): Promise<ContainerStore | und
  * @returns The containers.
  */
 export async function listContainers(
-  options: StoreOptions & { all?: boolean },
+  options: StoreOptions & { all?: boolean } = {},
 ): Promise<ContainerSummary[]> {
   const containers = await containersOf(options);
   if (!containers) return [];
@@ -131,7 +131,7 @@ async function settled(containers: ContainerStore, id: string): Promise<void> {
  */
 export async function stopContainer(
   name: string,
-  options: StoreOptions & { timeout?: number },
+  options: StoreOptions & { timeout?: number } = {},
 ): Promise<string> {
   const { containers, record } = await findContainer(name, options);
   if (await running(record)) {
@@ -164,7 +164,7 @@ export async function stopContainer(
  */
 export async function removeContainers(
   names: string[],
-  options: StoreOptions & { force?: boolean },
+  options: StoreOptions & { force?: boolean } = {},
 ): Promise<string[]> {
   const containers = await containersOf(options);
   const records = [];
@@ -244,7 +244,7 @@ function mergedEnvironment(base: string[], extra: string[]): string[] {
 export async function startExec(
   name: string,
   command: string[],
-  options: ExecOptions,
+  options: ExecOptions = {},
 ): Promise<ExecProcess> {
   if (command.length === 0) throw new InvalidInputError("exec needs a COMMAND");
   const { record } = await findContainer(name, options);
@@ -423,7 +423,7 @@ async function runtimeExecCommand(
 export async function execInContainer(
   name: string,
   command: string[],
-  options: ExecOptions,
+  options: ExecOptions = {},
 ): Promise<number> {
   return await (await startExec(name, command, options)).exited;
 }

@@ -43,7 +43,7 @@ export interface ExportOptions extends StoreOptions {
 export async function exportImage(
   image: string,
   output: WritableStream<Uint8Array>,
-  options: ExportOptions,
+  options: ExportOptions = {},
 ): Promise<string> {
   const store = await storeOf(options, { create: true });
   const { record, missing } = await store.find(image);

@@ -9,17 +9,17 @@ import { storeOf, type StoreOptions } from "../store/store.ts";
 /** One row of `images`: an image under one tag (or `<none>`). */
 export interface ImageSummary {
   /** Repository as docker prints it, or `<none>`. */
-  repository: string;
+  Repository: string;
   /** Tag, or `<none>` for an image pulled only by digest. */
-  tag: string;
-  /** `sha256:<hex>`. */
-  imageId: string;
+  Tag: string;
+  /** The image ID, `sha256:<hex>` (docker's `images` JSON calls it `ID`). */
+  ID: string;
   /** The repository digest for this repository, when known. */
-  digest?: string;
-  /** Creation time from the image config. */
-  created?: string;
+  Digest?: string;
+  /** Creation time from the image config (ISO 8601, as `inspect`'s `Created`). */
+  Created?: string;
   /** Uncompressed size in bytes. */
-  size: number;
+  Size: number;
 }
 
 /** `inspect` output, in docker's shape (and so with docker's capitalised names). */
@@ -59,13 +59,13 @@ export interface ImageInspect {
  * @example
  * ```ts
  * import { listImages } from "@denocker/denocker";
- * for (const row of await listImages({ root: "/tmp/denocker" })) console.log(row.repository, row.tag);
+ * for (const row of await listImages({ root: "/tmp/denocker" })) console.log(row.Repository, row.Tag);
  * ```
  *
  * @param options The store.
  * @returns The rows.
  */
-export async function listImages(options: StoreOptions): Promise<ImageSummary[]> {
+export async function listImages(options: StoreOptions = {}): Promise<ImageSummary[]> {
   const store = await storeOf(options);
   const records = new Map((await store.images()).map((record) => [record.id, record]));
   const created = new Map<string, string | undefined>();
@@ -79,12 +79,12 @@ export async function listImages(options: StoreOptions): Promise<ImageSummary[]>
     if (!record) continue;
     tagged.add(imageId);
     rows.push({
-      repository,
-      tag,
-      imageId,
-      digest: record.repoDigests.find((entry) => entry.startsWith(`${repository}@`))?.split("@")[1],
-      created: created.get(imageId),
-      size: record.size,
+      Repository: repository,
+      Tag: tag,
+      ID: imageId,
+      Digest: record.repoDigests.find((entry) => entry.startsWith(`${repository}@`))?.split("@")[1],
+      Created: created.get(imageId),
+      Size: record.size,
     });
   }
   for (const record of records.values()) {
@@ -92,16 +92,16 @@ export async function listImages(options: StoreOptions): Promise<ImageSummary[]>
     const repoDigests = record.repoDigests.length > 0 ? record.repoDigests : [undefined];
     for (const repoDigest of repoDigests) {
       rows.push({
-        repository: repoDigest?.split("@")[0] ?? "<none>",
-        tag: "<none>",
-        imageId: record.id,
-        digest: repoDigest?.split("@")[1],
-        created: created.get(record.id),
-        size: record.size,
+        Repository: repoDigest?.split("@")[0] ?? "<none>",
+        Tag: "<none>",
+        ID: record.id,
+        Digest: repoDigest?.split("@")[1],
+        Created: created.get(record.id),
+        Size: record.size,
       });
     }
   }
-  return rows.sort((a, b) => (b.created ?? "").localeCompare(a.created ?? ""));
+  return rows.sort((a, b) => (b.Created ?? "").localeCompare(a.Created ?? ""));
 }
 
 /**
@@ -120,7 +120,10 @@ export async function listImages(options: StoreOptions): Promise<ImageSummary[]>
  * @param options The store.
  * @returns The description.
  */
-export async function inspectImage(image: string, options: StoreOptions): Promise<ImageInspect> {
+export async function inspectImage(
+  image: string,
+  options: StoreOptions = {},
+): Promise<ImageInspect> {
   const store = await storeOf(options);
   const { record } = await store.find(image);
   const { config } = await store.image(record.id);

@@ -332,7 +332,7 @@ async function ociCandidates(files: Map<string, Staged>): Promise<Candidate[]> {
  */
 export async function loadImages(
   input: ReadableStream<Uint8Array>,
-  options: LoadOptions,
+  options: LoadOptions = {},
 ): Promise<LoadedImage[]> {
   const store = await storeOf(options, { create: true });
   return await store.whileAdding(async (staging) => {

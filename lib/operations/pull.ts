@@ -57,7 +57,7 @@ import {
   type RetryOptions,
 } from "../transport/registry.ts";
 import { type ImageSource, MirroredRegistry } from "../transport/mirrors.ts";
-import { insecureRegistriesOf, mirrorsOf, type RegistriesConfig } from "../config.ts";
+import { insecureRegistriesOf, mirrorsOf, readConfig, type RegistriesConfig } from "../config.ts";
 import { runningAsRoot } from "../store/root.ts";
 
 /** Largest image config accepted; configs are held in memory. */
@@ -134,8 +134,9 @@ export interface PullOptions extends StoreOptions {
   /** `HOST[:PORT]` registries reached over plain HTTP besides loopback ones. */
   insecureRegistries?: string[];
   /**
-   * Settings by registry, as in denocker's config file (`readConfig`):
-   * the image's registry's `mirrors` are asked first, in order; a mirror's
+   * Settings by registry, as in denocker's config file; by default the
+   * config file's own (`readConfig`), as the CLI's; `{}` for none. The
+   * image's registry's `mirrors` are asked first, in order; a mirror's
    * failure (no connection, 5xx, 404, …) moves on to the next one and then
    * to the registry. The image is recorded under its own name either way.
    * Registries marked `insecure` are reached over plain HTTP.
@@ -571,8 +572,8 @@ async function imageIsStored(store: Store, id: string): Promise<boolean> {
  *
  * @example
  * ```ts
- * import { pull } from "@denocker/denocker";
- * const result = await pull("localhost:5000/team/app:1.0", { root: "/tmp/denocker" });
+ * import { pullImage } from "@denocker/denocker";
+ * const result = await pullImage("localhost:5000/team/app:1.0", { root: "/tmp/denocker" });
  * console.log(result.imageId);
  * ```
  *
@@ -580,7 +581,10 @@ async function imageIsStored(store: Store, id: string): Promise<boolean> {
  * @param options Store root, platform, transport and progress options.
  * @returns The image ID, manifest digest and descriptors.
  */
-export async function pull(image: string | Reference, options: PullOptions): Promise<PullResult> {
+export async function pullImage(
+  image: string | Reference,
+  options: PullOptions = {},
+): Promise<PullResult> {
   const reference = typeof image === "string" ? parseReference(image) : image;
   if (options.missing) {
     const stored = await storeOf(options);
@@ -589,6 +593,9 @@ export async function pull(image: string | Reference, options: PullOptions): Pro
     if (found && platformMatches(options.platform ?? hostPlatform(), found.record.platform)) {
       return storedResult(stored, found);
     }
+  }
+  if (options.registries === undefined) {
+    options = { ...options, registries: (await readConfig()).registries };
   }
   const store = await storeOf(options, { create: true });
   const onWait = () => options.onProgress?.({ type: "waiting-for-lock", root: store.root });
@@ -669,3 +676,10 @@ function pullInto(
     });
   }, { onWait });
 }
+
+/**
+ * The former name of {@link pullImage}, kept for one release.
+ *
+ * @deprecated Use {@link pullImage}.
+ */
+export const pull: typeof pullImage = pullImage;

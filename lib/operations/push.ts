@@ -72,7 +72,7 @@ export interface PushResult {
  * @param options The store, transport options, progress.
  * @returns The tag, digest and size pushed.
  */
-export async function pushImage(name: string, options: PushOptions): Promise<PushResult> {
+export async function pushImage(name: string, options: PushOptions = {}): Promise<PushResult> {
   const reference = parseReference(name);
   if (reference.digest !== undefined) {
     throw new InvalidInputError(`Cannot push ${name}: name a tag, not a digest`);

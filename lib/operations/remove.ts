@@ -100,7 +100,7 @@ async function collect(
  */
 export async function removeImages(
   names: string[],
-  options: RemoveOptions,
+  options: RemoveOptions = {},
 ): Promise<RemoveResult> {
   const store = await storeOf(options, { create: true });
   const onWait = () => options.onProgress?.({ type: "waiting-for-lock", root: store.root });
@@ -137,14 +137,14 @@ export async function removeImages(
  *
  * @example
  * ```ts
- * import { prune } from "@denocker/denocker";
- * const { deletedLayers, deletedBlobs } = await prune({ root: "/tmp/denocker" });
+ * import { pruneImages } from "@denocker/denocker";
+ * const { deletedLayers, deletedBlobs } = await pruneImages({ root: "/tmp/denocker" });
  * ```
  *
  * @param options The store, progress.
  * @returns What was removed.
  */
-export async function prune(options: PruneOptions): Promise<PruneResult> {
+export async function pruneImages(options: PruneOptions = {}): Promise<PruneResult> {
   const store = await storeOf(options, { create: true });
   const onWait = () => options.onProgress?.({ type: "waiting-for-lock", root: store.root });
   return store.whileRemoving(async (staging) => {
@@ -152,3 +152,10 @@ export async function prune(options: PruneOptions): Promise<PruneResult> {
     return { ...await collect(store, staging, await containersOf(store)), deletedTemp };
   }, { onWait });
 }
+
+/**
+ * The former name of {@link pruneImages}, kept for one release.
+ *
+ * @deprecated Use {@link pruneImages}.
+ */
+export const prune: typeof pruneImages = pruneImages;

@@ -49,7 +49,7 @@ import {
   type ProcessRef,
   processStart,
 } from "../runtime/containers.ts";
-import { pull, type PullOptions, type PullResult } from "./pull.ts";
+import { pullImage, type PullOptions, type PullResult } from "./pull.ts";
 import { flatten } from "./_flatten.ts";
 
 /** Options for {@link startContainer}. */
@@ -179,7 +179,7 @@ async function findOrPull(store: Store, text: string, options: RunOptions): Prom
       throw error;
     }
     options.onPull?.(text);
-    options.onPulled?.(await pull(reference, { ...options.pull, store }));
+    options.onPulled?.(await pullImage(reference, { ...options.pull, store }));
     return await store.find(text);
   }
 }
@@ -649,7 +649,7 @@ function startCommand(record: ContainerRecord, specPath: string): string[] {
 export async function startContainer(
   image: string,
   command: string[],
-  options: RunOptions,
+  options: RunOptions = {},
 ): Promise<RunningContainer> {
   if (Deno.build.os !== "linux") throw new DenockerError("Cannot run containers: they need Linux");
   requireAllPermissions("run containers");

@@ -69,7 +69,7 @@ async function blobFile(name: string, digest: string, blobs: ContentStore): Prom
 export async function saveImages(
   names: string[],
   output: WritableStream<Uint8Array>,
-  options: SaveOptions,
+  options: SaveOptions = {},
 ): Promise<void> {
   const store = await storeOf(options);
   const { blobs, layers } = storeParts(store);

@@ -28,7 +28,7 @@ import { storeOf, type StoreOptions } from "../store/store.ts";
 export async function tagImage(
   source: string,
   target: string,
-  options: StoreOptions,
+  options: StoreOptions = {},
 ): Promise<{ imageId: string; name: string }> {
   const reference = parseReference(target);
   if (reference.digest !== undefined) {

@@ -89,8 +89,8 @@ async function undoUnpack(directory: string, created: boolean): Promise<void> {
  *
  * @example
  * ```ts
- * import { unpack } from "@denocker/denocker";
- * await unpack("alpine:3.20", "/tmp/alpine-rootfs", { root: "/tmp/denocker" });
+ * import { unpackImage } from "@denocker/denocker";
+ * await unpackImage("alpine:3.20", "/tmp/alpine-rootfs", { root: "/tmp/denocker" });
  * ```
  *
  * @param image A reference or image ID of a stored image.
@@ -98,10 +98,10 @@ async function undoUnpack(directory: string, created: boolean): Promise<void> {
  * @param options The store, ownership, abort signal, progress.
  * @returns The image ID unpacked.
  */
-export async function unpack(
+export async function unpackImage(
   image: string,
   directory: string,
-  options: UnpackOptions,
+  options: UnpackOptions = {},
 ): Promise<string> {
   const store = await storeOf(options);
   const { record, missing } = await store.find(image);
@@ -134,3 +134,10 @@ export async function unpack(
     return record.id;
   }, { onWait });
 }
+
+/**
+ * The former name of {@link unpackImage}, kept for one release.
+ *
+ * @deprecated Use {@link unpackImage}.
+ */
+export const unpack: typeof unpackImage = unpackImage;

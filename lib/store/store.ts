@@ -10,7 +10,7 @@
  */
 
 import { join } from "node:path";
-import { ImageInUseError, ImageNotFoundError, InvalidInputError } from "../errors.ts";
+import { ImageInUseError, ImageNotFoundError } from "../errors.ts";
 import type { ImageConfig, ImageManifest, Platform } from "../model/manifest.ts";
 import { parseImageConfig } from "../model/manifest.ts";
 import { familiarName, parseReference, type Reference } from "../model/reference.ts";
@@ -23,6 +23,7 @@ import { ensureDirectory } from "./_paths.ts";
 import { checkStore, type Problem } from "./_check.ts";
 import { Staging } from "./_staging.ts";
 import { ImageIndex, type ImageIndexData } from "./image_index.ts";
+import { defaultRoot } from "./root.ts";
 
 export type { ImageLayer, ImageRecord, Problem };
 
@@ -588,9 +589,13 @@ function untagAll(index: ImageIndexData, record: ImageRecord, force: boolean): s
   return untagged;
 }
 
-/** Which store an operation works on: a root directory, or a store already open. */
+/**
+ * Which store an operation works on: a root directory, or a store already
+ * open; with neither, the default root ({@link defaultRoot}), as the CLI
+ * without `--root`.
+ */
 export interface StoreOptions {
-  /** The store root directory (opened for the call). */
+  /** The store root directory (opened for the call); {@link defaultRoot} when neither this nor `store` is given. */
   root?: string;
   /** A store already open; takes precedence over `root`. */
   store?: Store;
@@ -599,14 +604,11 @@ export interface StoreOptions {
 /**
  * The store an operation's options name. Not re-exported by `mod.ts`.
  *
- * @param options `store`, or `root` to open.
+ * @param options `store`, or `root` to open (the default root without either).
  * @param open Whether a missing root is created.
  * @returns The store.
  */
 export function storeOf(options: StoreOptions, open: { create?: boolean } = {}): Promise<Store> {
   if (options.store) return Promise.resolve(options.store);
-  if (options.root === undefined) {
-    throw new InvalidInputError("Cannot open the store: neither root nor store was given");
-  }
-  return Store.open(options.root, open);
+  return Store.open(options.root ?? defaultRoot(), open);
 }
