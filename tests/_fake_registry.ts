@@ -4,7 +4,14 @@
  */
 
 import { digestOf } from "../lib/model/digest.ts";
-import { OCI_CONFIG, OCI_INDEX, OCI_LAYER_TAR, OCI_MANIFEST } from "../lib/model/media_types.ts";
+import { gzipSync } from "node:zlib";
+import {
+  OCI_CONFIG,
+  OCI_INDEX,
+  OCI_LAYER_GZIP,
+  OCI_LAYER_TAR,
+  OCI_MANIFEST,
+} from "../lib/model/media_types.ts";
 import type { Platform } from "../lib/model/manifest.ts";
 
 export interface TestServer {
@@ -46,21 +53,29 @@ export interface FakeImage {
 
 const encoder = new TextEncoder();
 
-/** Builds an image whose layers are the given bytes (uncompressed-tar media type). */
+/**
+ * Builds an image whose layers are the given tars, stored as they are
+ * (uncompressed-tar media type), or gzipped with `gzip`.
+ */
 export function fakeImage(
   layers: Uint8Array[],
-  options: { architecture?: string; manifestExtra?: Record<string, unknown> } = {},
+  options: { architecture?: string; manifestExtra?: Record<string, unknown>; gzip?: boolean } = {},
 ): FakeImage {
   const blobs = new Map<string, Uint8Array>();
-  const layerDescriptors = layers.map((bytes) => {
+  const layerDescriptors = layers.map((tar) => {
+    const bytes = options.gzip ? new Uint8Array(gzipSync(tar)) : tar;
     const digest = digestOf(bytes);
     blobs.set(digest, bytes);
-    return { mediaType: OCI_LAYER_TAR, digest, size: bytes.byteLength };
+    return {
+      mediaType: options.gzip ? OCI_LAYER_GZIP : OCI_LAYER_TAR,
+      digest,
+      size: bytes.byteLength,
+    };
   });
   const configBytes = encoder.encode(JSON.stringify({
     architecture: options.architecture ?? "amd64",
     os: "linux",
-    rootfs: { type: "layers", diff_ids: layerDescriptors.map((layer) => layer.digest) },
+    rootfs: { type: "layers", diff_ids: layers.map((tar) => digestOf(tar)) },
   }));
   const configDigest = digestOf(configBytes);
   blobs.set(configDigest, configBytes);

@@ -9,6 +9,7 @@ import {
   tempDir,
 } from "./_fake_registry.ts";
 import { type CraftedEntry, craftTar } from "./_tar.ts";
+import { runCli } from "./_cli.ts";
 import { pull, type PullEvent } from "../lib/operations/pull.ts";
 import { InvalidInputError, MalformedLayerError, VerificationError } from "../lib/errors.ts";
 import { LayerStore } from "../lib/store/_layer_store.ts";
@@ -355,6 +356,54 @@ Deno.test("a hostile layer stops the other layers' downloads at once", async () 
     assert(sent < 40, `the slow blob was sent whole (${sent} chunks)`);
     assertEquals(await listFiles(dir.path, "layers"), []);
     assertEquals(await listFiles(dir.path, "tmp"), []);
+  } finally {
+    await registry.close();
+    await dir.remove();
+  }
+});
+
+/** 24 MiB of a real program (Deno's own binary): compressible as layers are, 3 to 1. */
+async function programBytes(): Promise<Uint8Array> {
+  const file = await Deno.open(Deno.execPath());
+  try {
+    const bytes = new Uint8Array(24 * 1024 * 1024);
+    let filled = 0;
+    while (filled < bytes.length) {
+      const read = await file.read(bytes.subarray(filled));
+      if (read === null) break;
+      filled += read;
+    }
+    return bytes.subarray(0, filled);
+  } finally {
+    file.close();
+  }
+}
+
+Deno.test("a gzipped layer refused early fails in one line, however much is left to inflate", async () => {
+  // A refusal at the second entry, then megabytes that zlib still inflates after the extractor
+  // has stopped reading: its output must not go into the closed stream. Deno's Duplex.toWeb
+  // sent it there, and the worker died with an uncaught TypeError and a stack trace in about
+  // 1 pull of 12 (2 of 30 of a Debian layer); so this pulls it several times.
+  const image = fakeImage([
+    await craftTar([
+      { name: "bin", type: "symlink", linkname: "usr/bin" },
+      { name: "bin/sh", body: "through the link" },
+      { name: "padding", bytes: await programBytes() },
+    ]),
+  ], { gzip: true });
+  const registry = startServer(
+    registryHandler({ manifests: manifestsFor(image), blobs: image.blobs }),
+  );
+  const dir = await tempDir();
+  try {
+    for (let attempt = 0; attempt < 16; attempt++) {
+      const root = join(dir.path, `root-${attempt}`);
+      const result = await runCli(["pull", "-q", "--root", root, `${registry.host}/team/app`]);
+      assertEquals([result.code, result.stderr], [
+        1,
+        `denocker: Cannot extract layer entry "bin/sh": its parent "bin" is a symlink; writing through a symlink is refused\n`,
+      ]);
+    }
   } finally {
     await registry.close();
     await dir.remove();

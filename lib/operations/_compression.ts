@@ -4,7 +4,7 @@
  * @module
  */
 
-import { Duplex } from "node:stream";
+import type { Transform } from "node:stream";
 import { createGunzip, createZstdDecompress } from "node:zlib";
 import {
   DOCKER_LAYER_GZIP,
@@ -59,5 +59,54 @@ export function decompressLayer(mediaType: string): TransformStream<Uint8Array, 
   // stream machinery, and layers are hundreds of megabytes.
   const options = { chunkSize: DECOMPRESSED_CHUNK_BYTES };
   const node = mediaType === OCI_LAYER_ZSTD ? createZstdDecompress(options) : createGunzip(options);
-  return Duplex.toWeb(node) as unknown as TransformStream<Uint8Array, Uint8Array>;
+  return webTransform(node);
+}
+
+/**
+ * A Node transform (zlib's) as a Web `TransformStream`. Deno's
+ * `Duplex.toWeb` goes on handing zlib's output to a stream already
+ * cancelled or errored (the extractor refused an entry while zlib still
+ * had input in hand), which throws an uncaught `TypeError` in the thread
+ * that runs it; here output after the end is dropped, and cancelling the
+ * readable side or aborting the writable side destroys the decompressor.
+ * Backpressure holds per input chunk: the next one is written only once
+ * zlib has taken this one.
+ */
+function webTransform(node: Transform): TransformStream<Uint8Array, Uint8Array> {
+  let done = false;
+  let failed: (error: unknown) => void = () => {};
+  const stop = () => {
+    done = true;
+    node.destroy();
+  };
+  return new TransformStream<Uint8Array, Uint8Array>({
+    start(controller) {
+      node.on("data", (chunk: Uint8Array) => {
+        if (!done) controller.enqueue(chunk);
+      });
+      node.on("error", (error) => {
+        if (done) return;
+        done = true;
+        failed(error);
+        controller.error(error);
+      });
+    },
+    transform(chunk) {
+      return new Promise<void>((resolve, reject) => {
+        failed = reject;
+        node.write(chunk, (error) => (error ? reject(error) : resolve()));
+      });
+    },
+    flush() {
+      return new Promise<void>((resolve, reject) => {
+        failed = reject;
+        node.once("end", () => {
+          done = true;
+          resolve();
+        });
+        node.end();
+      });
+    },
+    cancel: stop,
+  });
 }
