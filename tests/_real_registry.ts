@@ -256,7 +256,16 @@ export class OciLayout {
 
   /** Unpacks a tag with `umoci raw unpack`, the reference for a correct rootfs. */
   async umociUnpack(tag: string, directory: string) {
-    await run("umoci", ["raw", "unpack", "--image", `${this.layout}:${tag}`, directory]);
+    // Not root, umoci cannot apply the layers' owners; --rootless leaves them, as we do then.
+    const rootless = Deno.uid() === 0 ? [] : ["--rootless"];
+    await run("umoci", [
+      "raw",
+      "unpack",
+      ...rootless,
+      "--image",
+      `${this.layout}:${tag}`,
+      directory,
+    ]);
   }
 
   remove(): Promise<void> {

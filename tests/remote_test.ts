@@ -121,7 +121,7 @@ integrationTest("tags lists every tag of a real registry's repository", [
   }
 });
 
-Deno.test("export | tar -x gives the tree unpack writes", async () => {
+integrationTest("export | tar -x gives the tree unpack writes", ["tar"], async () => {
   const long = `deep/${"n".repeat(90)}/${"m".repeat(40)}.txt`;
   const layered = fakeImage([
     await craftTar([

@@ -10,10 +10,19 @@ import { integrationTest, OciLayout, run, startRegistry } from "./_real_registry
 import { describeTree } from "./_tar_compare.ts";
 import { digestOf } from "../lib/model/digest.ts";
 
+/**
+ * skopeo unpacks an archive with its owners (ours are root's, as docker's are), which only root
+ * may apply: run as another user, it is root of a user namespace of its own.
+ */
+function skopeo(args: string[]): Promise<string> {
+  return Deno.uid() === 0 ? run("skopeo", args) : run("unshare", ["-r", "skopeo", ...args]);
+}
+
 integrationTest("save writes docker-archive and OCI archives that skopeo and umoci read", [
   "docker-registry",
   "skopeo",
   "umoci",
+  "unshare",
 ], async (t) => {
   const registry = await startRegistry();
   const layout = await OciLayout.create();
@@ -59,13 +68,14 @@ integrationTest("save writes docker-archive and OCI archives that skopeo and umo
         const source = format === "docker"
           ? `docker-archive:${archive}`
           : `oci-archive:${archive}:1`;
-        await run("skopeo", ["copy", "--quiet", source, `oci:${copy}:copied`]);
+        await skopeo(["copy", "--quiet", source, `oci:${copy}:copied`]);
         // The same image: the config skopeo reads from the archive has our image ID as digest
         // (for docker-archive, skopeo's OCI copy converts the config, so it is read raw).
-        const config = await run("skopeo", ["inspect", "--raw", "--config", source]);
+        const config = await skopeo(["inspect", "--raw", "--config", source]);
         assertEquals(digestOf(new TextEncoder().encode(config)), imageId);
         const rootfs = join(layout.dir, `rootfs-${format}`);
-        await run("umoci", ["raw", "unpack", "--image", `${copy}:copied`, rootfs]);
+        const rootless = Deno.uid() === 0 ? [] : ["--rootless"];
+        await run("umoci", ["raw", "unpack", ...rootless, "--image", `${copy}:copied`, rootfs]);
         assertEquals(await describeTree(rootfs), expected);
         // And back: our load of our save gives the same image, under its name.
         const again = join(layout.dir, `root-${format}`);
@@ -79,7 +89,7 @@ integrationTest("save writes docker-archive and OCI archives that skopeo and umo
         if (format === "docker") {
           // An archive skopeo writes loads too.
           const skopeoArchive = join(layout.dir, "skopeo-docker.tar");
-          await run("skopeo", [
+          await skopeo([
             "copy",
             "--quiet",
             `oci:${copy}:copied`,

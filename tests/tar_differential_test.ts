@@ -218,11 +218,14 @@ function handMadeArchives(): Map<string, Uint8Array> {
 }
 
 /** Where Go and GNU tar disagree: the tree Go (and so docker, and we) makes. */
+/** Who owns what an extraction makes: the archive's owner (0:0) as root, else the user. */
+const OWNER = Deno.uid() === 0 ? "0:0" : `${Deno.uid()}:${Deno.gid()}`;
+
 const GO_RULES = new Map([
   // Go applies a GNU long name after the PAX records, so it wins; GNU tar lets PAX win.
   [
     "GNU long name then pax path",
-    [`from-gnu-${"y".repeat(120)} file 644 0:0 4 230d8358dc8e8890 1600000000`],
+    [`from-gnu-${"y".repeat(120)} file 644 ${OWNER} 4 230d8358dc8e8890 1600000000`],
   ],
 ]);
 
