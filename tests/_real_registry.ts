@@ -26,27 +26,33 @@ function toolExists(tool: string): boolean {
 }
 
 /**
- * Registers a test that needs external tools. In CI a missing tool fails the
- * test; elsewhere the test is ignored and the reason printed.
+ * Registers a test that needs external tools (and, with `root`, to run as
+ * root, as a daemon such as dockerd does). In CI a missing tool or root
+ * fails the test; elsewhere the test is ignored and the reason printed.
  */
 export function integrationTest(
   name: string,
   tools: string[],
   fn: (t: Deno.TestContext) => Promise<void>,
+  needs: { root?: boolean } = {},
 ): void {
   const missing = tools.filter((tool) => !toolExists(tool));
-  if (missing.length > 0 && !IN_CI) {
+  const reasons = [
+    ...(missing.length > 0 ? [`${missing.join(", ")} not installed`] : []),
+    ...(needs.root && Deno.uid() !== 0 ? ["it needs root"] : []),
+  ];
+  if (reasons.length > 0 && !IN_CI) {
     // deno-lint-ignore no-console
-    console.log(`ignoring "${name}": ${missing.join(", ")} not installed (CI installs them)`);
+    console.log(
+      `ignoring "${name}": ${reasons.join(", and ")} (CI runs as root, every tool installed)`,
+    );
     Deno.test({ name, ignore: true, fn: () => {} });
     return;
   }
   Deno.test({
     name,
     fn: async (t) => {
-      if (missing.length > 0) {
-        throw new Error(`${missing.join(", ")} not installed, and CI needs them`);
-      }
+      if (reasons.length > 0) throw new Error(`${reasons.join(", and ")}, and CI needs them`);
       await fn(t);
     },
   });

@@ -113,4 +113,4 @@ integrationTest("docker loads our save, pulls our push; we load docker's save", 
     await layout.remove();
     await dir.remove();
   }
-});
+}, { root: true }); // dockerd runs only as root.
