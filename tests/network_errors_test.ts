@@ -111,6 +111,24 @@ Deno.test("network failures name their cause and keep it", async (t) => {
       );
     });
 
+    await t.step("a port Deno never connects to: said so, not retried", async () => {
+      const retries: unknown[] = [];
+      const error = await assertRejects(
+        () =>
+          pull("127.0.0.1:1/team/app", {
+            root: root.path,
+            retry: { baseDelay: 5, attempts: 5 },
+            onProgress: (event) => event.type === "retry" && retries.push(event),
+          }),
+        RegistryError,
+      );
+      assertEquals(
+        error.message,
+        "Cannot fetch manifest 127.0.0.1:1/team/app:latest: cannot reach 127.0.0.1:1: port 1 is one Deno never connects to (a port browsers block too)",
+      );
+      assertEquals(retries, []);
+    });
+
     await t.step("no network permission for the host: said so, not retried", async () => {
       const host = `127.0.0.1:${closedPort()}`;
       const output = await new Deno.Command(Deno.execPath(), {

@@ -40,6 +40,10 @@ export function describeNetworkFailure(error: unknown, host: string): string {
   if (/connection refused|os error 111|ECONNREFUSED/i.test(all)) {
     return "connection refused";
   }
+  const blocked = /Requests to port ([0-9]+) are blocked/.exec(all);
+  if (blocked) {
+    return `port ${blocked[1]} is one Deno never connects to (a port browsers block too)`;
+  }
   if (/dns error|failed to lookup address|ENOTFOUND|name resolution|not known/i.test(all)) {
     return `host not found (DNS lookup of ${name} failed)`;
   }
@@ -73,7 +77,7 @@ export function describeNetworkFailure(error: unknown, host: string): string {
 }
 
 /** The reasons {@link networkError} gives that no retry can change. */
-const FINAL_REASONS = ["TLS ", "connection refused", "host not found"];
+const FINAL_REASONS = ["TLS ", "connection refused", "host not found", "port "];
 
 /**
  * The error for a request that got no answer: a {@link NetworkError} whose
@@ -99,7 +103,7 @@ export function networkError(error: unknown, action: string, host: string): Netw
     cause: error,
   });
   // No retry where none can help, as docker gives none: a refused connection (nothing listens
-  // there), a host DNS does not know, and TLS failures (a plain-HTTP registry, an untrusted
+  // there), a host DNS does not know, a port Deno refuses, and TLS failures (a plain-HTTP registry, an untrusted
   // certificate), which are configuration. Resets, timeouts and 5xx are retried.
   return FINAL_REASONS.some((start) => reason.startsWith(start)) ? permanent(failure) : failure;
 }
