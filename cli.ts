@@ -46,7 +46,7 @@ import {
   VERSION,
 } from "./mod.ts";
 import { InvalidInputError } from "./lib/errors.ts";
-import { containerInit } from "./lib/runtime/_init.ts";
+import { containerInit } from "./lib/runtime/init.ts";
 
 /** A mistake in how the command was called: exit code 2, with a pointer to the help. */
 class UsageError extends Error {
@@ -1210,7 +1210,7 @@ export async function main(args: string[]): Promise<number> {
 }
 
 if (import.meta.main) {
-  // A compiled denocker starting a container's first process (see lib/runtime/_init.ts).
+  // A compiled denocker starting a container's first process (see lib/runtime/init.ts).
   if (Deno.args[0] === "__container-init") Deno.exit(containerInit(Deno.args[1], Deno.args[2]));
   Deno.exit(await main(Deno.args));
 }

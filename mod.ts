@@ -106,7 +106,7 @@ export {
   type ReadConfigOptions,
   type RegistriesConfig,
   type RegistrySettings,
-} from "./lib/config.ts";
+} from "./lib/transport/config.ts";
 
 // The store.
 export {
@@ -189,4 +189,4 @@ export {
   type ExtractOptions,
   type ExtractResult,
   type LowerLink,
-} from "./lib/operations/extract.ts";
+} from "./lib/layer/extract.ts";

@@ -6,7 +6,7 @@
 
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { extractLayer } from "../lib/operations/extract.ts";
+import { extractLayer } from "../lib/layer/extract.ts";
 import { DenockerError } from "../lib/errors.ts";
 
 /** What a tree holds, one line per entry, sorted. */

@@ -6,7 +6,7 @@ import {
   capabilityWords,
   containerCapabilities,
   DEFAULT_CAPABILITIES,
-} from "../lib/runtime/_capabilities.ts";
+} from "../lib/runtime/capabilities.ts";
 
 Deno.test("capabilities: docker's default set, --cap-add, --cap-drop, ALL, --privileged", () => {
   // /proc/PID/status shows docker's default set as 00000000a80425fb.

@@ -9,7 +9,7 @@
 import { join } from "node:path";
 import { assertEquals, assertRejects } from "./_assert.ts";
 import { tempDir } from "./_fake_registry.ts";
-import { createCgroup } from "../lib/runtime/_cgroup.ts";
+import { createCgroup } from "../lib/runtime/cgroup.ts";
 
 async function files(root: string): Promise<Record<string, string>> {
   const found: Record<string, string> = {};

@@ -17,7 +17,7 @@ import {
   tempDir,
 } from "./_fake_registry.ts";
 import { craftTar } from "./_tar.ts";
-import { summarizeExtractedFiles } from "../lib/store/_layer_summary.ts";
+import { summarizeExtractedFiles } from "../lib/store/layer_summary.ts";
 
 /** Busybox's layout (applet symlinks, a hardlink) under a layer with a whiteout. */
 const image = fakeImage([

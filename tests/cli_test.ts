@@ -16,7 +16,7 @@ import {
   tempDir,
 } from "./_fake_registry.ts";
 import { craftTar } from "./_tar.ts";
-import { withLock } from "../lib/store/_lock.ts";
+import { withLock } from "../lib/io/lock.ts";
 import { RegistryClient } from "../lib/transport/registry.ts";
 
 /** A store with one small image pulled as `app`. */

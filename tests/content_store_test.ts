@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import { assert, assertEquals, assertRejects, assertThrows } from "./_assert.ts";
 import { listFiles, tempDir } from "./_fake_registry.ts";
-import { ContentStore } from "../lib/store/_content_store.ts";
+import { ContentStore } from "../lib/store/content_store.ts";
 import { digestOf } from "../lib/model/digest.ts";
 import { InvalidInputError, VerificationError } from "../lib/errors.ts";
 

@@ -48,7 +48,7 @@ Deno.test({
     try {
       await run("mkdir", [guarded, open]);
       // Deno lets only --allow-all (and FFI) at /sys: denocker runs so, the test task does not.
-      const module = new URL("../lib/runtime/_devices.ts", import.meta.url).href;
+      const module = new URL("../lib/runtime/devices.ts", import.meta.url).href;
       await run(Deno.execPath(), [
         "eval",
         `import { attachDeviceProgram, DEFAULT_DEVICE_RULES } from "${module}";` +

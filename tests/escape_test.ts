@@ -763,7 +763,7 @@ if (!ROOT && Deno.env.get("CI") !== "true") {
         const result = await output(Deno.execPath(), [
           "run",
           "--allow-all",
-          new URL("../lib/runtime/_init.ts", import.meta.url).pathname,
+          new URL("../lib/runtime/init.ts", import.meta.url).pathname,
           "exec",
           spec,
         ]);

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { assert, assertEquals, assertRejects } from "./_assert.ts";
 import { listFiles, tempDir } from "./_fake_registry.ts";
 import { type CraftedEntry, craftTar } from "./_tar.ts";
-import { extractLayer } from "../lib/operations/extract.ts";
+import { extractLayer } from "../lib/layer/extract.ts";
 import { InvalidInputError, MalformedLayerError } from "../lib/errors.ts";
 
 async function extract(entries: CraftedEntry[], options = {}) {

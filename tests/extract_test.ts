@@ -12,7 +12,7 @@ import { type CraftedEntry, craftTar } from "./_tar.ts";
 import { runCli } from "./_cli.ts";
 import { pull, type PullEvent } from "../lib/operations/pull.ts";
 import { InvalidInputError, MalformedLayerError, VerificationError } from "../lib/errors.ts";
-import { LayerStore } from "../lib/store/_layer_store.ts";
+import { LayerStore } from "../lib/store/layer_store.ts";
 import { unpack } from "../lib/operations/unpack.ts";
 
 /**

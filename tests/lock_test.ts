@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import { assertEquals } from "./_assert.ts";
 import { tempDir } from "./_fake_registry.ts";
-import { withLock } from "../lib/store/_lock.ts";
+import { withLock } from "../lib/io/lock.ts";
 
 const tick = () => new Promise((resolve) => setTimeout(resolve, 50));
 

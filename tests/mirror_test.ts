@@ -16,7 +16,7 @@ import { pull, type PullEvent } from "../lib/operations/pull.ts";
 import { listImages } from "../lib/operations/inspect.ts";
 import { checkStore } from "../lib/operations/check.ts";
 import { RegistryError } from "../lib/errors.ts";
-import { parseConfig, readConfig } from "../lib/config.ts";
+import { parseConfig, readConfig } from "../lib/transport/config.ts";
 import { OCI_MANIFEST } from "../lib/model/media_types.ts";
 
 const layer = await craftTar([{ name: "data.bin", body: noise(600_000) }]);

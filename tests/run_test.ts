@@ -9,7 +9,7 @@ import { assert, assertEquals, assertMatch } from "./_assert.ts";
 import { tempDir } from "./_fake_registry.ts";
 import { OciLayout, run as run_, startRegistry } from "./_real_registry.ts";
 import { busyboxImage, containerTest, loadImage, runAll, spawnAll } from "./_containers.ts";
-import { MASKED_PATHS, READONLY_PATHS } from "../lib/runtime/_init.ts";
+import { MASKED_PATHS, READONLY_PATHS } from "../lib/runtime/init.ts";
 
 containerTest("run busybox: output, exit statuses, namespaces, defaults and options", async (t) => {
   const layout = await OciLayout.create();

@@ -12,7 +12,7 @@
 
 import { assert, assertEquals } from "./_assert.ts";
 import { integrationTest, run } from "./_real_registry.ts";
-import { type SeccompAction, seccompFilter } from "../lib/runtime/_seccomp.ts";
+import { type SeccompAction, seccompFilter } from "../lib/runtime/seccomp.ts";
 import { profileSyscallNames, type SeccompArch } from "../lib/runtime/_seccomp_profile.ts";
 import { SYSCALL_NUMBERS } from "../lib/runtime/_syscall_numbers.ts";
 import {
@@ -20,7 +20,7 @@ import {
   CAPABILITY_NAMES,
   containerCapabilities,
   DEFAULT_CAPABILITIES,
-} from "../lib/runtime/_capabilities.ts";
+} from "../lib/runtime/capabilities.ts";
 
 const MOBY_PROFILE = "/usr/share/gocode/src/github.com/docker/docker/profiles/seccomp/default.json";
 const ARCHES: SeccompArch[] = ["x86_64", "x86", "aarch64", "arm"];

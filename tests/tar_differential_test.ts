@@ -8,7 +8,7 @@
 import { lutimes } from "node:fs/promises";
 import { join } from "node:path";
 import { assertEquals, assertRejects } from "./_assert.ts";
-import { extractLayer } from "../lib/operations/extract.ts";
+import { extractLayer } from "../lib/layer/extract.ts";
 import { InvalidInputError } from "../lib/errors.ts";
 import { tempDir } from "./_fake_registry.ts";
 import { integrationTest, run } from "./_real_registry.ts";

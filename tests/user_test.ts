@@ -4,7 +4,7 @@
  */
 
 import { assert, assertEquals, assertMatch, assertThrows } from "./_assert.ts";
-import { MAX_USER_DATABASE_BYTES, resolveUser } from "../lib/runtime/_user.ts";
+import { MAX_USER_DATABASE_BYTES, resolveUser } from "../lib/runtime/user.ts";
 
 function files(entries: Record<string, string>) {
   return (path: string) =>

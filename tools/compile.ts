@@ -18,9 +18,9 @@ const child = new Deno.Command(Deno.execPath(), {
     // Every permission: running containers needs them (Deno opens /proc and /sys only so).
     "--allow-all",
     "--include",
-    "lib/operations/_extract_worker.ts",
+    "lib/layer/_extract_worker.ts",
     "--include",
-    "lib/runtime/_user_worker.ts",
+    "lib/runtime/user_worker.ts",
     "--output",
     output,
     "cli.ts",

@@ -8,13 +8,13 @@
 import { join } from "node:path";
 import { DenockerError, InvalidInputError } from "../errors.ts";
 import { storeOf, type StoreOptions } from "../store/store.ts";
-import { lstatIfExists } from "../store/_fs.ts";
-import { requireAllPermissions } from "../_permissions.ts";
-import { type ExecSpec, runtimeStateDirectory } from "../runtime/_init.ts";
-import type { UserIds } from "../runtime/_user.ts";
-import type { UserLookupResult } from "../runtime/_user_worker.ts";
-import { hostEnvironment, hostTool } from "../runtime/_host_tools.ts";
-import { relayStdio, stdioOptions } from "../runtime/_stdio.ts";
+import { lstatIfExists } from "../io/fs.ts";
+import { requireAllPermissions } from "../permissions.ts";
+import { type ExecSpec, runtimeStateDirectory } from "../runtime/init.ts";
+import type { UserIds } from "../runtime/user.ts";
+import type { UserLookupResult } from "../runtime/user_worker.ts";
+import { hostEnvironment, hostTool } from "../runtime/host_tools.ts";
+import { relayStdio, stdioOptions } from "../runtime/stdio.ts";
 import { fromReadOnlyBinary, initCommand, joinEarly } from "./run.ts";
 import {
   type ContainerRecord,
@@ -352,7 +352,7 @@ async function commandOf(init: Deno.ChildProcess): Promise<number | undefined> {
  */
 async function lookUpUser(spec: ExecSpec): Promise<UserIds> {
   if (spec.user === "") return { uid: 0, gid: 0, groups: [0] };
-  const worker = new Worker(new URL("../runtime/_user_worker.ts", import.meta.url), {
+  const worker = new Worker(new URL("../runtime/user_worker.ts", import.meta.url), {
     type: "module",
   });
   try {

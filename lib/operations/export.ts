@@ -9,8 +9,8 @@ import { join } from "node:path";
 import { DenockerError, ImageNotFoundError } from "../errors.ts";
 import { runningAsRoot } from "../store/root.ts";
 import { storeOf, type StoreOptions, storeParts } from "../store/store.ts";
-import { flatten } from "./_flatten.ts";
-import { tarTree } from "./_tar_writer.ts";
+import { flatten } from "../layer/flatten.ts";
+import { tarTree } from "../archive/tar_writer.ts";
 
 /** Options for {@link exportImage}. */
 export interface ExportOptions extends StoreOptions {

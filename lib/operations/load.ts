@@ -33,10 +33,10 @@ import { familiarName, parseReference } from "../model/reference.ts";
 import { normalizePlatform } from "../model/platform.ts";
 import { runningAsRoot } from "../store/root.ts";
 import { storeOf, type StoreOptions, storeParts } from "../store/store.ts";
-import { ingestLayer } from "./_layer_ingest.ts";
-import { readTar } from "./_tar_reader.ts";
-import { sniff, streamFrom, untilAborted } from "./_streams.ts";
-import { decompressLayer } from "./_compression.ts";
+import { ingestLayer } from "../layer/ingest.ts";
+import { readTar } from "../archive/tar_reader.ts";
+import { sniff, streamFrom, untilAborted } from "../io/streams.ts";
+import { decompressLayer } from "../archive/compression.ts";
 
 /** Options for {@link loadImages}. */
 export interface LoadOptions extends StoreOptions {

@@ -6,9 +6,9 @@
  * @module
  */
 
-import { mapConcurrent } from "./_pool.ts";
-import { assertSupportedLayer } from "./_compression.ts";
-import type { BlobWriter, ContentStore } from "../store/_content_store.ts";
+import { mapConcurrent } from "../io/pool.ts";
+import { assertSupportedLayer } from "../archive/compression.ts";
+import type { BlobWriter, ContentStore } from "../store/content_store.ts";
 import { type CredentialLookup, dockerConfigCredentials } from "../transport/credentials.ts";
 import {
   DenockerError,
@@ -17,10 +17,10 @@ import {
   RegistryError,
   VerificationError,
 } from "../errors.ts";
-import { isDiskFull } from "../store/_paths.ts";
-import type { ExtractLimits } from "./extract.ts";
-import { ingestLayer } from "./_layer_ingest.ts";
-import type { LayerRecord, LayerStore } from "../store/_layer_store.ts";
+import { isDiskFull } from "../io/paths.ts";
+import type { ExtractLimits } from "../layer/extract.ts";
+import { ingestLayer } from "../layer/ingest.ts";
+import type { LayerRecord, LayerStore } from "../store/layer_store.ts";
 import {
   type FoundImage,
   type ImageRecord,
@@ -57,7 +57,12 @@ import {
   type RetryOptions,
 } from "../transport/registry.ts";
 import { type ImageSource, MirroredRegistry } from "../transport/mirrors.ts";
-import { insecureRegistriesOf, mirrorsOf, readConfig, type RegistriesConfig } from "../config.ts";
+import {
+  insecureRegistriesOf,
+  mirrorsOf,
+  readConfig,
+  type RegistriesConfig,
+} from "../transport/config.ts";
 import { runningAsRoot } from "../store/root.ts";
 
 /** Largest image config accepted; configs are held in memory. */

@@ -6,9 +6,9 @@
 
 import { type Collected, type Store, storeOf, type StoreOptions } from "../store/store.ts";
 import { ImageInUseError } from "../errors.ts";
-import { allPermissionsGranted } from "../_permissions.ts";
+import { allPermissionsGranted } from "../permissions.ts";
 import { type ContainerRecord, ContainerStore } from "../runtime/containers.ts";
-import { chainIds, pruneOverlays } from "../runtime/_overlay.ts";
+import { chainIds, pruneOverlays } from "../runtime/overlay.ts";
 
 /** Progress a removal reports. */
 export type RemoveEvent = { type: "waiting-for-lock"; root: string };

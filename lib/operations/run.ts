@@ -3,7 +3,7 @@
  * network) namespaces made by util-linux `unshare`, an overlay root over
  * the stored layers, device rules and cgroup limits, docker's default
  * capabilities and seccomp filter, and the image's command as PID 1 (see
- * `lib/runtime/_init.ts` for what happens inside), or the same container
+ * `lib/runtime/init.ts` for what happens inside), or the same container
  * through an OCI runtime (runc, crun).
  *
  * @module
@@ -19,29 +19,29 @@ import {
   type StoreOptions,
   storeParts,
 } from "../store/store.ts";
-import { withLock } from "../store/_lock.ts";
-import { requireAllPermissions } from "../_permissions.ts";
+import { withLock } from "../io/lock.ts";
+import { requireAllPermissions } from "../permissions.ts";
 import {
   type CgroupDirectory,
   createCgroup,
   deviceRulesAvailable,
   removeCgroup,
-} from "../runtime/_cgroup.ts";
-import { capabilityNumber, containerCapabilities } from "../runtime/_capabilities.ts";
-import { DEFAULT_DEVICE_RULES } from "../runtime/_devices.ts";
-import { seccompFilter } from "../runtime/_seccomp.ts";
-import { ociConfig } from "../runtime/_oci_config.ts";
-import type { SecuritySpec } from "../runtime/_init.ts";
-import { hostEnvironment, hostTool } from "../runtime/_host_tools.ts";
-import { relayStdio, stdioOptions } from "../runtime/_stdio.ts";
+} from "../runtime/cgroup.ts";
+import { capabilityNumber, containerCapabilities } from "../runtime/capabilities.ts";
+import { DEFAULT_DEVICE_RULES } from "../runtime/devices.ts";
+import { seccompFilter } from "../runtime/seccomp.ts";
+import { ociConfig } from "../runtime/oci_config.ts";
+import type { SecuritySpec } from "../runtime/init.ts";
+import { hostEnvironment, hostTool } from "../runtime/host_tools.ts";
+import { relayStdio, stdioOptions } from "../runtime/stdio.ts";
 import {
   chainIds,
   lowerDirectories,
   overlayDirectory,
   prepareLayer,
   type StackLayer,
-} from "../runtime/_overlay.ts";
-import { lstatIfExists } from "../store/_fs.ts";
+} from "../runtime/overlay.ts";
+import { lstatIfExists } from "../io/fs.ts";
 import {
   type ContainerRecord,
   ContainerStore,
@@ -50,7 +50,7 @@ import {
   processStart,
 } from "../runtime/containers.ts";
 import { pullImage, type PullOptions, type PullResult } from "./pull.ts";
-import { flatten } from "./_flatten.ts";
+import { flatten } from "../layer/flatten.ts";
 
 /** Options for {@link startContainer}. */
 export interface RunOptions extends StoreOptions {
@@ -227,7 +227,7 @@ export function initCommand(mode: string, specPath: string): string[] {
     "--allow-all",
     "--no-config",
     "--quiet",
-    new URL("../runtime/_init.ts", import.meta.url).href,
+    new URL("../runtime/init.ts", import.meta.url).href,
     mode,
     specPath,
   ];

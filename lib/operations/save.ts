@@ -9,11 +9,11 @@
 import { DenockerError, ImageNotFoundError } from "../errors.ts";
 import { digestOf } from "../model/digest.ts";
 import { OCI_INDEX, OCI_MANIFEST } from "../model/media_types.ts";
-import type { ContentStore } from "../store/_content_store.ts";
-import type { LayerStore } from "../store/_layer_store.ts";
+import type { ContentStore } from "../store/content_store.ts";
+import type { LayerStore } from "../store/layer_store.ts";
 import { type StoredImage, storeOf, type StoreOptions, storeParts } from "../store/store.ts";
-import { decompressLayer } from "./_compression.ts";
-import { type TarFile, tarFiles } from "./_tar_writer.ts";
+import { decompressLayer } from "../archive/compression.ts";
+import { type TarFile, tarFiles } from "../archive/tar_writer.ts";
 
 /** Options for {@link saveImages}. */
 export interface SaveOptions extends StoreOptions {

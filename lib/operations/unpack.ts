@@ -8,11 +8,11 @@
 
 import { dirname, join, resolve } from "node:path";
 import { DenockerError, ImageNotFoundError, InvalidInputError } from "../errors.ts";
-import { lstatIfExists, readDirIfExists, removeIfExists } from "../store/_fs.ts";
-import { directoryProblem } from "../store/_paths.ts";
+import { lstatIfExists, readDirIfExists, removeIfExists } from "../io/fs.ts";
+import { directoryProblem } from "../io/paths.ts";
 import { runningAsRoot } from "../store/root.ts";
 import { storeOf, type StoreOptions, storeParts } from "../store/store.ts";
-import { flatten } from "./_flatten.ts";
+import { flatten } from "../layer/flatten.ts";
 
 /**
  * Progress of an unpack: `layer` as each layer starts (`index` of `count`,

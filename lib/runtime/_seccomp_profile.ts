@@ -10,7 +10,7 @@
  * @module
  */
 
-import type { Capability } from "./_capabilities.ts";
+import type { Capability } from "./capabilities.ts";
 
 /** The architectures a filter is made for: each 64-bit one with its 32-bit compat ABI. */
 export type SeccompArch = "x86_64" | "x86" | "aarch64" | "arm";

@@ -11,11 +11,11 @@
 
 import { join } from "node:path";
 import { InvalidInputError } from "../errors.ts";
-import { writeFileAtomic } from "../store/_atomic_file.ts";
-import { lstatIfExists, readDirIfExists } from "../store/_fs.ts";
-import { type InitSpec, runtimeStateDirectory } from "./_init.ts";
-import { removeCgroup } from "./_cgroup.ts";
-import { hostEnvironment } from "./_host_tools.ts";
+import { writeFileAtomic } from "../io/atomic_file.ts";
+import { lstatIfExists, readDirIfExists } from "../io/fs.ts";
+import { type InitSpec, runtimeStateDirectory } from "./init.ts";
+import { removeCgroup } from "./cgroup.ts";
+import { hostEnvironment } from "./host_tools.ts";
 
 /** A process, told apart from a later one with the same PID by its start time. */
 export interface ProcessRef {

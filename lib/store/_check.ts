@@ -7,10 +7,10 @@
 
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import type { ContentStore } from "./_content_store.ts";
-import { readDirIfExists, removeIfExists } from "./_fs.ts";
+import type { ContentStore } from "./content_store.ts";
+import { readDirIfExists, removeIfExists } from "../io/fs.ts";
 import type { ImageStore } from "./_image_store.ts";
-import type { LayerFilesState, LayerStore } from "./_layer_store.ts";
+import type { LayerFilesState, LayerStore } from "./layer_store.ts";
 import type { ImageIndex, ImageIndexData } from "./image_index.ts";
 
 /** One thing found wrong, and whether it was repaired. */

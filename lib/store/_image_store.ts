@@ -7,11 +7,11 @@
  */
 
 import { join } from "node:path";
-import { syncDirectory, writeFileAtomic } from "./_atomic_file.ts";
+import { syncDirectory, writeFileAtomic } from "../io/atomic_file.ts";
 import { parseDigest } from "../model/digest.ts";
 import type { ImageConfig, Platform } from "../model/manifest.ts";
 import { parseImageConfig } from "../model/manifest.ts";
-import { lstatIfExists, readDirIfExists, removeIfExists } from "./_fs.ts";
+import { lstatIfExists, readDirIfExists, removeIfExists } from "../io/fs.ts";
 import { DenockerError } from "../errors.ts";
 
 /** A layer of a stored image. */

@@ -5,8 +5,8 @@
  */
 
 import { join } from "node:path";
-import { readDirIfExists, removeIfExists } from "./_fs.ts";
-import { permissionGranted } from "../_permissions.ts";
+import { readDirIfExists, removeIfExists } from "../io/fs.ts";
+import { permissionGranted } from "../permissions.ts";
 
 /** How often a live staging directory's mtime is refreshed. */
 const HEARTBEAT_MS = 15_000;

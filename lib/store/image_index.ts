@@ -5,9 +5,9 @@
  */
 
 import { join } from "node:path";
-import { writeFileAtomic } from "./_atomic_file.ts";
+import { writeFileAtomic } from "../io/atomic_file.ts";
 import { parseDigest } from "../model/digest.ts";
-import { withLock } from "./_lock.ts";
+import { withLock } from "../io/lock.ts";
 import { DenockerError, InvalidInputError } from "../errors.ts";
 
 /** The content of `images.json`. */

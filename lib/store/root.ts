@@ -5,7 +5,7 @@
  */
 
 import { join } from "node:path";
-import { permissionGranted } from "../_permissions.ts";
+import { permissionGranted } from "../permissions.ts";
 import { InvalidInputError } from "../errors.ts";
 
 /** Options for {@link defaultRoot}. */

@@ -6,8 +6,8 @@
  */
 
 import { dirname, join } from "node:path";
-import { writeFileAtomic } from "../store/_atomic_file.ts";
-import { permissionGranted } from "../_permissions.ts";
+import { writeFileAtomic } from "../io/atomic_file.ts";
+import { permissionGranted } from "../permissions.ts";
 import { DOCKER_HUB } from "../model/reference.ts";
 import { DenockerError, InvalidInputError } from "../errors.ts";
 

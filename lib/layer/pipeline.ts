@@ -5,10 +5,10 @@
  * @module
  */
 
-import { decompressLayer } from "./_compression.ts";
+import { decompressLayer } from "../archive/compression.ts";
 import { verifyingStream } from "../model/digest.ts";
 import { extractLayer, type ExtractOptions, type ExtractResult } from "./extract.ts";
-import { type ExtractedFiles, summarizeExtractedFiles } from "../store/_layer_summary.ts";
+import { type ExtractedFiles, summarizeExtractedFiles } from "../store/layer_summary.ts";
 
 /** What an extraction needs to know besides the blob's bytes. */
 export interface LayerExtractionPlan {

@@ -15,10 +15,10 @@
  */
 
 import { join } from "node:path";
-import { InvalidInputError } from "./errors.ts";
-import { DOCKER_HUB } from "./model/reference.ts";
-import { permissionGranted } from "./_permissions.ts";
-import { parseInsecureRegistry } from "./transport/registry.ts";
+import { InvalidInputError } from "../errors.ts";
+import { DOCKER_HUB } from "../model/reference.ts";
+import { permissionGranted } from "../permissions.ts";
+import { parseInsecureRegistry } from "./registry.ts";
 
 /** What the config says of one registry. */
 export interface RegistrySettings {

@@ -9,8 +9,8 @@
 
 import { join } from "node:path";
 import { DenockerError } from "../errors.ts";
-import { lstatIfExists } from "../store/_fs.ts";
-import { attachDeviceProgram, type DeviceRule, deviceRuleLine } from "./_devices.ts";
+import { lstatIfExists } from "../io/fs.ts";
+import { attachDeviceProgram, type DeviceRule, deviceRuleLine } from "./devices.ts";
 
 /** Limits of a container; each absent one is not set. */
 export interface Limits {

@@ -75,11 +75,11 @@ import {
   unshareFileSystem,
   waitFor,
 } from "./_libc.ts";
-import { type Capability, capabilityNumber, capabilityWords } from "./_capabilities.ts";
-import { MAX_USER_DATABASE_BYTES, resolveUser, type UserIds } from "./_user.ts";
+import { type Capability, capabilityNumber, capabilityWords } from "./capabilities.ts";
+import { MAX_USER_DATABASE_BYTES, resolveUser, type UserIds } from "./user.ts";
 import { mkdirInRoot } from "./_secure_join.ts";
 import { DenockerError } from "../errors.ts";
-import type { CgroupDirectory } from "./_cgroup.ts";
+import type { CgroupDirectory } from "./cgroup.ts";
 
 /** What limits a container's processes (the first one and every exec'd one alike). */
 export interface SecuritySpec {

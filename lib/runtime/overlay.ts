@@ -22,9 +22,9 @@
 
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { lstatIfExists } from "../store/_fs.ts";
-import type { LayerStore } from "../store/_layer_store.ts";
-import { OPAQUE_MARKER, WHITEOUT_PREFIX } from "../operations/extract.ts";
+import { lstatIfExists } from "../io/fs.ts";
+import type { LayerStore } from "../store/layer_store.ts";
+import { OPAQUE_MARKER, WHITEOUT_PREFIX } from "../model/layer.ts";
 import { mknodChar, setXattr } from "./_libc.ts";
 import { MalformedLayerError } from "../errors.ts";
 

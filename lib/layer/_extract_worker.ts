@@ -17,7 +17,7 @@ import {
   extractLayerBlob,
   type LayerExtractionPlan,
   type LayerExtractionResult,
-} from "./_layer_pipeline.ts";
+} from "./pipeline.ts";
 import { DenockerError } from "../errors.ts";
 
 /** The first message of an extraction. */

@@ -45,7 +45,7 @@ export async function syncDirectory(path: string): Promise<void> {
  *
  * @example
  * ```ts
- * import { writeFileAtomic } from "./_atomic_file.ts";
+ * import { writeFileAtomic } from "./atomic_file.ts";
  * await writeFileAtomic("/tmp/example.json", new TextEncoder().encode("{}"));
  * ```
  *

@@ -9,18 +9,18 @@
 
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { BlobWriter } from "../store/_content_store.ts";
-import { assertSupportedLayer } from "./_compression.ts";
+import type { BlobWriter } from "../store/content_store.ts";
+import { assertSupportedLayer } from "../archive/compression.ts";
 import { DenockerError, ERROR_CLASSES } from "../errors.ts";
 import type { ExtractOptions } from "./extract.ts";
 import type { FromWorker, ToWorker } from "./_extract_worker.ts";
-import type { LayerRecord, LayerStore } from "../store/_layer_store.ts";
+import type { LayerRecord, LayerStore } from "../store/layer_store.ts";
 import type { Descriptor } from "../model/manifest.ts";
 import {
   extractLayerBlob,
   type LayerExtractionPlan,
   type LayerExtractionResult,
-} from "./_layer_pipeline.ts";
+} from "./pipeline.ts";
 
 /** Options for {@link ingestLayer}. */
 export interface IngestOptions {

@@ -52,7 +52,7 @@ async function openLockFile(path: string, exclusive: boolean): Promise<Deno.FsFi
  *
  * @example
  * ```ts
- * import { withLock } from "./_lock.ts";
+ * import { withLock } from "./lock.ts";
  * await withLock("/tmp/example.lock", { exclusive: true }, async () => {
  *   // read, modify, write
  * });

@@ -8,10 +8,10 @@
 
 import { join } from "node:path";
 import { parseDigest } from "../model/digest.ts";
-import type { LowerLink } from "../operations/extract.ts";
-import { syncDirectory } from "./_atomic_file.ts";
-import { readDirIfExists } from "./_fs.ts";
-import { type ExtractedFiles, summarizeExtractedFiles } from "./_layer_summary.ts";
+import type { LowerLink } from "../model/layer.ts";
+import { syncDirectory } from "../io/atomic_file.ts";
+import { readDirIfExists } from "../io/fs.ts";
+import { type ExtractedFiles, summarizeExtractedFiles } from "./layer_summary.ts";
 
 /** What is known of a stored layer. */
 export interface LayerRecord {

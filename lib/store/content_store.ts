@@ -8,9 +8,9 @@
 
 import { join } from "node:path";
 import { digestOf, parseDigest, StreamVerifier } from "../model/digest.ts";
-import { syncDirectory, tempName } from "./_atomic_file.ts";
-import { readDirIfExists, removeIfExists } from "./_fs.ts";
-import { acquireLock } from "./_lock.ts";
+import { syncDirectory, tempName } from "../io/atomic_file.ts";
+import { readDirIfExists, removeIfExists } from "../io/fs.ts";
+import { acquireLock } from "../io/lock.ts";
 
 /** An open, not yet committed blob. */
 export interface BlobWriter {
@@ -27,7 +27,7 @@ export interface BlobWriter {
  *
  * @example
  * ```ts
- * import { ContentStore } from "./_content_store.ts";
+ * import { ContentStore } from "./content_store.ts";
  * const store = new ContentStore("/tmp/denocker-example");
  * const digest = await store.putBytes(new TextEncoder().encode("hello"));
  * console.log(await store.has(digest)); // true

@@ -43,7 +43,7 @@ export function assertSupportedLayer(mediaType: string): void {
  *
  * @example
  * ```ts
- * import { decompressLayer } from "./_compression.ts";
+ * import { decompressLayer } from "./compression.ts";
  * const tar = (await Deno.open("layer.tar.gz")).readable.pipeThrough(
  *   decompressLayer("application/vnd.oci.image.layer.v1.tar+gzip"),
  * );

@@ -6,9 +6,12 @@
  * @module
  */
 
+import { type LowerLink, OPAQUE_MARKER, WHITEOUT_PREFIX } from "../model/layer.ts";
+
+export type { LowerLink };
 import { lchownSync, lutimesSync } from "node:fs";
-import { readTar, type TarEntryHeader as TarHeader } from "./_tar_reader.ts";
-import { permissionGranted, symlinkRefusal } from "../_permissions.ts";
+import { readTar, type TarEntryHeader as TarHeader } from "../archive/tar_reader.ts";
+import { permissionGranted, symlinkRefusal } from "../permissions.ts";
 import { InvalidInputError, MalformedLayerError } from "../errors.ts";
 
 /** Caps that turn a decompression bomb into a clear error. */
@@ -34,14 +37,6 @@ export interface ExtractOptions extends Partial<ExtractLimits> {
   preserveOwnership?: boolean;
 }
 
-/** A hardlink whose target is not in this layer (it lives in a lower one). */
-export interface LowerLink {
-  /** The link's path, relative to the layer root. */
-  path: string;
-  /** The target's path, relative to the image root. */
-  target: string;
-}
-
 /** What an extraction did. */
 export interface ExtractResult {
   /** Entries read. */
@@ -55,11 +50,6 @@ export interface ExtractResult {
   /** Whether the layer had an entry for its root (`./`), whose metadata the directory now has. */
   rootEntry: boolean;
 }
-
-/** The marker of an opaque directory (its lower-layer content is hidden). */
-export const OPAQUE_MARKER = ".wh..wh..opq";
-/** The prefix of a whiteout marker. */
-export const WHITEOUT_PREFIX = ".wh.";
 
 type Kind = "directory" | "file" | "symlink" | "whiteout" | "lower-link";
 

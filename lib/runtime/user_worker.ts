@@ -24,7 +24,7 @@ import {
   readRegularFile,
   unshareFileSystem,
 } from "./_libc.ts";
-import { MAX_USER_DATABASE_BYTES, resolveUser, type UserIds } from "./_user.ts";
+import { MAX_USER_DATABASE_BYTES, resolveUser, type UserIds } from "./user.ts";
 
 /** What to look up: a user of the container whose first process is `pid`, started at `start`. */
 export interface UserLookup {

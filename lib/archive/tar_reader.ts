@@ -28,7 +28,7 @@
  */
 
 import { DenockerError, MalformedLayerError } from "../errors.ts";
-import { streamFrom } from "./_streams.ts";
+import { streamFrom } from "../io/streams.ts";
 
 /** What an entry is, in the names `extract.ts` uses. */
 export type TarEntryType =

@@ -9,7 +9,7 @@
 
 import { join } from "node:path";
 import { DenockerError } from "../errors.ts";
-import { streamFrom } from "./_streams.ts";
+import { streamFrom } from "../io/streams.ts";
 
 const BLOCK = 512;
 const encoder = new TextEncoder();

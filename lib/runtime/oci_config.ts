@@ -8,10 +8,10 @@
  * @module
  */
 
-import type { Limits } from "./_cgroup.ts";
-import type { DeviceRule } from "./_devices.ts";
-import { type InitSpec, MASKED_PATHS, READONLY_PATHS } from "./_init.ts";
-import { ociSeccomp } from "./_seccomp.ts";
+import type { Limits } from "./cgroup.ts";
+import type { DeviceRule } from "./devices.ts";
+import { type InitSpec, MASKED_PATHS, READONLY_PATHS } from "./init.ts";
+import { ociSeccomp } from "./seccomp.ts";
 
 /** Where OCI runtimes make a container's cgroup (under each hierarchy on cgroup v1). */
 export function runtimeCgroupPath(id: string): string {

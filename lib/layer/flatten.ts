@@ -8,11 +8,11 @@
 
 import { lchown, lutimes } from "node:fs/promises";
 import { join } from "node:path";
-import { OPAQUE_MARKER, WHITEOUT_PREFIX } from "./extract.ts";
-import type { LayerStore } from "../store/_layer_store.ts";
-import { lstatIfExists, removeIfExists } from "../store/_fs.ts";
+import { OPAQUE_MARKER, WHITEOUT_PREFIX } from "../model/layer.ts";
+import type { LayerStore } from "../store/layer_store.ts";
+import { lstatIfExists, removeIfExists } from "../io/fs.ts";
 import { DenockerError, MalformedLayerError } from "../errors.ts";
-import { symlinkRefusal } from "../_permissions.ts";
+import { symlinkRefusal } from "../permissions.ts";
 import type { ImageRecord } from "../store/store.ts";
 
 /** Progress while flattening: one event as each layer starts. */

@@ -13,7 +13,7 @@
  * @module
  */
 
-import type { Capability } from "./_capabilities.ts";
+import type { Capability } from "./capabilities.ts";
 import {
   type ArgumentCondition,
   DEFAULT_PROFILE,
