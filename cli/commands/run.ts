@@ -1,0 +1,194 @@
+// deno-lint-ignore-file no-console
+/**
+ * `denocker run [OPTIONS] IMAGE [COMMAND [ARG...]]`: run a command in a new
+ * container (pulls the image when it is not stored).
+ *
+ * @module
+ */
+
+import {
+  type Command,
+  insecure,
+  INSECURE_REGISTRY,
+  positiveInteger,
+  UsageError,
+} from "../command.ts";
+import { pullPrinter } from "../pull_output.ts";
+import { whileForwardingSignals } from "../signals.ts";
+import { startContainer } from "../../mod.ts";
+
+/** `--memory` as docker reads it: bytes, or a number with b, k, m or g. */
+function parseSize(text: string, command: string): number {
+  const match = /^([0-9]+(?:\.[0-9]+)?)([bkmg]?)b?$/i.exec(text.trim());
+  if (!match) {
+    throw new UsageError(
+      `--memory needs a size such as 512m or 1g, got "${text}"`,
+      command,
+    );
+  }
+  const unit = { "": 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[match[2].toLowerCase()]!;
+  const bytes = Math.floor(Number(match[1]) * unit);
+  if (bytes < 6 * 1024 * 1024) {
+    throw new UsageError("--memory must be at least 6m (6 MiB), as in docker", command);
+  }
+  return bytes;
+}
+
+/**
+ * `--security-opt` values as docker takes them: `no-new-privileges` (or
+ * `=true`/`:true`), `seccomp=unconfined`.
+ */
+function securityOptions(
+  values: string[],
+): { noNewPrivileges?: boolean; seccomp?: "default" | "unconfined" } {
+  const result: { noNewPrivileges?: boolean; seccomp?: "default" | "unconfined" } = {};
+  for (const value of values) {
+    const match = /^no-new-privileges(?:[=:](true|false))?$/.exec(value);
+    if (match) {
+      result.noNewPrivileges = match[1] !== "false";
+    } else if (value === "seccomp=unconfined" || value === "seccomp:unconfined") {
+      result.seccomp = "unconfined";
+    } else if (/^seccomp[=:]/.test(value)) {
+      throw new UsageError(
+        `--security-opt ${value}: only seccomp=unconfined is supported (the default is docker's profile)`,
+        "run",
+      );
+    } else {
+      throw new UsageError(
+        `--security-opt takes no-new-privileges or seccomp=unconfined, got "${value}"`,
+        "run",
+      );
+    }
+  }
+  return result;
+}
+
+export const command: Command = {
+  usage: "run [OPTIONS] IMAGE [COMMAND [ARG...]]",
+  summary: "Run a command in a new container (pulls the image when it is not stored)",
+  options: {
+    rm: { type: "boolean", help: "Remove the container when it ends" },
+    name: { type: "string", value: "NAME", help: "The container's name" },
+    hostname: {
+      type: "string",
+      value: "NAME",
+      help: "Hostname inside (default: the ID's start)",
+    },
+    env: {
+      type: "string",
+      short: "e",
+      multiple: true,
+      value: "KEY=VALUE",
+      help: "Set a variable (KEY alone: this shell's value); repeatable",
+    },
+    workdir: { type: "string", short: "w", value: "DIR", help: "Working directory inside" },
+    user: { type: "string", short: "u", value: "UID[:GID]", help: "User (or name[:group])" },
+    memory: { type: "string", short: "m", value: "SIZE", help: "Memory limit, e.g. 256m" },
+    cpus: { type: "string", value: "N", help: "CPU quota in CPUs, e.g. 0.5" },
+    "pids-limit": { type: "string", value: "N", help: "Most processes and threads" },
+    network: {
+      type: "string",
+      value: "none|host",
+      help: "none (default): only lo; host: the host's network",
+    },
+    "read-only": { type: "boolean", help: "Mount the root file system read-only" },
+    rootfs: {
+      type: "string",
+      value: "overlay|copy",
+      help: "The root: an overlay over the stored layers (default), or a copy of the image",
+    },
+    "cap-add": {
+      type: "string",
+      multiple: true,
+      value: "CAP",
+      help: "Add a capability to docker's default set (ALL: every one); repeatable",
+    },
+    "cap-drop": {
+      type: "string",
+      multiple: true,
+      value: "CAP",
+      help: "Drop a capability (ALL: every one); repeatable",
+    },
+    privileged: {
+      type: "boolean",
+      help: "Every capability, no seccomp filter, no device rules, no masked paths",
+    },
+    "security-opt": {
+      type: "string",
+      multiple: true,
+      value: "OPT",
+      help: "no-new-privileges, or seccomp=unconfined; repeatable",
+    },
+    runtime: {
+      type: "string",
+      value: "runc|crun|PATH",
+      help: "Run through this OCI runtime instead of denocker's own init",
+    },
+    "insecure-registry": INSECURE_REGISTRY,
+  },
+  examples: [
+    "denocker run --rm busybox echo hello",
+    "denocker run --rm -e NAME=x -w /tmp --memory 64m --pids-limit 100 alpine:3.20 sh -c 'echo $NAME'",
+    "denocker run --rm --cap-drop ALL --security-opt no-new-privileges -u 1000 busybox id",
+    "denocker run --rm --runtime runc busybox echo hello",
+  ],
+  arguments: (positionals) => positionals.length > 0 ? undefined : "requires at least 1 argument",
+  optionsEndAfter: 1,
+  ownsSignals: true,
+  failureCode: 125,
+  async run({ values, positionals, root, config }) {
+    const network = values.network ?? "none";
+    if (network !== "none" && network !== "host") {
+      throw new UsageError(`--network takes none or host, got "${network}"`, "run");
+    }
+    if (values.rootfs !== undefined && values.rootfs !== "overlay" && values.rootfs !== "copy") {
+      throw new UsageError(`--rootfs takes overlay or copy, got "${values.rootfs}"`, "run");
+    }
+    const cpus = values.cpus === undefined ? undefined : Number(values.cpus);
+    if (cpus !== undefined && !(cpus > 0)) {
+      throw new UsageError(`--cpus needs a number above 0, got "${values.cpus}"`, "run");
+    }
+    const security = securityOptions(values["security-opt"] ?? []);
+    const insecureRegistries = await insecure({ values, config }, "run");
+    const registries = (await config()).registries;
+    // Before the container is known a signal stops the pull (and is passed on once it is).
+    const abort = new AbortController();
+    const printer = pullPrinter(false);
+    return await whileForwardingSignals(
+      () =>
+        startContainer(positionals[0], positionals.slice(1), {
+          root: root(),
+          name: values.name,
+          hostname: values.hostname,
+          env: values.env,
+          workdir: values.workdir,
+          user: values.user,
+          memory: values.memory === undefined ? undefined : parseSize(values.memory, "run"),
+          cpus,
+          pidsLimit: values["pids-limit"] === undefined
+            ? undefined
+            : positiveInteger(values["pids-limit"], "--pids-limit"),
+          network,
+          readOnly: values["read-only"],
+          rootfs: values.rootfs,
+          capAdd: values["cap-add"],
+          capDrop: values["cap-drop"],
+          privileged: values.privileged,
+          noNewPrivileges: security.noNewPrivileges,
+          seccomp: security.seccomp,
+          runtime: values.runtime,
+          onWarning: (message) => console.error(`warning: ${message}`),
+          remove: values.rm,
+          onPull: (image) => console.error(`Unable to find image '${image}' locally`),
+          onPulled: printer.done,
+          pull: {
+            insecureRegistries,
+            registries,
+            signal: abort.signal,
+            onProgress: printer.onProgress,
+          },
+        }),
+      () => abort.abort(new Error("interrupted")),
+    );
+  },
+};
