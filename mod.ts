@@ -45,6 +45,7 @@ export {
   ImageInUseError,
   ImageNotFoundError,
   InvalidInputError,
+  InvalidReferenceError,
   MalformedLayerError,
   NetworkError,
   RegistryError,

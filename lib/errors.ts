@@ -42,6 +42,9 @@ export class DenockerError extends Error {
 /** Something given to denocker is malformed: a reference, platform, path, document or flag. */
 export class InvalidInputError extends DenockerError {}
 
+/** A reference (`name[:tag][@digest]`) is malformed, or names what the call cannot take. */
+export class InvalidReferenceError extends InvalidInputError {}
+
 /** A layer archive breaks a safety rule or is not a well-formed layer. */
 export class MalformedLayerError extends InvalidInputError {}
 
@@ -97,6 +100,7 @@ export const ERROR_CLASSES: Readonly<
 > = {
   DenockerError,
   InvalidInputError,
+  InvalidReferenceError,
   MalformedLayerError,
   ImageNotFoundError,
   ImageInUseError,

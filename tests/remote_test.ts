@@ -86,6 +86,13 @@ Deno.test("tag gives a stored image another name, as docker tag does", async () 
     ]);
     assertEquals(digest.code, 2);
     assertMatch(digest.stderr, /a tag cannot name a digest/);
+    // A malformed TARGET is a usage error too (told apart by the error's class, not its words).
+    const malformed = await runCli(["tag", "--root", root.path, app, "Bad Name"]);
+    assertEquals(malformed.code, 2);
+    assertMatch(
+      malformed.stderr,
+      /^denocker: Cannot parse reference "Bad Name".*\nSee 'denocker tag --help'\.\n$/,
+    );
   } finally {
     await server.close();
     await root.remove();

@@ -6,7 +6,7 @@
  */
 
 import { type Command, exactly, UsageError } from "../command.ts";
-import { InvalidInputError, tagImage } from "../../mod.ts";
+import { InvalidReferenceError, tagImage } from "../../mod.ts";
 
 export const command: Command = {
   usage: "tag SOURCE TARGET",
@@ -18,7 +18,8 @@ export const command: Command = {
     try {
       await tagImage(positionals[0], positionals[1], { root: root() });
     } catch (error) {
-      if (error instanceof InvalidInputError && /Cannot (parse|tag as)/.test(error.message)) {
+      // A malformed TARGET is how the command was called; a SOURCE not stored is not.
+      if (error instanceof InvalidReferenceError) {
         throw new UsageError(error.message, "tag");
       }
       throw error;

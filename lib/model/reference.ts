@@ -6,7 +6,7 @@
  */
 
 import { parseDigest } from "./digest.ts";
-import { InvalidInputError } from "../errors.ts";
+import { InvalidReferenceError } from "../errors.ts";
 
 /** Docker Hub's canonical registry name as it appears in references. */
 export const DOCKER_HUB = "docker.io";
@@ -40,12 +40,12 @@ function validateDomain(domain: string, input: string): void {
     host = portMatch[1];
     const port = Number(portMatch[2]);
     if (port < 1 || port > 65535) {
-      throw new InvalidInputError(`Cannot parse reference "${input}": port out of range`);
+      throw new InvalidReferenceError(`Cannot parse reference "${input}": port out of range`);
     }
   }
   if (IPV6_HOST.test(host)) return;
   if (!host.split(".").every((label) => HOST_LABEL.test(label))) {
-    throw new InvalidInputError(
+    throw new InvalidReferenceError(
       `Cannot parse reference "${input}": invalid registry host "${domain}"`,
     );
   }
@@ -69,7 +69,7 @@ function validateDomain(domain: string, input: string): void {
  * @returns The normalised reference.
  */
 export function parseReference(input: string): Reference {
-  if (input.trim() === "") throw new InvalidInputError("Cannot parse reference: it is empty");
+  if (input.trim() === "") throw new InvalidReferenceError("Cannot parse reference: it is empty");
   let rest = input;
   let digest: string | undefined;
   const at = rest.indexOf("@");
@@ -79,7 +79,10 @@ export function parseReference(input: string): Reference {
     try {
       parseDigest(digest);
     } catch (error) {
-      throw new InvalidInputError(`Cannot parse reference "${input}": ${(error as Error).message}`);
+      throw new InvalidReferenceError(
+        `Cannot parse reference "${input}": ${(error as Error).message}`,
+        { cause: error },
+      );
     }
   }
   let tag: string | undefined;
@@ -89,13 +92,13 @@ export function parseReference(input: string): Reference {
     tag = rest.slice(colon + 1);
     rest = rest.slice(0, colon);
     if (!TAG.test(tag)) {
-      throw new InvalidInputError(
+      throw new InvalidReferenceError(
         `Cannot parse reference "${input}": invalid tag "${tag}" (letters, digits, "_", "." and "-", at most 128, not starting with "." or "-")`,
       );
     }
   }
   if (rest === "") {
-    throw new InvalidInputError(`Cannot parse reference "${input}": repository name is empty`);
+    throw new InvalidReferenceError(`Cannot parse reference "${input}": repository name is empty`);
   }
   const parts = rest.split("/");
   let registry = DOCKER_HUB;
@@ -109,13 +112,13 @@ export function parseReference(input: string): Reference {
       const reason = /[A-Z]/.test(part)
         ? "repository name must be lowercase"
         : `invalid repository name component "${part}"`;
-      throw new InvalidInputError(`Cannot parse reference "${input}": ${reason}`);
+      throw new InvalidReferenceError(`Cannot parse reference "${input}": ${reason}`);
     }
   }
   if (registry === DOCKER_HUB && parts.length === 1) parts.unshift("library");
   const repository = parts.join("/");
   if (repository.length > MAX_NAME_LENGTH) {
-    throw new InvalidInputError(
+    throw new InvalidReferenceError(
       `Cannot parse reference "${input}": repository name longer than ${MAX_NAME_LENGTH} characters`,
     );
   }

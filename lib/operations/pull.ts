@@ -275,6 +275,7 @@ async function loadConfig(
   } catch (error) {
     throw new InvalidInputError(
       `Cannot accept image config ${descriptor.digest}: ${(error as Error).message}`,
+      { cause: error },
     );
   }
 }

@@ -256,7 +256,9 @@ async function securityOf(
       privileged,
     });
   } catch (error) {
-    throw new InvalidInputError(`Cannot run the container: ${(error as Error).message}`);
+    throw new InvalidInputError(`Cannot run the container: ${(error as Error).message}`, {
+      cause: error,
+    });
   }
   if (privileged) {
     // Every capability the host has: asking an OCI runtime for one it lacks fails the start.

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { InvalidInputError } from "../errors.ts";
+import { InvalidInputError, InvalidReferenceError } from "../errors.ts";
 import { familiarName, familiarReference, parseReference } from "../model/reference.ts";
 import { storeOf, type StoreOptions } from "../store/store.ts";
 
@@ -32,7 +32,7 @@ export async function tagImage(
 ): Promise<{ imageId: string; name: string }> {
   const reference = parseReference(target);
   if (reference.digest !== undefined) {
-    throw new InvalidInputError(`Cannot tag as "${target}": a tag cannot name a digest`);
+    throw new InvalidReferenceError(`Cannot tag as "${target}": a tag cannot name a digest`);
   }
   const store = await storeOf(options, { create: true });
   const found = await store.find(source);

@@ -219,7 +219,10 @@ export async function removeCgroup(directories: string[]): Promise<void> {
       } catch (error) {
         // EBUSY while the last processes are being reaped.
         if (attempt >= 100) {
-          throw new DenockerError(`Cannot remove cgroup ${directory}: ${(error as Error).message}`);
+          throw new DenockerError(
+            `Cannot remove cgroup ${directory}: ${(error as Error).message}`,
+            { cause: error },
+          );
         }
         await new Promise((resolve) => setTimeout(resolve, 20));
       }

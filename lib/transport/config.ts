@@ -169,7 +169,7 @@ export function parseConfig(document: unknown): DenockerConfig {
     try {
       key = registryKey(parseInsecureRegistry(name));
     } catch (error) {
-      throw new InvalidInputError(`${where}: ${(error as Error).message}`);
+      throw new InvalidInputError(`${where}: ${(error as Error).message}`, { cause: error });
     }
     if (!isObject(settings)) throw new InvalidInputError(`${where} is not an object`);
     refuseUnknownKeys(settings, REGISTRY_KEYS, where);
@@ -185,7 +185,9 @@ export function parseConfig(document: unknown): DenockerConfig {
         try {
           return parseMirrorUrl(mirror);
         } catch (error) {
-          throw new InvalidInputError(`${where}.mirrors[${i}]: ${(error as Error).message}`);
+          throw new InvalidInputError(`${where}.mirrors[${i}]: ${(error as Error).message}`, {
+            cause: error,
+          });
         }
       });
     }
@@ -246,7 +248,9 @@ export async function readConfig(options: ReadConfigOptions = {}): Promise<Denoc
   try {
     return parseConfig(document);
   } catch (error) {
-    throw new InvalidInputError(`Cannot read config ${path}: ${(error as Error).message}`);
+    throw new InvalidInputError(`Cannot read config ${path}: ${(error as Error).message}`, {
+      cause: error,
+    });
   }
 }
 

@@ -416,7 +416,9 @@ export class RegistryClient {
     try {
       document = parseManifestDocument(bytes, response.headers.get("content-type"));
     } catch (error) {
-      throw new InvalidInputError(`Cannot accept ${what}: ${(error as Error).message}`);
+      throw new InvalidInputError(`Cannot accept ${what}: ${(error as Error).message}`, {
+        cause: error,
+      });
     }
     return { bytes, digest, document };
   }
