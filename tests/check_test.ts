@@ -81,8 +81,13 @@ Deno.test("a pull killed at random moments leaves a store the next pull complete
     for (let round = 0; round < 6; round++) {
       const root = await tempDir();
       try {
+        const asked = registry.log.length;
         const child = spawnCli(["pull", "-q", "--root", root.path, app]);
-        await new Promise((resolve) => setTimeout(resolve, 100 + random() * 700));
+        // The kill falls at a random point of the pull itself, however long Deno takes to start.
+        while (registry.log.length === asked) {
+          await new Promise((resolve) => setTimeout(resolve, 5));
+        }
+        await new Promise((resolve) => setTimeout(resolve, random() * 700));
         try {
           child.kill("SIGKILL");
         } catch {

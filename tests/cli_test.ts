@@ -190,13 +190,32 @@ Deno.test("a command waiting for another's lock says so", async () => {
       return held;
     });
     await lockTaken;
-    const prune = runCli(["prune", "--root", store.root]);
-    await new Promise((resolve) => setTimeout(resolve, 1800));
+    const prune = new Deno.Command(Deno.execPath(), {
+      args: [...DENOCKER_RUN, "prune", "--root", store.root],
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    // The lock is let go once prune says it waits, not after a guess at how long it takes
+    // (or after 30 s, should it never say so, which then fails below).
+    const giveUp = setTimeout(() => release(), 30_000);
+    let stderr = "";
+    const decoder = new TextDecoder();
+    const reader = prune.stderr.getReader();
+    while (!stderr.includes("\n")) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      stderr += decoder.decode(value, { stream: true });
+    }
+    clearTimeout(giveUp);
     release();
     await holder;
-    const result = await prune;
-    assertEquals(result.code, 0, result.stderr);
-    assertEquals(result.stderr, `Waiting for another denocker command using ${store.root}…\n`);
+    for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) {
+      stderr += decoder.decode(chunk.value, { stream: true });
+    }
+    const { code } = await prune.status;
+    await prune.stdout.cancel();
+    assertEquals(code, 0, stderr);
+    assertEquals(stderr, `Waiting for another denocker command using ${store.root}…\n`);
   } finally {
     await store.close();
   }
@@ -255,9 +274,14 @@ Deno.test("an interrupted unpack removes what it wrote", async (t) => {
 Deno.test("an interrupted pull removes its staging and records nothing", async () => {
   const image = fakeImage([await craftTar([{ name: "slow.txt", body: "slow" }])]);
   const handler = registryHandler({ manifests: manifestsFor(image), blobs: image.blobs });
+  let blobAsked!: () => void;
+  const midway = new Promise<void>((resolve) => (blobAsked = resolve));
   const server = startServer(async (request, url) => {
     // Blobs hang until the client goes away, so the pull is surely midway when interrupted.
-    if (url.pathname.includes("/blobs/")) await new Promise((resolve) => setTimeout(resolve, 3000));
+    if (url.pathname.includes("/blobs/")) {
+      blobAsked();
+      await new Promise((resolve) => setTimeout(resolve, 3000));
+    }
     return handler(request, url);
   });
   const root = await tempDir();
@@ -267,10 +291,7 @@ Deno.test("an interrupted pull removes its staging and records nothing", async (
       stdout: "piped",
       stderr: "piped",
     }).spawn();
-    for (let i = 0; i < 200 && (await listFiles(root.path, "tmp")).length === 0; i++) {
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await midway; // Staging exists and a layer is being fetched.
     child.kill("SIGTERM");
     const output = await child.output();
     assertEquals(output.code, 143, new TextDecoder().decode(output.stderr));
