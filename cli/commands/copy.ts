@@ -18,6 +18,7 @@ export const command: Command = {
   async run({ values, positionals, config, signal }) {
     const result = await copyImage(positionals[0], positionals[1], {
       insecureRegistries: await insecure({ values, config }, "copy"),
+      registries: (await config()).registries,
       signal,
     });
     const { uploaded, mounted, present } = result.blobs;

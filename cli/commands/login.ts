@@ -28,6 +28,7 @@ export const command: Command = {
     if (!password) throw new UsageError("login needs -p PASSWORD or --password-stdin", "login");
     await login(positionals[0], { username: values.username, password }, {
       insecureRegistries: await insecure({ values, config }, "login"),
+      registries: (await config()).registries,
       signal,
     });
     console.log("Login Succeeded");

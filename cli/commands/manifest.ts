@@ -19,6 +19,7 @@ export const command: Command = {
   async run({ values, positionals, config, signal }) {
     const { bytes } = await fetchManifest(positionals[0], {
       insecureRegistries: await insecure({ values, config }, "manifest"),
+      registries: (await config()).registries,
       signal,
     });
     await Deno.stdout.write(bytes);

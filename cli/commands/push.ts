@@ -22,6 +22,7 @@ export const command: Command = {
     const result = await pushImage(positionals[0], {
       root: root(),
       insecureRegistries: await insecure({ values, config }, "push"),
+      registries: (await config()).registries,
       signal,
       onProgress: (event) => {
         if (event.type === "pushing") {

@@ -20,6 +20,7 @@ export const command: Command = {
   async run({ values, positionals, config, signal }) {
     const tags = await listTags(positionals[0], {
       insecureRegistries: await insecure({ values, config }, "tags"),
+      registries: (await config()).registries,
       signal,
     });
     if (tags.length > 0) console.log(tags.join("\n"));

@@ -10,9 +10,7 @@ import { InvalidInputError } from "../errors.ts";
 import type { Descriptor } from "../model/manifest.ts";
 import { OCI_INDEX, OCI_MANIFEST } from "../model/media_types.ts";
 import { parseReference, type Reference } from "../model/reference.ts";
-import { dockerConfigCredentials } from "../transport/credentials.ts";
-import { RegistryClient } from "../transport/registry.ts";
-import type { RemoteOptions } from "./remote.ts";
+import { registryAccess, type RemoteOptions } from "../transport/access.ts";
 
 /** What a copy did. */
 export interface CopyResult {
@@ -53,13 +51,8 @@ export async function copyImage(
   if (to.digest !== undefined && to.tag === undefined) {
     throw new InvalidInputError(`Cannot copy to ${destination}: name a tag`);
   }
-  const client = (reference: Reference) =>
-    new RegistryClient(reference.registry, {
-      fetch: options.fetch,
-      credentials: options.credentials ?? dockerConfigCredentials(),
-      insecureRegistries: options.insecureRegistries,
-      retry: options.retry,
-    });
+  const access = await registryAccess(options);
+  const client = (reference: Reference) => access.client(reference.registry);
   const pull = client(from);
   const push = client(to);
   const sameRegistry = from.registry === to.registry;

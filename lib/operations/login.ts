@@ -12,8 +12,8 @@ import {
   removeDockerCredentials,
   saveDockerCredentials,
 } from "../transport/credentials.ts";
-import { parseInsecureRegistry, RegistryClient } from "../transport/registry.ts";
-import type { RemoteOptions } from "./remote.ts";
+import { parseInsecureRegistry } from "../transport/registry.ts";
+import { registryAccess, type RemoteOptions } from "../transport/access.ts";
 
 /** Options for {@link login} and {@link logout}. */
 export interface LoginOptions extends Omit<RemoteOptions, "credentials">, DockerConfigOptions {}
@@ -55,13 +55,12 @@ export async function login(
     throw new InvalidInputError(`Cannot log in to ${registry}: a user and a password are needed`);
   }
   const name = registryName(registry);
-  const client = new RegistryClient(name, {
-    fetch: options.fetch,
-    insecureRegistries: options.insecureRegistries,
-    retry: options.retry,
+  // The credentials being checked, not those stored.
+  const client = (await registryAccess({
+    ...options,
     credentials: () =>
       Promise.resolve({ username: credentials.username, secret: credentials.password }),
-  });
+  })).client(name);
   try {
     await client.ping({ signal: options.signal });
   } catch (error) {

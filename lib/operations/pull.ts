@@ -9,7 +9,6 @@
 import { mapConcurrent } from "../io/pool.ts";
 import { assertSupportedLayer } from "../archive/compression.ts";
 import type { BlobWriter, ContentStore } from "../store/content_store.ts";
-import { type CredentialLookup, dockerConfigCredentials } from "../transport/credentials.ts";
 import {
   DenockerError,
   ImageNotFoundError,
@@ -51,18 +50,8 @@ import {
   parseReference,
   type Reference,
 } from "../model/reference.ts";
-import {
-  RegistryClient,
-  type RegistryClientOptions,
-  type RetryOptions,
-} from "../transport/registry.ts";
-import { type ImageSource, MirroredRegistry } from "../transport/mirrors.ts";
-import {
-  insecureRegistriesOf,
-  mirrorsOf,
-  readConfig,
-  type RegistriesConfig,
-} from "../transport/config.ts";
+import type { ImageSource } from "../transport/mirrors.ts";
+import { registryAccess, type RemoteOptions } from "../transport/access.ts";
 import { runningAsRoot } from "../store/root.ts";
 
 /** Largest image config accepted; configs are held in memory. */
@@ -125,7 +114,7 @@ export type PullEvent =
   };
 
 /** Options for {@link pull}. */
-export interface PullOptions extends StoreOptions {
+export interface PullOptions extends StoreOptions, RemoteOptions {
   /**
    * The platform to pull. When given, it must hold: a single-platform image
    * of another platform is refused. By default the host's, and a
@@ -136,29 +125,6 @@ export interface PullOptions extends StoreOptions {
   missing?: boolean;
   /** Layers fetched and extracted at once; 3 by default. */
   maxConcurrentDownloads?: number;
-  /** `HOST[:PORT]` registries reached over plain HTTP besides loopback ones. */
-  insecureRegistries?: string[];
-  /**
-   * Settings by registry, as in denocker's config file; by default the
-   * config file's own (`readConfig`), as the CLI's; `{}` for none. The
-   * image's registry's `mirrors` are asked first, in order; a mirror's
-   * failure (no connection, 5xx, 404, …) moves on to the next one and then
-   * to the registry. The image is recorded under its own name either way.
-   * Registries marked `insecure` are reached over plain HTTP.
-   */
-  registries?: RegistriesConfig;
-  /** Milliseconds to wait for each response's headers; 30 s by default. */
-  responseTimeout?: number;
-  /** Milliseconds a blob may go without a byte before its transfer is resumed; 30 s by default. */
-  stallTimeout?: number;
-  /** How failed requests are retried: 5 attempts, from 0.5 s doubling, by default. */
-  retry?: RetryOptions;
-  /** Credential lookup; docker's `config.json` by default. */
-  credentials?: CredentialLookup;
-  /** The fetch to use; inject one to test. */
-  fetch?: typeof fetch;
-  /** Aborts the pull. */
-  signal?: AbortSignal;
   /** Receives progress events. */
   onProgress?: (event: PullEvent) => void;
   /** Extraction caps (entries, uncompressed bytes, name length). */
@@ -600,13 +566,22 @@ export async function pullImage(
       return storedResult(stored, found);
     }
   }
-  if (options.registries === undefined) {
-    options = { ...options, registries: (await readConfig()).registries };
-  }
+  const report = options.onProgress ?? (() => {});
+  const access = await registryAccess(options, {
+    onRetry: (event) =>
+      report({
+        type: "retry",
+        ...event,
+        digest: /blob (sha256:[0-9a-f]{64})/.exec(event.action)?.[1],
+      }),
+    // A mirror is not retried: the next source is there, and the registry has the last word.
+    onFallback: ({ mirror, next, reason }) =>
+      report({ type: "warning", message: `mirror ${mirror} failed, using ${next}: ${reason}` }),
+  });
   const store = await storeOf(options, { create: true });
   const onWait = () => options.onProgress?.({ type: "waiting-for-lock", root: store.root });
   try {
-    return await pullInto(store, reference, options, onWait);
+    return await pullInto(store, reference, access.source(reference.registry), options, onWait);
   } catch (error) {
     if (!isDiskFull(error)) throw error;
     // Staging is gone by now; what is stored stays as it was.
@@ -617,50 +592,10 @@ export async function pullImage(
   }
 }
 
-/** The image's registry, behind its configured mirrors when it has any. */
-function imageSource(reference: Reference, options: PullOptions): ImageSource {
-  const report = options.onProgress ?? (() => {});
-  const transport: RegistryClientOptions = {
-    fetch: options.fetch,
-    credentials: options.credentials ?? dockerConfigCredentials(),
-    insecureRegistries: [
-      ...(options.insecureRegistries ?? []),
-      ...insecureRegistriesOf(options.registries),
-    ],
-    responseTimeout: options.responseTimeout,
-    stallTimeout: options.stallTimeout,
-    retry: options.retry,
-    onRetry: (event) =>
-      report({
-        type: "retry",
-        ...event,
-        digest: /blob (sha256:[0-9a-f]{64})/.exec(event.action)?.[1],
-      }),
-  };
-  const registry = new RegistryClient(reference.registry, transport);
-  const mirrors = mirrorsOf(options.registries, reference.registry);
-  if (mirrors.length === 0) return registry;
-  return new MirroredRegistry(
-    registry,
-    mirrors.map((url) => ({
-      url,
-      // A mirror is not retried: the next source is there, and the registry has the last word.
-      client: new RegistryClient(new URL(url).host, {
-        ...transport,
-        baseUrl: url,
-        retry: { ...options.retry, attempts: 1 },
-      }),
-    })),
-    {
-      onFallback: ({ mirror, next, reason }) =>
-        report({ type: "warning", message: `mirror ${mirror} failed, using ${next}: ${reason}` }),
-    },
-  );
-}
-
 function pullInto(
   store: Store,
   reference: Reference,
+  client: ImageSource,
   options: PullOptions,
   onWait: () => void,
 ): Promise<PullResult> {
@@ -669,7 +604,7 @@ function pullInto(
     const signal = options.signal ? AbortSignal.any([options.signal, abort.signal]) : abort.signal;
     const { blobs, layers } = storeParts(store, staging);
     return await pullWithStaging({
-      client: imageSource(reference, options),
+      client,
       store,
       blobs,
       layers,

@@ -10,9 +10,7 @@ import { parseManifestDocument } from "../model/manifest.ts";
 import { OCI_MANIFEST } from "../model/media_types.ts";
 import { familiarName, parseReference } from "../model/reference.ts";
 import { storeOf, type StoreOptions, storeParts } from "../store/store.ts";
-import { dockerConfigCredentials } from "../transport/credentials.ts";
-import { RegistryClient } from "../transport/registry.ts";
-import type { RemoteOptions } from "./remote.ts";
+import { registryAccess, type RemoteOptions } from "../transport/access.ts";
 
 /** Options for {@link pushImage}. */
 export interface PushOptions extends StoreOptions, RemoteOptions {
@@ -87,12 +85,7 @@ export async function pushImage(name: string, options: PushOptions = {}): Promis
   const mediaType = document.kind === "manifest"
     ? document.manifest.mediaType ?? OCI_MANIFEST
     : OCI_MANIFEST;
-  const client = new RegistryClient(reference.registry, {
-    fetch: options.fetch,
-    credentials: options.credentials ?? dockerConfigCredentials(),
-    insecureRegistries: options.insecureRegistries,
-    retry: options.retry,
-  });
+  const client = (await registryAccess(options)).client(reference.registry);
   // A repository of the same registry that has these blobs: one the image was pulled from.
   const mountFrom = record.repoDigests
     .map((entry) => parseReference(entry))

@@ -7,30 +7,13 @@
 
 import { InvalidInputError } from "../errors.ts";
 import { parseReference, type Reference } from "../model/reference.ts";
-import { type CredentialLookup, dockerConfigCredentials } from "../transport/credentials.ts";
-import { RegistryClient, type RetryOptions } from "../transport/registry.ts";
+import type { RegistryClient } from "../transport/registry.ts";
+import { registryAccess, type RemoteOptions } from "../transport/access.ts";
 
-/** How to reach a registry. */
-export interface RemoteOptions {
-  /** `HOST[:PORT]` registries reached over plain HTTP besides loopback ones. */
-  insecureRegistries?: string[];
-  /** Credential lookup; docker's `config.json` by default. */
-  credentials?: CredentialLookup;
-  /** The fetch to use; inject one to test. */
-  fetch?: typeof fetch;
-  /** How failed requests are retried. */
-  retry?: RetryOptions;
-  /** Aborts the request. */
-  signal?: AbortSignal;
-}
+export type { RemoteOptions };
 
-function clientFor(reference: Reference, options: RemoteOptions): RegistryClient {
-  return new RegistryClient(reference.registry, {
-    fetch: options.fetch,
-    credentials: options.credentials ?? dockerConfigCredentials(),
-    insecureRegistries: options.insecureRegistries,
-    retry: options.retry,
-  });
+async function clientFor(reference: Reference, options: RemoteOptions): Promise<RegistryClient> {
+  return (await registryAccess(options)).client(reference.registry);
 }
 
 /**
@@ -48,7 +31,7 @@ function clientFor(reference: Reference, options: RemoteOptions): RegistryClient
  * @param options Transport options; `pageSize` asks for pages of that many tags.
  * @returns The tags, in the registry's order.
  */
-export function listTags(
+export async function listTags(
   repository: string,
   options: RemoteOptions & { pageSize?: number } = {},
 ): Promise<string[]> {
@@ -58,7 +41,7 @@ export function listTags(
       `Cannot list tags of "${repository}": name a repository, without a tag or digest`,
     );
   }
-  return clientFor(reference, options).listTags(reference.repository, {
+  return await (await clientFor(reference, options)).listTags(reference.repository, {
     signal: options.signal,
     pageSize: options.pageSize,
   });
@@ -86,7 +69,7 @@ export async function fetchManifest(
   options: RemoteOptions = {},
 ): Promise<{ bytes: Uint8Array; digest: string }> {
   const reference = parseReference(image);
-  const { bytes, digest } = await clientFor(reference, options).getManifest(
+  const { bytes, digest } = await (await clientFor(reference, options)).getManifest(
     reference.repository,
     reference.digest ?? reference.tag!,
     { signal: options.signal },

@@ -434,7 +434,7 @@ async function createContainer(
     const rootOwner = mode === "copy" ? undefined : await rootAttributes(layers, diffIds);
     await containers.create();
     const container = await withLock(
-      `${containers.directory}.lock`,
+      containers.lockPath,
       { exclusive: true },
       async () => {
         const name = options.name ?? generatedName(id);

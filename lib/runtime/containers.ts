@@ -16,6 +16,7 @@ import { lstatIfExists, readDirIfExists } from "../io/fs.ts";
 import { type InitSpec, runtimeStateDirectory } from "./init.ts";
 import { removeCgroup } from "./cgroup.ts";
 import { hostEnvironment } from "./host_tools.ts";
+import { rootLayout } from "../store/layout.ts";
 
 /** A process, told apart from a later one with the same PID by its start time. */
 export interface ProcessRef {
@@ -135,6 +136,8 @@ async function releaseRuntime(record: ContainerRecord): Promise<void> {
 export class ContainerStore {
   /** `<root>/containers`. */
   readonly directory: string;
+  /** The lock under which containers are named (names are unique). */
+  readonly lockPath: string;
   /** Where record writes keep their temp files: the store's `tmp/`. */
   readonly #tempDirectory: string;
 
@@ -144,8 +147,10 @@ export class ContainerStore {
    * @param root The store root.
    */
   constructor(root: string) {
-    this.directory = join(root, "containers");
-    this.#tempDirectory = join(root, "tmp");
+    const layout = rootLayout(root);
+    this.directory = layout.containers;
+    this.lockPath = layout.containersLock;
+    this.#tempDirectory = layout.tmp;
   }
 
   /** Makes `containers/`, root's alone (mode 0700). */

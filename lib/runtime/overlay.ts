@@ -27,6 +27,7 @@ import type { LayerStore } from "../store/layer_store.ts";
 import { OPAQUE_MARKER, WHITEOUT_PREFIX } from "../model/layer.ts";
 import { mknodChar, setXattr } from "./_libc.ts";
 import { MalformedLayerError } from "../errors.ts";
+import { rootLayout } from "../store/layout.ts";
 
 /**
  * The OCI chain IDs of a layer stack: the first layer's diff_id, then
@@ -50,7 +51,7 @@ export function chainIds(diffIds: string[]): string[] {
 
 /** Where the prepared directories of a chain are. */
 export function overlayDirectory(root: string, chainId: string): string {
-  return join(root, "overlay", chainId.replace(/^sha256:/, ""));
+  return join(rootLayout(root).overlay, chainId.replace(/^sha256:/, ""));
 }
 
 /** Copies a directory's mode, owner and times onto another. */
@@ -157,8 +158,8 @@ export async function prepareLayer(
     await Deno.link(source, join(above, link.path));
   }
   // Root's alone: prepared directories hold links to the layers' files, setuid ones too.
-  await Deno.mkdir(join(root, "overlay"), { recursive: true, mode: 0o700 });
-  await Deno.chmod(join(root, "overlay"), 0o700);
+  await Deno.mkdir(rootLayout(root).overlay, { recursive: true, mode: 0o700 });
+  await Deno.chmod(rootLayout(root).overlay, 0o700);
   try {
     await Deno.rename(work, target);
   } catch (error) {
@@ -269,7 +270,7 @@ export async function lowerDirectories(
  * @param keep Chain IDs still used (by stored images and containers).
  */
 export async function pruneOverlays(root: string, keep: Set<string>): Promise<void> {
-  const directory = join(root, "overlay");
+  const directory = rootLayout(root).overlay;
   let entries: Deno.DirEntry[];
   try {
     entries = await Array.fromAsync(Deno.readDir(directory));

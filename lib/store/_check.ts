@@ -12,6 +12,7 @@ import { readDirIfExists, removeIfExists } from "../io/fs.ts";
 import type { ImageStore } from "./_image_store.ts";
 import type { LayerFilesState, LayerStore } from "./layer_store.ts";
 import type { ImageIndex, ImageIndexData } from "./image_index.ts";
+import { rootLayout } from "./layout.ts";
 
 /** One thing found wrong, and whether it was repaired. */
 export interface Problem {
@@ -82,7 +83,7 @@ export async function checkStore(parts: CheckedParts, repair: boolean): Promise<
   // Blobs: each re-hashes to its name.
   const goodBlobs = new Set<string>();
   for (const algorithm of ["sha256", "sha512"]) {
-    const directory = join(parts.root, "blobs", algorithm);
+    const directory = join(rootLayout(parts.root).blobs, algorithm);
     for (const entry of await readDirIfExists(directory)) {
       const path = join(directory, entry.name);
       if (!/^[0-9a-f]+$/.test(entry.name)) {
@@ -102,9 +103,9 @@ export async function checkStore(parts: CheckedParts, repair: boolean): Promise<
 
   // Layers: each directory is complete, and its files are what extraction left.
   const goodLayers = new Set<string>();
-  for (const entry of await readDirIfExists(join(parts.root, "layers"))) {
+  for (const entry of await readDirIfExists(rootLayout(parts.root).layers)) {
     const diffId = `sha256:${entry.name}`;
-    const directory = join(parts.root, "layers", entry.name);
+    const directory = join(rootLayout(parts.root).layers, entry.name);
     if (!/^[0-9a-f]{64}$/.test(entry.name) || !(await parts.layers.has(diffId))) {
       await found(
         `layers/${entry.name}: not a complete layer`,
@@ -129,8 +130,8 @@ export async function checkStore(parts: CheckedParts, repair: boolean): Promise<
 
   // Images: record, documents, and every layer and blob they name.
   const recorded = new Set<string>();
-  for (const entry of await readDirIfExists(join(parts.root, "images"))) {
-    const directory = join(parts.root, "images", entry.name);
+  for (const entry of await readDirIfExists(rootLayout(parts.root).images)) {
+    const directory = join(rootLayout(parts.root).images, entry.name);
     for (const file of await readDirIfExists(directory)) {
       if (isTemp(file.name)) {
         await found(

@@ -13,6 +13,7 @@ import type { ImageConfig, Platform } from "../model/manifest.ts";
 import { parseImageConfig } from "../model/manifest.ts";
 import { lstatIfExists, readDirIfExists, removeIfExists } from "../io/fs.ts";
 import { DenockerError } from "../errors.ts";
+import { rootLayout } from "./layout.ts";
 
 /** A layer of a stored image. */
 export interface ImageLayer {
@@ -62,8 +63,8 @@ export class ImageStore {
    * @param root The denocker root.
    */
   constructor(root: string) {
-    this.#directory = join(root, "images");
-    this.#tempDirectory = join(root, "tmp");
+    this.#directory = rootLayout(root).images;
+    this.#tempDirectory = rootLayout(root).tmp;
   }
 
   /**

@@ -7,6 +7,7 @@
 import { join } from "node:path";
 import { readDirIfExists, removeIfExists } from "../io/fs.ts";
 import { permissionGranted } from "../permissions.ts";
+import { rootLayout } from "./layout.ts";
 
 /** How often a live staging directory's mtime is refreshed. */
 const HEARTBEAT_MS = 15_000;
@@ -84,7 +85,7 @@ export class Staging {
    * @returns The staging directory.
    */
   static async create(root: string): Promise<Staging> {
-    const tmp = join(root, "tmp");
+    const tmp = rootLayout(root).tmp;
     await Deno.mkdir(tmp, { recursive: true, mode: 0o700 });
     const name = `${Deno.pid}-${crypto.randomUUID()}`;
     // Made under a hidden name and renamed once its owner lock is held, so that a staging
@@ -137,7 +138,7 @@ export class Staging {
    * @returns How many entries were removed.
    */
   static async cleanStale(root: string): Promise<number> {
-    const tmp = join(root, "tmp");
+    const tmp = rootLayout(root).tmp;
     let removed = 0;
     for (const entry of await readDirIfExists(tmp)) {
       const path = join(tmp, entry.name);

@@ -11,6 +11,7 @@ import { digestOf, parseDigest, StreamVerifier } from "../model/digest.ts";
 import { syncDirectory, tempName } from "../io/atomic_file.ts";
 import { readDirIfExists, removeIfExists } from "../io/fs.ts";
 import { acquireLock } from "../io/lock.ts";
+import { rootLayout } from "./layout.ts";
 
 /** An open, not yet committed blob. */
 export interface BlobWriter {
@@ -47,7 +48,7 @@ export class ContentStore {
    */
   constructor(root: string, options: { tempDirectory?: string } = {}) {
     this.root = root;
-    this.#tempDirectory = options.tempDirectory ?? join(root, "tmp");
+    this.#tempDirectory = options.tempDirectory ?? rootLayout(root).tmp;
   }
 
   /** Directory for temp files (same file system as the blobs). */
@@ -64,7 +65,7 @@ export class ContentStore {
    */
   path(digest: string): string {
     const { algorithm, hex } = parseDigest(digest);
-    return join(this.root, "blobs", algorithm, hex);
+    return join(rootLayout(this.root).blobs, algorithm, hex);
   }
 
   /**
@@ -135,7 +136,7 @@ export class ContentStore {
    */
   partialPath(digest: string): string {
     const { algorithm, hex } = parseDigest(digest);
-    return join(this.root, "partial", algorithm, hex);
+    return join(rootLayout(this.root).partial, algorithm, hex);
   }
 
   /**
@@ -347,7 +348,7 @@ export class ContentStore {
   async list(): Promise<string[]> {
     const digests: string[] = [];
     for (const algorithm of ["sha256", "sha512"]) {
-      for (const entry of await readDirIfExists(join(this.root, "blobs", algorithm))) {
+      for (const entry of await readDirIfExists(join(rootLayout(this.root).blobs, algorithm))) {
         const digest = `${algorithm}:${entry.name}`;
         try {
           parseDigest(digest);

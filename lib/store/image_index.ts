@@ -4,11 +4,11 @@
  * @module
  */
 
-import { join } from "node:path";
 import { writeFileAtomic } from "../io/atomic_file.ts";
 import { parseDigest } from "../model/digest.ts";
 import { withLock } from "../io/lock.ts";
 import { DenockerError, InvalidInputError } from "../errors.ts";
+import { rootLayout } from "./layout.ts";
 
 /** The content of `images.json`. */
 export type ImageIndexData = Record<string, Record<string, string>>;
@@ -51,9 +51,10 @@ export class ImageIndex {
    * @param root The denocker root.
    */
   constructor(root: string) {
-    this.path = join(root, "images.json");
-    this.#lockPath = join(root, "images.json.lock");
-    this.#tempDirectory = join(root, "tmp");
+    const layout = rootLayout(root);
+    this.path = layout.index;
+    this.#lockPath = layout.indexLock;
+    this.#tempDirectory = layout.tmp;
   }
 
   /**

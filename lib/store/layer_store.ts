@@ -12,6 +12,7 @@ import type { LowerLink } from "../model/layer.ts";
 import { syncDirectory } from "../io/atomic_file.ts";
 import { readDirIfExists } from "../io/fs.ts";
 import { type ExtractedFiles, summarizeExtractedFiles } from "./layer_summary.ts";
+import { rootLayout } from "./layout.ts";
 
 /** What is known of a stored layer. */
 export interface LayerRecord {
@@ -50,7 +51,7 @@ export class LayerStore {
    * @param root The denocker root.
    */
   constructor(root: string) {
-    this.#directory = join(root, "layers");
+    this.#directory = rootLayout(root).layers;
   }
 
   /**

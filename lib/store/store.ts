@@ -24,6 +24,7 @@ import { checkStore, type Problem } from "./_check.ts";
 import { Staging } from "./_staging.ts";
 import { ImageIndex, type ImageIndexData } from "./image_index.ts";
 import { defaultRoot } from "./root.ts";
+import { rootLayout } from "./layout.ts";
 
 export type { ImageLayer, ImageRecord, Problem };
 
@@ -208,7 +209,7 @@ export class Store {
   }
 
   get #lockPath(): string {
-    return join(this.root, "store.lock");
+    return rootLayout(this.root).lock;
   }
 
   #withStaging<T>(
@@ -503,7 +504,7 @@ export class Store {
    */
   async clearTemporary(staging: string): Promise<number> {
     let removed = 0;
-    const tmp = join(this.root, "tmp");
+    const tmp = rootLayout(this.root).tmp;
     for (const entry of await readDirIfExists(tmp)) {
       const path = join(tmp, entry.name);
       if (path === staging) continue;
@@ -511,7 +512,7 @@ export class Store {
       removed++;
     }
     // Partial downloads: what interrupted pulls kept for the next one.
-    const partial = join(this.root, "partial");
+    const partial = rootLayout(this.root).partial;
     for (const algorithm of await readDirIfExists(partial)) {
       for (const entry of await readDirIfExists(join(partial, algorithm.name))) {
         await Deno.remove(join(partial, algorithm.name, entry.name), { recursive: true });
