@@ -117,6 +117,7 @@ export {
   type ImageRecord,
   type ImageToRecord,
   type LockWaitOptions,
+  type OpenedImage,
   type Problem,
   Store,
   type StoredImage,
@@ -124,6 +125,8 @@ export {
   type Untagged,
 } from "./lib/store/store.ts";
 export { ImageIndex, type ImageIndexData, type TaggedImage } from "./lib/store/image_index.ts";
+export type { LayerFilesState, LayerRecord, LayerStore } from "./lib/store/layer_store.ts";
+export type { ExtractedFiles } from "./lib/store/layer_summary.ts";
 export { defaultRoot, type DefaultRootOptions, storeRootWarning } from "./lib/store/root.ts";
 
 // The operations.

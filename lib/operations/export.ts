@@ -6,9 +6,8 @@
  */
 
 import { join } from "node:path";
-import { DenockerError, ImageNotFoundError } from "../errors.ts";
 import { runningAsRoot } from "../store/root.ts";
-import { storeOf, type StoreOptions, storeParts } from "../store/store.ts";
+import { storeOf, type StoreOptions } from "../store/store.ts";
 import { flatten } from "../layer/flatten.ts";
 import { tarTree } from "../archive/tar_writer.ts";
 
@@ -46,21 +45,9 @@ export async function exportImage(
   options: ExportOptions = {},
 ): Promise<string> {
   const store = await storeOf(options, { create: true });
-  const { record, missing } = await store.find(image);
-  if (missing) {
-    throw new ImageNotFoundError(`Cannot export ${image}: its metadata is gone; pull it again`);
-  }
-  const { layers } = storeParts(store);
   const onWait = () => options.onProgress?.({ type: "waiting-for-lock", root: store.root });
-  return store.whileAdding(async (staging) => {
-    for (const layer of record.layers) {
-      if (!(await layers.has(layer.diffId))) {
-        throw new DenockerError(
-          `Cannot export ${image}: layer ${layer.diffId} is missing; pull the image again`,
-        );
-      }
-    }
-    const rootfs = join(staging, "rootfs");
+  return await store.openImage(image, "export", async ({ record, layers, staging }) => {
+    const rootfs = join(staging!, "rootfs");
     await Deno.mkdir(rootfs, { mode: 0o700 });
     await flatten(layers, record, rootfs, {
       preserveOwnership: runningAsRoot(),
@@ -68,5 +55,5 @@ export async function exportImage(
     });
     await tarTree(rootfs).pipeTo(output, { signal: options.signal });
     return record.id;
-  }, { onWait });
+  }, { staging: true, onWait });
 }

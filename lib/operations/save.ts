@@ -73,25 +73,29 @@ export async function saveImages(
 ): Promise<void> {
   const store = await storeOf(options);
   const { blobs, layers } = storeParts(store);
-  const saved: Saved[] = [];
-  for (const name of names) {
-    const found = await store.find(name);
-    if (found.missing) throw new ImageNotFoundError(`Cannot save ${name}: its metadata is gone`);
-    const tags = found.tag ? [`${found.tag.repository}:${found.tag.tag}`] : [];
-    const existing = saved.find((entry) => entry.image.record.id === found.record.id);
-    if (existing) {
-      existing.tags.push(...tags.filter((tag) => !existing.tags.includes(tag)));
-      continue;
-    }
-    const image = await store.image(found.record.id);
-    const manifestBytes = await blobs.readBytes(image.record.manifestDigest).catch((error) => {
-      throw new DenockerError(`Cannot save ${name}: its manifest blob is missing; pull it again`, {
-        cause: error,
-      });
-    });
-    saved.push({ image, manifestBytes, tags });
-  }
+  // Found and read under the store's hold, so nothing collects them before they are written.
   await store.whileReading(async () => {
+    const saved: Saved[] = [];
+    for (const name of names) {
+      const found = await store.find(name);
+      if (found.missing) throw new ImageNotFoundError(`Cannot save ${name}: its metadata is gone`);
+      const tags = found.tag ? [`${found.tag.repository}:${found.tag.tag}`] : [];
+      const existing = saved.find((entry) => entry.image.record.id === found.record.id);
+      if (existing) {
+        existing.tags.push(...tags.filter((tag) => !existing.tags.includes(tag)));
+        continue;
+      }
+      const image = await store.image(found.record.id);
+      const manifestBytes = await blobs.readBytes(image.record.manifestDigest).catch((error) => {
+        throw new DenockerError(
+          `Cannot save ${name}: its manifest blob is missing; pull it again`,
+          {
+            cause: error,
+          },
+        );
+      });
+      saved.push({ image, manifestBytes, tags });
+    }
     const files = options.format === "oci"
       ? ociFiles(saved, blobs)
       : dockerFiles(saved, blobs, layers);

@@ -7,11 +7,11 @@
  */
 
 import { dirname, join, resolve } from "node:path";
-import { DenockerError, ImageNotFoundError, InvalidInputError } from "../errors.ts";
+import { InvalidInputError } from "../errors.ts";
 import { lstatIfExists, readDirIfExists, removeIfExists } from "../io/fs.ts";
 import { directoryProblem } from "../io/paths.ts";
 import { runningAsRoot } from "../store/root.ts";
-import { storeOf, type StoreOptions, storeParts } from "../store/store.ts";
+import { storeOf, type StoreOptions } from "../store/store.ts";
 import { flatten } from "../layer/flatten.ts";
 
 /**
@@ -104,22 +104,8 @@ export async function unpackImage(
   options: UnpackOptions = {},
 ): Promise<string> {
   const store = await storeOf(options);
-  const { record, missing } = await store.find(image);
-  if (missing) {
-    throw new ImageNotFoundError(
-      `Cannot unpack ${image}: its metadata is gone (an interrupted command?); pull it again`,
-    );
-  }
-  const { layers } = storeParts(store);
   const onWait = () => options.onProgress?.({ type: "waiting-for-lock", root: store.root });
-  return store.whileReading(async () => {
-    for (const layer of record.layers) {
-      if (!(await layers.has(layer.diffId))) {
-        throw new DenockerError(
-          `Cannot unpack ${image}: layer ${layer.diffId} is missing; pull the image again`,
-        );
-      }
-    }
+  return await store.openImage(image, "unpack", async ({ record, layers }) => {
     const created = await prepareTarget(directory);
     try {
       await flatten(layers, record, directory, {

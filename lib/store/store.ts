@@ -10,7 +10,7 @@
  */
 
 import { join } from "node:path";
-import { ImageInUseError, ImageNotFoundError } from "../errors.ts";
+import { DenockerError, ImageInUseError, ImageNotFoundError } from "../errors.ts";
 import type { ImageConfig, ImageManifest, Platform } from "../model/manifest.ts";
 import { parseImageConfig } from "../model/manifest.ts";
 import { familiarName, parseReference, type Reference } from "../model/reference.ts";
@@ -284,6 +284,47 @@ export class Store {
     const record = await this.#images.read(id);
     // A tag whose image a crash removed is still found, so that rmi can remove the tag.
     return record ? { record, tag } : { record: missingRecord(id), tag, missing: true };
+  }
+
+  /**
+   * Finds an image and checks that every layer it names is extracted, all
+   * while holding the store shared (no removal can take it meanwhile), then
+   * runs `fn` on it under that hold; with `staging`, `fn` also gets a
+   * staging directory, removed when it settles.
+   *
+   * @param name What the user typed: a reference or an image ID.
+   * @param action What is done, for messages (`unpack`, `export`).
+   * @param fn The work.
+   * @param options A staging directory or not, and what to call while waiting.
+   * @returns What `fn` returns.
+   * @throws {ImageNotFoundError} When nothing matches, or the image's metadata is gone.
+   */
+  openImage<T>(
+    name: string,
+    action: string,
+    fn: (image: OpenedImage) => Promise<T>,
+    options: LockWaitOptions & { staging?: boolean } = {},
+  ): Promise<T> {
+    const work = async (staging?: string) => {
+      const found = await this.find(name);
+      if (found.missing) {
+        throw new ImageNotFoundError(
+          `Cannot ${action} ${name}: its metadata is gone (an interrupted command?); pull it again`,
+        );
+      }
+      const { layers } = storeParts(this);
+      for (const layer of found.record.layers) {
+        if (!(await layers.has(layer.diffId))) {
+          throw new DenockerError(
+            `Cannot ${action} ${name}: layer ${layer.diffId} is missing; pull the image again`,
+          );
+        }
+      }
+      return await fn({ found, record: found.record, layers, staging });
+    };
+    return options.staging
+      ? this.whileAdding((staging) => work(staging), options)
+      : this.whileReading(() => work(), options);
   }
 
   /**
@@ -588,6 +629,18 @@ function untagAll(index: ImageIndexData, record: ImageRecord, force: boolean): s
   untagged.push(...record.repoDigests);
   record.repoDigests = [];
   return untagged;
+}
+
+/** An image {@link Store.openImage} found, with its layers all extracted. */
+export interface OpenedImage {
+  /** How it was found. */
+  found: FoundImage;
+  /** Its record. */
+  record: ImageRecord;
+  /** The layer store its layers are in. */
+  layers: LayerStore;
+  /** A staging directory, when asked for. */
+  staging?: string;
 }
 
 /**
