@@ -34,3 +34,29 @@ export function craftTar(entries: CraftedEntry[]): Promise<Uint8Array> {
     };
   }));
 }
+
+/**
+ * Two layers as real images have them: busybox's layout (a multi-call
+ * binary with its applets as symlinks, a hardlink), and above it a layer
+ * with a whiteout of a lower file; `extra` entries go into the lower one.
+ */
+export async function busyboxLikeLayers(extra: CraftedEntry[] = []): Promise<Uint8Array[]> {
+  return [
+    await craftTar([
+      { name: "bin/", type: "directory" },
+      { name: "bin/busybox", body: "multi-call binary", mode: 0o755 },
+      { name: "bin/sh", type: "symlink", linkname: "busybox" },
+      { name: "bin/ls", type: "symlink", linkname: "busybox" },
+      { name: "bin/ash", type: "link", linkname: "bin/busybox" },
+      ...extra,
+      { name: "etc/", type: "directory" },
+      { name: "etc/motd", body: "hi" },
+      { name: "etc/gone", body: "deleted above" },
+    ]),
+    await craftTar([
+      { name: "app", body: "app", mode: 0o755 },
+      { name: "etc/", type: "directory" },
+      { name: "etc/.wh.gone" },
+    ]),
+  ];
+}

@@ -16,28 +16,13 @@ import {
   startServer,
   tempDir,
 } from "./_fake_registry.ts";
-import { craftTar } from "./_tar.ts";
+import { busyboxLikeLayers } from "./_tar.ts";
 import { summarizeExtractedFiles } from "../lib/store/layer_summary.ts";
 
 /** Busybox's layout (applet symlinks, a hardlink) under a layer with a whiteout. */
-const image = fakeImage([
-  await craftTar([
-    { name: "bin/", type: "directory" },
-    { name: "bin/busybox", body: "multi-call binary", mode: 0o755 },
-    { name: "bin/sh", type: "symlink", linkname: "busybox" },
-    { name: "bin/ls", type: "symlink", linkname: "busybox" },
-    { name: "bin/ash", type: "link", linkname: "bin/busybox" },
-    { name: "bin/su", body: "setuid", mode: 0o4755 },
-    { name: "etc/", type: "directory" },
-    { name: "etc/motd", body: "hi" },
-    { name: "etc/gone", body: "deleted above" },
-  ]),
-  await craftTar([
-    { name: "app", body: "app", mode: 0o755 },
-    { name: "etc/", type: "directory" },
-    { name: "etc/.wh.gone" },
-  ]),
-]);
+const image = fakeImage(
+  await busyboxLikeLayers([{ name: "bin/su", body: "setuid", mode: 0o4755 }]),
+);
 const [lower, upper] = [...image.blobs.keys()].map((digest) => digest.slice("sha256:".length));
 const UNPACKED = ["app", "bin/ash", "bin/busybox", "bin/ls", "bin/sh", "bin/su", "etc/motd"];
 const CHANGED =

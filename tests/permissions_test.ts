@@ -14,7 +14,7 @@ import {
   startServer,
   tempDir,
 } from "./_fake_registry.ts";
-import { craftTar } from "./_tar.ts";
+import { busyboxLikeLayers, craftTar } from "./_tar.ts";
 
 const PROJECT = new URL("..", import.meta.url).pathname;
 
@@ -23,23 +23,7 @@ const PROJECT = new URL("..", import.meta.url).pathname;
  * symlinks (busybox's layout), a hardlink, and a whiteout in the layer over it.
  */
 async function imageRegistry() {
-  const image = fakeImage([
-    await craftTar([
-      { name: "bin/", type: "directory" },
-      { name: "bin/busybox", body: "multi-call binary", mode: 0o755 },
-      { name: "bin/sh", type: "symlink", linkname: "busybox" },
-      { name: "bin/ls", type: "symlink", linkname: "busybox" },
-      { name: "bin/ash", type: "link", linkname: "bin/busybox" },
-      { name: "etc/", type: "directory" },
-      { name: "etc/motd", body: "hi" },
-      { name: "etc/gone", body: "deleted above" },
-    ]),
-    await craftTar([
-      { name: "app", body: "app", mode: 0o755 },
-      { name: "etc/", type: "directory" },
-      { name: "etc/.wh.gone" },
-    ]),
-  ]);
+  const image = fakeImage(await busyboxLikeLayers());
   const server = startServer(
     registryHandler({ manifests: manifestsFor(image), blobs: image.blobs }),
   );
