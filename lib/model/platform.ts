@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { Descriptor, IndexManifest, Platform } from "./manifest.ts";
+import type { Descriptor, ImageConfig, IndexManifest, Platform } from "./manifest.ts";
 import { ImageNotFoundError, InvalidInputError } from "../errors.ts";
 
 /** Operating systems a bare `--platform NAME` may name (Go's GOOS values). */
@@ -104,6 +104,20 @@ export function normalizePlatform(platform: Platform): Platform {
   const normal: Platform = { ...platform, os, architecture };
   delete normal.variant;
   return variant === undefined ? normal : { ...normal, variant };
+}
+
+/**
+ * The platform an image config declares.
+ *
+ * @param config The image config.
+ * @returns Its `os`, `architecture` and `variant`, normalized.
+ */
+export function configPlatform(config: ImageConfig): Platform {
+  return normalizePlatform({
+    os: config.os,
+    architecture: config.architecture,
+    ...(config.variant ? { variant: config.variant } : {}),
+  });
 }
 
 /**

@@ -30,9 +30,8 @@ import {
   OCI_MANIFEST,
 } from "../model/media_types.ts";
 import { familiarName, parseReference } from "../model/reference.ts";
-import { normalizePlatform } from "../model/platform.ts";
 import { runningAsRoot } from "../store/root.ts";
-import { storeOf, type StoreOptions, storeParts } from "../store/store.ts";
+import { imageToRecord, storeOf, type StoreOptions, storeParts } from "../store/store.ts";
 import { ingestLayer } from "../layer/ingest.ts";
 import { readTar } from "../archive/tar_reader.ts";
 import { sniff, streamFrom, untilAborted } from "../io/streams.ts";
@@ -382,25 +381,18 @@ export async function loadImages(
       const imageId = candidate.manifest.config.digest;
       await blobs.putBytes(candidate.configBytes, imageId);
       const manifestDigest = await blobs.putBytes(candidate.manifestBytes);
-      const record = {
-        id: imageId,
+      let size = 0;
+      for (const diffId of candidate.config.rootfs.diff_ids) {
+        size += (await layers.read(diffId)).size;
+      }
+      const record = imageToRecord({
+        manifest: candidate.manifest,
+        manifestBytes: candidate.manifestBytes,
         manifestDigest,
-        platform: normalizePlatform({
-          os: candidate.config.os,
-          architecture: candidate.config.architecture,
-          ...(candidate.config.variant ? { variant: candidate.config.variant } : {}),
-        }),
-        layers: candidate.manifest.layers.map(({ digest, mediaType, size }, i) => ({
-          digest,
-          mediaType,
-          size,
-          diffId: candidate.config.rootfs.diff_ids[i],
-        })),
-        size: 0,
-        manifest: candidate.manifestBytes,
-        config: candidate.configBytes,
-      };
-      for (const layer of record.layers) record.size += (await layers.read(layer.diffId)).size;
+        config: candidate.config,
+        configBytes: candidate.configBytes,
+        size,
+      });
       if (candidate.tags.length === 0) await store.recordImage(record);
       for (const tag of candidate.tags) {
         const at = tag.lastIndexOf(":");

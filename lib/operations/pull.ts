@@ -23,6 +23,7 @@ import type { LayerRecord, LayerStore } from "../store/layer_store.ts";
 import {
   type FoundImage,
   type ImageRecord,
+  imageToRecord,
   type Store,
   storeOf,
   type StoreOptions,
@@ -38,6 +39,7 @@ import {
   type Platform,
 } from "../model/manifest.ts";
 import {
+  configPlatform,
   formatPlatform,
   hostPlatform,
   normalizePlatform,
@@ -381,15 +383,6 @@ async function storedResult(store: Store, found: FoundImage): Promise<PullResult
   return resultOf(reference, record, digest, { manifest, config }, true);
 }
 
-/** The platform an image config declares. */
-function configPlatform(config: ImageConfig): Platform {
-  return normalizePlatform({
-    os: config.os,
-    architecture: config.architecture,
-    ...(config.variant ? { variant: config.variant } : {}),
-  });
-}
-
 /**
  * Checks a single-platform image against the platform asked for: refused
  * when the platform was asked for explicitly (docker's message), a warning
@@ -494,24 +487,19 @@ async function pullWithStaging(context: PullContext): Promise<PullResult> {
         throw error;
       }),
   );
-  const record = await context.store.recordImage({
-    id: manifest.config.digest,
+  const record = await context.store.recordImage(imageToRecord({
+    manifest,
+    manifestBytes: target.bytes,
+    manifestDigest: target.digest,
+    config,
+    configBytes,
+    size: layerRecords.reduce((sum, layer) => sum + layer.size, 0),
+  }, {
     repository: familiarName(reference),
     // NAME:TAG@DIGEST is a pull by digest, as in docker: the tag stays where it was.
     tag: reference.digest ? undefined : reference.tag,
     digest: named.digest,
-    manifestDigest: target.digest,
-    platform: configPlatform(config),
-    layers: manifest.layers.map(({ digest, mediaType, size }, i) => ({
-      digest,
-      mediaType,
-      size,
-      diffId: diffIds[i],
-    })),
-    size: layerRecords.reduce((sum, layer) => sum + layer.size, 0),
-    manifest: target.bytes,
-    config: configBytes,
-  });
+  }));
   // Up to date only when nothing came and the name already named this image (docker's rule: a
   // tag new to this root is "Downloaded newer image" even when the image was stored).
   const upToDate = !context.transferred && !namedBefore?.missing &&

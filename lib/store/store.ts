@@ -13,6 +13,7 @@ import { join } from "node:path";
 import { DenockerError, ImageInUseError, ImageNotFoundError } from "../errors.ts";
 import type { ImageConfig, ImageManifest, Platform } from "../model/manifest.ts";
 import { parseImageConfig } from "../model/manifest.ts";
+import { configPlatform } from "../model/platform.ts";
 import { familiarName, parseReference, type Reference } from "../model/reference.ts";
 import { ContentStore } from "./content_store.ts";
 import { readDirIfExists } from "../io/fs.ts";
@@ -75,6 +76,42 @@ export interface ImageToRecord {
   manifest: Uint8Array;
   /** The config's bytes, as fetched. */
   config: Uint8Array;
+}
+
+/**
+ * An image's record as pull and load store it, built from its manifest and
+ * config (one place, so both record the same fields the same way).
+ *
+ * @param image The manifest and config, parsed and as bytes, and the layers' size.
+ * @param name The name it was pulled by, if any: repository, tag, and the digest named.
+ * @returns What {@link Store.recordImage} takes.
+ */
+export function imageToRecord(
+  image: {
+    manifest: ImageManifest;
+    manifestBytes: Uint8Array;
+    manifestDigest: string;
+    config: ImageConfig;
+    configBytes: Uint8Array;
+    size: number;
+  },
+  name: { repository?: string; tag?: string; digest?: string } = {},
+): ImageToRecord {
+  return {
+    id: image.manifest.config.digest,
+    ...name,
+    manifestDigest: image.manifestDigest,
+    platform: configPlatform(image.config),
+    layers: image.manifest.layers.map(({ digest, mediaType, size }, i) => ({
+      digest,
+      mediaType,
+      size,
+      diffId: image.config.rootfs.diff_ids[i],
+    })),
+    size: image.size,
+    manifest: image.manifestBytes,
+    config: image.configBytes,
+  };
 }
 
 /** What removing one name did. */
