@@ -13,12 +13,10 @@ import {
   AuthenticationError,
   DenockerError,
   InvalidInputError,
-  NetworkError,
   RegistryError,
   VerificationError,
 } from "../errors.ts";
 
-const isNetwork = (error: unknown) => error instanceof NetworkError;
 import {
   type Descriptor,
   type ManifestDocument,
@@ -34,6 +32,7 @@ import {
   type RetryOptions,
   withRetryAfter,
 } from "./_retry.ts";
+import { resumableBody } from "./_resumable_body.ts";
 
 export type { RetryEvent, RetryOptions };
 
@@ -785,9 +784,15 @@ export class RegistryClient {
         `Cannot accept ${what}: size is ${length} bytes, expected ${descriptor.size}`,
       );
     }
-    const body = this.#resumable(response, descriptor.size, action, open, {
-      signal: options.signal,
+    const body = resumableBody(response, {
+      size: descriptor.size,
       start,
+      action,
+      host: new URL(response.url || this.baseUrl).host,
+      stallTimeout: this.#stallTimeout,
+      open,
+      pause: (failures, error) => this.#retrier.pause(action, failures, error, options.signal),
+      signal: options.signal,
     });
     if (options.verify === false) return body;
     if (start > 0) {
@@ -796,96 +801,6 @@ export class RegistryClient {
     return body.pipeThrough(
       verifyingStream(descriptor.digest, descriptor.size, `Cannot accept ${what}`),
     );
-  }
-
-  /**
-   * A blob body that survives the transfer breaking: on a reset, a body that
-   * ends early or no byte for the stall timeout, it asks again for the rest
-   * (`Range: bytes=N-`) and carries on from the byte it reached, so the
-   * consumer sees one unbroken stream. A `206` must start at that byte; a
-   * `200` (no range support) is read again from the start, with the bytes
-   * already passed on dropped.
-   */
-  #resumable(
-    first: Response,
-    size: number,
-    action: string,
-    open: (offset: number) => Promise<Response>,
-    options: { signal?: AbortSignal; start: number },
-  ): ReadableStream<Uint8Array> {
-    const { signal, start } = options;
-    const host = new URL(first.url || this.baseUrl).host;
-    let reader = (first.body ?? new Blob([]).stream()).getReader();
-    let offset = start;
-    /** Bytes of a restarted (200) body still to drop. */
-    let skip = start > 0 && first.status !== 206 ? start : 0;
-    let failures = 0;
-    const stall = this.#stallTimeout;
-    const read = async () => {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const stalled = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => {
-          reject(networkError(
-            new DOMException(`stalled: no byte for ${stall / 1000} s`, "TimeoutError"),
-            action,
-            host,
-          ));
-        }, stall);
-      });
-      try {
-        return await Promise.race([reader.read(), stalled]);
-      } catch (error) {
-        if (error instanceof DenockerError || signal?.aborted) throw error;
-        throw networkError(error, action, host);
-      } finally {
-        clearTimeout(timer);
-      }
-    };
-    const resume = async (error: unknown) => {
-      failures++;
-      if (signal?.aborted || !(error instanceof DenockerError) || !isNetwork(error)) throw error;
-      reader.cancel().catch(() => {});
-      await this.#retrier.pause(action, failures, error, signal);
-      const response = await open(offset);
-      // A 200 is the whole blob again: drop what was already passed on.
-      skip = response.status === 206 ? 0 : offset;
-      reader = (response.body ?? new Blob([]).stream()).getReader();
-    };
-    return new ReadableStream<Uint8Array>({
-      async pull(controller) {
-        for (;;) {
-          try {
-            const { done, value } = await read();
-            if (done) {
-              if (offset < size) {
-                throw networkError(
-                  new Error(`the body ended after ${offset} of ${size} bytes`),
-                  action,
-                  host,
-                );
-              }
-              controller.close();
-              return;
-            }
-            let chunk = value;
-            if (skip > 0) {
-              const dropped = Math.min(skip, chunk.byteLength);
-              skip -= dropped;
-              chunk = chunk.subarray(dropped);
-              if (chunk.byteLength === 0) continue;
-            }
-            offset += chunk.byteLength;
-            controller.enqueue(chunk);
-            return;
-          } catch (error) {
-            await resume(error);
-          }
-        }
-      },
-      cancel(reason) {
-        return reader.cancel(reason);
-      },
-    }, { highWaterMark: 0 });
   }
 }
 
