@@ -14,7 +14,8 @@ import {
 } from "../lib/model/media_types.ts";
 import type { Platform } from "../lib/model/manifest.ts";
 
-export interface TestServer {
+/** A local server; `await using` closes it at the end of the scope. */
+export interface TestServer extends AsyncDisposable {
   origin: string;
   host: string;
   requests: { method: string; path: string; authorization: string | null }[];
@@ -36,12 +37,8 @@ export function startServer(
     return handler(request, url);
   });
   const host = `127.0.0.1:${server.addr.port}`;
-  return {
-    origin: `http://${host}`,
-    host,
-    requests,
-    close: () => server.shutdown(),
-  };
+  const close = () => server.shutdown();
+  return { origin: `http://${host}`, host, requests, close, [Symbol.asyncDispose]: close };
 }
 
 export interface FakeImage {
@@ -178,9 +175,17 @@ export function manifestsFor(image: FakeImage, tag = "latest") {
 }
 
 /** Makes a temp dir removed by the returned function. */
-export async function tempDir(): Promise<{ path: string; remove(): Promise<void> }> {
+/** A temporary directory; `await using` removes it at the end of the scope. */
+export interface TempDir extends AsyncDisposable {
+  path: string;
+  remove(): Promise<void>;
+}
+
+/** Makes a temporary directory. */
+export async function tempDir(): Promise<TempDir> {
   const path = await Deno.makeTempDir({ prefix: "denocker-test-" });
-  return { path, remove: () => Deno.remove(path, { recursive: true }) };
+  const remove = () => Deno.remove(path, { recursive: true });
+  return { path, remove, [Symbol.asyncDispose]: () => remove().catch(() => {}) };
 }
 
 /** Every file under a directory, as paths relative to it. */

@@ -85,7 +85,8 @@ function freePort(): number {
   return port;
 }
 
-export interface RealRegistry {
+/** A running docker-registry; `await using` stops it at the end of the scope. */
+export interface RealRegistry extends AsyncDisposable {
   host: string;
   close(): Promise<void>;
 }
@@ -130,14 +131,12 @@ export async function startRegistry(
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
   }
-  return {
-    host,
-    async close() {
-      child.kill("SIGTERM");
-      await child.status;
-      await Deno.remove(dir, { recursive: true });
-    },
+  const close = async () => {
+    child.kill("SIGTERM");
+    await child.status;
+    await Deno.remove(dir, { recursive: true });
   };
+  return { host, close, [Symbol.asyncDispose]: close };
 }
 
 /** An OCI layout in a temp dir, built with umoci and pushed with skopeo. */

@@ -13,29 +13,25 @@ Deno.test("the library's folders import only downward, and no _file across folde
 });
 
 Deno.test("the import check finds an upward import, a private one and an unplaced folder", async () => {
-  const dir = await tempDir();
+  await using dir = await tempDir();
   const write = async (path: string, text: string) => {
     await Deno.mkdir(join(dir.path, path, ".."), { recursive: true });
     await Deno.writeTextFile(join(dir.path, path), text);
   };
-  try {
-    await write("lib/store/a.ts", `import { b } from "../layer/b.ts";\nexport const a = b;\n`);
-    await write("lib/layer/b.ts", `export { c as b } from "../store/_c.ts";\n`);
-    await write("lib/store/_c.ts", `export const c = 1;\n`);
-    await write("lib/store/d.ts", `export { c } from "./_c.ts"; // its own folder: fine\n`);
-    await write("lib/extra/e.ts", `export const e = 1;\n`);
-    await write(
-      "cli.ts",
-      `/** \`\`\`ts\nimport { x } from "./lib/runtime/_doc.ts";\n\`\`\` */\n` +
-        `const w = new Worker(new URL("./lib/runtime/_w.ts", import.meta.url));\n`,
-    );
-    assertEquals(brokenImports(dir.path).sort(), [
-      "cli.ts: imports lib/runtime/_w.ts: a _file is private to its folder",
-      "lib/extra/e.ts: its folder lib/extra has no place in tools/check_imports.ts ORDER",
-      "lib/layer/b.ts: imports lib/store/_c.ts: a _file is private to its folder",
-      "lib/store/a.ts: imports lib/layer/b.ts: lib/layer is not below lib/store in the order",
-    ]);
-  } finally {
-    await dir.remove();
-  }
+  await write("lib/store/a.ts", `import { b } from "../layer/b.ts";\nexport const a = b;\n`);
+  await write("lib/layer/b.ts", `export { c as b } from "../store/_c.ts";\n`);
+  await write("lib/store/_c.ts", `export const c = 1;\n`);
+  await write("lib/store/d.ts", `export { c } from "./_c.ts"; // its own folder: fine\n`);
+  await write("lib/extra/e.ts", `export const e = 1;\n`);
+  await write(
+    "cli.ts",
+    `/** \`\`\`ts\nimport { x } from "./lib/runtime/_doc.ts";\n\`\`\` */\n` +
+      `const w = new Worker(new URL("./lib/runtime/_w.ts", import.meta.url));\n`,
+  );
+  assertEquals(brokenImports(dir.path).sort(), [
+    "cli.ts: imports lib/runtime/_w.ts: a _file is private to its folder",
+    "lib/extra/e.ts: its folder lib/extra has no place in tools/check_imports.ts ORDER",
+    "lib/layer/b.ts: imports lib/store/_c.ts: a _file is private to its folder",
+    "lib/store/a.ts: imports lib/layer/b.ts: lib/layer is not below lib/store in the order",
+  ]);
 });

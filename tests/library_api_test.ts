@@ -64,10 +64,10 @@ Deno.test("verbs are named …Image(s); the former names stay as aliases for one
 
 Deno.test("pullImage with no options: the default root and the config file's mirrors", async () => {
   const image = fakeImage([await craftTar([{ name: "hello.txt", body: "from the mirror" }])]);
-  const mirror = startServer(
+  await using mirror = startServer(
     registryHandler({ manifests: manifestsFor(image), blobs: image.blobs }),
   );
-  const dir = await tempDir();
+  await using dir = await tempDir();
   // The registry itself is down: only the config file's mirror can serve the pull.
   const registry = `127.0.0.1:${closedPort()}`;
   const config = join(dir.path, "config.json");
@@ -76,34 +76,29 @@ Deno.test("pullImage with no options: the default root and the config file's mir
     JSON.stringify({ registries: { [registry]: { mirrors: [mirror.origin] } } }),
   );
   const root = join(dir.path, "root");
-  try {
-    await withEnv({ DENOCKER_ROOT: root, DENOCKER_CONFIG: config }, async () => {
-      const pulled = await denocker.pullImage(`${registry}/team/app`);
-      assertEquals(pulled.imageId, image.configDigest);
-      // listImages() without arguments reads the default root too, in docker's JSON names.
-      const rows = await denocker.listImages();
-      assertEquals(rows.map(({ Repository, Tag, ID }) => [Repository, Tag, ID]), [
-        [`${registry}/team/app`, "latest", image.configDigest],
-      ]);
-      assertEquals((await denocker.inspectImage(`${registry}/team/app`)).Id, image.configDigest);
-      // Told not to read the config (registries given, none), the pull goes to the registry.
-      const error = await assertRejects(
-        () => denocker.pullImage(`${registry}/team/other`, { registries: {} }),
-        denocker.NetworkError,
-      );
-      assertEquals(
-        error.message,
-        `Cannot fetch manifest ${registry}/team/other:latest: cannot reach ${registry}: connection refused`,
-      );
-    });
-  } finally {
-    await mirror.close();
-    await dir.remove();
-  }
+  await withEnv({ DENOCKER_ROOT: root, DENOCKER_CONFIG: config }, async () => {
+    const pulled = await denocker.pullImage(`${registry}/team/app`);
+    assertEquals(pulled.imageId, image.configDigest);
+    // listImages() without arguments reads the default root too, in docker's JSON names.
+    const rows = await denocker.listImages();
+    assertEquals(rows.map(({ Repository, Tag, ID }) => [Repository, Tag, ID]), [
+      [`${registry}/team/app`, "latest", image.configDigest],
+    ]);
+    assertEquals((await denocker.inspectImage(`${registry}/team/app`)).Id, image.configDigest);
+    // Told not to read the config (registries given, none), the pull goes to the registry.
+    const error = await assertRejects(
+      () => denocker.pullImage(`${registry}/team/other`, { registries: {} }),
+      denocker.NetworkError,
+    );
+    assertEquals(
+      error.message,
+      `Cannot fetch manifest ${registry}/team/other:latest: cannot reach ${registry}: connection refused`,
+    );
+  });
 });
 
 Deno.test("every failure is a DenockerError, with a message in words", async () => {
-  const dir = await tempDir();
+  await using dir = await tempDir();
   const file = join(dir.path, "a-file");
   await Deno.writeTextFile(file, "not a store");
   const root = join(dir.path, "root");
@@ -131,14 +126,10 @@ Deno.test("every failure is a DenockerError, with a message in words", async () 
         denocker.extractLayer(new Blob(["x".repeat(1024)]).stream(), join(dir.path, "layer"), {}),
     ],
   ];
-  try {
-    for (const [what, call] of cases) {
-      const error = await call().then(() => undefined, (error) => error);
-      assert(error instanceof denocker.DenockerError, `${what}: ${error}`);
-      assertEquals(error.message.includes("\n"), false, what);
-      assert(error.message.startsWith("Cannot "), `${what}: ${error.message}`);
-    }
-  } finally {
-    await dir.remove();
+  for (const [what, call] of cases) {
+    const error = await call().then(() => undefined, (error) => error);
+    assert(error instanceof denocker.DenockerError, `${what}: ${error}`);
+    assertEquals(error.message.includes("\n"), false, what);
+    assert(error.message.startsWith("Cannot "), `${what}: ${error.message}`);
   }
 });
