@@ -250,15 +250,18 @@ containerTest("ps, exec, stop, rm; two at once; nothing left behind", async (t) 
         "-c",
         "echo $$ $(pwd) $(id -u) $X; ps -o pid | wc -l",
       );
+      assertEquals(exec.code, 0, exec.stderr);
       const [pid, cwd, uid, x, count] = exec.stdout.trim().split(/\s+/);
       assert(pid !== "1", "exec runs beside PID 1");
       assertEquals([cwd, uid, x], ["/tmp", "1000", "y"]);
       assert(Number(count) <= 6, `exec sees the container's processes only (${count})`);
       assertEquals((await cli("exec", "one", "nosuch")).code, 127);
+      const named = await cli("exec", "-u", "app", "one", "id");
+      // As docker exec -u app gives it.
       assertEquals(
-        (await cli("exec", "-u", "app", "one", "id")).stdout,
-        // As docker exec -u app gives it.
-        "uid=1000(app) gid=1000(app) groups=1000(app)\n",
+        [named.code, named.stdout],
+        [0, "uid=1000(app) gid=1000(app) groups=1000(app)\n"],
+        named.stderr,
       );
       const ghost = await cli("exec", "-u", "ghost", "one", "id");
       assertEquals([ghost.code, ghost.stderr], [
@@ -384,6 +387,24 @@ containerTest("ps, exec, stop, rm; two at once; nothing left behind", async (t) 
         false,
       );
     });
+
+    await t.step(
+      "overlay directories go with the last image and container of their layers",
+      async () => {
+        const overlays = () => Array.fromAsync(Deno.readDir(join(root, "overlay")), (e) => e.name);
+        assertEquals((await cli("run", "--name", "kept", "busybox", "true")).code, 0);
+        const prepared = await overlays();
+        assert(prepared.length > 0, "a run prepares its layers' overlay directories");
+        // The exited container still holds the image, and so its overlays.
+        assertEquals((await cli("rmi", "busybox")).code, 1);
+        assertEquals((await cli("prune")).code, 0);
+        assertEquals(await overlays(), prepared);
+        assertEquals((await cli("rm", "kept")).code, 0);
+        const removed = await cli("rmi", "busybox");
+        assertEquals(removed.code, 0, removed.stderr);
+        assertEquals(await overlays(), []);
+      },
+    );
 
     // The containers' mounts lived in their own namespaces; their cgroups went with them.
     assertEquals(await hostState(dir.path, ids), before);

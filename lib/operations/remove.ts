@@ -8,7 +8,6 @@ import { type Collected, type Store, storeOf, type StoreOptions } from "../store
 import { ImageInUseError } from "../errors.ts";
 import { allPermissionsGranted } from "../permissions.ts";
 import { type ContainerRecord, ContainerStore } from "../runtime/containers.ts";
-import { chainIds, pruneOverlays } from "../runtime/overlay.ts";
 
 /** Progress a removal reports. */
 export type RemoveEvent = { type: "waiting-for-lock"; root: string };
@@ -57,24 +56,15 @@ async function containersOf(store: Store): Promise<ContainerRecord[]> {
   return await containers.list();
 }
 
-/**
- * Collects garbage, keeping the layers containers run on, and the prepared
- * overlay directories of every layer stack still in use.
- */
-async function collect(
+/** Collects garbage, keeping the layer stacks containers run on (and their overlays). */
+function collect(
   store: Store,
   staging: string,
   containers: ContainerRecord[],
 ): Promise<Collected> {
-  const collected = await store.collectGarbage(staging, {
-    keepLayers: containers.flatMap((container) => container.diffIds),
+  return store.collectGarbage(staging, {
+    keepStacks: containers.map((container) => container.diffIds),
   });
-  const stacks = [
-    ...(await store.images()).map((image) => image.layers.map((layer) => layer.diffId)),
-    ...containers.map((container) => container.diffIds),
-  ];
-  await pruneOverlays(store.root, new Set(stacks.flatMap(chainIds)));
-  return collected;
 }
 
 /**

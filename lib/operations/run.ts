@@ -34,8 +34,8 @@ import { ociConfig } from "../runtime/oci_config.ts";
 import type { SecuritySpec } from "../runtime/init.ts";
 import { hostEnvironment, hostTool } from "../runtime/host_tools.ts";
 import { relayStdio, stdioOptions } from "../runtime/stdio.ts";
+import { chainIds } from "../model/layer.ts";
 import {
-  chainIds,
   lowerDirectories,
   overlayDirectory,
   prepareLayer,

@@ -20,7 +20,6 @@
  * @module
  */
 
-import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { lstatIfExists } from "../io/fs.ts";
 import type { LayerStore } from "../store/layer_store.ts";
@@ -28,26 +27,6 @@ import { OPAQUE_MARKER, WHITEOUT_PREFIX } from "../model/layer.ts";
 import { mknodChar, setXattr } from "./_libc.ts";
 import { MalformedLayerError } from "../errors.ts";
 import { rootLayout } from "../store/layout.ts";
-
-/**
- * The OCI chain IDs of a layer stack: the first layer's diff_id, then
- * `sha256(parent + " " + diff_id)`.
- *
- * @param diffIds The layers' diff_ids, lowest first.
- * @returns One chain ID per layer.
- */
-export function chainIds(diffIds: string[]): string[] {
-  const chains: string[] = [];
-  for (const diffId of diffIds) {
-    const parent = chains.at(-1);
-    chains.push(
-      parent === undefined
-        ? diffId
-        : `sha256:${createHash("sha256").update(`${parent} ${diffId}`).digest("hex")}`,
-    );
-  }
-  return chains;
-}
 
 /** Where the prepared directories of a chain are. */
 export function overlayDirectory(root: string, chainId: string): string {
@@ -261,24 +240,4 @@ export async function lowerDirectories(
     if (await lstatIfExists(below)) directories.push(below);
   }
   return directories;
-}
-
-/**
- * Removes the prepared directories of every chain not in `keep`.
- *
- * @param root The store root.
- * @param keep Chain IDs still used (by stored images and containers).
- */
-export async function pruneOverlays(root: string, keep: Set<string>): Promise<void> {
-  const directory = rootLayout(root).overlay;
-  let entries: Deno.DirEntry[];
-  try {
-    entries = await Array.fromAsync(Deno.readDir(directory));
-  } catch {
-    return;
-  }
-  for (const entry of entries) {
-    if (keep.has(`sha256:${entry.name}`)) continue;
-    await Deno.remove(join(directory, entry.name), { recursive: true });
-  }
 }

@@ -14,6 +14,7 @@ import { DenockerError, ImageInUseError, ImageNotFoundError } from "../errors.ts
 import type { ImageConfig, ImageManifest, Platform } from "../model/manifest.ts";
 import { parseImageConfig } from "../model/manifest.ts";
 import { configPlatform } from "../model/platform.ts";
+import { chainIds } from "../model/layer.ts";
 import { familiarName, parseReference, type Reference } from "../model/reference.ts";
 import { ContentStore } from "./content_store.ts";
 import { readDirIfExists } from "../io/fs.ts";
@@ -536,20 +537,24 @@ export class Store {
   }
 
   /**
-   * Deletes every layer and blob that no stored image uses. Call it inside
-   * {@link whileRemoving}, which supplies the staging directory.
+   * Deletes every layer and blob that no stored image uses, and the
+   * prepared overlay directories of every layer stack no image or container
+   * has. Call it inside {@link whileRemoving}, which supplies the staging
+   * directory.
    *
    * @param staging The staging directory (deleted layers pass through it).
-   * @param options Layers to keep besides the images' (those containers run on).
+   * @param options The layer stacks containers run on (diff_ids, lowest first), kept besides the images'.
    * @returns What was deleted.
    */
   async collectGarbage(
     staging: string,
-    options: { keepLayers?: string[] } = {},
+    options: { keepStacks?: string[][] } = {},
   ): Promise<Collected> {
     const keepBlobs = new Set<string>();
-    const keepLayers = new Set<string>(options.keepLayers);
+    const keepLayers = new Set<string>(options.keepStacks?.flat());
+    const stacks = [...(options.keepStacks ?? [])];
     for (const image of await this.#images.list()) {
+      stacks.push(image.layers.map((layer) => layer.diffId));
       keepBlobs.add(image.id);
       for (const digest of image.documentDigests) keepBlobs.add(digest);
       for (const layer of image.layers) {
@@ -568,6 +573,12 @@ export class Store {
       if (keepBlobs.has(digest)) continue;
       await blobs.delete(digest);
       collected.deletedBlobs.push(digest);
+    }
+    const keepChains = new Set(stacks.flatMap(chainIds));
+    const overlay = rootLayout(this.root).overlay;
+    for (const entry of await readDirIfExists(overlay)) {
+      if (keepChains.has(`sha256:${entry.name}`)) continue;
+      await Deno.remove(join(overlay, entry.name), { recursive: true });
     }
     return collected;
   }
