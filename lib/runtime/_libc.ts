@@ -500,6 +500,7 @@ export function exitNow(code: number): never {
 // prctl(2) options.
 const PR_SET_DUMPABLE = 4;
 const PR_SET_SECCOMP = 22;
+const PR_CAPBSET_READ = 23;
 const PR_CAPBSET_DROP = 24;
 const PR_SET_NO_NEW_PRIVS = 38;
 const PR_CAP_AMBIENT = 47;
@@ -519,12 +520,14 @@ export function setUndumpable(): void {
  */
 export function limitCapabilities(keep: readonly number[]): void {
   const c = libc();
-  // Every number a capability set can hold: what the kernel does not know fails with EINVAL.
+  // Every capability the kernel knows: PR_CAPBSET_READ answers 1 or 0 for those, and -1 past the
+  // last one. The answer alone decides, not errno: read after the call, errno can be another
+  // call's by then (a drop past the last capability once read as ENOENT, not EINVAL).
   for (let capability = 0; capability < 64; capability++) {
-    if (keep.includes(capability)) continue;
-    if (c.prctl(PR_CAPBSET_DROP, BigInt(capability), 0n, 0n, 0n) === -1 && errno() !== 22) {
-      check(-1, "prctl PR_CAPBSET_DROP");
-    }
+    const held = c.prctl(PR_CAPBSET_READ, BigInt(capability), 0n, 0n, 0n);
+    if (held === -1) break;
+    if (held === 0 || keep.includes(capability)) continue;
+    check(c.prctl(PR_CAPBSET_DROP, BigInt(capability), 0n, 0n, 0n), "prctl PR_CAPBSET_DROP");
   }
   check(
     c.prctl(PR_CAP_AMBIENT, BigInt(PR_CAP_AMBIENT_CLEAR_ALL), 0n, 0n, 0n),
