@@ -25,91 +25,79 @@ async function files(root: string): Promise<Record<string, string>> {
 }
 
 Deno.test("cgroup v2: limits in the unified tree, controllers enabled down the path", async () => {
-  const base = await tempDir();
-  try {
-    await Deno.writeTextFile(join(base.path, "cgroup.controllers"), "cpuset cpu io memory pids\n");
-    const made = await createCgroup(
-      "abc",
-      { memory: 64 * 1024 * 1024, cpus: 1.5, pids: 50 },
-      base.path,
-    );
-    assertEquals(made, [{
-      directory: join(base.path, "denocker", "abc"),
-      controller: "",
-      path: "/denocker/abc",
-      early: false,
-    }]);
-    assertEquals(await files(base.path), {
-      "cgroup.controllers": "cpuset cpu io memory pids\n",
-      "cgroup.subtree_control": "+memory +cpu +pids",
-      "denocker/cgroup.subtree_control": "+memory +cpu +pids",
-      "denocker/abc/memory.max": "67108864",
-      "denocker/abc/cpu.max": "150000 100000",
-      "denocker/abc/pids.max": "50",
-    });
-    assertEquals(await createCgroup("none", {}, base.path), []);
-    // Without limits (only device rules, attached by the kernel on a real tree) the cgroup may
-    // be joined as soon as the init exists.
-  } finally {
-    await base.remove();
-  }
+  await using base = await tempDir();
+  await Deno.writeTextFile(join(base.path, "cgroup.controllers"), "cpuset cpu io memory pids\n");
+  const made = await createCgroup(
+    "abc",
+    { memory: 64 * 1024 * 1024, cpus: 1.5, pids: 50 },
+    base.path,
+  );
+  assertEquals(made, [{
+    directory: join(base.path, "denocker", "abc"),
+    controller: "",
+    path: "/denocker/abc",
+    early: false,
+  }]);
+  assertEquals(await files(base.path), {
+    "cgroup.controllers": "cpuset cpu io memory pids\n",
+    "cgroup.subtree_control": "+memory +cpu +pids",
+    "denocker/cgroup.subtree_control": "+memory +cpu +pids",
+    "denocker/abc/memory.max": "67108864",
+    "denocker/abc/cpu.max": "150000 100000",
+    "denocker/abc/pids.max": "50",
+  });
+  assertEquals(await createCgroup("none", {}, base.path), []);
+  // Without limits (only device rules, attached by the kernel on a real tree) the cgroup may
+  // be joined as soon as the init exists.
 });
 
 Deno.test("cgroup v1: device rules in their own hierarchy, joined early; none without it", async () => {
-  const base = await tempDir();
-  try {
-    await Deno.mkdir(join(base.path, "devices"));
-    const made = await createCgroup(
-      "abc",
-      { devices: [{ type: "c", major: 1, minor: 3, access: "rwm" }] },
-      base.path,
-    );
-    assertEquals(made, [{
-      directory: join(base.path, "devices", "denocker", "abc"),
-      controller: "devices",
-      path: "/denocker/abc",
-      early: true,
-    }]);
-    // The kernel keeps every rule written; a plain file keeps the last.
-    assertEquals(await files(base.path), {
-      "devices/denocker/abc/devices.deny": "a",
-      "devices/denocker/abc/devices.allow": "c 1:3 rwm",
-    });
-    await Deno.remove(join(base.path, "devices"), { recursive: true });
-    await assertRejects(
-      () => createCgroup("abc", { devices: [] }, base.path),
-      Error,
-      /no devices controller/,
-    );
-  } finally {
-    await base.remove();
-  }
+  await using base = await tempDir();
+  await Deno.mkdir(join(base.path, "devices"));
+  const made = await createCgroup(
+    "abc",
+    { devices: [{ type: "c", major: 1, minor: 3, access: "rwm" }] },
+    base.path,
+  );
+  assertEquals(made, [{
+    directory: join(base.path, "devices", "denocker", "abc"),
+    controller: "devices",
+    path: "/denocker/abc",
+    early: true,
+  }]);
+  // The kernel keeps every rule written; a plain file keeps the last.
+  assertEquals(await files(base.path), {
+    "devices/denocker/abc/devices.deny": "a",
+    "devices/denocker/abc/devices.allow": "c 1:3 rwm",
+  });
+  await Deno.remove(join(base.path, "devices"), { recursive: true });
+  await assertRejects(
+    () => createCgroup("abc", { devices: [] }, base.path),
+    Error,
+    /no devices controller/,
+  );
 });
 
 Deno.test("cgroup v1: a directory per hierarchy a limit needs", async () => {
-  const base = await tempDir();
-  try {
-    for (const controller of ["memory", "cpu", "pids"]) {
-      await Deno.mkdir(join(base.path, controller));
-    }
-    // The kernel has memory.memsw.* where swap accounting is on; so does this tree.
-    await Deno.mkdir(join(base.path, "memory", "denocker", "abc"), { recursive: true });
-    await Deno.writeTextFile(
-      join(base.path, "memory", "denocker", "abc", "memory.memsw.limit_in_bytes"),
-      "",
-    );
-    const made = await createCgroup("abc", { memory: 16 * 1024 * 1024, cpus: 0.5 }, base.path);
-    assertEquals(made.map((cgroup) => [cgroup.directory, cgroup.controller, cgroup.early]), [
-      [join(base.path, "memory", "denocker", "abc"), "memory", false],
-      [join(base.path, "cpu", "denocker", "abc"), "cpu", false],
-    ]);
-    assertEquals(await files(base.path), {
-      "memory/denocker/abc/memory.limit_in_bytes": "16777216",
-      "memory/denocker/abc/memory.memsw.limit_in_bytes": "16777216",
-      "cpu/denocker/abc/cpu.cfs_period_us": "100000",
-      "cpu/denocker/abc/cpu.cfs_quota_us": "50000",
-    });
-  } finally {
-    await base.remove();
+  await using base = await tempDir();
+  for (const controller of ["memory", "cpu", "pids"]) {
+    await Deno.mkdir(join(base.path, controller));
   }
+  // The kernel has memory.memsw.* where swap accounting is on; so does this tree.
+  await Deno.mkdir(join(base.path, "memory", "denocker", "abc"), { recursive: true });
+  await Deno.writeTextFile(
+    join(base.path, "memory", "denocker", "abc", "memory.memsw.limit_in_bytes"),
+    "",
+  );
+  const made = await createCgroup("abc", { memory: 16 * 1024 * 1024, cpus: 0.5 }, base.path);
+  assertEquals(made.map((cgroup) => [cgroup.directory, cgroup.controller, cgroup.early]), [
+    [join(base.path, "memory", "denocker", "abc"), "memory", false],
+    [join(base.path, "cpu", "denocker", "abc"), "cpu", false],
+  ]);
+  assertEquals(await files(base.path), {
+    "memory/denocker/abc/memory.limit_in_bytes": "16777216",
+    "memory/denocker/abc/memory.memsw.limit_in_bytes": "16777216",
+    "cpu/denocker/abc/cpu.cfs_period_us": "100000",
+    "cpu/denocker/abc/cpu.cfs_quota_us": "50000",
+  });
 });

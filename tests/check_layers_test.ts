@@ -152,25 +152,21 @@ Deno.test("check finds a layer whose extracted files were changed, and --repair 
 });
 
 Deno.test("a tree's summary is the same wherever it lies, and only its listing counts", async () => {
-  const scratch = await tempDir();
-  try {
-    const original = join(scratch.path, "original");
-    await Deno.mkdir(join(original, "a/b"), { recursive: true });
-    await Deno.writeTextFile(join(original, "a/b/file"), "content");
-    await Deno.link(join(original, "a/b/file"), join(original, "a/link"));
-    await Deno.symlink("b/file", join(original, "a/symlink"));
-    // Inode numbers differ in the copy; hardlinks are kept (cp -a), so the listing is the same.
-    const copy = join(scratch.path, "copy");
-    const copied = await new Deno.Command("cp", { args: ["-a", original, copy] }).output();
-    assert(copied.success);
-    assertEquals(summarizeExtractedFiles(copy), summarizeExtractedFiles(original));
-    // Content is not listed: same size, other bytes.
-    await Deno.writeTextFile(join(copy, "a/b/file"), "CONTENT");
-    assertEquals(summarizeExtractedFiles(copy), summarizeExtractedFiles(original));
-    // A name that holds a newline cannot pass for two entries.
-    await Deno.writeTextFile(join(copy, "a/b/x\nother"), "");
-    assertEquals(summarizeExtractedFiles(copy).entries, 6);
-  } finally {
-    await scratch.remove();
-  }
+  await using scratch = await tempDir();
+  const original = join(scratch.path, "original");
+  await Deno.mkdir(join(original, "a/b"), { recursive: true });
+  await Deno.writeTextFile(join(original, "a/b/file"), "content");
+  await Deno.link(join(original, "a/b/file"), join(original, "a/link"));
+  await Deno.symlink("b/file", join(original, "a/symlink"));
+  // Inode numbers differ in the copy; hardlinks are kept (cp -a), so the listing is the same.
+  const copy = join(scratch.path, "copy");
+  const copied = await new Deno.Command("cp", { args: ["-a", original, copy] }).output();
+  assert(copied.success);
+  assertEquals(summarizeExtractedFiles(copy), summarizeExtractedFiles(original));
+  // Content is not listed: same size, other bytes.
+  await Deno.writeTextFile(join(copy, "a/b/file"), "CONTENT");
+  assertEquals(summarizeExtractedFiles(copy), summarizeExtractedFiles(original));
+  // A name that holds a newline cannot pass for two entries.
+  await Deno.writeTextFile(join(copy, "a/b/x\nother"), "");
+  assertEquals(summarizeExtractedFiles(copy).entries, 6);
 });

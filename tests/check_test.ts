@@ -79,33 +79,29 @@ Deno.test("a pull killed at random moments leaves a store the next pull complete
   const app = `${registry.server.host}/team/app`;
   try {
     for (let round = 0; round < 6; round++) {
-      const root = await tempDir();
-      try {
-        const asked = registry.log.length;
-        const child = spawnCli(["pull", "-q", "--root", root.path, app]);
-        // The kill falls at a random point of the pull itself, however long Deno takes to start.
-        while (registry.log.length === asked) {
-          await new Promise((resolve) => setTimeout(resolve, 5));
-        }
-        await new Promise((resolve) => setTimeout(resolve, random() * 700));
-        try {
-          child.kill("SIGKILL");
-        } catch {
-          // It finished first: a complete pull is one of the states a kill can leave too.
-        }
-        await child.status;
-        const check = await runCli(["check", "--root", root.path]);
-        assertEquals(check.code, 0, `round ${round}: ${check.stdout}`);
-        const before = registry.log.length;
-        const again = await runCli(["pull", "-q", "--root", root.path, app]);
-        assertEquals([again.code, again.stdout], [0, `${image.configDigest}\n`], again.stderr);
-        assertEquals((await runCli(["check", "--root", root.path])).code, 0);
-        const fetched = registry.log.slice(before).reduce((sum, entry) => sum + entry.bytes, 0);
-        // deno-lint-ignore no-console
-        console.log(`round ${round}: the re-pull fetched ${fetched} bytes`);
-      } finally {
-        await root.remove();
+      await using root = await tempDir();
+      const asked = registry.log.length;
+      const child = spawnCli(["pull", "-q", "--root", root.path, app]);
+      // The kill falls at a random point of the pull itself, however long Deno takes to start.
+      while (registry.log.length === asked) {
+        await new Promise((resolve) => setTimeout(resolve, 5));
       }
+      await new Promise((resolve) => setTimeout(resolve, random() * 700));
+      try {
+        child.kill("SIGKILL");
+      } catch {
+        // It finished first: a complete pull is one of the states a kill can leave too.
+      }
+      await child.status;
+      const check = await runCli(["check", "--root", root.path]);
+      assertEquals(check.code, 0, `round ${round}: ${check.stdout}`);
+      const before = registry.log.length;
+      const again = await runCli(["pull", "-q", "--root", root.path, app]);
+      assertEquals([again.code, again.stdout], [0, `${image.configDigest}\n`], again.stderr);
+      assertEquals((await runCli(["check", "--root", root.path])).code, 0);
+      const fetched = registry.log.slice(before).reduce((sum, entry) => sum + entry.bytes, 0);
+      // deno-lint-ignore no-console
+      console.log(`round ${round}: the re-pull fetched ${fetched} bytes`);
     }
   } finally {
     await registry.server.close();

@@ -66,23 +66,19 @@ Deno.test("deno task compile without a reachable denort says what to do in one l
   };
   const denoDir = Deno.env.get("DENO_DIR");
   if (denoDir) env.DENO_DIR = denoDir;
-  const out = await tempDir();
-  try {
-    const result = await new Deno.Command(Deno.execPath(), {
-      args: ["task", "compile", join(out.path, "denocker")],
-      cwd: new URL("..", import.meta.url).pathname,
-      clearEnv: true,
-      env,
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    const stderr = new TextDecoder().decode(result.stderr);
-    assertEquals(result.code, 1, stderr);
-    const lines = stderr.trim().split("\n").filter((line) => !line.includes("Task"));
-    assertEquals(lines.length, 1, stderr);
-    assertMatch(lines[0], /^denocker: cannot compile: .*set DENORT_BIN to a denort/);
-    assertEquals(stderr.includes("backtrace"), false);
-  } finally {
-    await out.remove();
-  }
+  await using out = await tempDir();
+  const result = await new Deno.Command(Deno.execPath(), {
+    args: ["task", "compile", join(out.path, "denocker")],
+    cwd: new URL("..", import.meta.url).pathname,
+    clearEnv: true,
+    env,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const stderr = new TextDecoder().decode(result.stderr);
+  assertEquals(result.code, 1, stderr);
+  const lines = stderr.trim().split("\n").filter((line) => !line.includes("Task"));
+  assertEquals(lines.length, 1, stderr);
+  assertMatch(lines[0], /^denocker: cannot compile: .*set DENORT_BIN to a denort/);
+  assertEquals(stderr.includes("backtrace"), false);
 });

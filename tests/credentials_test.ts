@@ -8,22 +8,18 @@ async function withConfig(
   config: unknown,
   fn: (lookup: ReturnType<typeof dockerConfigCredentials>, dir: string) => Promise<void>,
 ) {
-  const dir = await tempDir();
-  try {
-    await Deno.writeTextFile(
-      join(dir.path, "config.json"),
-      typeof config === "string" ? config : JSON.stringify(config),
-    );
-    await fn(
-      dockerConfigCredentials({
-        env: (name) =>
-          ({ DOCKER_CONFIG: dir.path, PATH: Deno.env.get("PATH") } as Record<string, string>)[name],
-      }),
-      dir.path,
-    );
-  } finally {
-    await dir.remove();
-  }
+  await using dir = await tempDir();
+  await Deno.writeTextFile(
+    join(dir.path, "config.json"),
+    typeof config === "string" ? config : JSON.stringify(config),
+  );
+  await fn(
+    dockerConfigCredentials({
+      env: (name) =>
+        ({ DOCKER_CONFIG: dir.path, PATH: Deno.env.get("PATH") } as Record<string, string>)[name],
+    }),
+    dir.path,
+  );
 }
 
 Deno.test("credentials from config.json auths", async (t) => {

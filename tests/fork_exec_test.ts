@@ -183,26 +183,22 @@ integrationTest(
     "/bin/busybox",
   ],
   async () => {
-    const dir = await tempDir();
-    try {
-      await Deno.writeTextFile(join(dir.path, "harness.s"), HARNESS(forkExecCode("aarch64")!));
-      await run("aarch64-linux-gnu-as", [
-        "-o",
-        join(dir.path, "harness.o"),
-        join(dir.path, "harness.s"),
-      ]);
-      await run("aarch64-linux-gnu-ld", [
-        "-static",
-        "-o",
-        join(dir.path, "harness"),
-        join(dir.path, "harness.o"),
-      ]);
-      const result = await new Deno.Command("qemu-aarch64-static", {
-        args: [join(dir.path, "harness")],
-      }).output();
-      assertEquals(result.code, 0, "the harness's failed check (1-4)");
-    } finally {
-      await dir.remove();
-    }
+    await using dir = await tempDir();
+    await Deno.writeTextFile(join(dir.path, "harness.s"), HARNESS(forkExecCode("aarch64")!));
+    await run("aarch64-linux-gnu-as", [
+      "-o",
+      join(dir.path, "harness.o"),
+      join(dir.path, "harness.s"),
+    ]);
+    await run("aarch64-linux-gnu-ld", [
+      "-static",
+      "-o",
+      join(dir.path, "harness"),
+      join(dir.path, "harness.o"),
+    ]);
+    const result = await new Deno.Command("qemu-aarch64-static", {
+      args: [join(dir.path, "harness")],
+    }).output();
+    assertEquals(result.code, 0, "the harness's failed check (1-4)");
   },
 );

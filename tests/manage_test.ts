@@ -69,19 +69,15 @@ Deno.test("two processes pulling into one root both end up in images.json", asyn
 });
 
 Deno.test("images.json keeps every entry when writers race", async () => {
-  const root = await tempDir();
-  try {
-    const index = new ImageIndex(root.path);
-    await Promise.all(
-      Array.from(
-        { length: 20 },
-        (_, i) => index.set(`repo${i % 3}`, `tag${i}`, `sha256:${String(i % 10).repeat(64)}`),
-      ),
-    );
-    assertEquals((await index.list()).length, 20);
-  } finally {
-    await root.remove();
-  }
+  await using root = await tempDir();
+  const index = new ImageIndex(root.path);
+  await Promise.all(
+    Array.from(
+      { length: 20 },
+      (_, i) => index.set(`repo${i % 3}`, `tag${i}`, `sha256:${String(i % 10).repeat(64)}`),
+    ),
+  );
+  assertEquals((await index.list()).length, 20);
 });
 
 Deno.test("a corrupt images.json is reported, never replaced", async () => {
@@ -272,52 +268,48 @@ Deno.test("managing stored images from the command line", async (t) => {
 });
 
 Deno.test("bad input gets one line and exit code 2, before any network or disk access", async () => {
-  const root = await tempDir();
-  try {
-    const cases: [string[], RegExp][] = [
-      [
-        ["pull", "--root", root.path, "Alpine"],
-        /^denocker: Cannot parse reference "Alpine": repository name must be lowercase\nSee .denocker pull --help.\.\n$/,
-      ],
-      [
-        ["pull", "--root", root.path, "--platform", "linux/", "alpine"],
-        /^denocker: Cannot parse platform "linux\/"/,
-      ],
-      [["pull", "--root", root.path, "--max-concurrent-downloads", "0", "alpine"], /at least 1/],
-      [["pull", "--root", root.path], /^denocker: "pull" requires exactly 1 argument \(IMAGE\)\n/],
-      [
-        ["pull", "--bogus", "alpine"],
-        /^denocker: unknown flag: --bogus\nSee 'denocker pull --help'.\n$/,
-      ],
-      [["pull", "--root"], /^denocker: flag needs an argument: --root\n/],
-      [
-        ["frobnicate"],
-        /^denocker: 'frobnicate' is not a denocker command.\nSee 'denocker --help'.\n$/,
-      ],
-      [["images", "--root", ""], /^denocker: --root needs a directory, got an empty string\n/],
-      [["--root", "", "images"], /^denocker: --root needs a directory, got an empty string\n/],
-      [["unpack", "--root", root.path, "alpine", ""], /^denocker: "unpack" needs a DIR/],
-      [
-        ["pull", "--root", root.path, "--insecure-registry", "ftp://registry.lan", "alpine"],
-        /^denocker: Cannot use insecure registry "ftp:\/\/registry.lan": the scheme ftp:\/\/ is not HTTP/,
-      ],
-      [
-        ["pull", "--root", root.path, "--insecure-registry", "registry.lan/v2", "alpine"],
-        /it names a path, not just a host/,
-      ],
-    ];
-    for (const [args, pattern] of cases) {
-      // Run inside the root: an empty --root once wrote the store into the current directory.
-      const result = await cli(args, {}, root.path);
-      assertEquals(result.code, 2, args.join(" "));
-      assertMatch(result.stderr, pattern);
-      assert(!result.stderr.includes("    at "), "stack trace printed");
-    }
-    assertEquals(await listFiles(root.path), []);
-    await assertRejects(() => Deno.stat(join(root.path, "images.json")), Deno.errors.NotFound);
-  } finally {
-    await root.remove();
+  await using root = await tempDir();
+  const cases: [string[], RegExp][] = [
+    [
+      ["pull", "--root", root.path, "Alpine"],
+      /^denocker: Cannot parse reference "Alpine": repository name must be lowercase\nSee .denocker pull --help.\.\n$/,
+    ],
+    [
+      ["pull", "--root", root.path, "--platform", "linux/", "alpine"],
+      /^denocker: Cannot parse platform "linux\/"/,
+    ],
+    [["pull", "--root", root.path, "--max-concurrent-downloads", "0", "alpine"], /at least 1/],
+    [["pull", "--root", root.path], /^denocker: "pull" requires exactly 1 argument \(IMAGE\)\n/],
+    [
+      ["pull", "--bogus", "alpine"],
+      /^denocker: unknown flag: --bogus\nSee 'denocker pull --help'.\n$/,
+    ],
+    [["pull", "--root"], /^denocker: flag needs an argument: --root\n/],
+    [
+      ["frobnicate"],
+      /^denocker: 'frobnicate' is not a denocker command.\nSee 'denocker --help'.\n$/,
+    ],
+    [["images", "--root", ""], /^denocker: --root needs a directory, got an empty string\n/],
+    [["--root", "", "images"], /^denocker: --root needs a directory, got an empty string\n/],
+    [["unpack", "--root", root.path, "alpine", ""], /^denocker: "unpack" needs a DIR/],
+    [
+      ["pull", "--root", root.path, "--insecure-registry", "ftp://registry.lan", "alpine"],
+      /^denocker: Cannot use insecure registry "ftp:\/\/registry.lan": the scheme ftp:\/\/ is not HTTP/,
+    ],
+    [
+      ["pull", "--root", root.path, "--insecure-registry", "registry.lan/v2", "alpine"],
+      /it names a path, not just a host/,
+    ],
+  ];
+  for (const [args, pattern] of cases) {
+    // Run inside the root: an empty --root once wrote the store into the current directory.
+    const result = await cli(args, {}, root.path);
+    assertEquals(result.code, 2, args.join(" "));
+    assertMatch(result.stderr, pattern);
+    assert(!result.stderr.includes("    at "), "stack trace printed");
   }
+  assertEquals(await listFiles(root.path), []);
+  await assertRejects(() => Deno.stat(join(root.path, "images.json")), Deno.errors.NotFound);
 });
 
 Deno.test("start-up cleaning removes crashed commands' leftovers, never a running one's", async () => {

@@ -223,16 +223,12 @@ Deno.test("pull NAME:TAG@DIGEST pulls by digest and leaves the tag where it was"
       [`${app}@${older.manifestDigest}`],
     ]);
     // Into an empty root: no tag at all, as docker records it.
-    const fresh = await tempDir();
-    try {
-      await pull(`${app}:v1@${older.manifestDigest}`, { root: fresh.path });
-      assertEquals((await listImages({ root: fresh.path })).map((row) => [row.Tag, row.Digest]), [[
-        "<none>",
-        older.manifestDigest,
-      ]]);
-    } finally {
-      await fresh.remove();
-    }
+    await using fresh = await tempDir();
+    await pull(`${app}:v1@${older.manifestDigest}`, { root: fresh.path });
+    assertEquals((await listImages({ root: fresh.path })).map((row) => [row.Tag, row.Digest]), [[
+      "<none>",
+      older.manifestDigest,
+    ]]);
   } finally {
     await server.close();
     await root.remove();

@@ -66,73 +66,61 @@ integrationTest(
       await t.step(
         "an OCI image: ID is the config digest, every blob re-hashes to its name",
         async () => {
-          const store = await tempDir();
-          try {
-            const result = await pull(`${registry.host}/team/app:oci`, { root: store.path });
-            assertEquals(result.imageId, appConfig);
-            assertEquals(result.layers.length, 2);
-            assertEquals(
-              digestOf(
-                await Deno.readFile(join(store.path, "blobs/sha256", result.imageId.slice(7))),
-              ),
-              result.imageId,
-            );
-            assertEquals((await assertStoreIntact(store.path)).length, 4);
-          } finally {
-            await store.remove();
-          }
+          await using store = await tempDir();
+          const result = await pull(`${registry.host}/team/app:oci`, { root: store.path });
+          assertEquals(result.imageId, appConfig);
+          assertEquals(result.layers.length, 2);
+          assertEquals(
+            digestOf(
+              await Deno.readFile(join(store.path, "blobs/sha256", result.imageId.slice(7))),
+            ),
+            result.imageId,
+          );
+          assertEquals((await assertStoreIntact(store.path)).length, 4);
         },
       );
 
       await t.step("the same image as Docker v2 schema 2", async () => {
-        const store = await tempDir();
-        try {
-          const result = await pull(`${registry.host}/team/app:v2s2`, { root: store.path });
-          assertEquals(
-            result.manifest.mediaType,
-            "application/vnd.docker.distribution.manifest.v2+json",
-          );
-          assertEquals(result.imageId, appConfig);
-          await assertStoreIntact(store.path);
-        } finally {
-          await store.remove();
-        }
+        await using store = await tempDir();
+        const result = await pull(`${registry.host}/team/app:v2s2`, { root: store.path });
+        assertEquals(
+          result.manifest.mediaType,
+          "application/vnd.docker.distribution.manifest.v2+json",
+        );
+        assertEquals(result.imageId, appConfig);
+        await assertStoreIntact(store.path);
       });
 
       await t.step("a multi-platform index, with and without --platform", async () => {
-        const store = await tempDir();
-        try {
-          const amd = (await layout.manifest("amd64")).config.digest;
-          const arm = (await layout.manifest("arm64")).config.digest;
-          assert(amd !== arm);
-          const forArm = await pull(`${registry.host}/team/multi:1`, {
-            root: store.path,
-            platform: { os: "linux", architecture: "arm64" },
-          });
-          assertEquals(forArm.imageId, arm);
-          assertEquals(forArm.platform.architecture, "arm64");
-          // The platform manifest's digest finds the image, through the index's recorded digest.
-          const found = await (await Store.open(store.path)).find(
-            `${registry.host}/team/multi@${forArm.manifestDigest}`,
-          );
-          assertEquals(found.record.id, arm);
-          assertEquals(found.repoDigest, found.record.repoDigests[0]);
-          assert(found.repoDigest !== `${registry.host}/team/multi@${forArm.manifestDigest}`);
-          const forHost = await pull(`${registry.host}/team/multi:1`, { root: store.path });
-          assertEquals(forHost.imageId, hostPlatform().architecture === "arm64" ? arm : amd);
-          await assertRejects(
-            () =>
-              pull(`${registry.host}/team/multi:1`, {
-                root: store.path,
-                platform: { os: "linux", architecture: "s390x" },
-              }),
-            ImageNotFoundError,
-            /offers linux\/amd64, linux\/arm64/,
-          );
-          await assertStoreIntact(store.path);
-        } finally {
-          await store.remove();
-        }
+        await using store = await tempDir();
+        const amd = (await layout.manifest("amd64")).config.digest;
+        const arm = (await layout.manifest("arm64")).config.digest;
+        assert(amd !== arm);
+        const forArm = await pull(`${registry.host}/team/multi:1`, {
+          root: store.path,
+          platform: { os: "linux", architecture: "arm64" },
+        });
+        assertEquals(forArm.imageId, arm);
+        assertEquals(forArm.platform.architecture, "arm64");
+        // The platform manifest's digest finds the image, through the index's recorded digest.
+        const found = await (await Store.open(store.path)).find(
+          `${registry.host}/team/multi@${forArm.manifestDigest}`,
+        );
+        assertEquals(found.record.id, arm);
+        assertEquals(found.repoDigest, found.record.repoDigests[0]);
+        assert(found.repoDigest !== `${registry.host}/team/multi@${forArm.manifestDigest}`);
+        const forHost = await pull(`${registry.host}/team/multi:1`, { root: store.path });
+        assertEquals(forHost.imageId, hostPlatform().architecture === "arm64" ? arm : amd);
+        await assertRejects(
+          () =>
+            pull(`${registry.host}/team/multi:1`, {
+              root: store.path,
+              platform: { os: "linux", architecture: "s390x" },
+            }),
+          ImageNotFoundError,
+          /offers linux\/amd64, linux\/arm64/,
+        );
+        await assertStoreIntact(store.path);
       });
 
       await t.step("a second pull downloads no blob", async () => {
@@ -191,24 +179,20 @@ integrationTest("pull from the real registry with htpasswd auth and DOCKER_CONFI
     await t.step(
       "the README's pull command, with the denocker task's scoped permissions",
       async () => {
-        const cliStore = await tempDir();
-        try {
-          const output = await new Deno.Command(Deno.execPath(), {
-            args: ["task", "-q", "denocker", "pull", "-q", "--root", cliStore.path, name],
-            cwd: new URL("..", import.meta.url).pathname,
-            env: { DOCKER_CONFIG: config.path },
-            stdout: "piped",
-            stderr: "piped",
-          }).output();
-          const stderr = new TextDecoder().decode(output.stderr);
-          assertEquals(output.code, 0, stderr);
-          const stdout = new TextDecoder().decode(output.stdout);
-          assertMatch(stdout, /^sha256:[0-9a-f]{64}\n$/);
-          assertEquals(stdout.trim(), (await layout.manifest("app")).config.digest);
-          assert(!stderr.includes("pa55-word"), "password printed");
-        } finally {
-          await cliStore.remove();
-        }
+        await using cliStore = await tempDir();
+        const output = await new Deno.Command(Deno.execPath(), {
+          args: ["task", "-q", "denocker", "pull", "-q", "--root", cliStore.path, name],
+          cwd: new URL("..", import.meta.url).pathname,
+          env: { DOCKER_CONFIG: config.path },
+          stdout: "piped",
+          stderr: "piped",
+        }).output();
+        const stderr = new TextDecoder().decode(output.stderr);
+        assertEquals(output.code, 0, stderr);
+        const stdout = new TextDecoder().decode(output.stdout);
+        assertMatch(stdout, /^sha256:[0-9a-f]{64}\n$/);
+        assertEquals(stdout.trim(), (await layout.manifest("app")).config.digest);
+        assert(!stderr.includes("pa55-word"), "password printed");
       },
     );
   } finally {

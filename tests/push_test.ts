@@ -88,25 +88,17 @@ integrationTest("push uploads a stored image byte for byte; a second push sends 
       await tagImage(source, chunked, { root: root.path });
       const result = await pushImage(chunked, { root: root.path, chunkSize: 1024 });
       assertEquals(result.digest, sourceDigest);
-      const fresh = await tempDir();
-      try {
-        const repulled = await runCli(["pull", "-q", "--root", fresh.path, chunked]);
-        assertEquals([repulled.code, repulled.stdout], [0, pulled.stdout], repulled.stderr);
-      } finally {
-        await fresh.remove();
-      }
+      await using fresh = await tempDir();
+      const repulled = await runCli(["pull", "-q", "--root", fresh.path, chunked]);
+      assertEquals([repulled.code, repulled.stdout], [0, pulled.stdout], repulled.stderr);
     } finally {
       await second.close();
     }
 
     // A fresh root pulls what was pushed: the same image.
-    const fresh = await tempDir();
-    try {
-      const repulled = await runCli(["pull", "-q", "--root", fresh.path, target]);
-      assertEquals([repulled.code, repulled.stdout], [0, pulled.stdout], repulled.stderr);
-    } finally {
-      await fresh.remove();
-    }
+    await using fresh = await tempDir();
+    const repulled = await runCli(["pull", "-q", "--root", fresh.path, target]);
+    assertEquals([repulled.code, repulled.stdout], [0, pulled.stdout], repulled.stderr);
   } finally {
     await root.remove();
     await layout.remove();

@@ -316,19 +316,14 @@ Deno.test("manifest checks", async (t) => {
     reference: string,
     pattern: RegExp,
   ) => {
-    const store = await tempDir();
-    const registry = startServer(registryHandler({ manifests, blobs: image.blobs }));
-    try {
-      await assertRejects(
-        () => pull(`${registry.host}/team/app${reference}`, { root: store.path }),
-        Error,
-        pattern,
-      );
-      assertEquals(await listFiles(store.path, "blobs"), []);
-    } finally {
-      await registry.close();
-      await store.remove();
-    }
+    await using store = await tempDir();
+    await using registry = startServer(registryHandler({ manifests, blobs: image.blobs }));
+    await assertRejects(
+      () => pull(`${registry.host}/team/app${reference}`, { root: store.path }),
+      Error,
+      pattern,
+    );
+    assertEquals(await listFiles(store.path, "blobs"), []);
   };
   await t.step("an oversized manifest is refused", async () => {
     const big = encoder.encode(

@@ -27,26 +27,22 @@ containerTest("run busybox: output, exit statuses, namespaces, defaults and opti
     });
 
     await t.step("an image not stored is pulled first, as docker does", async () => {
-      const registry = await startRegistry();
-      try {
-        const name = `${registry.host}/team/busybox:1`;
-        await layout.push("busybox", name);
-        const fresh = join(dir.path, "fresh");
-        const result = await runAll(["--root", fresh, "run", "--rm", name]);
-        assertEquals(result.code, 0, result.stderr);
-        assertMatch(result.stdout, /^hello from [0-9a-f]{12}\n$/);
-        assertEquals(result.stderr.split("\n")[0], `Unable to find image '${name}' locally`);
-        // Then the pull as `pull` prints it.
-        assertMatch(result.stderr, /\nDigest: sha256:[0-9a-f]{64}\n/);
-        assert(
-          result.stderr.includes(`\nStatus: Downloaded newer image for ${name}\n`),
-          result.stderr,
-        );
-        const images = await runAll(["--root", fresh, "images", "-q"]);
-        assertEquals(images.stdout.trim().length, 12);
-      } finally {
-        await registry.close();
-      }
+      await using registry = await startRegistry();
+      const name = `${registry.host}/team/busybox:1`;
+      await layout.push("busybox", name);
+      const fresh = join(dir.path, "fresh");
+      const result = await runAll(["--root", fresh, "run", "--rm", name]);
+      assertEquals(result.code, 0, result.stderr);
+      assertMatch(result.stdout, /^hello from [0-9a-f]{12}\n$/);
+      assertEquals(result.stderr.split("\n")[0], `Unable to find image '${name}' locally`);
+      // Then the pull as `pull` prints it.
+      assertMatch(result.stderr, /\nDigest: sha256:[0-9a-f]{64}\n/);
+      assert(
+        result.stderr.includes(`\nStatus: Downloaded newer image for ${name}\n`),
+        result.stderr,
+      );
+      const images = await runAll(["--root", fresh, "images", "-q"]);
+      assertEquals(images.stdout.trim().length, 12);
     });
 
     await t.step("exit statuses: the command's, 127, 126, 137 when over --memory", async () => {

@@ -147,54 +147,46 @@ Deno.test("load records what a docker-archive holds, and a bad archive changes n
     body: "ok",
   }]);
   const hostile = await craftTar([{ name: "../escape", body: "x" }]);
-  const root = await tempDir();
-  try {
-    await t.step("a good archive: tag printed, image recorded, layers extracted", async () => {
-      const archive = join(root.path, "..", `good-${crypto.randomUUID()}.tar`);
-      await Deno.writeFile(archive, await handMadeArchive([good]));
-      const loaded = await runCli(["load", "--root", root.path, "-i", archive]);
-      await Deno.remove(archive);
-      assertEquals([loaded.code, loaded.stdout], [0, "Loaded image: hand/made:1\n"], loaded.stderr);
-      const check = await runCli(["check", "--root", root.path]);
-      assertEquals(check.code, 0, check.stdout);
-      const out = join(root.path, "..", `out-${crypto.randomUUID()}`);
-      assertEquals((await runCli(["unpack", "--root", root.path, "hand/made:1", out])).code, 0);
-      assertEquals(await Deno.readTextFile(join(out, "etc", "ok")), "ok");
-      await Deno.remove(out, { recursive: true });
-    });
-    const empty = await tempDir();
-    try {
-      for (
-        const [name, archive, pattern] of [
-          ["a hostile layer after a good one", await handMadeArchive([good, hostile]), /\.\./],
-          [
-            "a diff_id the layer does not have",
-            await handMadeArchive([good], [`sha256:${"0".repeat(64)}`]),
-            /digest/,
-          ],
-          ["not an archive of images", await craftTar([{ name: "readme", body: "hi" }]), /neither/],
-        ] as const
-      ) {
-        await t.step(name, async () => {
-          const path = join(empty.path, "..", `bad-${crypto.randomUUID()}.tar`);
-          await Deno.writeFile(path, archive);
-          const result = await runCli(["load", "--root", empty.path, "-i", path]);
-          await Deno.remove(path);
-          assertEquals(result.code, 1);
-          assertMatch(result.stderr, pattern);
-          for (const directory of ["layers", "blobs", "images", "tmp"]) {
-            assertEquals(await listFiles(empty.path, directory), [], directory);
-          }
-          await assertRejects(
-            () => Deno.stat(join(empty.path, "images.json")),
-            Deno.errors.NotFound,
-          );
-        });
+  await using root = await tempDir();
+  await t.step("a good archive: tag printed, image recorded, layers extracted", async () => {
+    const archive = join(root.path, "..", `good-${crypto.randomUUID()}.tar`);
+    await Deno.writeFile(archive, await handMadeArchive([good]));
+    const loaded = await runCli(["load", "--root", root.path, "-i", archive]);
+    await Deno.remove(archive);
+    assertEquals([loaded.code, loaded.stdout], [0, "Loaded image: hand/made:1\n"], loaded.stderr);
+    const check = await runCli(["check", "--root", root.path]);
+    assertEquals(check.code, 0, check.stdout);
+    const out = join(root.path, "..", `out-${crypto.randomUUID()}`);
+    assertEquals((await runCli(["unpack", "--root", root.path, "hand/made:1", out])).code, 0);
+    assertEquals(await Deno.readTextFile(join(out, "etc", "ok")), "ok");
+    await Deno.remove(out, { recursive: true });
+  });
+  await using empty = await tempDir();
+  for (
+    const [name, archive, pattern] of [
+      ["a hostile layer after a good one", await handMadeArchive([good, hostile]), /\.\./],
+      [
+        "a diff_id the layer does not have",
+        await handMadeArchive([good], [`sha256:${"0".repeat(64)}`]),
+        /digest/,
+      ],
+      ["not an archive of images", await craftTar([{ name: "readme", body: "hi" }]), /neither/],
+    ] as const
+  ) {
+    await t.step(name, async () => {
+      const path = join(empty.path, "..", `bad-${crypto.randomUUID()}.tar`);
+      await Deno.writeFile(path, archive);
+      const result = await runCli(["load", "--root", empty.path, "-i", path]);
+      await Deno.remove(path);
+      assertEquals(result.code, 1);
+      assertMatch(result.stderr, pattern);
+      for (const directory of ["layers", "blobs", "images", "tmp"]) {
+        assertEquals(await listFiles(empty.path, directory), [], directory);
       }
-    } finally {
-      await empty.remove();
-    }
-  } finally {
-    await root.remove();
+      await assertRejects(
+        () => Deno.stat(join(empty.path, "images.json")),
+        Deno.errors.NotFound,
+      );
+    });
   }
 });

@@ -31,19 +31,15 @@ function anImage(name: string, repository: string, tag?: string): ImageToRecord 
 }
 
 Deno.test("Store.open checks the root and creates it only when asked", async () => {
-  const dir = await tempDir();
-  try {
-    const missing = join(dir.path, "missing");
-    assertEquals(await (await Store.open(missing)).images(), []);
-    await assertRejects(() => Deno.stat(missing), Deno.errors.NotFound);
-    await Store.open(missing, { create: true });
-    assert((await Deno.stat(missing)).isDirectory);
-    const file = join(dir.path, "file");
-    await Deno.writeTextFile(file, "x");
-    await assertRejects(() => Store.open(file), InvalidInputError, /it is not a directory/);
-  } finally {
-    await dir.remove();
-  }
+  await using dir = await tempDir();
+  const missing = join(dir.path, "missing");
+  assertEquals(await (await Store.open(missing)).images(), []);
+  await assertRejects(() => Deno.stat(missing), Deno.errors.NotFound);
+  await Store.open(missing, { create: true });
+  assert((await Deno.stat(missing)).isDirectory);
+  const file = join(dir.path, "file");
+  await Deno.writeTextFile(file, "x");
+  await assertRejects(() => Store.open(file), InvalidInputError, /it is not a directory/);
 });
 
 Deno.test("the store records, finds, untags and collects", async (t) => {
@@ -161,39 +157,33 @@ Deno.test("untag un-records an image before deleting its metadata", async () => 
 });
 
 Deno.test("writes keep their work in tmp/: a kill leaves nothing check finds, and it goes", async () => {
-  const root = await tempDir();
-  try {
-    const store = await Store.open(root.path, { create: true });
-    const image = anImage("one", "team/app", "1");
-    await storeParts(store).blobs.putBytes(image.config, image.id);
-    await store.recordImage(image);
-    await store.recordImage({ ...image, tag: "2" });
-    const id = image.id;
-    // Only whole files in images/ and at the root; this process left nothing in tmp/.
-    assertEquals(
-      (await Array.fromAsync(Deno.readDir(join(root.path, "images", id.slice(7))))).map((e) =>
-        e.name
-      )
-        .sort(),
-      ["config.json", "image.json", "manifest.json"],
-    );
-    assertEquals(await Array.fromAsync(Deno.readDir(join(root.path, "tmp"))), []);
-    // What a kill in the middle of recording a new image leaves: its work in tmp/, named after
-    // the killed process. check finds nothing to report; the next command removes it.
-    const dead = 2 ** 22 + 12345;
-    await Deno.mkdir(join(root.path, "tmp", `${dead}-a-image`));
-    await Deno.writeTextFile(join(root.path, "tmp", `${dead}-a-image`, "manifest.json"), "{");
-    await Deno.writeTextFile(join(root.path, "tmp", `${dead}-b.write.tmp`), "{");
-    // Whether that process is gone takes /proc, which narrow permissions do not open; an old
-    // leftover goes either way.
-    const old = new Date(Date.now() - 3600_000);
-    for (const name of [`${dead}-a-image`, `${dead}-b.write.tmp`]) {
-      await Deno.utime(join(root.path, "tmp", name), old, old);
-    }
-    const problems = await store.whileRemoving(() => store.check());
-    assertEquals(problems, []);
-    assertEquals(await Array.fromAsync(Deno.readDir(join(root.path, "tmp"))), []);
-  } finally {
-    await root.remove();
+  await using root = await tempDir();
+  const store = await Store.open(root.path, { create: true });
+  const image = anImage("one", "team/app", "1");
+  await storeParts(store).blobs.putBytes(image.config, image.id);
+  await store.recordImage(image);
+  await store.recordImage({ ...image, tag: "2" });
+  const id = image.id;
+  // Only whole files in images/ and at the root; this process left nothing in tmp/.
+  assertEquals(
+    (await Array.fromAsync(Deno.readDir(join(root.path, "images", id.slice(7))))).map((e) => e.name)
+      .sort(),
+    ["config.json", "image.json", "manifest.json"],
+  );
+  assertEquals(await Array.fromAsync(Deno.readDir(join(root.path, "tmp"))), []);
+  // What a kill in the middle of recording a new image leaves: its work in tmp/, named after
+  // the killed process. check finds nothing to report; the next command removes it.
+  const dead = 2 ** 22 + 12345;
+  await Deno.mkdir(join(root.path, "tmp", `${dead}-a-image`));
+  await Deno.writeTextFile(join(root.path, "tmp", `${dead}-a-image`, "manifest.json"), "{");
+  await Deno.writeTextFile(join(root.path, "tmp", `${dead}-b.write.tmp`), "{");
+  // Whether that process is gone takes /proc, which narrow permissions do not open; an old
+  // leftover goes either way.
+  const old = new Date(Date.now() - 3600_000);
+  for (const name of [`${dead}-a-image`, `${dead}-b.write.tmp`]) {
+    await Deno.utime(join(root.path, "tmp", name), old, old);
   }
+  const problems = await store.whileRemoving(() => store.check());
+  assertEquals(problems, []);
+  assertEquals(await Array.fromAsync(Deno.readDir(join(root.path, "tmp"))), []);
 });

@@ -253,49 +253,45 @@ integrationTest(
   "tar archives of every format extract as GNU tar extracts them",
   ARCHIVE_TOOLS,
   async () => {
-    const scratch = await tempDir();
-    try {
-      const source = join(scratch.path, "source");
-      await Deno.mkdir(source);
-      await makeSource(source);
-      const outcomes: [string, Outcome][] = [];
-      let readAsGo = 0;
-      for (const [name, path] of await toolArchives(source, scratch.path)) {
-        outcomes.push([name, await compareWithGnuTar(path, scratch.path)]);
-      }
-      for (const [name, bytes] of handMadeArchives()) {
-        const path = join(scratch.path, "hand-made.tar");
-        await Deno.writeFile(path, bytes);
-        const outcome = await compareWithGnuTar(path, scratch.path);
-        // Where GNU tar and Go's archive/tar disagree, we read as Go (docker) does, on purpose.
-        const goTree = GO_RULES.get(name);
-        if (goTree) {
-          assertEquals(outcome.kind, "differs", `${name}: expected GNU tar to read it otherwise`);
-          assertEquals((outcome as { ours: string[] }).ours, goTree, name);
-          readAsGo++;
-          continue;
-        }
-        outcomes.push([name, outcome]);
-      }
-      const { counts, differences } = tally(outcomes);
-      const refused = outcomes.filter(([, outcome]) => outcome.kind === "refused");
-      // deno-lint-ignore no-console
-      console.log(
-        `differential: ${outcomes.length + readAsGo} archives: ${
-          JSON.stringify({ ...counts, readAsGo })
-        }; refused: ${
-          refused.map(([name, o]) => `${name} (${(o as { reason: string }).reason})`).join("; ")
-        }`,
-      );
-      assertEquals(differences, []);
-      // Only what we mean to refuse is refused: every tool archive is read.
-      assertEquals(
-        outcomes.filter(([, outcome]) => outcome.kind === "refused").map(([name]) => name),
-        ["regular file named with a trailing slash", "non-UTF-8 name"],
-      );
-    } finally {
-      await scratch.remove();
+    await using scratch = await tempDir();
+    const source = join(scratch.path, "source");
+    await Deno.mkdir(source);
+    await makeSource(source);
+    const outcomes: [string, Outcome][] = [];
+    let readAsGo = 0;
+    for (const [name, path] of await toolArchives(source, scratch.path)) {
+      outcomes.push([name, await compareWithGnuTar(path, scratch.path)]);
     }
+    for (const [name, bytes] of handMadeArchives()) {
+      const path = join(scratch.path, "hand-made.tar");
+      await Deno.writeFile(path, bytes);
+      const outcome = await compareWithGnuTar(path, scratch.path);
+      // Where GNU tar and Go's archive/tar disagree, we read as Go (docker) does, on purpose.
+      const goTree = GO_RULES.get(name);
+      if (goTree) {
+        assertEquals(outcome.kind, "differs", `${name}: expected GNU tar to read it otherwise`);
+        assertEquals((outcome as { ours: string[] }).ours, goTree, name);
+        readAsGo++;
+        continue;
+      }
+      outcomes.push([name, outcome]);
+    }
+    const { counts, differences } = tally(outcomes);
+    const refused = outcomes.filter(([, outcome]) => outcome.kind === "refused");
+    // deno-lint-ignore no-console
+    console.log(
+      `differential: ${outcomes.length + readAsGo} archives: ${
+        JSON.stringify({ ...counts, readAsGo })
+      }; refused: ${
+        refused.map(([name, o]) => `${name} (${(o as { reason: string }).reason})`).join("; ")
+      }`,
+    );
+    assertEquals(differences, []);
+    // Only what we mean to refuse is refused: every tool archive is read.
+    assertEquals(
+      outcomes.filter(([, outcome]) => outcome.kind === "refused").map(([name]) => name),
+      ["regular file named with a trailing slash", "non-UTF-8 name"],
+    );
   },
 );
 
@@ -314,80 +310,72 @@ integrationTest(
       state ^= state << 5;
       return (state >>> 0) / 2 ** 32;
     };
-    const scratch = await tempDir();
-    try {
-      const source = join(scratch.path, "source");
-      await Deno.mkdir(source);
-      await makeSource(source);
-      const bases = [...(await toolArchives(source, scratch.path)).values()];
-      const outcomes: [string, Outcome][] = [];
-      const path = join(scratch.path, "mutated.tar");
-      for (let i = 0; i < 150; i++) {
-        const base = bases[Math.floor(random() * bases.length)];
-        const bytes = await Deno.readFile(base);
-        // Corrupt one to three bytes inside a header block; half the time fix the checksum so
-        // that the corruption reaches past it.
-        const headerStarts: number[] = [];
-        for (let offset = 0; offset + 512 <= bytes.byteLength; offset += 512) {
-          const block = bytes.subarray(offset, offset + 512);
-          if (block[257] === 0x75 /* "u" of ustar */ || block[156] === 0x30) {
-            headerStarts.push(offset);
-          }
+    await using scratch = await tempDir();
+    const source = join(scratch.path, "source");
+    await Deno.mkdir(source);
+    await makeSource(source);
+    const bases = [...(await toolArchives(source, scratch.path)).values()];
+    const outcomes: [string, Outcome][] = [];
+    const path = join(scratch.path, "mutated.tar");
+    for (let i = 0; i < 150; i++) {
+      const base = bases[Math.floor(random() * bases.length)];
+      const bytes = await Deno.readFile(base);
+      // Corrupt one to three bytes inside a header block; half the time fix the checksum so
+      // that the corruption reaches past it.
+      const headerStarts: number[] = [];
+      for (let offset = 0; offset + 512 <= bytes.byteLength; offset += 512) {
+        const block = bytes.subarray(offset, offset + 512);
+        if (block[257] === 0x75 /* "u" of ustar */ || block[156] === 0x30) {
+          headerStarts.push(offset);
         }
-        const header = headerStarts[Math.floor(random() * headerStarts.length)] ?? 0;
-        const flips = 1 + Math.floor(random() * 3);
-        for (let f = 0; f < flips; f++) {
-          bytes[header + Math.floor(random() * 512)] = Math.floor(random() * 256);
-        }
-        if (random() < 0.5) withChecksum(bytes.subarray(header, header + 512));
-        await Deno.writeFile(path, bytes);
-        // GNU tar sets a directory's time when the archive leaves it, so a corrupted (reordered)
-        // archive can leave it at "now"; docker, like us, sets it after the whole layer.
-        outcomes.push([
-          `#${i} of ${base.split("/").pop()} at ${header}`,
-          await compareWithGnuTar(path, scratch.path, { directoryTimes: false }),
-        ]);
       }
-      const { counts, differences } = tally(outcomes);
-      // deno-lint-ignore no-console
-      console.log(`mutation: ${outcomes.length} archives: ${JSON.stringify(counts)}`);
-      assertEquals(differences, []);
-    } finally {
-      await scratch.remove();
+      const header = headerStarts[Math.floor(random() * headerStarts.length)] ?? 0;
+      const flips = 1 + Math.floor(random() * 3);
+      for (let f = 0; f < flips; f++) {
+        bytes[header + Math.floor(random() * 512)] = Math.floor(random() * 256);
+      }
+      if (random() < 0.5) withChecksum(bytes.subarray(header, header + 512));
+      await Deno.writeFile(path, bytes);
+      // GNU tar sets a directory's time when the archive leaves it, so a corrupted (reordered)
+      // archive can leave it at "now"; docker, like us, sets it after the whole layer.
+      outcomes.push([
+        `#${i} of ${base.split("/").pop()} at ${header}`,
+        await compareWithGnuTar(path, scratch.path, { directoryTimes: false }),
+      ]);
     }
+    const { counts, differences } = tally(outcomes);
+    // deno-lint-ignore no-console
+    console.log(`mutation: ${outcomes.length} archives: ${JSON.stringify(counts)}`);
+    assertEquals(differences, []);
   },
 );
 
 integrationTest("a sparse file's holes count against the uncompressed cap", ["tar"], async () => {
-  const scratch = await tempDir();
-  try {
-    const source = join(scratch.path, "source");
-    await Deno.mkdir(source);
-    const sparse = await Deno.open(join(source, "holes.img"), { write: true, create: true });
-    await sparse.truncate(8 * 1024 * 1024);
-    await sparse.write(new TextEncoder().encode("start"));
-    sparse.close();
-    const archive = join(scratch.path, "sparse.tar");
-    await run("tar", [
-      "-c",
-      "-f",
-      archive,
-      "--format=posix",
-      "--sparse",
-      "-C",
-      source,
-      "holes.img",
-    ]);
-    assertEquals((await Deno.stat(archive)).size < 64 * 1024, true);
-    const out = join(scratch.path, "out");
-    await Deno.mkdir(out);
-    await assertRejects(
-      async () =>
-        await extractLayer((await Deno.open(archive)).readable, out, { maxBytes: 1024 * 1024 }),
-      InvalidInputError,
-      /more than 1048576 uncompressed bytes/,
-    );
-  } finally {
-    await scratch.remove();
-  }
+  await using scratch = await tempDir();
+  const source = join(scratch.path, "source");
+  await Deno.mkdir(source);
+  const sparse = await Deno.open(join(source, "holes.img"), { write: true, create: true });
+  await sparse.truncate(8 * 1024 * 1024);
+  await sparse.write(new TextEncoder().encode("start"));
+  sparse.close();
+  const archive = join(scratch.path, "sparse.tar");
+  await run("tar", [
+    "-c",
+    "-f",
+    archive,
+    "--format=posix",
+    "--sparse",
+    "-C",
+    source,
+    "holes.img",
+  ]);
+  assertEquals((await Deno.stat(archive)).size < 64 * 1024, true);
+  const out = join(scratch.path, "out");
+  await Deno.mkdir(out);
+  await assertRejects(
+    async () =>
+      await extractLayer((await Deno.open(archive)).readable, out, { maxBytes: 1024 * 1024 }),
+    InvalidInputError,
+    /more than 1048576 uncompressed bytes/,
+  );
 });
