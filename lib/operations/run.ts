@@ -437,52 +437,9 @@ async function createContainer(
       containers.lockPath,
       { exclusive: true },
       async () => {
-        const name = options.name ?? generatedName(id);
-        if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(name)) {
-          throw new InvalidInputError(
-            `Cannot create container: invalid name "${name}"; use letters, digits, _ . -`,
-          );
-        }
-        const taken = (await containers.list()).find((other) => other.name === name);
-        if (taken) {
-          throw new InvalidInputError(
-            `Cannot create container: the name "${name}" is already in use by container ${
-              taken.id.slice(0, 12)
-            }; remove it or choose another name`,
-          );
-        }
+        const name = await freeName(containers, options.name ?? generatedName(id));
         const directory = containers.path(id);
-        // Root's alone: its upper directory holds the container's files (setuid ones too), its
-        // record the environment given with -e.
-        await Deno.mkdir(directory, { mode: 0o700 });
-        await Deno.chmod(directory, 0o700);
-        for (const part of ["upper", "work", "rootfs", "lower"]) {
-          await Deno.mkdir(join(directory, part));
-        }
-        // The root's own attributes show from the upper directory.
-        if (rootOwner) {
-          await Deno.chmod(join(directory, "upper"), rootOwner.mode);
-          await Deno.chown(join(directory, "upper"), rootOwner.uid, rootOwner.gid);
-        }
-        const empty = join(directory, "empty");
-        if (lowers.length === 0) await Deno.mkdir(empty);
-        for (const [i, lower] of (lowers.length > 0 ? lowers : [empty]).entries()) {
-          await Deno.symlink(
-            relative(join(directory, "lower"), lower),
-            join(directory, "lower", String(i)),
-          );
-        }
-        await Deno.writeTextFile(join(directory, "hostname"), `${hostname}\n`);
-        await Deno.writeTextFile(
-          join(directory, "hosts"),
-          network === "host"
-            ? await Deno.readTextFile("/etc/hosts").catch(() => "127.0.0.1\tlocalhost\n")
-            : `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n`,
-        );
-        await Deno.writeTextFile(
-          join(directory, "resolv.conf"),
-          await Deno.readTextFile("/etc/resolv.conf").catch(() => ""),
-        );
+        await writeContainerDirectory(directory, { rootOwner, lowers, hostname, network });
         const seccomp = filter ? join(directory, "seccomp.bpf") : undefined;
         if (seccomp) {
           await Deno.writeFile(seccomp, seccompFilter(Deno.build.arch, security.capabilities), {
@@ -548,6 +505,71 @@ async function createContainer(
     }
     return container;
   });
+}
+
+/** A container name, checked: well-formed, and no other container's (call under the lock). */
+async function freeName(containers: ContainerStore, name: string): Promise<string> {
+  if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(name)) {
+    throw new InvalidInputError(
+      `Cannot create container: invalid name "${name}"; use letters, digits, _ . -`,
+    );
+  }
+  const taken = (await containers.list()).find((other) => other.name === name);
+  if (taken) {
+    throw new InvalidInputError(
+      `Cannot create container: the name "${name}" is already in use by container ${
+        taken.id.slice(0, 12)
+      }; remove it or choose another name`,
+    );
+  }
+  return name;
+}
+
+/**
+ * Makes a container's directory: root's alone (its upper directory holds
+ * the container's files, setuid ones too, and its record the environment
+ * given with -e), with the overlay's upper, work and lower links, and the
+ * files mounted over `/etc/hostname`, `/etc/hosts` and `/etc/resolv.conf`.
+ */
+async function writeContainerDirectory(
+  directory: string,
+  parts: {
+    /** The image root's own attributes, which show from the upper directory. */
+    rootOwner?: { mode: number; uid: number; gid: number };
+    lowers: string[];
+    hostname: string;
+    network: string;
+  },
+): Promise<void> {
+  const { rootOwner, lowers, hostname, network } = parts;
+  await Deno.mkdir(directory, { mode: 0o700 });
+  await Deno.chmod(directory, 0o700);
+  for (const part of ["upper", "work", "rootfs", "lower"]) {
+    await Deno.mkdir(join(directory, part));
+  }
+  if (rootOwner) {
+    await Deno.chmod(join(directory, "upper"), rootOwner.mode);
+    await Deno.chown(join(directory, "upper"), rootOwner.uid, rootOwner.gid);
+  }
+  const empty = join(directory, "empty");
+  if (lowers.length === 0) await Deno.mkdir(empty);
+  for (const [i, lower] of (lowers.length > 0 ? lowers : [empty]).entries()) {
+    await Deno.symlink(
+      relative(join(directory, "lower"), lower),
+      join(directory, "lower", String(i)),
+    );
+  }
+  await Deno.writeTextFile(join(directory, "hostname"), `${hostname}\n`);
+  await Deno.writeTextFile(
+    join(directory, "hosts"),
+    network === "host"
+      ? await Deno.readTextFile("/etc/hosts").catch(() => "127.0.0.1\tlocalhost\n")
+      : `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n`,
+  );
+  await Deno.writeTextFile(
+    join(directory, "resolv.conf"),
+    await Deno.readTextFile("/etc/resolv.conf").catch(() => ""),
+  );
 }
 
 /** Whether the kernel has overlayfs (listed in /proc/filesystems, or loadable as a module). */
