@@ -305,23 +305,36 @@ function concatStreams(
   }, { highWaterMark: 0 });
 }
 
-/** Makes sure a layer is extracted, downloading its blob only when it is not stored. */
+/** Whether a layer is stored: it counts as there only with its blob (check, push, save need both). */
+async function layerStored(context: PullContext, layer: Descriptor, diffId: string) {
+  return await context.layers.has(diffId) && await context.blobs.has(layer.digest, layer.size);
+}
+
+/**
+ * Makes sure a layer is extracted, downloading its blob only when it is not
+ * stored (`stored`, found under the store's hold, which no removal can break).
+ */
 async function ensureLayer(
   context: PullContext,
   layer: Descriptor,
   diffId: string,
+  stored: boolean,
 ): Promise<LayerRecord> {
   const { blobs, layers, options, signal } = context;
   const report = options.onProgress ?? (() => {});
   const { digest, size } = layer;
-  // A layer counts as there only with its blob: an image record names both (check, push, save).
-  if (await layers.has(diffId) && await blobs.has(digest, size)) {
+  if (stored) {
     report({ type: "layer-cached", digest, size });
     return layers.read(diffId);
   }
   const download = await startDownload(context, layer);
-  const stored = download === undefined;
-  report({ type: "layer-start", digest, size, source: stored ? "store" : "registry" });
+  // No download: the blob is stored (only its extraction is missing).
+  report({
+    type: "layer-start",
+    digest,
+    size,
+    source: download === undefined ? "store" : "registry",
+  });
   const source = download?.source ?? await blobs.open(digest);
   const record = await ingestLayer(source, {
     signal,
@@ -464,24 +477,23 @@ async function pullWithStaging(context: PullContext): Promise<PullResult> {
   const { named, target, manifest, config, configBytes } = await resolveImage(context);
   const diffIds = config.rootfs.diff_ids;
   const imageId = manifest.config.digest;
+  const stored = await Promise.all(
+    manifest.layers.map((layer, i) => layerStored(context, layer, diffIds[i])),
+  );
   report({
     type: "resolved",
     reference: `${reference.registry}/${reference.repository}`,
     digest: named.digest,
     manifestDigest: target.digest,
     imageId,
-    imageStored: await imageIsStored(context.store, imageId),
-    layers: await Promise.all(manifest.layers.map(async ({ digest, size }, i) => ({
-      digest,
-      size,
-      stored: await context.layers.has(diffIds[i]) && await context.blobs.has(digest, size),
-    }))),
+    imageStored: await context.store.hasImage(imageId),
+    layers: manifest.layers.map(({ digest, size }, i) => ({ digest, size, stored: stored[i] })),
   });
   const layerRecords = await mapConcurrent(
     manifest.layers,
     options.maxConcurrentDownloads ?? 3,
     (layer, i) =>
-      ensureLayer(context, layer, diffIds[i]).catch((error) => {
+      ensureLayer(context, layer, diffIds[i], stored[i]).catch((error) => {
         // The other layers' downloads and extractions stop now instead of running to their end.
         context.abort.abort(error);
         throw error;
@@ -505,17 +517,6 @@ async function pullWithStaging(context: PullContext): Promise<PullResult> {
   const upToDate = !context.transferred && !namedBefore?.missing &&
     namedBefore?.record.id === imageId;
   return resultOf(reference, record, named.digest, { manifest, config }, upToDate);
-}
-
-/** Whether the store holds the image `id`. */
-async function imageIsStored(store: Store, id: string): Promise<boolean> {
-  try {
-    await store.image(id);
-    return true;
-  } catch (error) {
-    if (error instanceof ImageNotFoundError) return false;
-    throw error;
-  }
 }
 
 /**
@@ -562,7 +563,6 @@ export async function pullImage(
         ...event,
         digest: /blob (sha256:[0-9a-f]{64})/.exec(event.action)?.[1],
       }),
-    // A mirror is not retried: the next source is there, and the registry has the last word.
     onFallback: ({ mirror, next, reason }) =>
       report({ type: "warning", message: `mirror ${mirror} failed, using ${next}: ${reason}` }),
   });

@@ -48,8 +48,6 @@ export interface PushResult {
   digest: string;
   /** The manifest's size in bytes. */
   size: number;
-  /** Whether `repository@digest` was recorded in the image's `RepoDigests` (false on a store it may not write). */
-  recorded: boolean;
 }
 
 /**
@@ -135,16 +133,13 @@ export async function pushImage(name: string, options: PushOptions = {}): Promis
   });
   // As docker: the image now has this registry's digest. A store this command may not write
   // (pushed from a read-only grant) keeps its record as it was.
-  let recorded = true;
-  try {
-    await store.addRepoDigest(record.id, `${familiarName(reference)}@${pushed.digest}`);
-  } catch (error) {
-    if (
-      !(error instanceof Deno.errors.NotCapable || error instanceof Deno.errors.PermissionDenied)
-    ) {
-      throw error;
-    }
-    recorded = false;
-  }
-  return { ...pushed, recorded };
+  await store.addRepoDigest(record.id, `${familiarName(reference)}@${pushed.digest}`)
+    .catch((error) => {
+      if (
+        !(error instanceof Deno.errors.NotCapable || error instanceof Deno.errors.PermissionDenied)
+      ) {
+        throw error;
+      }
+    });
+  return pushed;
 }

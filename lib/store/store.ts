@@ -281,6 +281,16 @@ export class Store {
   }
 
   /**
+   * Whether an image is stored (its record is there).
+   *
+   * @param id The image ID.
+   * @returns True when it is.
+   */
+  async hasImage(id: string): Promise<boolean> {
+    return (await this.#images.read(id)) !== undefined;
+  }
+
+  /**
    * Reads a stored image: its record, manifest and config.
    *
    * @param id The image ID.

@@ -51,8 +51,6 @@ export interface AccessEvents {
 
 /** Registry clients made alike, from one set of options. */
 export interface RegistryAccess {
-  /** The registries' settings in force (the config file's, unless given). */
-  readonly registries: RegistriesConfig;
   /**
    * A client of one registry.
    *
@@ -99,7 +97,6 @@ export async function registryAccess(
   };
   const client = (registry: string) => new RegistryClient(registry, transport);
   return {
-    registries,
     client,
     source(registry) {
       const direct = client(registry);
@@ -109,6 +106,7 @@ export async function registryAccess(
         direct,
         mirrors.map((url) => ({
           url,
+          // A mirror is not retried: the next source is there, and the registry has the last word.
           client: new RegistryClient(new URL(url).host, {
             ...transport,
             baseUrl: url,
