@@ -6,7 +6,7 @@
  * @module
  */
 
-import { type DenockerConfig, insecureRegistriesOf, parseInsecureRegistry } from "../mod.ts";
+import { type DenockerConfig, parseInsecureRegistry, type RegistriesConfig } from "../mod.ts";
 
 /** A mistake in how the command was called: exit code 2, with a pointer to the help. */
 export class UsageError extends Error {
@@ -92,20 +92,24 @@ export const none = (positionals: string[]) =>
   positionals.length === 0 ? undefined : `accepts no arguments, got "${positionals[0]}"`;
 
 /**
- * The `--insecure-registry` entries, checked (a bad one is a usage error),
- * and the registries the config file marks `insecure`.
+ * The transport options of a command that reaches registries: its
+ * `--insecure-registry` entries, checked (a bad one is a usage error), and
+ * the config file's registries, which the library applies (mirrors, the
+ * registries marked `insecure`).
  */
-export async function insecure(
+export async function remoteOptions(
   { values, config }: Pick<Invocation, "values" | "config">,
   command: string,
-): Promise<string[]> {
-  let flags: string[];
+): Promise<{ insecureRegistries: string[]; registries: RegistriesConfig }> {
+  let insecureRegistries: string[];
   try {
-    flags = (values["insecure-registry"] as string[] | undefined ?? []).map(parseInsecureRegistry);
+    insecureRegistries = (values["insecure-registry"] as string[] | undefined ?? []).map(
+      parseInsecureRegistry,
+    );
   } catch (error) {
     throw new UsageError((error as Error).message, command);
   }
-  return [...flags, ...insecureRegistriesOf((await config()).registries)];
+  return { insecureRegistries, registries: (await config()).registries };
 }
 
 export function positiveInteger(text: string, flag: string): number {

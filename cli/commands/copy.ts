@@ -6,7 +6,7 @@
  * @module
  */
 
-import { type Command, exactly, insecure, INSECURE_REGISTRY } from "../command.ts";
+import { type Command, exactly, INSECURE_REGISTRY, remoteOptions } from "../command.ts";
 import { copyImage } from "../../mod.ts";
 
 export const command: Command = {
@@ -17,8 +17,7 @@ export const command: Command = {
   arguments: exactly(2, "SOURCE and DESTINATION"),
   async run({ values, positionals, config, signal }) {
     const result = await copyImage(positionals[0], positionals[1], {
-      insecureRegistries: await insecure({ values, config }, "copy"),
-      registries: (await config()).registries,
+      ...await remoteOptions({ values, config }, "copy"),
       signal,
     });
     const { uploaded, mounted, present } = result.blobs;

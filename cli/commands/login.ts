@@ -6,7 +6,7 @@
  * @module
  */
 
-import { type Command, exactly, insecure, INSECURE_REGISTRY, UsageError } from "../command.ts";
+import { type Command, exactly, INSECURE_REGISTRY, remoteOptions, UsageError } from "../command.ts";
 import { login } from "../../mod.ts";
 
 export const command: Command = {
@@ -27,8 +27,7 @@ export const command: Command = {
       : values.password;
     if (!password) throw new UsageError("login needs -p PASSWORD or --password-stdin", "login");
     await login(positionals[0], { username: values.username, password }, {
-      insecureRegistries: await insecure({ values, config }, "login"),
-      registries: (await config()).registries,
+      ...await remoteOptions({ values, config }, "login"),
       signal,
     });
     console.log("Login Succeeded");

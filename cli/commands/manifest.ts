@@ -5,7 +5,7 @@
  * @module
  */
 
-import { type Command, exactly, insecure, INSECURE_REGISTRY } from "../command.ts";
+import { type Command, exactly, INSECURE_REGISTRY, remoteOptions } from "../command.ts";
 import { fetchManifest } from "../../mod.ts";
 
 export const command: Command = {
@@ -18,8 +18,7 @@ export const command: Command = {
   arguments: exactly(1, "IMAGE"),
   async run({ values, positionals, config, signal }) {
     const { bytes } = await fetchManifest(positionals[0], {
-      insecureRegistries: await insecure({ values, config }, "manifest"),
-      registries: (await config()).registries,
+      ...await remoteOptions({ values, config }, "manifest"),
       signal,
     });
     await Deno.stdout.write(bytes);

@@ -9,9 +9,9 @@
 import {
   type Command,
   exactly,
-  insecure,
   INSECURE_REGISTRY,
   positiveInteger,
+  remoteOptions,
   UsageError,
 } from "../command.ts";
 import { pullPrinter } from "../pull_output.ts";
@@ -54,7 +54,7 @@ export const command: Command = {
     } catch (error) {
       throw new UsageError((error as Error).message, "pull");
     }
-    const insecureRegistries = await insecure({ values, config }, "pull");
+    const remote = await remoteOptions({ values, config }, "pull");
     const stallTimeout = values["stall-timeout"] === undefined
       ? undefined
       : positiveInteger(values["stall-timeout"], "--stall-timeout") * 1000;
@@ -70,8 +70,7 @@ export const command: Command = {
       missing: values.missing,
       maxConcurrentDownloads,
       stallTimeout,
-      insecureRegistries,
-      registries: (await config()).registries,
+      ...remote,
       signal,
       onProgress: printer.onProgress,
     });

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { type Command, exactly, insecure, INSECURE_REGISTRY } from "../command.ts";
+import { type Command, exactly, INSECURE_REGISTRY, remoteOptions } from "../command.ts";
 import { shortDigest } from "../format.ts";
 import { pushImage } from "../../mod.ts";
 
@@ -21,8 +21,7 @@ export const command: Command = {
   async run({ values, positionals, root, config, signal }) {
     const result = await pushImage(positionals[0], {
       root: root(),
-      insecureRegistries: await insecure({ values, config }, "push"),
-      registries: (await config()).registries,
+      ...await remoteOptions({ values, config }, "push"),
       signal,
       onProgress: (event) => {
         if (event.type === "pushing") {

@@ -8,9 +8,9 @@
 
 import {
   type Command,
-  insecure,
   INSECURE_REGISTRY,
   positiveInteger,
+  remoteOptions,
   UsageError,
 } from "../command.ts";
 import { pullPrinter } from "../pull_output.ts";
@@ -149,8 +149,7 @@ export const command: Command = {
       throw new UsageError(`--cpus needs a number above 0, got "${values.cpus}"`, "run");
     }
     const security = securityOptions(values["security-opt"] ?? []);
-    const insecureRegistries = await insecure({ values, config }, "run");
-    const registries = (await config()).registries;
+    const remote = await remoteOptions({ values, config }, "run");
     // Before the container is known a signal stops the pull (and is passed on once it is).
     const abort = new AbortController();
     const printer = pullPrinter(false);
@@ -182,8 +181,7 @@ export const command: Command = {
           onPull: (image) => console.error(`Unable to find image '${image}' locally`),
           onPulled: printer.done,
           pull: {
-            insecureRegistries,
-            registries,
+            ...remote,
             signal: abort.signal,
             onProgress: printer.onProgress,
           },

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { type Command, exactly, insecure, INSECURE_REGISTRY } from "../command.ts";
+import { type Command, exactly, INSECURE_REGISTRY, remoteOptions } from "../command.ts";
 import { listTags } from "../../mod.ts";
 
 export const command: Command = {
@@ -19,8 +19,7 @@ export const command: Command = {
   arguments: exactly(1, "REPOSITORY"),
   async run({ values, positionals, config, signal }) {
     const tags = await listTags(positionals[0], {
-      insecureRegistries: await insecure({ values, config }, "tags"),
-      registries: (await config()).registries,
+      ...await remoteOptions({ values, config }, "tags"),
       signal,
     });
     if (tags.length > 0) console.log(tags.join("\n"));
