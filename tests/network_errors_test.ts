@@ -5,7 +5,7 @@
  */
 
 import { assert, assertEquals, assertMatch, assertRejects } from "./_assert.ts";
-import { DENOCKER_RUN } from "./_cli.ts";
+import { DENOCKER_RUN, runCli } from "./_cli.ts";
 import { startServer, tempDir } from "./_fake_registry.ts";
 import { RegistryError } from "../lib/errors.ts";
 import { pull } from "../lib/operations/pull.ts";
@@ -104,42 +104,33 @@ Deno.test("network failures name their cause and keep it", async (t) => {
 
   await t.step("the CLI prints the cause in one line", async () => {
     const host = `127.0.0.1:${closedPort()}`;
-    const output = await new Deno.Command(Deno.execPath(), {
-      args: [...DENOCKER_RUN, "pull", "-q", "--root", root.path, `${host}/team/app`],
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    assertEquals(output.code, 1);
+    const result = await runCli(["pull", "-q", "--root", root.path, `${host}/team/app`]);
     assertEquals(
-      new TextDecoder().decode(output.stderr),
-      `denocker: Cannot fetch manifest ${host}/team/app:latest: cannot reach ${host}: connection refused\n`,
+      [result.code, result.stderr],
+      [
+        1,
+        `denocker: Cannot fetch manifest ${host}/team/app:latest: cannot reach ${host}: connection refused\n`,
+      ],
     );
   });
 
   await t.step("no network permission for the host: said so, not retried", async () => {
     const host = `127.0.0.1:${closedPort()}`;
-    const output = await new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
+    const result = await runCli(["pull", "-q", "--root", root.path, `${host}/team/app`], {
+      permissions: [
         "--allow-net=127.0.0.1:1",
         "--allow-read",
         "--allow-write",
         "--allow-env",
         "--allow-sys",
-        new URL("../cli.ts", import.meta.url).pathname,
-        "pull",
-        "-q",
-        "--root",
-        root.path,
-        `${host}/team/app`,
       ],
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    assertEquals(output.code, 1);
+    });
     assertEquals(
-      new TextDecoder().decode(output.stderr),
-      `denocker: Cannot fetch manifest ${host}/team/app:latest: Deno was not given network access to ${host} (--allow-net=${host})\n`,
+      [result.code, result.stderr],
+      [
+        1,
+        `denocker: Cannot fetch manifest ${host}/team/app:latest: Deno was not given network access to ${host} (--allow-net=${host})\n`,
+      ],
     );
   });
 });
