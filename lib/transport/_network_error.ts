@@ -25,64 +25,80 @@ function messages(error: unknown): string[] {
   return found;
 }
 
+/** Why a request got no answer, and whether another attempt could change it. */
+interface Diagnosis {
+  /** In a few words, e.g. "connection refused". */
+  reason: string;
+  /**
+   * No retry can help, so none is made, as docker makes none: nothing
+   * listens there, DNS does not know the host, Deno refuses the port, or TLS
+   * is misconfigured (a plain-HTTP registry, an untrusted certificate).
+   * Resets, timeouts and broken bodies are retried.
+   */
+  final: boolean;
+}
+
 /**
- * Describes a failed request's cause in a few words.
+ * Diagnoses a failed request from its cause.
  *
  * @param error What `fetch` threw.
  * @param host The host (and port) the request went to.
- * @returns The reason, e.g. "connection refused".
+ * @returns The reason and whether it is final.
  */
-export function describeNetworkFailure(error: unknown, host: string): string {
-  if (error instanceof DOMException && error.name === "TimeoutError") return error.message;
+function diagnose(error: unknown, host: string): Diagnosis {
+  const retryable = (reason: string) => ({ reason, final: false });
+  const final = (reason: string) => ({ reason, final: true });
+  if (error instanceof DOMException && error.name === "TimeoutError") {
+    return retryable(error.message);
+  }
   const chain = messages(error);
   const all = chain.join(" | ");
   const name = host.replace(/:[0-9]+$/, "");
-  if (/connection refused|os error 111|ECONNREFUSED/i.test(all)) {
-    return "connection refused";
-  }
+  if (/connection refused|os error 111|ECONNREFUSED/i.test(all)) return final("connection refused");
   const blocked = /Requests to port ([0-9]+) are blocked/.exec(all);
   if (blocked) {
-    return `port ${blocked[1]} is one Deno never connects to (a port browsers block too)`;
+    return final(`port ${blocked[1]} is one Deno never connects to (a port browsers block too)`);
   }
   if (/dns error|failed to lookup address|ENOTFOUND|name resolution|not known/i.test(all)) {
-    return `host not found (DNS lookup of ${name} failed)`;
+    return final(`host not found (DNS lookup of ${name} failed)`);
   }
   if (
     /InvalidContentType|corrupt message|wrong version number|http request to an https/i.test(all)
   ) {
-    return `TLS handshake failed: ${host} does not speak HTTPS; if it is a plain-HTTP registry, ` +
-      `use --insecure-registry ${host}`;
+    return final(
+      `TLS handshake failed: ${host} does not speak HTTPS; if it is a plain-HTTP registry, ` +
+        `use --insecure-registry ${host}`,
+    );
   }
   if (/certificate|UnknownIssuer|NotValidForName|CertExpired/i.test(all)) {
     const detail = chain[chain.length - 1].replace(/^.*client error \(Connect\): /, "");
-    return `TLS certificate not accepted: ${detail}`;
+    return final(`TLS certificate not accepted: ${detail}`);
   }
   if (/tls|handshake/i.test(all)) {
-    return `TLS handshake failed: ${chain[chain.length - 1].replace(/^.*: /, "")}`;
+    return final(`TLS handshake failed: ${chain[chain.length - 1].replace(/^.*: /, "")}`);
   }
-  if (/timed out|os error 110|ETIMEDOUT/i.test(all)) return "connection timed out";
+  if (/timed out|os error 110|ETIMEDOUT/i.test(all)) return retryable("connection timed out");
   if (/connection reset|os error 104|ECONNRESET/i.test(all)) {
-    return "connection reset by the server";
+    return retryable("connection reset by the server");
   }
   if (
     /error reading a body|connection closed before message completed|IncompleteMessage/i.test(all)
   ) {
-    return "the connection broke off while the body was read";
+    return retryable("the connection broke off while the body was read");
   }
   if (/network is unreachable|os error 101|ENETUNREACH/i.test(all)) {
-    return "network unreachable";
+    return retryable("network unreachable");
   }
   // Deno's own wording is better than nothing; drop the URL it repeats.
-  return chain[chain.length - 1].replace(/^error sending request for url \([^)]*\): /, "");
+  return retryable(
+    chain[chain.length - 1].replace(/^error sending request for url \([^)]*\): /, ""),
+  );
 }
-
-/** The reasons {@link networkError} gives that no retry can change. */
-const FINAL_REASONS = ["TLS ", "connection refused", "host not found", "port "];
 
 /**
  * The error for a request that got no answer: a {@link NetworkError} whose
  * message names the action, the host and the reason, with the original
- * error as its `cause`.
+ * error as its `cause`; marked final where no retry can help.
  *
  * @param error What `fetch` threw.
  * @param action What was being done, e.g. "fetch manifest …".
@@ -98,14 +114,11 @@ export function networkError(error: unknown, action: string, host: string): Netw
       ),
     );
   }
-  const reason = describeNetworkFailure(error, host);
+  const { reason, final } = diagnose(error, host);
   const failure = new NetworkError(`Cannot ${action}: cannot reach ${host}: ${reason}`, {
     cause: error,
   });
-  // No retry where none can help, as docker gives none: a refused connection (nothing listens
-  // there), a host DNS does not know, a port Deno refuses, and TLS failures (a plain-HTTP registry, an untrusted
-  // certificate), which are configuration. Resets, timeouts and 5xx are retried.
-  return FINAL_REASONS.some((start) => reason.startsWith(start)) ? permanent(failure) : failure;
+  return final ? permanent(failure) : failure;
 }
 
 /**
