@@ -112,10 +112,10 @@ export async function remoteOptions(
   return { insecureRegistries, registries: (await config()).registries };
 }
 
-export function positiveInteger(text: string, flag: string): number {
+export function positiveInteger(text: string, flag: string, command: string): number {
   const value = Number(text);
   if (!Number.isInteger(value) || value < 1) {
-    throw new UsageError(`${flag} needs a whole number of at least 1, got "${text}"`, "pull");
+    throw new UsageError(`${flag} needs a whole number of at least 1, got "${text}"`, command);
   }
   return value;
 }

@@ -12,7 +12,8 @@ import { familiarReference, type PullEvent, type PullResult } from "../mod.ts";
 
 /**
  * Prints a pull as docker does, on stderr: `Using default tag:` when the
- * reference named none, the progress, then `Digest:` and `Status:`. Quiet keeps only warnings (a warning is never lost).
+ * reference named none, the progress, then `Digest:` and `Status:`. Quiet
+ * keeps only warnings (a warning is never lost).
  */
 export function pullPrinter(quiet: boolean, defaultTag?: string) {
   const terminal = Deno.stderr.isTerminal();

@@ -60,6 +60,15 @@ containerTest("run busybox: output, exit statuses, namespaces, defaults and opti
       assertEquals(oom.code, 137, oom.stderr);
       const bad = await runAll(["--root", root, "run", "--memory", "lots", "busybox"]);
       assertEquals(bad.code, 125);
+      // A flag's usage error points at run's help, not another command's.
+      const zero = await runAll(["--root", root, "run", "--pids-limit", "0", "busybox"]);
+      assertEquals(
+        [zero.code, zero.stderr],
+        [
+          125,
+          `denocker: --pids-limit needs a whole number of at least 1, got "0"\nSee 'denocker run --help'.\n`,
+        ],
+      );
     });
 
     await t.step("PID 1, its own /proc, its hostname, only lo and it is up", async () => {

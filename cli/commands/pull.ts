@@ -57,10 +57,10 @@ export const command: Command = {
     const remote = await remoteOptions({ values, config }, "pull");
     const stallTimeout = values["stall-timeout"] === undefined
       ? undefined
-      : positiveInteger(values["stall-timeout"], "--stall-timeout") * 1000;
+      : positiveInteger(values["stall-timeout"], "--stall-timeout", "pull") * 1000;
     const maxConcurrentDownloads = values["max-concurrent-downloads"] === undefined
       ? undefined
-      : positiveInteger(values["max-concurrent-downloads"], "--max-concurrent-downloads");
+      : positiveInteger(values["max-concurrent-downloads"], "--max-concurrent-downloads", "pull");
     // docker's first line when the reference names neither tag nor digest.
     const defaultTag = /[:@]/.test(positionals[0].split("/").at(-1)!) ? undefined : reference.tag;
     const printer = pullPrinter(values.quiet ?? false, defaultTag);

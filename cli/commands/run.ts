@@ -166,7 +166,7 @@ export const command: Command = {
           cpus,
           pidsLimit: values["pids-limit"] === undefined
             ? undefined
-            : positiveInteger(values["pids-limit"], "--pids-limit"),
+            : positiveInteger(values["pids-limit"], "--pids-limit", "run"),
           network,
           readOnly: values["read-only"],
           rootfs: values.rootfs,
