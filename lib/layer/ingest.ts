@@ -32,7 +32,10 @@ export interface IngestOptions {
   layers: LayerStore;
   /** A staging directory on the same file system as the store. */
   staging: string;
-  /** Receives the blob bytes too, when the blob is being downloaded; it verifies them. */
+  /**
+   * Receives the blob bytes too, when the blob is being downloaded, and verifies them: those
+   * past its `offset` (a continued download's writer holds the first ones already).
+   */
   blobWriter?: BlobWriter;
   /** Extraction limits and ownership. */
   extract?: ExtractOptions;
@@ -197,7 +200,7 @@ class InlineExtraction implements LayerExtraction {
  *
  * Requires `--allow-read` and `--allow-write` (of the store).
  *
- * @param source The layer blob's bytes.
+ * @param source The layer blob's bytes, from its first.
  * @param options Descriptor, diff_id, stores and staging.
  * @returns The stored layer's record.
  */
@@ -223,14 +226,19 @@ export async function ingestLayer(
   let result: LayerExtractionResult;
   try {
     let bytes = 0;
+    // A continued download's writer already holds (and has hashed) the blob's first bytes.
+    const held = blobWriter?.offset ?? 0;
     for await (const chunk of source) {
       options.signal?.throwIfAborted();
       // After an extraction failure a download is still hashed to its (announced, capped)
       // end: a corrupt blob is better reported as a digest mismatch than as a broken tar.
       if (extraction.settled && !blobWriter) break;
+      const start = bytes;
       // Counted before the chunk is handed over: a worker takes its buffer.
       bytes += chunk.byteLength;
-      await blobWriter?.write(chunk);
+      if (bytes > held) {
+        await blobWriter?.write(start >= held ? chunk : chunk.subarray(held - start));
+      }
       await extraction.write(chunk);
       options.onBytes?.(bytes);
     }

@@ -250,10 +250,10 @@ async function loadConfig(
 
 /**
  * Opens a layer blob's download, or returns undefined when the blob is
- * stored. A partial left by an earlier pull is continued: its bytes are
- * read back from disk (and hashed and extracted again), and only the rest
- * is fetched, with `Range`. Another process downloading the same blob is
- * waited for.
+ * stored. A partial left by an earlier pull is continued: the store hashes
+ * its bytes again, the source reads them back from disk for the extraction,
+ * and only the rest is fetched, with `Range`. Another process downloading
+ * the same blob is waited for.
  */
 async function startDownload(
   context: PullContext,
@@ -262,24 +262,28 @@ async function startDownload(
   const { blobs, client, reference, signal, options } = context;
   const { digest, size } = layer;
   if (await blobs.has(digest, size)) return undefined;
-  const partial = await blobs.resume(digest, size, {
+  const writer = await blobs.resume(digest, size, {
     onWait: () => options.onProgress?.({ type: "layer-waiting", digest, size }),
   });
   // Undefined: another command stored the blob while this one waited for it.
-  if (partial === undefined) return undefined;
+  if (writer === undefined) return undefined;
   context.transferred = true;
   try {
-    const rest = partial.offset < size
+    // The extraction needs the whole blob: what the partial holds is read back for it.
+    const held = await blobs.readPartial(digest, writer.offset);
+    const rest = writer.offset < size
       ? await client.fetchBlob(reference.repository, layer, {
         signal,
         verify: false,
-        start: partial.offset,
+        start: writer.offset,
+      }).catch(async (error) => {
+        await held.cancel().catch(() => {});
+        throw error;
       })
-      : new ReadableStream<Uint8Array>({ start: (controller) => controller.close() });
-    return { source: concatStreams(partial.prefix, rest), writer: partial.writer };
+      : ReadableStream.from<Uint8Array>([]);
+    return { source: concatStreams(held, rest), writer };
   } catch (error) {
-    await partial.writer.abort();
-    await partial.prefix.cancel().catch(() => {});
+    await writer.abort();
     throw error;
   }
 }

@@ -7,21 +7,14 @@
  */
 
 import { join } from "node:path";
-import { digestOf, parseDigest, StreamVerifier } from "../model/digest.ts";
+import { digestOf, parseDigest } from "../model/digest.ts";
 import { syncDirectory, tempName } from "../io/atomic_file.ts";
 import { readDirIfExists, removeIfExists } from "../io/fs.ts";
 import { acquireLock } from "../io/lock.ts";
 import { rootLayout } from "./layout.ts";
+import { type BlobWriter, openBlobWriter } from "./_blob_writer.ts";
 
-/** An open, not yet committed blob. */
-export interface BlobWriter {
-  /** Appends a chunk; fails as soon as more bytes than announced arrive. */
-  write(chunk: Uint8Array): Promise<void>;
-  /** Verifies digest and size, syncs, and moves the blob into place. */
-  commit(): Promise<void>;
-  /** Drops the temp file. Safe to call after a failed commit. */
-  abort(): Promise<void>;
-}
+export type { BlobWriter };
 
 /**
  * The blob store under a denocker root.
@@ -94,37 +87,9 @@ export class ContentStore {
    */
   async ingest(digest: string, size?: number): Promise<BlobWriter> {
     const target = this.path(digest);
-    const verifier = new StreamVerifier(digest, size, `Cannot store blob ${digest}`);
     await Deno.mkdir(this.tempDirectory, { recursive: true, mode: 0o700 });
-    const temp = join(this.tempDirectory, tempName("blob"));
-    const file = await Deno.open(temp, { write: true, createNew: true, mode: 0o644 });
-    let closed = false;
-    const close = () => {
-      if (!closed) {
-        closed = true;
-        file.close();
-      }
-    };
-    return {
-      async write(chunk) {
-        verifier.update(chunk);
-        let written = 0;
-        while (written < chunk.byteLength) written += await file.write(chunk.subarray(written));
-      },
-      async commit() {
-        verifier.finish();
-        await file.sync();
-        close();
-        const directory = join(target, "..");
-        await Deno.mkdir(directory, { recursive: true });
-        await Deno.rename(temp, target);
-        await syncDirectory(directory);
-      },
-      async abort() {
-        close();
-        await Deno.remove(temp).catch(() => {});
-      },
-    };
+    const path = join(this.tempDirectory, tempName("blob"));
+    return await openBlobWriter({ digest, size, path, target, keepOnAbort: false });
   }
 
   /**
@@ -142,113 +107,60 @@ export class ContentStore {
   /**
    * Starts or continues downloading a blob into its partial file. The blob
    * is locked for this process until commit or abort (a second process
-   * waits, then finds the blob stored or continues the partial). The bytes
-   * already there are handed back as `prefix`: feed them to the writer
-   * again (they are hashed, not rewritten), then the rest of the blob from
-   * `offset`. An abort keeps the partial for the next pull; a digest
-   * mismatch at commit removes it.
+   * waits, then finds the blob stored or continues the partial). The
+   * writer starts with the bytes already there, hashed again from disk:
+   * write the blob from its `offset` on. An abort keeps the partial for the
+   * next pull; a digest mismatch at commit removes it.
    *
    * @param digest The digest the blob must have.
    * @param size Its size.
    * @param options What to call while another process holds the blob.
-   * @returns The offset reached, the prefix, the writer.
+   * @returns The writer, or undefined when another process stored the blob meanwhile.
    */
   async resume(
     digest: string,
     size: number,
     options: { onWait?: () => void } = {},
-  ): Promise<
-    { offset: number; prefix: ReadableStream<Uint8Array>; writer: BlobWriter } | undefined
-  > {
+  ): Promise<BlobWriter | undefined> {
     const path = this.partialPath(digest);
     await Deno.mkdir(join(path, ".."), { recursive: true, mode: 0o700 });
     const release = await acquireLock(`${path}.lock`, { exclusive: true, onWait: options.onWait });
-    let file: Deno.FsFile;
-    let offset: number;
     try {
       // Another process may have stored it while this one waited for the lock.
       if (await this.has(digest, size)) {
         release();
         return undefined;
       }
-      file = await Deno.open(path, { read: true, write: true, create: true, mode: 0o644 });
-      offset = (await file.stat()).size;
-      if (offset > size) {
-        await file.truncate(0);
-        offset = 0;
-      }
-      await file.seek(offset, Deno.SeekMode.Start);
+      const target = this.path(digest);
+      return await openBlobWriter({ digest, size, path, target, keepOnAbort: true, release });
     } catch (error) {
       release();
       throw error;
     }
-    const prefix = offset === 0
-      ? new ReadableStream<Uint8Array>({ start: (controller) => controller.close() })
-      : (await Deno.open(path, { read: true })).readable.pipeThrough(
-        new TransformStream<Uint8Array, Uint8Array>({
-          // The file may have grown past the offset by now only through this writer; stop there.
-          transform: (() => {
-            let left = offset;
-            return (chunk, controller) => {
-              if (left <= 0) return;
-              controller.enqueue(chunk.byteLength <= left ? chunk : chunk.subarray(0, left));
-              left -= chunk.byteLength;
-            };
-          })(),
-        }),
-      );
-    const verifier = new StreamVerifier(digest, size, `Cannot store blob ${digest}`);
-    let position = 0;
-    let closed = false;
-    const close = () => {
-      if (!closed) {
-        closed = true;
-        file.close();
-      }
-    };
-    const target = this.path(digest);
-    return {
-      offset,
-      prefix,
-      writer: {
-        async write(chunk) {
-          verifier.update(chunk);
-          const start = position;
-          position += chunk.byteLength;
-          if (position <= offset) return; // Already on disk: hashed again, not rewritten.
-          let fresh = start < offset ? chunk.subarray(offset - start) : chunk;
-          while (fresh.byteLength > 0) fresh = fresh.subarray(await file.write(fresh));
+  }
+
+  /**
+   * Reads back the first bytes of a download's partial file (while its
+   * writer is open: the bytes a continued download passes on again).
+   *
+   * @param digest The blob's digest.
+   * @param length How many bytes, at most the writer's offset.
+   * @returns Those bytes.
+   */
+  async readPartial(digest: string, length: number): Promise<ReadableStream<Uint8Array>> {
+    if (length === 0) return ReadableStream.from<Uint8Array>([]);
+    const file = await Deno.open(this.partialPath(digest), { read: true });
+    let left = length;
+    // The writer appends past `length`: the stream stops there.
+    return file.readable.pipeThrough(
+      new TransformStream<Uint8Array, Uint8Array>({
+        transform(chunk, controller) {
+          if (left <= 0) return;
+          controller.enqueue(chunk.byteLength <= left ? chunk : chunk.subarray(0, left));
+          left -= chunk.byteLength;
         },
-        async commit() {
-          try {
-            verifier.finish();
-          } catch (error) {
-            // The bytes kept were wrong (or the blob is): the next pull starts from zero.
-            close();
-            await Deno.remove(path).catch(() => {});
-            release();
-            throw error;
-          }
-          try {
-            await file.sync();
-            close();
-            const directory = join(target, "..");
-            await Deno.mkdir(directory, { recursive: true });
-            await Deno.rename(path, target);
-            await syncDirectory(directory);
-          } finally {
-            // Only once the blob is in place: a waiting process then finds it stored.
-            release();
-          }
-        },
-        abort() {
-          // Kept: the next pull continues from here.
-          close();
-          release();
-          return Promise.resolve();
-        },
-      },
-    };
+      }),
+    );
   }
 
   /**
