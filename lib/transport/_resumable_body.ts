@@ -11,6 +11,7 @@
 
 import { DenockerError, NetworkError } from "../errors.ts";
 import { networkError } from "./_network_error.ts";
+import { continuedStream, dropBytes } from "./_continued_stream.ts";
 
 /** What a resumable body needs besides its first response. */
 export interface ResumableBodyOptions {
@@ -44,74 +45,60 @@ export function resumableBody(
   options: ResumableBodyOptions,
 ): ReadableStream<Uint8Array> {
   const { signal, start, size, action, host, stallTimeout } = options;
-  let reader = (first.body ?? new Blob([]).stream()).getReader();
-  let offset = start;
-  /** Bytes of a restarted (200) body still to drop. */
-  let skip = start > 0 && first.status !== 206 ? start : 0;
+  /** A response's body from `offset`: a 200 is the whole blob again, its repeat dropped. */
+  const from = (response: Response, offset: number) =>
+    dropBytes(bodyOf(response), offset > 0 && response.status !== 206 ? offset : 0);
   let failures = 0;
-  const read = async () => {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const stalled = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        reject(networkError(
-          new DOMException(`stalled: no byte for ${stallTimeout / 1000} s`, "TimeoutError"),
+  return continuedStream(from(first, start), {
+    start,
+    read: (reader) =>
+      readWithin(reader, stallTimeout, (error) => {
+        if (error instanceof DenockerError || signal?.aborted) return error;
+        return networkError(error, action, host);
+      }),
+    end(offset) {
+      if (offset < size) {
+        throw networkError(
+          new Error(`the body ended after ${offset} of ${size} bytes`),
           action,
           host,
-        ));
-      }, stallTimeout);
-    });
-    try {
-      return await Promise.race([reader.read(), stalled]);
-    } catch (error) {
-      if (error instanceof DenockerError || signal?.aborted) throw error;
-      throw networkError(error, action, host);
-    } finally {
-      clearTimeout(timer);
-    }
-  };
-  const resume = async (error: unknown) => {
-    failures++;
-    if (signal?.aborted || !(error instanceof NetworkError)) throw error;
-    reader.cancel().catch(() => {});
-    await options.pause(failures, error);
-    const response = await options.open(offset);
-    // A 200 is the whole blob again: drop what was already passed on.
-    skip = response.status === 206 ? 0 : offset;
-    reader = (response.body ?? new Blob([]).stream()).getReader();
-  };
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      for (;;) {
-        try {
-          const { done, value } = await read();
-          if (done) {
-            if (offset < size) {
-              throw networkError(
-                new Error(`the body ended after ${offset} of ${size} bytes`),
-                action,
-                host,
-              );
-            }
-            controller.close();
-            return;
-          }
-          let chunk = value;
-          if (skip > 0) {
-            const dropped = Math.min(skip, chunk.byteLength);
-            skip -= dropped;
-            chunk = chunk.subarray(dropped);
-            if (chunk.byteLength === 0) continue;
-          }
-          offset += chunk.byteLength;
-          controller.enqueue(chunk);
-          return;
-        } catch (error) {
-          await resume(error);
-        }
+        );
       }
     },
-    cancel(reason) {
-      return reader.cancel(reason);
+    async reopen(offset, error) {
+      failures++;
+      if (signal?.aborted || !(error instanceof NetworkError)) throw error;
+      await options.pause(failures, error);
+      return from(await options.open(offset), offset);
     },
-  }, { highWaterMark: 0 });
+  });
+}
+
+/** A response's body; an empty stream for none. */
+function bodyOf(response: Response): ReadableStream<Uint8Array> {
+  return response.body ?? ReadableStream.from<Uint8Array>([]);
+}
+
+/**
+ * Reads a chunk, or fails once no byte came for `stallTimeout` ms; a failure
+ * is passed through `failure` first.
+ */
+async function readWithin(
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+  stallTimeout: number,
+  failure: (error: unknown) => unknown,
+): Promise<ReadableStreamReadResult<Uint8Array>> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const stalled = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      reject(new DOMException(`stalled: no byte for ${stallTimeout / 1000} s`, "TimeoutError"));
+    }, stallTimeout);
+  });
+  try {
+    return await Promise.race([reader.read(), stalled]);
+  } catch (error) {
+    throw failure(error);
+  } finally {
+    clearTimeout(timer);
+  }
 }

@@ -11,6 +11,7 @@ import { DenockerError, InvalidInputError, NetworkError } from "../errors.ts";
 import type { Descriptor } from "../model/manifest.ts";
 import { verifyingStream } from "../model/digest.ts";
 import type { FetchedManifest, ManifestHead, RegistryClient } from "./registry.ts";
+import { continuedStream } from "./_continued_stream.ts";
 
 /** What a pull asks of a registry: manifests and blobs. */
 export type ImageSource = Pick<RegistryClient, "headManifest" | "getManifest" | "fetchBlob">;
@@ -144,39 +145,29 @@ export class MirroredRegistry implements ImageSource {
     }
     const order = this.#available();
     let position = 0;
-    let offset = options.start ?? 0;
-    const open = async (): Promise<ReadableStreamDefaultReader<Uint8Array>> => {
+    /** The blob from `offset`, from the first source left that answers. */
+    const open = async (offset: number): Promise<ReadableStream<Uint8Array>> => {
       for (;; position++) {
         try {
-          const body = await order[position].client.fetchBlob(repository, descriptor, {
+          return await order[position].client.fetchBlob(repository, descriptor, {
             signal,
             verify: false,
             start: offset,
           });
-          return body.getReader();
         } catch (error) {
           this.#leave(order[position], order[position + 1], error, signal);
         }
       }
     };
-    let reader = await open();
-    const body = new ReadableStream<Uint8Array>({
-      pull: async (controller) => {
-        for (;;) {
-          try {
-            const { done, value } = await reader.read();
-            if (done) return controller.close();
-            offset += value.byteLength;
-            return controller.enqueue(value);
-          } catch (error) {
-            this.#leave(order[position], order[position + 1], error, signal);
-            position++;
-            reader = await open();
-          }
-        }
+    const start = options.start ?? 0;
+    const body = continuedStream(await open(start), {
+      start,
+      reopen: (offset, error) => {
+        this.#leave(order[position], order[position + 1], error, signal);
+        position++;
+        return open(offset);
       },
-      cancel: (reason) => reader.cancel(reason),
-    }, { highWaterMark: 0 });
+    });
     if (options.verify === false) return body;
     return body.pipeThrough(
       verifyingStream(
