@@ -76,12 +76,12 @@ export { formatPlatform, hostPlatform, parsePlatform } from "./lib/model/platfor
 export {
   type FetchedManifest,
   type ManifestHead,
-  parseInsecureRegistry,
   RegistryClient,
   type RegistryClientOptions,
   type RetryEvent,
   type RetryOptions,
 } from "./lib/transport/registry.ts";
+export { parseInsecureRegistry } from "./lib/transport/endpoint.ts";
 export {
   type CredentialLookup,
   type Credentials,

@@ -12,7 +12,7 @@ import {
   removeDockerCredentials,
   saveDockerCredentials,
 } from "../transport/credentials.ts";
-import { parseInsecureRegistry } from "../transport/registry.ts";
+import { parseInsecureRegistry } from "../transport/endpoint.ts";
 import { registryAccess, type RemoteOptions } from "../transport/access.ts";
 
 /** Options for {@link login} and {@link logout}. */

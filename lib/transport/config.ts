@@ -18,7 +18,7 @@ import { join } from "node:path";
 import { InvalidInputError } from "../errors.ts";
 import { DOCKER_HUB } from "../model/reference.ts";
 import { permissionGranted } from "../permissions.ts";
-import { parseInsecureRegistry } from "./registry.ts";
+import { parseInsecureRegistry } from "./endpoint.ts";
 
 /** What the config says of one registry. */
 export interface RegistrySettings {

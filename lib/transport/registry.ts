@@ -1,7 +1,8 @@
 /**
- * The registry transport: the only module that speaks HTTP. It owns the
- * distribution API calls, authentication, redirects, size caps and digest
- * checks.
+ * A registry's distribution API: manifests, blobs, uploads, tags, with
+ * their size caps and digest checks. Each request goes through the retry
+ * layer (`_retry.ts`) and the HTTP policy (`_http_policy.ts`: timeouts,
+ * redirects, auth); a blob's body is resumable (`_resumable_body.ts`).
  *
  * @module
  */
@@ -9,13 +10,7 @@
 import { Authenticator } from "./_auth.ts";
 import type { CredentialLookup } from "./credentials.ts";
 import { digestOf, parseDigest, verifyingStream } from "../model/digest.ts";
-import {
-  AuthenticationError,
-  DenockerError,
-  InvalidInputError,
-  RegistryError,
-  VerificationError,
-} from "../errors.ts";
+import { DenockerError, InvalidInputError, RegistryError, VerificationError } from "../errors.ts";
 
 import {
   type Descriptor,
@@ -23,22 +18,17 @@ import {
   parseManifestDocument,
 } from "../model/manifest.ts";
 import { MANIFEST_ACCEPT } from "../model/media_types.ts";
-import { registryApiHost } from "../model/reference.ts";
-import { fetchWithTimeout, networkError } from "./_network_error.ts";
-import {
-  Retrier,
-  RETRYABLE_STATUSES,
-  type RetryEvent,
-  type RetryOptions,
-  withRetryAfter,
-} from "./_retry.ts";
+import { networkError } from "./_network_error.ts";
+import { httpPolicy, type Send, timedFetch } from "./_http_policy.ts";
+import { errorFrom, readCapped } from "./_response.ts";
+import { registryOrigin } from "./endpoint.ts";
+import { Retrier, RETRYABLE_STATUSES, type RetryEvent, type RetryOptions } from "./_retry.ts";
 import { resumableBody } from "./_resumable_body.ts";
 
 export type { RetryEvent, RetryOptions };
 
 /** Largest manifest accepted, as the distribution spec recommends. */
 export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
-const MAX_ERROR_BODY_BYTES = 64 * 1024;
 
 /** Options for a {@link RegistryClient}. */
 export interface RegistryClientOptions {
@@ -102,111 +92,6 @@ export interface ManifestHead {
 }
 
 /**
- * Whether a registry host is a loopback address, reached over plain HTTP.
- *
- * @param host Host with optional port.
- * @returns True for `localhost`, `127.0.0.0/8` and `::1`.
- */
-export function isLoopbackHost(host: string): boolean {
-  const name = host.startsWith("[") ? host.slice(0, host.indexOf("]") + 1) : host.split(":")[0];
-  return name === "localhost" || name === "[::1]" || /^127(\.[0-9]{1,3}){3}$/.test(name);
-}
-
-/**
- * Reads an `--insecure-registry` entry as docker does: `HOST[:PORT]`, with
- * an `http://` or `https://` prefix stripped (it says nothing: the entry
- * always means plain HTTP). Other schemes, paths and malformed hosts are
- * refused with an `InvalidInputError` naming the entry.
- *
- * @example
- * ```ts
- * import { parseInsecureRegistry } from "@denocker/denocker";
- * parseInsecureRegistry("http://registry.lan:5000"); // "registry.lan:5000"
- * ```
- *
- * @param entry The entry as given.
- * @returns `HOST[:PORT]`.
- */
-export function parseInsecureRegistry(entry: string): string {
-  const fail = (reason: string) =>
-    new InvalidInputError(
-      `Cannot use insecure registry "${entry}": ${reason}; expected HOST[:PORT]`,
-    );
-  let host = entry.trim();
-  const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(host);
-  if (scheme) {
-    if (!/^https?$/i.test(scheme[1])) throw fail(`the scheme ${scheme[1]}:// is not HTTP`);
-    host = host.slice(scheme[0].length);
-  }
-  host = host.replace(/\/$/, "");
-  if (host === "") throw fail("no host");
-  if (host.includes("/")) throw fail("it names a path, not just a host");
-  const match = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(?::([0-9]+))?$/.exec(host);
-  if (!match || (match[2] !== undefined && (Number(match[2]) < 1 || Number(match[2]) > 65535))) {
-    throw fail("not a host name with an optional port");
-  }
-  return host.toLowerCase();
-}
-
-async function readCapped(response: Response, cap: number, what: string): Promise<Uint8Array> {
-  const declared = Number(response.headers.get("content-length") ?? NaN);
-  if (declared > cap) {
-    await response.body?.cancel();
-    throw new InvalidInputError(
-      `Cannot fetch ${what}: ${declared} bytes is over the ${cap}-byte limit`,
-    );
-  }
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  if (response.body) {
-    for await (const chunk of response.body) {
-      total += chunk.byteLength;
-      if (total > cap) {
-        throw new InvalidInputError(`Cannot fetch ${what}: more than the ${cap}-byte limit`);
-      }
-      chunks.push(chunk);
-    }
-  }
-  const bytes = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return bytes;
-}
-
-async function errorFrom(response: Response, action: string): Promise<RegistryError> {
-  let detail = "";
-  const codes: string[] = [];
-  try {
-    const text = new TextDecoder().decode(
-      await readCapped(response, MAX_ERROR_BODY_BYTES, "error body"),
-    );
-    const body = JSON.parse(text);
-    for (const error of body.errors ?? []) {
-      if (typeof error.code === "string") codes.push(error.code);
-      if (typeof error.message === "string" && detail === "") detail = error.message;
-    }
-  } catch {
-    // A body that is not a distribution error says nothing more than the status.
-  }
-  const reason = codes.length > 0
-    ? `${codes.join(", ")}${detail ? ` (${detail})` : ""}`
-    : response.statusText || "request failed";
-  const ErrorClass = response.status === 401 || response.status === 403
-    ? AuthenticationError
-    : RegistryError;
-  return withRetryAfter(
-    new ErrorClass(`Cannot ${action}: ${reason} (HTTP ${response.status})`, {
-      status: response.status,
-      codes,
-    }),
-    response,
-  );
-}
-
-/**
  * A client for one registry's distribution API.
  *
  * @example
@@ -221,9 +106,7 @@ export class RegistryClient {
   readonly registry: string;
   /** Base URL of the API, e.g. `https://registry-1.docker.io`. */
   readonly baseUrl: string;
-  readonly #fetch: typeof fetch;
-  readonly #auth: Authenticator;
-  readonly #maxRedirects: number;
+  readonly #send: Send;
   readonly #maxManifestBytes: number;
   readonly #stallTimeout: number;
   readonly #retrier: Retrier;
@@ -236,107 +119,30 @@ export class RegistryClient {
    */
   constructor(registry: string, options: RegistryClientOptions = {}) {
     this.registry = registry;
-    const host = registryApiHost(registry);
-    const insecure = isLoopbackHost(host) ||
-      (options.insecureRegistries ?? []).map(parseInsecureRegistry).some((entry) =>
-        entry === host.toLowerCase() || entry === host.toLowerCase().replace(/:[0-9]+$/, "")
-      );
     this.baseUrl = options.baseUrl === undefined
-      ? `${insecure ? "http" : "https"}://${host}`
+      ? registryOrigin(registry, options.insecureRegistries)
       : new URL(options.baseUrl).origin;
-    const baseFetch = options.fetch ?? fetch;
-    const timeout = options.responseTimeout ?? DEFAULT_RESPONSE_TIMEOUT_MS;
-    this.#fetch = (input, init) =>
-      fetchWithTimeout(baseFetch, new URL(input instanceof Request ? input.url : input), {
-        ...init,
-      }, timeout);
-    this.#maxRedirects = options.maxRedirects ?? 5;
+    const fetcher = timedFetch(
+      options.fetch ?? fetch,
+      options.responseTimeout ?? DEFAULT_RESPONSE_TIMEOUT_MS,
+    );
+    this.#send = httpPolicy({
+      baseUrl: this.baseUrl,
+      fetch: fetcher,
+      maxRedirects: options.maxRedirects ?? 5,
+      auth: new Authenticator(registry, {
+        fetch: fetcher,
+        credentials: options.credentials,
+        allowHttpRealm: this.baseUrl.startsWith("http:"),
+      }),
+    });
     this.#maxManifestBytes = options.maxManifestBytes ?? MAX_MANIFEST_BYTES;
     this.#stallTimeout = options.stallTimeout ?? DEFAULT_STALL_TIMEOUT_MS;
     this.#retrier = new Retrier(options.retry, options.onRetry);
-    this.#auth = new Authenticator(registry, {
-      fetch: this.#fetch,
-      credentials: options.credentials,
-      allowHttpRealm: this.baseUrl.startsWith("http:"),
-    });
   }
 
   /**
-   * Sends a request to the registry, answering auth challenges and following
-   * redirects itself: relative `Location`s are resolved, hops are bounded, an
-   * HTTPS to HTTP downgrade is refused, and the registry's `Authorization`
-   * header is never sent to another origin.
-   */
-  async #send(
-    path: string,
-    init: {
-      method: string;
-      accept?: string;
-      scope: string;
-      signal?: AbortSignal;
-      range?: number;
-      body?: BodyInit;
-      contentType?: string;
-      contentRange?: string;
-    },
-    action: string,
-  ): Promise<Response> {
-    const origin = new URL(this.baseUrl).origin;
-    let answeredChallenge = false;
-    let url = new URL(path, this.baseUrl);
-    for (let hop = 0;; hop++) {
-      const headers = new Headers();
-      if (init.accept) headers.set("Accept", init.accept);
-      if (init.range) headers.set("Range", `bytes=${init.range}-`);
-      if (init.contentType) headers.set("Content-Type", init.contentType);
-      if (init.contentRange) headers.set("Content-Range", init.contentRange);
-      const authorization = this.#auth.authorization(init.scope);
-      if (authorization && url.origin === origin) headers.set("Authorization", authorization);
-      let response: Response;
-      try {
-        response = await this.#fetch(url, {
-          method: init.method,
-          headers,
-          body: init.body,
-          redirect: "manual",
-          signal: init.signal,
-        });
-      } catch (error) {
-        if (init.signal?.aborted) throw init.signal.reason;
-        throw networkError(error, action, url.host);
-      }
-      if (response.status === 401 && url.origin === origin && !answeredChallenge) {
-        await response.body?.cancel();
-        answeredChallenge = true;
-        await this.#auth.answer(response.headers.get("www-authenticate"), init.scope);
-        hop--;
-        continue;
-      }
-      if (response.status >= 300 && response.status < 400 && response.headers.has("location")) {
-        await response.body?.cancel();
-        if (hop >= this.#maxRedirects) {
-          throw new RegistryError(`Cannot ${action}: more than ${this.#maxRedirects} redirects`);
-        }
-        const next = new URL(response.headers.get("location")!, url);
-        if (url.protocol === "https:" && next.protocol !== "https:") {
-          throw new RegistryError(
-            `Cannot ${action}: refusing redirect from HTTPS to ${
-              next.protocol.slice(0, -1)
-            } (${next.host})`,
-          );
-        }
-        if (next.protocol !== "https:" && next.protocol !== "http:") {
-          throw new RegistryError(`Cannot ${action}: refusing redirect to ${next.protocol} URL`);
-        }
-        url = next;
-        continue;
-      }
-      return response;
-    }
-  }
-
-  /**
-   * Sends a request as {@link #send} does, retrying connection failures and
+   * Sends a request through the HTTP policy (`_http_policy.ts`), retrying connection failures and
    * retryable statuses (see `_retry.ts`); a response with another status is
    * returned for the caller to judge.
    */
