@@ -125,6 +125,7 @@ export {
   type Untagged,
 } from "./lib/store/store.ts";
 export { ImageIndex, type ImageIndexData, type TaggedImage } from "./lib/store/image_index.ts";
+export type { BlobWriter, ContentStore } from "./lib/store/content_store.ts";
 export type { LayerFilesState, LayerRecord, LayerStore } from "./lib/store/layer_store.ts";
 export type { ExtractedFiles } from "./lib/store/layer_summary.ts";
 export { defaultRoot, type DefaultRootOptions, storeRootWarning } from "./lib/store/root.ts";

@@ -3,7 +3,7 @@ import { assert, assertEquals, assertRejects } from "./_assert.ts";
 import { tempDir } from "./_fake_registry.ts";
 import { digestOf } from "../lib/model/digest.ts";
 import { ImageInUseError, ImageNotFoundError, InvalidInputError } from "../lib/errors.ts";
-import { type ImageToRecord, Store, storeParts } from "../lib/store/store.ts";
+import { type ImageToRecord, Store } from "../lib/store/store.ts";
 
 const encode = (value: unknown) => new TextEncoder().encode(JSON.stringify(value));
 
@@ -75,7 +75,7 @@ Deno.test("the store records, finds, untags and collects", async (t) => {
     });
     await t.step("garbage collection deletes blobs no image uses", async () => {
       const kept = await store.recordImage(anImage("kept", "kept", "1"));
-      const { blobs } = storeParts(store);
+      const { blobs } = store;
       const orphan = await blobs.putBytes(new TextEncoder().encode("orphan"));
       await blobs.putBytes(anImage("kept", "kept").config);
       const collected = await store.whileRemoving((staging) => store.collectGarbage(staging));
@@ -160,7 +160,7 @@ Deno.test("writes keep their work in tmp/: a kill leaves nothing check finds, an
   await using root = await tempDir();
   const store = await Store.open(root.path, { create: true });
   const image = anImage("one", "team/app", "1");
-  await storeParts(store).blobs.putBytes(image.config, image.id);
+  await store.blobs.putBytes(image.config, image.id);
   await store.recordImage(image);
   await store.recordImage({ ...image, tag: "2" });
   const id = image.id;

@@ -31,7 +31,7 @@ import {
 } from "../model/media_types.ts";
 import { familiarName, parseReference } from "../model/reference.ts";
 import { runningAsRoot } from "../store/root.ts";
-import { imageToRecord, storeOf, type StoreOptions, storeParts } from "../store/store.ts";
+import { imageToRecord, storeOf, type StoreOptions } from "../store/store.ts";
 import { ingestLayer } from "../layer/ingest.ts";
 import { readTar } from "../archive/tar_reader.ts";
 import { sniff, streamFrom, untilAborted } from "../io/streams.ts";
@@ -334,7 +334,7 @@ export async function loadImages(
   options: LoadOptions = {},
 ): Promise<LoadedImage[]> {
   const store = await storeOf(options, { create: true });
-  return await store.whileAdding(async (staging) => {
+  return await store.whileAdding(async (staging, blobs) => {
     const source = options.source ?? "the archive";
     const files = await stageArchive(untilAborted(input, options.signal), staging, source);
     const candidates = files.has("manifest.json")
@@ -346,7 +346,7 @@ export async function loadImages(
         " (a tar with neither manifest.json, as docker saves, nor index.json, as an OCI layout)",
       );
     if (candidates.length === 0) refuse("it holds no image");
-    const { blobs, layers } = storeParts(store, staging);
+    const { layers } = store;
     const added: string[] = [];
     try {
       for (const candidate of candidates) {

@@ -27,7 +27,6 @@ import {
   type Store,
   storeOf,
   type StoreOptions,
-  storeParts,
 } from "../store/store.ts";
 import {
   type Descriptor,
@@ -591,10 +590,10 @@ function pullInto(
   options: PullOptions,
   onWait: () => void,
 ): Promise<PullResult> {
-  return store.whileAdding(async (staging) => {
+  return store.whileAdding(async (staging, blobs) => {
     const abort = new AbortController();
     const signal = options.signal ? AbortSignal.any([options.signal, abort.signal]) : abort.signal;
-    const { blobs, layers } = storeParts(store, staging);
+    const { layers } = store;
     return await pullWithStaging({
       client,
       store,

@@ -8,9 +8,10 @@
 import { InvalidInputError } from "../errors.ts";
 import { parseManifestDocument } from "../model/manifest.ts";
 import { OCI_MANIFEST } from "../model/media_types.ts";
-import { familiarName, parseReference } from "../model/reference.ts";
-import { storeOf, type StoreOptions, storeParts } from "../store/store.ts";
+import { familiarName, parseReference, type Reference } from "../model/reference.ts";
+import { type ImageRecord, type Store, storeOf, type StoreOptions } from "../store/store.ts";
 import { registryAccess, type RemoteOptions } from "../transport/access.ts";
+import type { RegistryClient } from "../transport/registry.ts";
 
 /** Options for {@link pushImage}. */
 export interface PushOptions extends StoreOptions, RemoteOptions {
@@ -74,62 +75,24 @@ export async function pushImage(name: string, options: PushOptions = {}): Promis
     throw new InvalidInputError(`Cannot push ${name}: name a tag, not a digest`);
   }
   const store = await storeOf(options);
-  const found = await store.find(name);
-  if (!found.tag) throw new InvalidInputError(`Cannot push ${name}: no image is tagged so`);
-  const { record } = found;
-  const { blobs } = storeParts(store);
-  const manifestBytes = await blobs.readBytes(record.manifestDigest);
-  const document = parseManifestDocument(manifestBytes, null);
-  const mediaType = document.kind === "manifest"
-    ? document.manifest.mediaType ?? OCI_MANIFEST
-    : OCI_MANIFEST;
-  const client = (await registryAccess(options)).client(reference.registry);
-  // A repository of the same registry that has these blobs: one the image was pulled from.
-  const mountFrom = record.repoDigests
-    .map((entry) => parseReference(entry))
-    .find((pulled) =>
-      pulled.registry === reference.registry && pulled.repository !== reference.repository
-    )?.repository;
-  options.onProgress?.({
-    type: "pushing",
-    repository: `${reference.registry}/${reference.repository}`,
-  });
-  const pushed = await store.whileReading(async () => {
-    const descriptors = [
-      ...record.layers.map(({ digest, size }) => ({ digest, size, kind: "layer" as const })),
-      {
-        digest: record.id,
-        size: (await Deno.stat(blobs.path(record.id))).size,
-        kind: "config" as const,
-      },
-    ];
-    for (const { kind, ...descriptor } of descriptors) {
-      const how = await client.pushBlob(
-        reference.repository,
-        descriptor,
-        () => blobs.open(descriptor.digest),
-        {
-          mountFrom,
-          chunkSize: options.chunkSize,
-          signal: options.signal,
-        },
-      );
-      options.onProgress?.({
-        type: "blob",
-        kind,
-        digest: descriptor.digest,
-        how,
-        ...(how === "mounted" ? { from: mountFrom } : {}),
-      });
-    }
-    const digest = await client.putManifest(
-      reference.repository,
-      reference.tag!,
-      manifestBytes,
-      mediaType,
-      { signal: options.signal },
+  const access = await registryAccess(options);
+  // Found and read under the store's hold, so nothing removes it while it is pushed.
+  const { record, pushed } = await store.whileReading(async () => {
+    const found = await store.find(name);
+    if (!found.tag) throw new InvalidInputError(`Cannot push ${name}: no image is tagged so`);
+    const { record } = found;
+    options.onProgress?.({
+      type: "pushing",
+      repository: `${reference.registry}/${reference.repository}`,
+    });
+    const pushed = await pushStored(
+      store,
+      record,
+      reference,
+      access.client(reference.registry),
+      options,
     );
-    return { tag: reference.tag!, digest, size: manifestBytes.byteLength };
+    return { record, pushed };
   });
   // As docker: the image now has this registry's digest. A store this command may not write
   // (pushed from a read-only grant) keeps its record as it was.
@@ -142,4 +105,61 @@ export async function pushImage(name: string, options: PushOptions = {}): Promis
       }
     });
   return pushed;
+}
+
+/** Pushes a stored image's blobs, then its manifest under the reference's tag. */
+async function pushStored(
+  store: Store,
+  record: ImageRecord,
+  reference: Reference,
+  client: RegistryClient,
+  options: PushOptions,
+): Promise<PushResult> {
+  const { blobs } = store;
+  const manifestBytes = await blobs.readBytes(record.manifestDigest);
+  const document = parseManifestDocument(manifestBytes, null);
+  const mediaType = document.kind === "manifest"
+    ? document.manifest.mediaType ?? OCI_MANIFEST
+    : OCI_MANIFEST;
+  // A repository of the same registry that has these blobs: one the image was pulled from.
+  const mountFrom = record.repoDigests
+    .map((entry) => parseReference(entry))
+    .find((pulled) =>
+      pulled.registry === reference.registry && pulled.repository !== reference.repository
+    )?.repository;
+  const descriptors = [
+    ...record.layers.map(({ digest, size }) => ({ digest, size, kind: "layer" as const })),
+    {
+      digest: record.id,
+      size: (await Deno.stat(blobs.path(record.id))).size,
+      kind: "config" as const,
+    },
+  ];
+  for (const { kind, ...descriptor } of descriptors) {
+    const how = await client.pushBlob(
+      reference.repository,
+      descriptor,
+      () => blobs.open(descriptor.digest),
+      {
+        mountFrom,
+        chunkSize: options.chunkSize,
+        signal: options.signal,
+      },
+    );
+    options.onProgress?.({
+      type: "blob",
+      kind,
+      digest: descriptor.digest,
+      how,
+      ...(how === "mounted" ? { from: mountFrom } : {}),
+    });
+  }
+  const digest = await client.putManifest(
+    reference.repository,
+    reference.tag!,
+    manifestBytes,
+    mediaType,
+    { signal: options.signal },
+  );
+  return { tag: reference.tag!, digest, size: manifestBytes.byteLength };
 }

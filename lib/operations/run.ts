@@ -12,13 +12,8 @@
 import { join, relative } from "node:path";
 import { DenockerError, ImageNotFoundError, InvalidInputError } from "../errors.ts";
 import { parseReference } from "../model/reference.ts";
-import {
-  type FoundImage,
-  type Store,
-  storeOf,
-  type StoreOptions,
-  storeParts,
-} from "../store/store.ts";
+import { type FoundImage, type Store, storeOf, type StoreOptions } from "../store/store.ts";
+import type { LayerStore } from "../store/layer_store.ts";
 import { withLock } from "../io/lock.ts";
 import { requireAllPermissions } from "../permissions.ts";
 import {
@@ -300,7 +295,7 @@ async function securityOf(
  * else `0755` root's, as docker gives it.
  */
 async function rootAttributes(
-  layers: ReturnType<typeof storeParts>["layers"],
+  layers: LayerStore,
   diffIds: string[],
 ): Promise<{ mode: number; uid: number; gid: number }> {
   for (const diffId of [...diffIds].reverse()) {
@@ -407,7 +402,7 @@ async function createContainer(
   const diffIds = record.layers.map((layer) => layer.diffId);
   const chains = chainIds(diffIds);
   const stack: StackLayer[] = diffIds.map((diffId, i) => ({ diffId, chainId: chains[i] }));
-  const { layers } = storeParts(store);
+  const { layers } = store;
   const mode = options.rootfs ?? (await overlayAvailable() ? "overlay" : "copy");
   if (mode === "copy" && options.rootfs === undefined) {
     onWarning(

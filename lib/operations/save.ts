@@ -11,7 +11,7 @@ import { digestOf } from "../model/digest.ts";
 import { OCI_INDEX, OCI_MANIFEST } from "../model/media_types.ts";
 import type { ContentStore } from "../store/content_store.ts";
 import type { LayerStore } from "../store/layer_store.ts";
-import { type StoredImage, storeOf, type StoreOptions, storeParts } from "../store/store.ts";
+import { type StoredImage, storeOf, type StoreOptions } from "../store/store.ts";
 import { decompressLayer } from "../archive/compression.ts";
 import { type TarFile, tarFiles } from "../archive/tar_writer.ts";
 
@@ -72,7 +72,7 @@ export async function saveImages(
   options: SaveOptions = {},
 ): Promise<void> {
   const store = await storeOf(options);
-  const { blobs, layers } = storeParts(store);
+  const { blobs, layers } = store;
   // Found and read under the store's hold, so nothing collects them before they are written.
   await store.whileReading(async () => {
     const saved: Saved[] = [];

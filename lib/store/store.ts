@@ -137,31 +137,6 @@ export interface LockWaitOptions {
   onWait?: () => void;
 }
 
-/** The parts operations of this library stream content through; not public API. */
-export interface StoreParts {
-  /** Blobs: manifests, configs, compressed layers. */
-  blobs: ContentStore;
-  /** Extracted layers. */
-  layers: LayerStore;
-}
-
-const PARTS = new WeakMap<Store, StoreParts>();
-
-/**
- * The blob and layer stores of a store, for operations that stream content
- * (pull). Not re-exported by `mod.ts`.
- *
- * @param store An open store.
- * @param staging Where blobs are staged while they are written (a staging directory).
- * @returns Its parts.
- */
-export function storeParts(store: Store, staging?: string): StoreParts {
-  const parts = PARTS.get(store)!;
-  return staging === undefined
-    ? parts
-    : { ...parts, blobs: new ContentStore(store.root, { tempDirectory: staging }) };
-}
-
 /**
  * A denocker store, opened on its root directory.
  *
@@ -179,13 +154,22 @@ export class Store {
   readonly root: string;
   /** `images.json`: repository -> tag -> image ID. */
   readonly index: ImageIndex;
+  /**
+   * The blobs (manifests, configs, compressed layers), for operations that
+   * stream content; read them while holding the store ({@link whileReading}),
+   * add them through {@link whileAdding}'s own.
+   */
+  readonly blobs: ContentStore;
+  /** The extracted layers; like {@link blobs}, used while holding the store. */
+  readonly layers: LayerStore;
   readonly #images: ImageStore;
 
   private constructor(root: string) {
     this.root = root;
     this.index = new ImageIndex(root);
+    this.blobs = new ContentStore(root);
+    this.layers = new LayerStore(root);
     this.#images = new ImageStore(root);
-    PARTS.set(this, { blobs: new ContentStore(root), layers: new LayerStore(root) });
   }
 
   /**
@@ -223,12 +207,20 @@ export class Store {
    * Leftovers of crashed commands are cleaned first; the staging directory
    * is removed when `fn` settles.
    *
-   * @param fn The work, given its staging directory.
+   * @param fn The work, given its staging directory and the blob store as
+   *   it adds blobs from there (its temp files in the staging directory).
    * @param options What to call while waiting.
    * @returns What `fn` returns.
    */
-  whileAdding<T>(fn: (staging: string) => Promise<T>, options: LockWaitOptions = {}): Promise<T> {
-    return this.#withStaging(false, fn, options);
+  whileAdding<T>(
+    fn: (staging: string, blobs: ContentStore) => Promise<T>,
+    options: LockWaitOptions = {},
+  ): Promise<T> {
+    return this.#withStaging(
+      false,
+      (staging) => fn(staging, new ContentStore(this.root, { tempDirectory: staging })),
+      options,
+    );
   }
 
   /**
@@ -360,7 +352,7 @@ export class Store {
           `Cannot ${action} ${name}: its metadata is gone (an interrupted command?); pull it again`,
         );
       }
-      const { layers } = storeParts(this);
+      const { layers } = this;
       for (const layer of found.record.layers) {
         if (!(await layers.has(layer.diffId))) {
           throw new DenockerError(
@@ -368,7 +360,7 @@ export class Store {
           );
         }
       }
-      return await fn({ found, record: found.record, layers, staging });
+      return await fn({ found, record: found.record, blobs: this.blobs, layers, staging });
     };
     return options.staging
       ? this.whileAdding((staging) => work(staging), options)
@@ -532,7 +524,7 @@ export class Store {
    * @returns Each problem found, and whether it was repaired.
    */
   check(options: { repair?: boolean; staging?: string } = {}): Promise<Problem[]> {
-    const { blobs, layers } = storeParts(this);
+    const { blobs, layers } = this;
     return checkStore(
       {
         root: this.root,
@@ -572,7 +564,7 @@ export class Store {
         keepLayers.add(layer.diffId);
       }
     }
-    const { blobs, layers } = storeParts(this);
+    const { blobs, layers } = this;
     const collected: Collected = { deletedLayers: [], deletedBlobs: [] };
     for (const diffId of await layers.list()) {
       if (keepLayers.has(diffId)) continue;
@@ -695,6 +687,8 @@ export interface OpenedImage {
   found: FoundImage;
   /** Its record. */
   record: ImageRecord;
+  /** The blob store its blobs are in. */
+  blobs: ContentStore;
   /** The layer store its layers are in. */
   layers: LayerStore;
   /** A staging directory, when asked for. */
