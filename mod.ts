@@ -97,12 +97,7 @@ export {
 
 // denocker's config file.
 export {
-  configPath,
   type DenockerConfig,
-  insecureRegistriesOf,
-  mirrorsOf,
-  parseConfig,
-  parseMirrorUrl,
   readConfig,
   type ReadConfigOptions,
   type RegistriesConfig,
@@ -111,23 +106,16 @@ export {
 
 // The store.
 export {
-  type Collected,
   type FoundImage,
   type ImageLayer,
   type ImageRecord,
-  type ImageToRecord,
-  type LockWaitOptions,
-  type OpenedImage,
   type Problem,
   Store,
   type StoredImage,
   type StoreOptions,
   type Untagged,
 } from "./lib/store/store.ts";
-export { ImageIndex, type ImageIndexData, type TaggedImage } from "./lib/store/image_index.ts";
-export type { BlobWriter, ContentStore } from "./lib/store/content_store.ts";
-export type { LayerFilesState, LayerRecord, LayerStore } from "./lib/store/layer_store.ts";
-export type { ExtractedFiles } from "./lib/store/layer_summary.ts";
+export { ImageIndex, type TaggedImage } from "./lib/store/image_index.ts";
 export { defaultRoot, type DefaultRootOptions, storeRootWarning } from "./lib/store/root.ts";
 
 // The operations.

@@ -61,6 +61,8 @@ export class ImageIndex {
    * Reads the whole index.
    *
    * @returns Repository -> tag -> image ID; empty when the file does not exist.
+   *
+   * @ignore
    */
   async load(): Promise<ImageIndexData> {
     let text: string;
@@ -132,6 +134,8 @@ export class ImageIndex {
    *
    * @param change The edit.
    * @returns What `change` returns.
+   *
+   * @ignore
    */
   update<T>(change: (data: ImageIndexData) => T | Promise<T>): Promise<T> {
     return withLock(this.#lockPath, { exclusive: true }, async () => {

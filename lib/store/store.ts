@@ -157,10 +157,17 @@ export class Store {
   /**
    * The blobs (manifests, configs, compressed layers), for operations that
    * stream content; read them while holding the store ({@link whileReading}),
-   * add them through {@link whileAdding}'s own.
+   * add them through {@link whileAdding}'s own. For this library's
+   * operations, not public API.
+   *
+   * @ignore
    */
   readonly blobs: ContentStore;
-  /** The extracted layers; like {@link blobs}, used while holding the store. */
+  /**
+   * The extracted layers; like {@link blobs}, used while holding the store.
+   *
+   * @ignore
+   */
   readonly layers: LayerStore;
   readonly #images: ImageStore;
 
@@ -196,6 +203,8 @@ export class Store {
    * @param fn The work.
    * @param options What to call while waiting.
    * @returns What `fn` returns.
+   *
+   * @ignore
    */
   whileReading<T>(fn: () => Promise<T>, options: LockWaitOptions = {}): Promise<T> {
     return withLock(this.#lockPath, { exclusive: false, onWait: options.onWait }, fn);
@@ -211,6 +220,8 @@ export class Store {
    *   it adds blobs from there (its temp files in the staging directory).
    * @param options What to call while waiting.
    * @returns What `fn` returns.
+   *
+   * @ignore
    */
   whileAdding<T>(
     fn: (staging: string, blobs: ContentStore) => Promise<T>,
@@ -230,6 +241,8 @@ export class Store {
    * @param fn The work, given its staging directory.
    * @param options What to call while waiting.
    * @returns What `fn` returns.
+   *
+   * @ignore
    */
   whileRemoving<T>(
     fn: (staging: string) => Promise<T>,
@@ -302,6 +315,8 @@ export class Store {
    *
    * @param reference A parsed reference.
    * @returns The image, or undefined.
+   *
+   * @ignore
    */
   async findByReference(reference: Reference): Promise<FoundImage | undefined> {
     const repository = familiarName(reference);
@@ -338,6 +353,8 @@ export class Store {
    * @param options A staging directory or not, and what to call while waiting.
    * @returns What `fn` returns.
    * @throws {ImageNotFoundError} When nothing matches, or the image's metadata is gone.
+   *
+   * @ignore
    */
   openImage<T>(
     name: string,
@@ -418,6 +435,8 @@ export class Store {
    *
    * @param image What was pulled.
    * @returns The image's record as stored.
+   *
+   * @ignore
    */
   recordImage(image: ImageToRecord): Promise<ImageRecord> {
     return this.index.update(async (index) => {
@@ -458,6 +477,8 @@ export class Store {
    *
    * @param id The image ID.
    * @param repoDigest The familiar repository and the manifest digest.
+   *
+   * @ignore
    */
   addRepoDigest(id: string, repoDigest: string): Promise<void> {
     return this.index.update(async () => {
@@ -478,6 +499,8 @@ export class Store {
    * @param found The image and how it was named.
    * @param options `force`.
    * @returns What was untagged and deleted.
+   *
+   * @ignore
    */
   async untag(found: FoundImage, options: { force?: boolean } = {}): Promise<Untagged> {
     const result = await this.index.update(async (index): Promise<Untagged> => {
@@ -522,6 +545,8 @@ export class Store {
    * @param options Whether to repair, and the staging directory
    *   {@link whileRemoving} gave (a changed layer is deleted through it).
    * @returns Each problem found, and whether it was repaired.
+   *
+   * @ignore
    */
   check(options: { repair?: boolean; staging?: string } = {}): Promise<Problem[]> {
     const { blobs, layers } = this;
@@ -547,6 +572,8 @@ export class Store {
    * @param staging The staging directory (deleted layers pass through it).
    * @param options The layer stacks containers run on (diff_ids, lowest first), kept besides the images'.
    * @returns What was deleted.
+   *
+   * @ignore
    */
   async collectGarbage(
     staging: string,
@@ -592,6 +619,8 @@ export class Store {
    *
    * @param staging The caller's own staging directory, kept.
    * @returns How many entries were removed.
+   *
+   * @ignore
    */
   async clearTemporary(staging: string): Promise<number> {
     let removed = 0;
