@@ -4,6 +4,8 @@
  * @module
  */
 
+import { join } from "node:path";
+
 /**
  * Removes a file or (with `recursive`) a tree; a missing path is fine, any other failure throws.
  *
@@ -49,4 +51,26 @@ export async function lstatIfExists(path: string): Promise<Deno.FileInfo | undef
     if (error instanceof Deno.errors.NotFound) return undefined;
     throw error;
   }
+}
+
+/**
+ * The first parent of `relative` under `root` that is not a real directory
+ * (a symlink, a file), or the first that is missing; undefined when every
+ * parent is a directory.
+ *
+ * @param root The tree's top.
+ * @param relative A path inside it, `a/b/c`.
+ * @returns That parent's path and what it is (no `info` when missing).
+ */
+export async function firstNonDirectoryParent(
+  root: string,
+  relative: string,
+): Promise<{ path: string; info?: Deno.FileInfo } | undefined> {
+  let current = root;
+  for (const part of relative.split("/").slice(0, -1)) {
+    current = join(current, part);
+    const info = await lstatIfExists(current);
+    if (!info?.isDirectory) return { path: current, info };
+  }
+  return undefined;
 }

@@ -10,7 +10,7 @@ import { lchown, lutimes } from "node:fs/promises";
 import { join } from "node:path";
 import { OPAQUE_MARKER, WHITEOUT_PREFIX } from "../model/layer.ts";
 import type { LayerStore } from "../store/layer_store.ts";
-import { lstatIfExists, removeIfExists } from "../io/fs.ts";
+import { firstNonDirectoryParent, lstatIfExists, removeIfExists } from "../io/fs.ts";
 import { DenockerError, MalformedLayerError } from "../errors.ts";
 import { symlinkRefusal } from "../permissions.ts";
 import type { ImageRecord } from "../store/store.ts";
@@ -37,16 +37,10 @@ function removeAny(path: string): Promise<void> {
  * so that a link or write there cannot pass through a symlink and leave the tree.
  */
 async function assertRealParents(root: string, relative: string): Promise<void> {
-  const parts = relative.split("/");
-  let current = root;
-  for (const part of parts.slice(0, -1)) {
-    current = join(current, part);
-    const info = await lstatIfExists(current);
-    if (!info?.isDirectory) {
-      throw new MalformedLayerError(
-        `Cannot unpack: "${relative}" does not lie under real directories`,
-      );
-    }
+  if (await firstNonDirectoryParent(root, relative)) {
+    throw new MalformedLayerError(
+      `Cannot unpack: "${relative}" does not lie under real directories`,
+    );
   }
 }
 

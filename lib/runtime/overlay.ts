@@ -21,7 +21,7 @@
  */
 
 import { join } from "node:path";
-import { lstatIfExists } from "../io/fs.ts";
+import { firstNonDirectoryParent, lstatIfExists } from "../io/fs.ts";
 import type { LayerStore } from "../store/layer_store.ts";
 import { OPAQUE_MARKER, WHITEOUT_PREFIX } from "../model/layer.ts";
 import { mknodChar, setXattr } from "./_libc.ts";
@@ -161,15 +161,7 @@ async function underRealDirectories(base: string, path: string): Promise<boolean
 
 /** Whether a layer has a non-directory (a symlink, a file) at a parent of `path`. */
 async function shadowsParent(base: string, path: string): Promise<boolean> {
-  const parts = path.split("/");
-  let current = base;
-  for (const part of parts.slice(0, -1)) {
-    current = join(current, part);
-    const info = await lstatIfExists(current);
-    if (!info) return false;
-    if (!info.isDirectory) return true;
-  }
-  return false;
+  return (await firstNonDirectoryParent(base, path))?.info !== undefined;
 }
 
 /**

@@ -73,30 +73,29 @@ export function resolveUser(read: ContainerFileReader, user: string): UserIds {
     const entry = findEntry(read, "/etc/passwd", 2, userPart);
     if (entry) gid = Number(entry[3]);
   } else {
-    const entry = findEntry(read, "/etc/passwd", 0, userPart);
-    if (!entry) {
-      throw new InvalidInputError(
-        `unable to find user ${userPart}: no matching entries in passwd file`,
-      );
-    }
+    const entry = namedEntry(read, "user", userPart);
     uid = Number(entry[2]);
     gid = Number(entry[3]);
   }
   if (groupPart !== undefined) {
-    if (/^[0-9]+$/.test(groupPart)) {
-      gid = Number(groupPart);
-    } else {
-      const entry = findEntry(read, "/etc/group", 0, groupPart);
-      if (!entry) {
-        throw new InvalidInputError(
-          `unable to find group ${groupPart}: no matching entries in group file`,
-        );
-      }
-      gid = Number(entry[2]);
-    }
+    gid = /^[0-9]+$/.test(groupPart)
+      ? Number(groupPart)
+      : Number(namedEntry(read, "group", groupPart)[2]);
   }
   if (!Number.isInteger(uid) || !Number.isInteger(gid ?? 0)) {
     throw new InvalidInputError(`unable to find user ${user}: its passwd entry is malformed`);
   }
   return { uid, gid: gid ?? 0, groups: [gid ?? 0] };
+}
+
+/** The passwd or group entry of a name, or docker's error when there is none. */
+function namedEntry(read: ContainerFileReader, kind: "user" | "group", name: string): string[] {
+  const file = kind === "user" ? "passwd" : "group";
+  const entry = findEntry(read, `/etc/${file}`, 0, name);
+  if (!entry) {
+    throw new InvalidInputError(
+      `unable to find ${kind} ${name}: no matching entries in ${file} file`,
+    );
+  }
+  return entry;
 }
