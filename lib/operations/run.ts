@@ -12,7 +12,13 @@
 import { join, relative } from "node:path";
 import { DenockerError, ImageNotFoundError, InvalidInputError } from "../errors.ts";
 import { parseReference } from "../model/reference.ts";
-import { type FoundImage, type Store, storeOf, type StoreOptions } from "../store/store.ts";
+import {
+  type FoundImage,
+  type ImageRecord,
+  type Store,
+  storeOf,
+  type StoreOptions,
+} from "../store/store.ts";
 import type { LayerStore } from "../store/layer_store.ts";
 import { withLock } from "../io/lock.ts";
 import { requireAllPermissions } from "../permissions.ts";
@@ -20,6 +26,7 @@ import {
   type CgroupDirectory,
   createCgroup,
   deviceRulesAvailable,
+  type Limits,
   removeCgroup,
 } from "../runtime/cgroup.ts";
 import { capabilityNumber, containerCapabilities } from "../runtime/capabilities.ts";
@@ -380,13 +387,7 @@ async function createContainer(
 ): Promise<ContainerRecord> {
   const { record, config } = await store.image(found.record.id);
   const imageConfig = (config.config ?? {}) as RuntimeConfig;
-  const args = [
-    ...(imageConfig.Entrypoint ?? []),
-    ...(command.length > 0 ? command : imageConfig.Cmd ?? []),
-  ];
-  if (args.length === 0) {
-    throw new InvalidInputError(`Cannot run ${image}: no command given and the image has none`);
-  }
+  const args = commandOf(imageConfig, command, image);
   const onWarning = options.onWarning ?? (() => {});
   const { security, filter, devices } = await securityOf(options, onWarning);
   const runtime = options.runtime === undefined
@@ -400,8 +401,6 @@ async function createContainer(
       ? (await Deno.readTextFile("/proc/sys/kernel/hostname")).trim()
       : id.slice(0, 12));
   const diffIds = record.layers.map((layer) => layer.diffId);
-  const chains = chainIds(diffIds);
-  const stack: StackLayer[] = diffIds.map((diffId, i) => ({ diffId, chainId: chains[i] }));
   const { layers } = store;
   const mode = options.rootfs ?? (await overlayAvailable() ? "overlay" : "copy");
   if (mode === "copy" && options.rootfs === undefined) {
@@ -415,91 +414,166 @@ async function createContainer(
     pids: options.pidsLimit,
     devices: devices ? DEFAULT_DEVICE_RULES : undefined,
   };
-  // Each layer stack is prepared once; after that a container needs no staging.
-  const ready = mode === "copy" || (await Promise.all(
-    stack.map((layer) => lstatIfExists(overlayDirectory(store.root, layer.chainId))),
-  )).every(Boolean);
-  const holding = <T>(fn: (staging: string) => Promise<T>) =>
-    ready ? store.whileReading(() => fn("")) : store.whileAdding(fn);
-  return await holding(async (staging) => {
-    for (let i = 0; i < stack.length && !ready; i++) {
-      await prepareLayer(store.root, layers, stack, i, staging);
-    }
-    const lowers = mode === "copy" ? [] : await lowerDirectories(store.root, layers, stack);
+  const plan: ContainerPlan = {
+    id,
+    image,
+    record,
+    args,
+    hostname,
+    network,
+    mode,
+    runtime,
+    limits,
+    security,
+    filter,
+    imageConfig,
+  };
+  return await withLayerStack(store, diffIds, mode, async (lowers) => {
     const rootOwner = mode === "copy" ? undefined : await rootAttributes(layers, diffIds);
     await containers.create();
     const container = await withLock(
       containers.lockPath,
       { exclusive: true },
-      async () => {
-        const name = await freeName(containers, options.name ?? generatedName(id));
-        const directory = containers.path(id);
-        await writeContainerDirectory(directory, { rootOwner, lowers, hostname, network });
-        const seccomp = filter ? join(directory, "seccomp.bpf") : undefined;
-        if (seccomp) {
-          await Deno.writeFile(seccomp, seccompFilter(Deno.build.arch, security.capabilities), {
-            mode: 0o600,
-          });
-        }
-        // An OCI runtime makes the cgroup itself, from the bundle's config.
-        const cgroups = runtime ? [] : await createCgroup(id, limits).catch(async (error) => {
-          await Deno.remove(directory, { recursive: true });
-          throw error;
-        });
-        const container: ContainerRecord = {
-          id,
-          name,
-          image,
-          imageId: record.id,
-          diffIds,
-          command: args,
-          created: new Date().toISOString(),
-          state: "created",
-          autoRemove: options.remove ?? false,
-          owner: await self(),
-          cgroups: cgroups.map((cgroup) => cgroup.directory),
-          spec: {
-            directory,
-            rootfs: mode,
-            lowerCount: Math.max(lowers.length, 1),
-            hostname,
-            env: environment(imageConfig.Env ?? [], options.env ?? [], hostname),
-            args,
-            cwd: options.workdir ?? (imageConfig.WorkingDir || "/"),
-            user: options.user ?? imageConfig.User ?? "",
-            network,
-            readOnly: options.readOnly ?? false,
-            cgroups,
-            security: { ...security, seccomp },
-            runtime,
-          },
-        };
-        if (runtime) {
-          await Deno.writeTextFile(
-            join(directory, "config.json"),
-            JSON.stringify(ociConfig(id, container.spec, limits), null, 2),
-            { mode: 0o600 },
-          );
-        }
-        await containers.save(container);
-        return container;
-      },
+      () => registerContainer(containers, plan, options, { rootOwner, lowers }),
     );
-    if (mode === "copy") {
-      try {
-        // The root is 0755 unless a layer's root entry says otherwise (flatten applies it).
-        await Deno.mkdir(join(container.spec.directory, "copy"));
-        await Deno.chmod(join(container.spec.directory, "copy"), 0o755);
-        await flatten(layers, record, join(container.spec.directory, "copy"), {
-          preserveOwnership: true,
-        });
-      } catch (error) {
-        await containers.remove(container).catch(() => {});
-        throw error;
-      }
-    }
+    if (mode === "copy") await copyRootfs(containers, container, layers, record);
     return container;
   });
+}
+
+/** What {@link createContainer} worked out before it takes the containers' lock. */
+interface ContainerPlan {
+  id: string;
+  image: string;
+  record: ImageRecord;
+  args: string[];
+  hostname: string;
+  network: "none" | "host";
+  mode: "overlay" | "copy";
+  runtime?: string;
+  limits: Limits;
+  security: Omit<SecuritySpec, "seccomp">;
+  filter: boolean;
+  imageConfig: RuntimeConfig;
+}
+
+/**
+ * Names the container, writes its directory (overlay parts, seccomp filter,
+ * an OCI runtime's config), makes its cgroups and saves its record; call
+ * under the containers' lock.
+ */
+async function registerContainer(
+  containers: ContainerStore,
+  plan: ContainerPlan,
+  options: RunOptions,
+  root: { rootOwner?: { mode: number; uid: number; gid: number }; lowers: string[] },
+): Promise<ContainerRecord> {
+  const { id, hostname, network, runtime, limits, security, imageConfig } = plan;
+  const name = await freeName(containers, options.name ?? generatedName(id));
+  const directory = containers.path(id);
+  await writeContainerDirectory(directory, { ...root, hostname, network });
+  const seccomp = plan.filter ? join(directory, "seccomp.bpf") : undefined;
+  if (seccomp) {
+    await Deno.writeFile(seccomp, seccompFilter(Deno.build.arch, security.capabilities), {
+      mode: 0o600,
+    });
+  }
+  // An OCI runtime makes the cgroup itself, from the bundle's config.
+  const cgroups = runtime ? [] : await createCgroup(id, limits).catch(async (error) => {
+    await Deno.remove(directory, { recursive: true });
+    throw error;
+  });
+  const container: ContainerRecord = {
+    id,
+    name,
+    image: plan.image,
+    imageId: plan.record.id,
+    diffIds: plan.record.layers.map((layer) => layer.diffId),
+    command: plan.args,
+    created: new Date().toISOString(),
+    state: "created",
+    autoRemove: options.remove ?? false,
+    owner: await self(),
+    cgroups: cgroups.map((cgroup) => cgroup.directory),
+    spec: {
+      directory,
+      rootfs: plan.mode,
+      lowerCount: Math.max(root.lowers.length, 1),
+      hostname,
+      env: environment(imageConfig.Env ?? [], options.env ?? [], hostname),
+      args: plan.args,
+      cwd: options.workdir ?? (imageConfig.WorkingDir || "/"),
+      user: options.user ?? imageConfig.User ?? "",
+      network,
+      readOnly: options.readOnly ?? false,
+      cgroups,
+      security: { ...security, seccomp },
+      runtime,
+    },
+  };
+  if (runtime) {
+    await Deno.writeTextFile(
+      join(directory, "config.json"),
+      JSON.stringify(ociConfig(id, container.spec, limits), null, 2),
+      { mode: 0o600 },
+    );
+  }
+  await containers.save(container);
+  return container;
+}
+
+/** The command a container runs: the image's entrypoint, then the given command or its Cmd. */
+function commandOf(config: RuntimeConfig, command: string[], image: string): string[] {
+  const args = [...(config.Entrypoint ?? []), ...(command.length > 0 ? command : config.Cmd ?? [])];
+  if (args.length === 0) {
+    throw new InvalidInputError(`Cannot run ${image}: no command given and the image has none`);
+  }
+  return args;
+}
+
+/**
+ * Runs `fn` while holding the store, with the image's layer stack prepared
+ * as overlay lower directories (`fn` gets them, topmost first; none for a
+ * copied root). Each stack is prepared once, under a staging hold; after
+ * that a container only reads.
+ */
+async function withLayerStack<T>(
+  store: Store,
+  diffIds: string[],
+  mode: "overlay" | "copy",
+  fn: (lowers: string[]) => Promise<T>,
+): Promise<T> {
+  const chains = chainIds(diffIds);
+  const stack: StackLayer[] = diffIds.map((diffId, i) => ({ diffId, chainId: chains[i] }));
+  const ready = mode === "copy" || (await Promise.all(
+    stack.map((layer) => lstatIfExists(overlayDirectory(store.root, layer.chainId))),
+  )).every(Boolean);
+  const work = async (staging?: string) => {
+    for (let i = 0; staging !== undefined && i < stack.length; i++) {
+      await prepareLayer(store.root, store.layers, stack, i, staging);
+    }
+    return await fn(mode === "copy" ? [] : await lowerDirectories(store.root, store.layers, stack));
+  };
+  return ready ? await store.whileReading(() => work()) : await store.whileAdding(work);
+}
+
+/** Fills a copied container root with the image's layers; the container is removed on failure. */
+async function copyRootfs(
+  containers: ContainerStore,
+  container: ContainerRecord,
+  layers: LayerStore,
+  record: ImageRecord,
+): Promise<void> {
+  const copy = join(container.spec.directory, "copy");
+  try {
+    // The root is 0755 unless a layer's root entry says otherwise (flatten applies it).
+    await Deno.mkdir(copy);
+    await Deno.chmod(copy, 0o755);
+    await flatten(layers, record, copy, { preserveOwnership: true });
+  } catch (error) {
+    await containers.remove(container).catch(() => {});
+    throw error;
+  }
 }
 
 /** A container name, checked: well-formed, and no other container's (call under the lock). */
