@@ -113,7 +113,7 @@ class WorkerExtraction implements LayerExtraction {
         this.#settled = true;
         this.#wake?.();
         this.#worker.terminate();
-        reject(new DenockerError(`Cannot extract layer: ${event.message}`));
+        reject(new DenockerError(`Cannot extract layer: ${event.message}`, { cause: event.error }));
       };
     });
     this.result.catch(() => {}); // Observed by the caller; avoid an unhandled rejection meanwhile.

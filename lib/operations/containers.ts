@@ -360,7 +360,11 @@ async function lookUpUser(spec: ExecSpec): Promise<UserIds> {
       worker.onmessage = (event) => resolve(event.data);
       worker.onerror = (event) => {
         event.preventDefault();
-        reject(new DenockerError(`Cannot look up the user ${spec.user}: ${event.message}`));
+        reject(
+          new DenockerError(`Cannot look up the user ${spec.user}: ${event.message}`, {
+            cause: event.error,
+          }),
+        );
       };
       worker.postMessage({ pid: spec.pid, start: spec.start, user: spec.user });
     });
