@@ -35,10 +35,13 @@ export async function tagImage(
     throw new InvalidReferenceError(`Cannot tag as "${target}": a tag cannot name a digest`);
   }
   const store = await storeOf(options, { create: true });
-  const found = await store.find(source);
-  if (found.missing) {
-    throw new InvalidInputError(`Cannot tag ${source}: its metadata is gone; pull it again`);
-  }
-  await store.index.set(familiarName(reference), reference.tag ?? "latest", found.record.id);
-  return { imageId: found.record.id, name: familiarReference(reference) };
+  // Found and tagged under the store's hold: no removal can take the image in between.
+  return await store.whileAdding(async () => {
+    const found = await store.find(source);
+    if (found.missing) {
+      throw new InvalidInputError(`Cannot tag ${source}: its metadata is gone; pull it again`);
+    }
+    await store.index.set(familiarName(reference), reference.tag ?? "latest", found.record.id);
+    return { imageId: found.record.id, name: familiarReference(reference) };
+  });
 }
