@@ -174,7 +174,6 @@ export function manifestsFor(image: FakeImage, tag = "latest") {
   return new Map([[tag, entry], [image.manifestDigest, entry]]);
 }
 
-/** Makes a temp dir removed by the returned function. */
 /** A temporary directory; `await using` removes it at the end of the scope. */
 export interface TempDir extends AsyncDisposable {
   path: string;
