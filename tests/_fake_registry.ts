@@ -187,6 +187,14 @@ export async function tempDir(): Promise<TempDir> {
   return { path, remove, [Symbol.asyncDispose]: () => remove().catch(() => {}) };
 }
 
+/**
+ * Runs `cleanup` at the end of the scope, for what is not a resource of its own (an
+ * environment variable to restore, a mount to undo): `await using _undo = defer(() => …)`.
+ */
+export function defer(cleanup: () => unknown): AsyncDisposable {
+  return { [Symbol.asyncDispose]: async () => void await cleanup() };
+}
+
 /** Every file under a directory, as paths relative to it. */
 export async function listFiles(root: string, prefix = ""): Promise<string[]> {
   const out: string[] = [];
