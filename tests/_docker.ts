@@ -10,7 +10,8 @@ import { run } from "./_real_registry.ts";
 /** The docker client that comes with the daemon. */
 export const DOCKER_CLIENT = "/usr/bin/docker";
 
-export interface DockerDaemon {
+/** A running dockerd; `await using` stops it and removes its directories at the end of the scope. */
+export interface DockerDaemon extends AsyncDisposable {
   /** Runs the docker client against this daemon; throws with its stderr when it fails. */
   docker(...args: string[]): Promise<string>;
   /** The daemon's socket (a path). */
@@ -69,7 +70,13 @@ export async function startDocker(): Promise<DockerDaemon> {
   for (let attempt = 0;; attempt++) {
     try {
       await docker("version", "--format", "{{.Server.Version}}");
-      return { docker, close, socket: socketPath, dataRoot: join(dir, "data") };
+      return {
+        docker,
+        close,
+        [Symbol.asyncDispose]: close,
+        socket: socketPath,
+        dataRoot: join(dir, "data"),
+      };
     } catch (error) {
       if (attempt >= 120) {
         const text = await Deno.readTextFile(join(dir, "dockerd.log")).catch(() => "");

@@ -174,7 +174,6 @@ export function manifestsFor(image: FakeImage, tag = "latest") {
   return new Map([[tag, entry], [image.manifestDigest, entry]]);
 }
 
-/** Makes a temp dir removed by the returned function. */
 /** A temporary directory; `await using` removes it at the end of the scope. */
 export interface TempDir extends AsyncDisposable {
   path: string;
@@ -186,6 +185,14 @@ export async function tempDir(): Promise<TempDir> {
   const path = await Deno.makeTempDir({ prefix: "denocker-test-" });
   const remove = () => Deno.remove(path, { recursive: true });
   return { path, remove, [Symbol.asyncDispose]: () => remove().catch(() => {}) };
+}
+
+/**
+ * Runs `cleanup` at the end of the scope, for what is not a resource of its own (an
+ * environment variable to restore, a mount to undo): `await using _undo = defer(() => …)`.
+ */
+export function defer(cleanup: () => unknown): AsyncDisposable {
+  return { [Symbol.asyncDispose]: async () => void await cleanup() };
 }
 
 /** Every file under a directory, as paths relative to it. */

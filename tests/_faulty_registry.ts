@@ -3,7 +3,7 @@
  * a test chooses, and logs every request (range asked, status, bytes sent).
  */
 
-import { type fakeImage, startServer } from "./_fake_registry.ts";
+import { type fakeImage, startServer, type TestServer } from "./_fake_registry.ts";
 import { OCI_MANIFEST } from "../lib/model/media_types.ts";
 
 /** A fault for one request, chosen by the test from the request's number and kind. */
@@ -20,12 +20,18 @@ export interface Logged {
   bytes: number;
 }
 
+/** A faulty registry and its log; `await using` closes its server at the end of the scope. */
+export interface FaultyRegistry extends AsyncDisposable {
+  server: TestServer;
+  log: Logged[];
+}
+
 /** A registry for one image whose requests may fail as `faultFor` decides; it logs every one. */
 export function faultyRegistry(
   image: ReturnType<typeof fakeImage>,
   faultFor: (kind: Logged["kind"], nth: number) => Fault | undefined,
   options: { chunkDelayMs?: number } = {},
-) {
+): FaultyRegistry {
   const log: Logged[] = [];
   const counts = { manifest: 0, blob: 0, other: 0 };
   const server = startServer((request, url) => {
@@ -90,7 +96,7 @@ export function faultyRegistry(
       },
     });
   });
-  return { server, log };
+  return { server, log, [Symbol.asyncDispose]: () => server.close() };
 }
 
 /** Random-looking content that does not compress, so byte counts mean something. */

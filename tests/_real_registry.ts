@@ -88,6 +88,7 @@ function freePort(): number {
 /** A running docker-registry; `await using` stops it at the end of the scope. */
 export interface RealRegistry extends AsyncDisposable {
   host: string;
+  /** Stops it and removes its storage; a second call waits for the first. */
   close(): Promise<void>;
 }
 
@@ -131,16 +132,22 @@ export async function startRegistry(
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
   }
-  const close = async () => {
-    child.kill("SIGTERM");
-    await child.status;
-    await Deno.remove(dir, { recursive: true });
-  };
+  // Once: a test may stop the registry itself before the end of its scope.
+  let closed: Promise<void> | undefined;
+  const close = () =>
+    closed ??= (async () => {
+      child.kill("SIGTERM");
+      await child.status;
+      await Deno.remove(dir, { recursive: true });
+    })();
   return { host, close, [Symbol.asyncDispose]: close };
 }
 
-/** An OCI layout in a temp dir, built with umoci and pushed with skopeo. */
-export class OciLayout {
+/**
+ * An OCI layout in a temp dir, built with umoci and pushed with skopeo;
+ * `await using` removes it at the end of the scope.
+ */
+export class OciLayout implements AsyncDisposable {
   readonly dir: string;
   readonly layout: string;
 
@@ -275,6 +282,11 @@ export class OciLayout {
 
   remove(): Promise<void> {
     return Deno.remove(this.dir, { recursive: true });
+  }
+
+  /** Removes the layout, ignoring errors as `tempDir()` does. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.remove().catch(() => {});
   }
 }
 

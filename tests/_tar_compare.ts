@@ -8,6 +8,7 @@ import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { extractLayer } from "../lib/layer/extract.ts";
 import { DenockerError } from "../lib/errors.ts";
+import { defer } from "./_fake_registry.ts";
 
 /** What a tree holds, one line per entry, sorted. */
 export async function describeTree(
@@ -65,31 +66,30 @@ export async function compareWithGnuTar(
 ): Promise<Outcome> {
   const gnuDir = await Deno.makeTempDir({ dir: scratch, prefix: "gnu-" });
   const ourDir = await Deno.makeTempDir({ dir: scratch, prefix: "ours-" });
-  try {
-    const gnu = await new Deno.Command("tar", {
-      args: ["-x", "-f", archive, "-C", gnuDir, "--numeric-owner", "--same-permissions"],
-      stdout: "null",
-      stderr: "piped",
-    }).output();
-    try {
-      const file = await Deno.open(archive);
-      await extractLayer(file.readable, ourDir, { preserveOwnership: Deno.uid() === 0 });
-    } catch (error) {
-      if (error instanceof DenockerError) {
-        return { kind: "refused", reason: error.message };
-      }
-      throw error; // A crash, not a refusal: the test fails with it.
-    }
-    const [ours, theirs] = [
-      await describeTree(ourDir, options),
-      await describeTree(gnuDir, options),
-    ];
-    if (ours.join("\n") === theirs.join("\n")) return { kind: "same" };
-    return { kind: "differs", ours, gnu: theirs, gnuFailed: !gnu.success };
-  } finally {
+  await using _remove = defer(async () => {
     await Deno.remove(gnuDir, { recursive: true });
     await Deno.remove(ourDir, { recursive: true });
+  });
+  const gnu = await new Deno.Command("tar", {
+    args: ["-x", "-f", archive, "-C", gnuDir, "--numeric-owner", "--same-permissions"],
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  try {
+    const file = await Deno.open(archive);
+    await extractLayer(file.readable, ourDir, { preserveOwnership: Deno.uid() === 0 });
+  } catch (error) {
+    if (error instanceof DenockerError) {
+      return { kind: "refused", reason: error.message };
+    }
+    throw error; // A crash, not a refusal: the test fails with it.
   }
+  const [ours, theirs] = [
+    await describeTree(ourDir, options),
+    await describeTree(gnuDir, options),
+  ];
+  if (ours.join("\n") === theirs.join("\n")) return { kind: "same" };
+  return { kind: "differs", ours, gnu: theirs, gnuFailed: !gnu.success };
 }
 
 /** One raw tar header block, with a valid checksum, for archives no tool writes. */

@@ -29,11 +29,11 @@ const CHANGED =
   /^layer sha256:[0-9a-f]{12}…: its extracted files differ from what extraction recorded \((.*)\)$/m;
 
 Deno.test("check finds a layer whose extracted files were changed, and --repair restores it", async (t) => {
-  const server = startServer(
+  await using server = startServer(
     registryHandler({ manifests: manifestsFor(image), blobs: image.blobs }),
   );
   const app = `${server.host}/team/app`;
-  const scratch = await tempDir();
+  await using scratch = await tempDir();
   const root = join(scratch.path, "root");
   const fs = (layer: string) => join(root, "layers", layer, "fs");
   const pull = async () => {
@@ -74,81 +74,76 @@ Deno.test("check finds a layer whose extracted files were changed, and --repair 
     );
     assertEquals(busybox.ino, ash.ino);
   };
-  try {
-    await pull();
-    await t.step("a fresh pull records each layer's files and checks clean", async () => {
-      for (const layer of [lower, upper]) {
-        const record = JSON.parse(
-          await Deno.readTextFile(join(root, "layers", layer, "layer.json")),
-        );
-        assertEquals(record.extractedFiles, summarizeExtractedFiles(fs(layer)));
-      }
-      // 2 directories, 6 names under bin/ and etc/ (a whiteout among them): all counted.
-      assertEquals(summarizeExtractedFiles(fs(lower)).entries, 9);
-      await assertClean();
-    });
-
-    await t.step("reading files and changing their times is no problem", async () => {
-      await Deno.readTextFile(join(fs(lower), "etc/motd"));
-      await Deno.utime(join(fs(lower), "bin/busybox"), new Date(), new Date());
-      await assertClean();
-    });
-
-    await t.step("a deleted file", async () => {
-      await Deno.remove(join(fs(lower), "etc/motd"));
-      await assertFoundAndRepaired("deleted", /^8 entries, expected 9$/);
-    });
-
-    await t.step("a file's mode (its setuid bit dropped)", async () => {
-      await Deno.chmod(join(fs(lower), "bin/su"), 0o755);
-      await assertFoundAndRepaired("chmod", /^the same 9 entries, but /);
-    });
-
-    await t.step("a symlink's target", async () => {
-      await Deno.remove(join(fs(lower), "bin/sh"));
-      await Deno.symlink("ls", join(fs(lower), "bin/sh"));
-      await assertFoundAndRepaired("symlink", /^the same 9 entries, but /);
-    });
-
-    await t.step("a hardlink made a copy", async () => {
-      await Deno.remove(join(fs(lower), "bin/ash"));
-      await Deno.copyFile(join(fs(lower), "bin/busybox"), join(fs(lower), "bin/ash"));
-      await assertFoundAndRepaired("hardlink", /^the same 9 entries, but /);
-    });
-
-    await t.step("a file's size", async () => {
-      await Deno.writeTextFile(join(fs(lower), "etc/motd"), "hello");
-      await assertFoundAndRepaired("size", /^the same 9 entries, but /);
-    });
-
-    await t.step("a whiteout marker deleted", async () => {
-      await Deno.remove(join(fs(upper), "etc/.wh.gone"));
-      await assertFoundAndRepaired("whiteout", /^2 entries, expected 3$/);
-    });
-
-    await t.step("a file added", async () => {
-      await Deno.writeTextFile(join(fs(upper), "intruder"), "x");
-      await assertFoundAndRepaired("added", /^4 entries, expected 3$/);
-    });
-
-    if (Deno.uid() === 0) {
-      await t.step("a file's owner", async () => {
-        await Deno.chown(join(fs(lower), "etc/motd"), 1234, 1234);
-        await assertFoundAndRepaired("chown", /^the same 9 entries, but /);
-      });
+  await pull();
+  await t.step("a fresh pull records each layer's files and checks clean", async () => {
+    for (const layer of [lower, upper]) {
+      const record = JSON.parse(
+        await Deno.readTextFile(join(root, "layers", layer, "layer.json")),
+      );
+      assertEquals(record.extractedFiles, summarizeExtractedFiles(fs(layer)));
     }
+    // 2 directories, 6 names under bin/ and etc/ (a whiteout among them): all counted.
+    assertEquals(summarizeExtractedFiles(fs(lower)).entries, 9);
+    await assertClean();
+  });
 
-    await t.step("a layer extracted by an older version (no record) passes", async () => {
-      const path = join(root, "layers", lower, "layer.json");
-      const { extractedFiles: _, ...older } = JSON.parse(await Deno.readTextFile(path));
-      await Deno.writeTextFile(path, JSON.stringify(older));
-      await Deno.remove(join(fs(lower), "etc/motd"));
-      await assertClean();
+  await t.step("reading files and changing their times is no problem", async () => {
+    await Deno.readTextFile(join(fs(lower), "etc/motd"));
+    await Deno.utime(join(fs(lower), "bin/busybox"), new Date(), new Date());
+    await assertClean();
+  });
+
+  await t.step("a deleted file", async () => {
+    await Deno.remove(join(fs(lower), "etc/motd"));
+    await assertFoundAndRepaired("deleted", /^8 entries, expected 9$/);
+  });
+
+  await t.step("a file's mode (its setuid bit dropped)", async () => {
+    await Deno.chmod(join(fs(lower), "bin/su"), 0o755);
+    await assertFoundAndRepaired("chmod", /^the same 9 entries, but /);
+  });
+
+  await t.step("a symlink's target", async () => {
+    await Deno.remove(join(fs(lower), "bin/sh"));
+    await Deno.symlink("ls", join(fs(lower), "bin/sh"));
+    await assertFoundAndRepaired("symlink", /^the same 9 entries, but /);
+  });
+
+  await t.step("a hardlink made a copy", async () => {
+    await Deno.remove(join(fs(lower), "bin/ash"));
+    await Deno.copyFile(join(fs(lower), "bin/busybox"), join(fs(lower), "bin/ash"));
+    await assertFoundAndRepaired("hardlink", /^the same 9 entries, but /);
+  });
+
+  await t.step("a file's size", async () => {
+    await Deno.writeTextFile(join(fs(lower), "etc/motd"), "hello");
+    await assertFoundAndRepaired("size", /^the same 9 entries, but /);
+  });
+
+  await t.step("a whiteout marker deleted", async () => {
+    await Deno.remove(join(fs(upper), "etc/.wh.gone"));
+    await assertFoundAndRepaired("whiteout", /^2 entries, expected 3$/);
+  });
+
+  await t.step("a file added", async () => {
+    await Deno.writeTextFile(join(fs(upper), "intruder"), "x");
+    await assertFoundAndRepaired("added", /^4 entries, expected 3$/);
+  });
+
+  if (Deno.uid() === 0) {
+    await t.step("a file's owner", async () => {
+      await Deno.chown(join(fs(lower), "etc/motd"), 1234, 1234);
+      await assertFoundAndRepaired("chown", /^the same 9 entries, but /);
     });
-  } finally {
-    await server.close();
-    await scratch.remove();
   }
+
+  await t.step("a layer extracted by an older version (no record) passes", async () => {
+    const path = join(root, "layers", lower, "layer.json");
+    const { extractedFiles: _, ...older } = JSON.parse(await Deno.readTextFile(path));
+    await Deno.writeTextFile(path, JSON.stringify(older));
+    await Deno.remove(join(fs(lower), "etc/motd"));
+    await assertClean();
+  });
 });
 
 Deno.test("a tree's summary is the same wherever it lies, and only its listing counts", async () => {

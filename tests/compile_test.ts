@@ -21,37 +21,32 @@ Deno.test({
   name: "deno task compile builds a working executable",
   ignore: !denort,
   fn: async () => {
-    const out = await tempDir();
+    await using out = await tempDir();
     const image = fakeImage([await craftTar([{ name: "hello.txt", body: "hello" }])]);
-    const registry = startServer(
+    await using registry = startServer(
       registryHandler({ manifests: manifestsFor(image), blobs: image.blobs }),
     );
-    try {
-      const binary = join(out.path, "denocker");
-      const compile = await new Deno.Command(Deno.execPath(), {
-        args: ["task", "compile", binary],
-        cwd: new URL("..", import.meta.url).pathname,
-        stderr: "piped",
-      }).output();
-      assertEquals(compile.code, 0, new TextDecoder().decode(compile.stderr));
-      const help = await new Deno.Command(binary, { args: ["--help"], stdout: "piped" }).output();
-      assertEquals(help.code, 0);
-      assertMatch(new TextDecoder().decode(help.stdout), /Usage: {2}denocker/);
-      // A real pull: layers are extracted on a worker, which the executable must carry.
-      const pulled = await new Deno.Command(binary, {
-        args: ["pull", "-q", "--root", join(out.path, "root"), `${registry.host}/team/app`],
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      assertEquals(pulled.code, 0, new TextDecoder().decode(pulled.stderr));
-      assertEquals(new TextDecoder().decode(pulled.stdout), `${image.configDigest}\n`);
-      const bad = await new Deno.Command(binary, { args: ["pull", "Bad:Ref"], stderr: "piped" })
-        .output();
-      assertEquals(bad.code, 2);
-    } finally {
-      await registry.close();
-      await out.remove();
-    }
+    const binary = join(out.path, "denocker");
+    const compile = await new Deno.Command(Deno.execPath(), {
+      args: ["task", "compile", binary],
+      cwd: new URL("..", import.meta.url).pathname,
+      stderr: "piped",
+    }).output();
+    assertEquals(compile.code, 0, new TextDecoder().decode(compile.stderr));
+    const help = await new Deno.Command(binary, { args: ["--help"], stdout: "piped" }).output();
+    assertEquals(help.code, 0);
+    assertMatch(new TextDecoder().decode(help.stdout), /Usage: {2}denocker/);
+    // A real pull: layers are extracted on a worker, which the executable must carry.
+    const pulled = await new Deno.Command(binary, {
+      args: ["pull", "-q", "--root", join(out.path, "root"), `${registry.host}/team/app`],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assertEquals(pulled.code, 0, new TextDecoder().decode(pulled.stderr));
+    assertEquals(new TextDecoder().decode(pulled.stdout), `${image.configDigest}\n`);
+    const bad = await new Deno.Command(binary, { args: ["pull", "Bad:Ref"], stderr: "piped" })
+      .output();
+    assertEquals(bad.code, 2);
   },
 });
 

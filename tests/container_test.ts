@@ -7,7 +7,7 @@
 
 import { join } from "node:path";
 import { assert, assertEquals, assertMatch } from "./_assert.ts";
-import { tempDir } from "./_fake_registry.ts";
+import { defer, tempDir } from "./_fake_registry.ts";
 import { OciLayout, run } from "./_real_registry.ts";
 import { craftTar } from "./_tar.ts";
 import { describeTree } from "./_tar_compare.ts";
@@ -32,93 +32,88 @@ function normalise(listing: string): string[] {
 }
 
 containerTest("a container sees what unpack gives; its writes stay its own", async () => {
-  const layout = await OciLayout.create();
-  const dir = await tempDir();
+  await using layout = await OciLayout.create();
+  await using dir = await tempDir();
   const root = join(dir.path, "store");
-  try {
-    // Lower: files to delete, a directory to make opaque, a directory to delete, link targets.
-    const lower = await craftTar([
-      { name: "etc/", type: "directory" },
-      { name: "etc/gone", body: "gone" },
-      { name: "etc/kept", body: "kept" },
-      { name: "data/", type: "directory", mode: 0o750 },
-      { name: "data/a", body: "a" },
-      { name: "data/b", body: "b" },
-      { name: "dir/", type: "directory" },
-      { name: "dir/sub/", type: "directory" },
-      { name: "dir/sub/file", body: "file" },
-      { name: "shared/", type: "directory" },
-      { name: "shared/target", body: "target", uid: 1000, gid: 1000 },
-    ]);
-    // Middle: whiteouts, an opaque directory, a hardlink to a lower layer's file, setuid.
-    const middle = await craftTar([
-      { name: "etc/", type: "directory" },
-      { name: "etc/.wh.gone" },
-      { name: "data/", type: "directory", mode: 0o700 },
-      { name: "data/.wh..wh..opq" },
-      { name: "data/new", body: "new" },
-      { name: "dir/", type: "directory" },
-      { name: "dir/.wh.sub" },
-      { name: "shared/", type: "directory" },
-      { name: "shared/link", type: "link", linkname: "shared/target" },
-      { name: "suid", body: "suid", mode: 0o4755 },
-      { name: "deep/", type: "directory" },
-      { name: "deep/target", body: "deep" },
-    ]);
-    // Upper: a directory back where one was deleted, a hardlink to the middle layer's file.
-    const upper = await craftTar([
-      { name: "dir/", type: "directory" },
-      { name: "dir/sub/", type: "directory", mode: 0o711 },
-      { name: "dir/sub/again", body: "again" },
-      { name: "deep/", type: "directory" },
-      { name: "deep/link", type: "link", linkname: "deep/target" },
-    ]);
-    const tars = [];
-    for (const [name, bytes] of [["lower", lower], ["middle", middle], ["upper", upper]] as const) {
-      const path = join(layout.dir, `${name}.tar`);
-      await Deno.writeFile(path, bytes);
-      tars.push(path);
-    }
-    await busyboxImage(layout, "layered", tars);
-    await loadImage(layout, "layered", root, "layered:1");
-    const layersBefore = await describeTree(join(root, "layers"));
-
-    // What unpack gives, listed by the same busybox from inside it.
-    const unpacked = join(dir.path, "unpacked");
-    assertEquals((await runAll(["--root", root, "unpack", "layered:1", unpacked])).code, 0);
-    const expected = normalise(await run("chroot", [unpacked, "/bin/sh", "-c", LISTING]));
-    assert(expected.includes("shared/link is shared/target"), "unpack keeps the hardlink");
-    assert(expected.includes("deep/link is deep/target"));
-
-    const first = await runAll(["--root", root, "run", "--rm", "layered:1", "sh", "-c", LISTING]);
-    assertEquals(first.code, 0, first.stderr);
-    assertEquals(normalise(first.stdout), expected);
-
-    // Writes: to a lower file, a new file, a deletion; then a second container starts clean.
-    const write = await runAll([
-      "--root",
-      root,
-      "run",
-      "--rm",
-      "layered:1",
-      "sh",
-      "-c",
-      "echo changed > /etc/kept && touch /newfile && rm /data/new /shared/target && cat /etc/kept",
-    ]);
-    assertEquals([write.code, write.stdout], [0, "changed\n"], write.stderr);
-    const second = await runAll(["--root", root, "run", "--rm", "layered:1", "sh", "-c", LISTING]);
-    assertEquals(normalise(second.stdout), expected);
-    // Where there is no overlayfs: a copy of the image, the same tree.
-    const copy = await runAll(
-      ["--root", root, "run", "--rm", "--rootfs", "copy", "layered:1", "sh", "-c", LISTING],
-    );
-    assertEquals(copy.code, 0, copy.stderr);
-    assertEquals(normalise(copy.stdout), expected);
-    assertEquals(await describeTree(join(root, "layers")), layersBefore);
-  } finally {
-    await layout.remove();
-    await dir.remove();
+  // Lower: files to delete, a directory to make opaque, a directory to delete, link targets.
+  const lower = await craftTar([
+    { name: "etc/", type: "directory" },
+    { name: "etc/gone", body: "gone" },
+    { name: "etc/kept", body: "kept" },
+    { name: "data/", type: "directory", mode: 0o750 },
+    { name: "data/a", body: "a" },
+    { name: "data/b", body: "b" },
+    { name: "dir/", type: "directory" },
+    { name: "dir/sub/", type: "directory" },
+    { name: "dir/sub/file", body: "file" },
+    { name: "shared/", type: "directory" },
+    { name: "shared/target", body: "target", uid: 1000, gid: 1000 },
+  ]);
+  // Middle: whiteouts, an opaque directory, a hardlink to a lower layer's file, setuid.
+  const middle = await craftTar([
+    { name: "etc/", type: "directory" },
+    { name: "etc/.wh.gone" },
+    { name: "data/", type: "directory", mode: 0o700 },
+    { name: "data/.wh..wh..opq" },
+    { name: "data/new", body: "new" },
+    { name: "dir/", type: "directory" },
+    { name: "dir/.wh.sub" },
+    { name: "shared/", type: "directory" },
+    { name: "shared/link", type: "link", linkname: "shared/target" },
+    { name: "suid", body: "suid", mode: 0o4755 },
+    { name: "deep/", type: "directory" },
+    { name: "deep/target", body: "deep" },
+  ]);
+  // Upper: a directory back where one was deleted, a hardlink to the middle layer's file.
+  const upper = await craftTar([
+    { name: "dir/", type: "directory" },
+    { name: "dir/sub/", type: "directory", mode: 0o711 },
+    { name: "dir/sub/again", body: "again" },
+    { name: "deep/", type: "directory" },
+    { name: "deep/link", type: "link", linkname: "deep/target" },
+  ]);
+  const tars = [];
+  for (const [name, bytes] of [["lower", lower], ["middle", middle], ["upper", upper]] as const) {
+    const path = join(layout.dir, `${name}.tar`);
+    await Deno.writeFile(path, bytes);
+    tars.push(path);
   }
+  await busyboxImage(layout, "layered", tars);
+  await loadImage(layout, "layered", root, "layered:1");
+  const layersBefore = await describeTree(join(root, "layers"));
+
+  // What unpack gives, listed by the same busybox from inside it.
+  const unpacked = join(dir.path, "unpacked");
+  assertEquals((await runAll(["--root", root, "unpack", "layered:1", unpacked])).code, 0);
+  const expected = normalise(await run("chroot", [unpacked, "/bin/sh", "-c", LISTING]));
+  assert(expected.includes("shared/link is shared/target"), "unpack keeps the hardlink");
+  assert(expected.includes("deep/link is deep/target"));
+
+  const first = await runAll(["--root", root, "run", "--rm", "layered:1", "sh", "-c", LISTING]);
+  assertEquals(first.code, 0, first.stderr);
+  assertEquals(normalise(first.stdout), expected);
+
+  // Writes: to a lower file, a new file, a deletion; then a second container starts clean.
+  const write = await runAll([
+    "--root",
+    root,
+    "run",
+    "--rm",
+    "layered:1",
+    "sh",
+    "-c",
+    "echo changed > /etc/kept && touch /newfile && rm /data/new /shared/target && cat /etc/kept",
+  ]);
+  assertEquals([write.code, write.stdout], [0, "changed\n"], write.stderr);
+  const second = await runAll(["--root", root, "run", "--rm", "layered:1", "sh", "-c", LISTING]);
+  assertEquals(normalise(second.stdout), expected);
+  // Where there is no overlayfs: a copy of the image, the same tree.
+  const copy = await runAll(
+    ["--root", root, "run", "--rm", "--rootfs", "copy", "layered:1", "sh", "-c", LISTING],
+  );
+  assertEquals(copy.code, 0, copy.stderr);
+  assertEquals(normalise(copy.stdout), expected);
+  assertEquals(await describeTree(join(root, "layers")), layersBefore);
 });
 
 /**
@@ -169,8 +164,8 @@ async function until(what: string, test: () => Promise<boolean>): Promise<void> 
 }
 
 containerTest("ps, exec, stop, rm; two at once; nothing left behind", async (t) => {
-  const layout = await OciLayout.create();
-  const dir = await tempDir();
+  await using layout = await OciLayout.create();
+  await using dir = await tempDir();
   const root = join(dir.path, "store");
   const cli = (...args: string[]) => runAll(["--root", root, ...args]);
   // Every container this test makes, by ID (its directory's name), for the check at the end.
@@ -184,6 +179,12 @@ containerTest("ps, exec, stop, rm; two at once; nothing left behind", async (t) 
       // Not made yet.
     }
   }, 5);
+  await using _cleanUp = defer(async () => {
+    clearInterval(watch);
+    // After a failure: no container outlives the test.
+    const left = (await cli("ps", "-aq")).stdout.split("\n").filter(Boolean);
+    if (left.length > 0) await cli("rm", "-f", ...left);
+  });
   const names = async (...flags: string[]) =>
     (await cli("ps", ...flags)).stdout.split("\n").slice(1).filter(Boolean).map((line) =>
       line.split(/\s+/).at(-1)!
@@ -208,214 +209,205 @@ containerTest("ps, exec, stop, rm; two at once; nothing left behind", async (t) 
       `${name}'s trap is set`,
       async () => (await cli("exec", name, "test", "-e", "/ready")).code === 0,
     );
-  try {
-    await busyboxImage(layout, "busybox");
-    await loadImage(layout, "busybox", root, "busybox:latest");
-    const first = await cli("run", "--rm", "busybox", "true");
-    assertEquals(first.code, 0, first.stderr);
-    const before = await hostState(dir.path, ids);
-    const containersBefore = await Array.fromAsync(Deno.readDir(join(root, "containers")));
-    assertEquals(containersBefore, []);
+  await busyboxImage(layout, "busybox");
+  await loadImage(layout, "busybox", root, "busybox:latest");
+  const first = await cli("run", "--rm", "busybox", "true");
+  assertEquals(first.code, 0, first.stderr);
+  const before = await hostState(dir.path, ids);
+  const containersBefore = await Array.fromAsync(Deno.readDir(join(root, "containers")));
+  assertEquals(containersBefore, []);
 
-    let one: Deno.ChildProcess | undefined;
-    let two: Deno.ChildProcess | undefined;
-    await t.step("two containers at once: ps, exec", async () => {
-      one = start("one", "--memory", "64m", ...TRAPPED);
-      two = start("two", "--rm", "--pids-limit", "50", ...SLEEPING);
-      await until("both run", async () => (await names()).sort().join() === "one,two");
-      await untilTrapped("one");
-      // Each has a cgroup for its device rules and one for its limit while it runs.
-      const cgroups = (await hostState(dir.path, ids)).cgroups;
-      assertEquals(
-        cgroups.map((path) => path.split("/")[4]).sort(),
-        ["devices", "devices", "memory", "pids"],
-      );
-      const ps = await cli("ps");
-      assertMatch(ps.stdout, /^CONTAINER ID\s+IMAGE\s+COMMAND\s+CREATED\s+STATUS\s+NAMES\n/);
-      assertMatch(ps.stdout, /[0-9a-f]{12}\s+busybox\s+"sleep 1000"\s+.*\s+Up .*\s+two\n/);
-      const hostname = await cli("exec", "one", "cat", "/etc/hostname");
-      assertEquals(hostname.code, 0, hostname.stderr);
-      const id = hostname.stdout.trim();
-      assertEquals((await cli("ps", "-q")).stdout.split("\n").includes(id), true);
-      const exec = await cli(
+  let one: Deno.ChildProcess | undefined;
+  let two: Deno.ChildProcess | undefined;
+  await t.step("two containers at once: ps, exec", async () => {
+    one = start("one", "--memory", "64m", ...TRAPPED);
+    two = start("two", "--rm", "--pids-limit", "50", ...SLEEPING);
+    await until("both run", async () => (await names()).sort().join() === "one,two");
+    await untilTrapped("one");
+    // Each has a cgroup for its device rules and one for its limit while it runs.
+    const cgroups = (await hostState(dir.path, ids)).cgroups;
+    assertEquals(
+      cgroups.map((path) => path.split("/")[4]).sort(),
+      ["devices", "devices", "memory", "pids"],
+    );
+    const ps = await cli("ps");
+    assertMatch(ps.stdout, /^CONTAINER ID\s+IMAGE\s+COMMAND\s+CREATED\s+STATUS\s+NAMES\n/);
+    assertMatch(ps.stdout, /[0-9a-f]{12}\s+busybox\s+"sleep 1000"\s+.*\s+Up .*\s+two\n/);
+    const hostname = await cli("exec", "one", "cat", "/etc/hostname");
+    assertEquals(hostname.code, 0, hostname.stderr);
+    const id = hostname.stdout.trim();
+    assertEquals((await cli("ps", "-q")).stdout.split("\n").includes(id), true);
+    const exec = await cli(
+      "exec",
+      "-w",
+      "/tmp",
+      "-u",
+      "1000",
+      "-e",
+      "X=y",
+      "one",
+      "sh",
+      "-c",
+      "echo $$ $(pwd) $(id -u) $X; ps -o pid | wc -l",
+    );
+    assertEquals(exec.code, 0, exec.stderr);
+    const [pid, cwd, uid, x, count] = exec.stdout.trim().split(/\s+/);
+    assert(pid !== "1", "exec runs beside PID 1");
+    assertEquals([cwd, uid, x], ["/tmp", "1000", "y"]);
+    assert(Number(count) <= 6, `exec sees the container's processes only (${count})`);
+    assertEquals((await cli("exec", "one", "nosuch")).code, 127);
+    const named = await cli("exec", "-u", "app", "one", "id");
+    // As docker exec -u app gives it.
+    assertEquals(
+      [named.code, named.stdout],
+      [0, "uid=1000(app) gid=1000(app) groups=1000(app)\n"],
+      named.stderr,
+    );
+    const ghost = await cli("exec", "-u", "ghost", "one", "id");
+    assertEquals([ghost.code, ghost.stderr], [
+      125,
+      "denocker: unable to find user ghost: no matching entries in passwd file\n",
+    ]);
+  });
+
+  await t.step("stop: SIGTERM, the container's exit status, ps -a", async () => {
+    const stopped = await cli("stop", "one");
+    assertEquals([stopped.code, stopped.stdout], [0, "one\n"], stopped.stderr);
+    assertEquals((await exitOf(one!)).code, 3);
+    assertEquals(await names(), ["two"]);
+    assertMatch((await cli("ps", "-a")).stdout, /Exited \(3\) .*\s+one\n/);
+    // An image a container uses is not removed.
+    const rmi = await cli("rmi", "busybox");
+    assertEquals(rmi.code, 1);
+    assertMatch(
+      rmi.stderr,
+      /^denocker: Cannot remove image busybox: container [0-9a-f]{12} \((one|two)\) uses it/,
+    );
+  });
+
+  await t.step("rm: refused while running, forced, then by name", async () => {
+    const refused = await cli("rm", "two");
+    assertEquals(refused.code, 1);
+    assertMatch(refused.stderr, /it is running; stop it or use --force/);
+    assertEquals((await cli("rm", "-f", "two")).code, 0);
+    assertEquals((await exitOf(two!)).code, 137);
+    assertEquals((await cli("rm", "one")).stdout, "one\n");
+    assertEquals(await names("-a"), []);
+  });
+
+  await t.step("Ctrl-C twice: the container is killed, --rm cleans", async () => {
+    const child = start("int", "--rm", "--cpus", "1", ...SLEEPING);
+    await untilRunning("int");
+    child.kill("SIGINT");
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assertEquals(
+      await names(),
+      ["int"],
+      "PID 1 without a handler ignores one SIGINT, as in docker",
+    );
+    child.kill("SIGINT");
+    assertEquals((await exitOf(child)).code, 137);
+    assertEquals(await names("-a"), []);
+  });
+
+  await t.step("SIGTERM to denocker reaches the container, whose status is run's", async () => {
+    const child = start("term", "--rm", ...TRAPPED);
+    await untilTrapped("term");
+    child.kill("SIGTERM");
+    assertEquals((await exitOf(child)).code, 3);
+    assertEquals(await names("-a"), []);
+  });
+
+  await t.step(
+    "SIGTERM to denocker exec reaches the command, whose status is exec's",
+    async () => {
+      const container = start("host", "--rm", ...SLEEPING);
+      await untilRunning("host");
+      const exec = spawnAll([
+        "--root",
+        root,
         "exec",
-        "-w",
-        "/tmp",
-        "-u",
-        "1000",
-        "-e",
-        "X=y",
-        "one",
+        "host",
         "sh",
         "-c",
-        "echo $$ $(pwd) $(id -u) $X; ps -o pid | wc -l",
-      );
-      assertEquals(exec.code, 0, exec.stderr);
-      const [pid, cwd, uid, x, count] = exec.stdout.trim().split(/\s+/);
-      assert(pid !== "1", "exec runs beside PID 1");
-      assertEquals([cwd, uid, x], ["/tmp", "1000", "y"]);
-      assert(Number(count) <= 6, `exec sees the container's processes only (${count})`);
-      assertEquals((await cli("exec", "one", "nosuch")).code, 127);
-      const named = await cli("exec", "-u", "app", "one", "id");
-      // As docker exec -u app gives it.
-      assertEquals(
-        [named.code, named.stdout],
-        [0, "uid=1000(app) gid=1000(app) groups=1000(app)\n"],
-        named.stderr,
-      );
-      const ghost = await cli("exec", "-u", "ghost", "one", "id");
-      assertEquals([ghost.code, ghost.stderr], [
-        125,
-        "denocker: unable to find user ghost: no matching entries in passwd file\n",
+        "trap 'exit 4' TERM; touch /exec-ready; while true; do sleep 0.1; done",
       ]);
-    });
-
-    await t.step("stop: SIGTERM, the container's exit status, ps -a", async () => {
-      const stopped = await cli("stop", "one");
-      assertEquals([stopped.code, stopped.stdout], [0, "one\n"], stopped.stderr);
-      assertEquals((await exitOf(one!)).code, 3);
-      assertEquals(await names(), ["two"]);
-      assertMatch((await cli("ps", "-a")).stdout, /Exited \(3\) .*\s+one\n/);
-      // An image a container uses is not removed.
-      const rmi = await cli("rmi", "busybox");
-      assertEquals(rmi.code, 1);
-      assertMatch(
-        rmi.stderr,
-        /^denocker: Cannot remove image busybox: container [0-9a-f]{12} \((one|two)\) uses it/,
+      await until(
+        "the exec's trap is set",
+        async () => (await cli("exec", "host", "test", "-e", "/exec-ready")).code === 0,
       );
-    });
+      exec.kill("SIGTERM");
+      assertEquals((await exitOf(exec)).code, 4);
+      assertEquals((await cli("rm", "-f", "host")).code, 0);
+      await exitOf(container);
+    },
+  );
 
-    await t.step("rm: refused while running, forced, then by name", async () => {
-      const refused = await cli("rm", "two");
-      assertEquals(refused.code, 1);
-      assertMatch(refused.stderr, /it is running; stop it or use --force/);
-      assertEquals((await cli("rm", "-f", "two")).code, 0);
-      assertEquals((await exitOf(two!)).code, 137);
-      assertEquals((await cli("rm", "one")).stdout, "one\n");
-      assertEquals(await names("-a"), []);
-    });
-
-    await t.step("Ctrl-C twice: the container is killed, --rm cleans", async () => {
-      const child = start("int", "--rm", "--cpus", "1", ...SLEEPING);
-      await untilRunning("int");
-      child.kill("SIGINT");
-      await new Promise((resolve) => setTimeout(resolve, 200));
-      assertEquals(
-        await names(),
-        ["int"],
-        "PID 1 without a handler ignores one SIGINT, as in docker",
-      );
-      child.kill("SIGINT");
+  await t.step(
+    "stop: SIGKILL after the grace period for a PID 1 that ignores SIGTERM",
+    async () => {
+      const child = start("deaf", "--rm", ...SLEEPING);
+      await untilRunning("deaf");
+      const started = Date.now();
+      assertEquals((await cli("stop", "-t", "1", "deaf")).code, 0);
+      assert(Date.now() - started >= 1000, "stop waited for the grace period");
       assertEquals((await exitOf(child)).code, 137);
       assertEquals(await names("-a"), []);
-    });
+    },
+  );
 
-    await t.step("SIGTERM to denocker reaches the container, whose status is run's", async () => {
-      const child = start("term", "--rm", ...TRAPPED);
-      await untilTrapped("term");
-      child.kill("SIGTERM");
-      assertEquals((await exitOf(child)).code, 3);
-      assertEquals(await names("-a"), []);
-    });
+  await t.step("a container directory a crash left without a record is removed", async () => {
+    const stray = join(root, "containers", "f".repeat(64));
+    await Deno.mkdir(join(stray, "upper"), { recursive: true });
+    const old = new Date(Date.now() - 5 * 60_000);
+    await Deno.utime(stray, old, old);
+    assertEquals((await cli("ps", "-a")).code, 0);
+    assertEquals(await Deno.stat(stray).then(() => true, () => false), false);
+  });
 
-    await t.step(
-      "SIGTERM to denocker exec reaches the command, whose status is exec's",
-      async () => {
-        const container = start("host", "--rm", ...SLEEPING);
-        await untilRunning("host");
-        const exec = spawnAll([
-          "--root",
+  await t.step("denocker killed during a run: the next command cleans up", async () => {
+    const child = start("orphan", "--rm", ...SLEEPING);
+    await untilRunning("orphan");
+    const record = JSON.parse(
+      await Deno.readTextFile(
+        join(
           root,
-          "exec",
-          "host",
-          "sh",
-          "-c",
-          "trap 'exit 4' TERM; touch /exec-ready; while true; do sleep 0.1; done",
-        ]);
-        await until(
-          "the exec's trap is set",
-          async () => (await cli("exec", "host", "test", "-e", "/exec-ready")).code === 0,
-        );
-        exec.kill("SIGTERM");
-        assertEquals((await exitOf(exec)).code, 4);
-        assertEquals((await cli("rm", "-f", "host")).code, 0);
-        await exitOf(container);
-      },
-    );
-
-    await t.step(
-      "stop: SIGKILL after the grace period for a PID 1 that ignores SIGTERM",
-      async () => {
-        const child = start("deaf", "--rm", ...SLEEPING);
-        await untilRunning("deaf");
-        const started = Date.now();
-        assertEquals((await cli("stop", "-t", "1", "deaf")).code, 0);
-        assert(Date.now() - started >= 1000, "stop waited for the grace period");
-        assertEquals((await exitOf(child)).code, 137);
-        assertEquals(await names("-a"), []);
-      },
-    );
-
-    await t.step("a container directory a crash left without a record is removed", async () => {
-      const stray = join(root, "containers", "f".repeat(64));
-      await Deno.mkdir(join(stray, "upper"), { recursive: true });
-      const old = new Date(Date.now() - 5 * 60_000);
-      await Deno.utime(stray, old, old);
-      assertEquals((await cli("ps", "-a")).code, 0);
-      assertEquals(await Deno.stat(stray).then(() => true, () => false), false);
-    });
-
-    await t.step("denocker killed during a run: the next command cleans up", async () => {
-      const child = start("orphan", "--rm", ...SLEEPING);
-      await untilRunning("orphan");
-      const record = JSON.parse(
-        await Deno.readTextFile(
-          join(
-            root,
-            "containers",
-            (await Array.fromAsync(Deno.readDir(join(root, "containers"))))[0].name,
-            "container.json",
-          ),
+          "containers",
+          (await Array.fromAsync(Deno.readDir(join(root, "containers"))))[0].name,
+          "container.json",
         ),
-      );
-      child.kill("SIGKILL");
-      await child.status;
-      assertEquals(await names("-a"), []);
-      assertEquals(
-        (await run("sh", ["-c", `[ -e /proc/${record.process.pid} ] && echo alive; true`])) ===
-          "alive\n",
-        false,
-      );
-    });
-
-    await t.step(
-      "overlay directories go with the last image and container of their layers",
-      async () => {
-        const overlays = () => Array.fromAsync(Deno.readDir(join(root, "overlay")), (e) => e.name);
-        assertEquals((await cli("run", "--name", "kept", "busybox", "true")).code, 0);
-        const prepared = await overlays();
-        assert(prepared.length > 0, "a run prepares its layers' overlay directories");
-        // The exited container still holds the image, and so its overlays.
-        assertEquals((await cli("rmi", "busybox")).code, 1);
-        assertEquals((await cli("prune")).code, 0);
-        assertEquals(await overlays(), prepared);
-        assertEquals((await cli("rm", "kept")).code, 0);
-        const removed = await cli("rmi", "busybox");
-        assertEquals(removed.code, 0, removed.stderr);
-        assertEquals(await overlays(), []);
-      },
+      ),
     );
+    child.kill("SIGKILL");
+    await child.status;
+    assertEquals(await names("-a"), []);
+    assertEquals(
+      (await run("sh", ["-c", `[ -e /proc/${record.process.pid} ] && echo alive; true`])) ===
+        "alive\n",
+      false,
+    );
+  });
 
-    // The containers' mounts lived in their own namespaces; their cgroups went with them.
-    assertEquals(await hostState(dir.path, ids), before);
-    assert(ids.size >= 9, `the test saw ${ids.size} containers`);
-    assertEquals(await Array.fromAsync(Deno.readDir(join(root, "containers"))), []);
-  } finally {
-    clearInterval(watch);
-    // After a failure: no container outlives the test.
-    const left = (await cli("ps", "-aq")).stdout.split("\n").filter(Boolean);
-    if (left.length > 0) await cli("rm", "-f", ...left);
-    await layout.remove();
-    await dir.remove();
-  }
+  await t.step(
+    "overlay directories go with the last image and container of their layers",
+    async () => {
+      const overlays = () => Array.fromAsync(Deno.readDir(join(root, "overlay")), (e) => e.name);
+      assertEquals((await cli("run", "--name", "kept", "busybox", "true")).code, 0);
+      const prepared = await overlays();
+      assert(prepared.length > 0, "a run prepares its layers' overlay directories");
+      // The exited container still holds the image, and so its overlays.
+      assertEquals((await cli("rmi", "busybox")).code, 1);
+      assertEquals((await cli("prune")).code, 0);
+      assertEquals(await overlays(), prepared);
+      assertEquals((await cli("rm", "kept")).code, 0);
+      const removed = await cli("rmi", "busybox");
+      assertEquals(removed.code, 0, removed.stderr);
+      assertEquals(await overlays(), []);
+    },
+  );
+
+  // The containers' mounts lived in their own namespaces; their cgroups went with them.
+  assertEquals(await hostState(dir.path, ids), before);
+  assert(ids.size >= 9, `the test saw ${ids.size} containers`);
+  assertEquals(await Array.fromAsync(Deno.readDir(join(root, "containers"))), []);
 });

@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import { assertEquals, assertRejects } from "./_assert.ts";
-import { tempDir } from "./_fake_registry.ts";
+import { defer, tempDir } from "./_fake_registry.ts";
 import { dockerConfigCredentials } from "../lib/transport/credentials.ts";
 import { InvalidInputError } from "../lib/errors.ts";
 
@@ -59,12 +59,11 @@ Deno.test("credentials from config.json auths", async (t) => {
 });
 
 Deno.test("credentials from a credential helper", async () => {
-  const bin = await tempDir();
+  await using bin = await tempDir();
   const path = Deno.env.get("PATH");
-  try {
-    await Deno.writeTextFile(
-      join(bin.path, "docker-credential-denocker-test"),
-      `#!/bin/sh
+  await Deno.writeTextFile(
+    join(bin.path, "docker-credential-denocker-test"),
+    `#!/bin/sh
 read server
 if [ "$server" = "private.example.com" ]; then
   echo '{"ServerURL":"private.example.com","Username":"helper-user","Secret":"helper-secret"}'
@@ -72,21 +71,18 @@ else
   echo "credentials not found in native keychain"; exit 1
 fi
 `,
-      { mode: 0o755 },
-    );
-    Deno.env.set("PATH", `${bin.path}:${path}`);
-    await withConfig(
-      { credHelpers: { "private.example.com": "denocker-test" }, credsStore: "denocker-test" },
-      async (lookup) => {
-        assertEquals(await lookup("private.example.com"), {
-          username: "helper-user",
-          secret: "helper-secret",
-        });
-        assertEquals(await lookup("other.example.com"), undefined);
-      },
-    );
-  } finally {
-    Deno.env.set("PATH", path!);
-    await bin.remove();
-  }
+    { mode: 0o755 },
+  );
+  await using _restorePath = defer(() => Deno.env.set("PATH", path!));
+  Deno.env.set("PATH", `${bin.path}:${path}`);
+  await withConfig(
+    { credHelpers: { "private.example.com": "denocker-test" }, credsStore: "denocker-test" },
+    async (lookup) => {
+      assertEquals(await lookup("private.example.com"), {
+        username: "helper-user",
+        secret: "helper-secret",
+      });
+      assertEquals(await lookup("other.example.com"), undefined);
+    },
+  );
 });

@@ -10,7 +10,7 @@
 
 import { join } from "node:path";
 import { assertEquals } from "./_assert.ts";
-import { tempDir } from "./_fake_registry.ts";
+import { defer, tempDir } from "./_fake_registry.ts";
 import { run } from "./_real_registry.ts";
 
 /** Where cgroup2 is mounted here, if anywhere (read through sh: Deno reads /proc only with -A). */
@@ -32,7 +32,7 @@ Deno.test({
   ignore: !mount && Deno.env.get("CI") !== "true",
   async fn() {
     if (!mount) throw new Error("CI machines have a cgroup2 mount (v2, or hybrid's unified)");
-    const dir = await tempDir();
+    await using dir = await tempDir();
     const guarded = join(mount, `denocker-test-${crypto.randomUUID()}`);
     const open = join(mount, `denocker-test-${crypto.randomUUID()}`);
     // In the cgroup, then: mknod a null, a kernel log and a loop device node, and open each
@@ -45,22 +45,20 @@ Deno.test({
         "for node in null kmsg loop; do (exec 3< $node) 2>/dev/null && echo opened $node; done; " +
         "rm -f null kmsg loop",
       ]);
-    try {
-      await run("mkdir", [guarded, open]);
-      // Deno lets only --allow-all (and FFI) at /sys: denocker runs so, the test task does not.
-      const module = new URL("../lib/runtime/devices.ts", import.meta.url).href;
-      await run(Deno.execPath(), [
-        "eval",
-        `import { attachDeviceProgram, DEFAULT_DEVICE_RULES } from "${module}";` +
-        `attachDeviceProgram(${JSON.stringify(guarded)}, DEFAULT_DEVICE_RULES);`,
-      ]);
-      assertEquals(await probe(guarded), "made\nopened null\n");
-      // Without the program the same nodes open (the loop device exists on few machines).
-      const unguarded = await probe(open);
-      assertEquals(unguarded.split("\n").slice(0, 3), ["made", "opened null", "opened kmsg"]);
-    } finally {
-      await run("sh", ["-c", `rmdir ${guarded} ${open} 2>/dev/null; true`]);
-      await dir.remove();
-    }
+    await using _removeCgroups = defer(() =>
+      run("sh", ["-c", `rmdir ${guarded} ${open} 2>/dev/null; true`])
+    );
+    await run("mkdir", [guarded, open]);
+    // Deno lets only --allow-all (and FFI) at /sys: denocker runs so, the test task does not.
+    const module = new URL("../lib/runtime/devices.ts", import.meta.url).href;
+    await run(Deno.execPath(), [
+      "eval",
+      `import { attachDeviceProgram, DEFAULT_DEVICE_RULES } from "${module}";` +
+      `attachDeviceProgram(${JSON.stringify(guarded)}, DEFAULT_DEVICE_RULES);`,
+    ]);
+    assertEquals(await probe(guarded), "made\nopened null\n");
+    // Without the program the same nodes open (the loop device exists on few machines).
+    const unguarded = await probe(open);
+    assertEquals(unguarded.split("\n").slice(0, 3), ["made", "opened null", "opened kmsg"]);
   },
 });

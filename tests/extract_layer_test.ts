@@ -29,21 +29,18 @@ Deno.test("extractLayer writes files, directories, links and whiteouts as the ta
     { name: "etc/.wh.gone", body: "" },
     { name: "bin/tool", body: "#!/bin/sh", mode: 0o4755 },
   ]);
-  try {
-    assertEquals(result.entries, 6);
-    assertEquals(files, ["bin/tool", "etc/.wh.gone", "etc/hard", "etc/link", "etc/motd"]);
-    assertEquals(await Deno.readTextFile(join(fs, "etc/motd")), "hello");
-    assertEquals((await Deno.stat(join(fs, "etc/motd"))).mode! & 0o7777, 0o640);
-    assertEquals((await Deno.stat(join(fs, "bin/tool"))).mode! & 0o7777, 0o4755);
-    assertEquals(await Deno.readLink(join(fs, "etc/link")), "motd");
-    assertEquals(
-      (await Deno.stat(join(fs, "etc/hard"))).ino,
-      (await Deno.stat(join(fs, "etc/motd"))).ino,
-    );
-    assertEquals(result.lowerLinks, []);
-  } finally {
-    await dir.remove();
-  }
+  await using _dir = dir;
+  assertEquals(result.entries, 6);
+  assertEquals(files, ["bin/tool", "etc/.wh.gone", "etc/hard", "etc/link", "etc/motd"]);
+  assertEquals(await Deno.readTextFile(join(fs, "etc/motd")), "hello");
+  assertEquals((await Deno.stat(join(fs, "etc/motd"))).mode! & 0o7777, 0o640);
+  assertEquals((await Deno.stat(join(fs, "bin/tool"))).mode! & 0o7777, 0o4755);
+  assertEquals(await Deno.readLink(join(fs, "etc/link")), "motd");
+  assertEquals(
+    (await Deno.stat(join(fs, "etc/hard"))).ino,
+    (await Deno.stat(join(fs, "etc/motd"))).ino,
+  );
+  assertEquals(result.lowerLinks, []);
 });
 
 Deno.test("extractLayer refuses what would leave its directory, naming the entry", async () => {

@@ -17,7 +17,8 @@ import { unpack } from "../lib/operations/unpack.ts";
 
 /**
  * A store with one good image, a canary directory beside it, and a registry
- * serving the layer `makeLayer` builds (it is told the canary's path).
+ * serving the layer `makeLayer` builds (it is told the canary's path). `await using` closes the
+ * registry and removes the store and canary at the end of the scope.
  */
 async function setup(makeLayer: (canary: string) => Promise<Uint8Array>) {
   const dir = await tempDir();
@@ -47,9 +48,9 @@ async function setup(makeLayer: (canary: string) => Promise<Uint8Array>) {
       assertEquals(await listFiles(root, "tmp"), []);
       assertEquals((await new LayerStore(root).list()).length, 1);
     },
-    async close() {
+    async [Symbol.asyncDispose]() {
       await registry.close();
-      await dir.remove();
+      await dir[Symbol.asyncDispose]();
     },
   };
 }
@@ -135,23 +136,19 @@ Deno.test("hostile layers are refused, touching nothing outside the store", asyn
   ];
   for (const [name, entries, pattern] of cases) {
     await t.step(name, async () => {
-      const store = await setup((canary) =>
+      await using store = await setup((canary) =>
         craftTar(
           entries.map((entry) =>
             entry.linkname === canaryLink ? { ...entry, linkname: canary } : entry
           ),
         )
       );
-      try {
-        const error = await assertRejects(
-          () => pull(store.badReference, { root: store.root }),
-          MalformedLayerError,
-        );
-        assertMatch(error.message, pattern);
-        await store.assertNothingChanged();
-      } finally {
-        await store.close();
-      }
+      const error = await assertRejects(
+        () => pull(store.badReference, { root: store.root }),
+        MalformedLayerError,
+      );
+      assertMatch(error.message, pattern);
+      await store.assertNothingChanged();
     });
   }
 });
@@ -160,72 +157,56 @@ Deno.test("replacing entries never writes through links", async (t) => {
   await t.step(
     "a file replaces a symlink instead of writing to its target; symlinks are never chmod-ed",
     async () => {
-      const store = await setup((canary) =>
+      await using store = await setup((canary) =>
         craftTar([
           { name: "x", type: "symlink", linkname: join(canary, "file"), mode: 0o777 },
           { name: "y", type: "symlink", linkname: join(canary, "file"), mode: 0o777 },
           { name: "x", body: "replaced", mode: 0o600 },
         ])
       );
-      try {
-        const result = await pull(store.badReference, { root: store.root });
-        const fs = new LayerStore(store.root).fsPath(result.config.rootfs.diff_ids[0]);
-        assertEquals(await Deno.readTextFile(join(fs, "x")), "replaced");
-        assert((await Deno.lstat(join(fs, "y"))).isSymlink);
-        assertEquals((await Deno.stat(join(store.canary, "file"))).mode! & 0o777, 0o640);
-        assertEquals(await Deno.readTextFile(join(store.canary, "file")), "canary");
-      } finally {
-        await store.close();
-      }
+      const result = await pull(store.badReference, { root: store.root });
+      const fs = new LayerStore(store.root).fsPath(result.config.rootfs.diff_ids[0]);
+      assertEquals(await Deno.readTextFile(join(fs, "x")), "replaced");
+      assert((await Deno.lstat(join(fs, "y"))).isSymlink);
+      assertEquals((await Deno.stat(join(store.canary, "file"))).mode! & 0o777, 0o640);
+      assertEquals(await Deno.readTextFile(join(store.canary, "file")), "canary");
     },
   );
   await t.step("a file replaces a hardlink without changing the other name", async () => {
-    const store = await setup(() =>
+    await using store = await setup(() =>
       craftTar([
         { name: "a", body: "first" },
         { name: "b", type: "link", linkname: "a" },
         { name: "b", body: "second" },
       ])
     );
-    try {
-      const result = await pull(store.badReference, { root: store.root });
-      const fs = new LayerStore(store.root).fsPath(result.config.rootfs.diff_ids[0]);
-      assertEquals(await Deno.readTextFile(join(fs, "a")), "first");
-      assertEquals(await Deno.readTextFile(join(fs, "b")), "second");
-    } finally {
-      await store.close();
-    }
+    const result = await pull(store.badReference, { root: store.root });
+    const fs = new LayerStore(store.root).fsPath(result.config.rootfs.diff_ids[0]);
+    assertEquals(await Deno.readTextFile(join(fs, "a")), "first");
+    assertEquals(await Deno.readTextFile(join(fs, "b")), "second");
   });
   await t.step("absolute names stay inside the layer", async () => {
     const hostPath = `/tmp/denocker-absolute-${crypto.randomUUID()}`;
-    const store = await setup(() => craftTar([{ name: hostPath, body: "inside" }]));
-    try {
-      const result = await pull(store.badReference, { root: store.root });
-      const fs = new LayerStore(store.root).fsPath(result.config.rootfs.diff_ids[0]);
-      assertEquals(await Deno.readTextFile(join(fs, hostPath)), "inside");
-      await assertRejects(() => Deno.lstat(hostPath), Deno.errors.NotFound);
-    } finally {
-      await store.close();
-    }
+    await using store = await setup(() => craftTar([{ name: hostPath, body: "inside" }]));
+    const result = await pull(store.badReference, { root: store.root });
+    const fs = new LayerStore(store.root).fsPath(result.config.rootfs.diff_ids[0]);
+    assertEquals(await Deno.readTextFile(join(fs, hostPath)), "inside");
+    await assertRejects(() => Deno.lstat(hostPath), Deno.errors.NotFound);
   });
   await t.step("a hardlink to a file of a lower layer is kept for flattening", async () => {
-    const store = await setup(() =>
+    await using store = await setup(() =>
       craftTar([{ name: "usr/bin/alias", type: "link", linkname: "/good.txt" }])
     );
-    try {
-      const result = await pull(store.badReference, { root: store.root });
-      const record = await new LayerStore(store.root).read(result.config.rootfs.diff_ids[0]);
-      assertEquals(record.lowerLinks, [{ path: "usr/bin/alias", target: "good.txt" }]);
-      const out = join(store.root, "..", "rootfs");
-      await assertRejects(
-        () => unpack(store.badReference, out, { root: store.root }),
-        Error,
-        /which no lower layer has/,
-      );
-      await assertRejects(() => Deno.lstat(out), Deno.errors.NotFound);
-    } finally {
-      await store.close();
-    }
+    const result = await pull(store.badReference, { root: store.root });
+    const record = await new LayerStore(store.root).read(result.config.rootfs.diff_ids[0]);
+    assertEquals(record.lowerLinks, [{ path: "usr/bin/alias", target: "good.txt" }]);
+    const out = join(store.root, "..", "rootfs");
+    await assertRejects(
+      () => unpack(store.badReference, out, { root: store.root }),
+      Error,
+      /which no lower layer has/,
+    );
+    await assertRejects(() => Deno.lstat(out), Deno.errors.NotFound);
   });
 });
 
@@ -242,24 +223,20 @@ Deno.test("caps end decompression bombs with a clear error", async (t) => {
   ];
   for (const [name, limits, pattern] of cases) {
     await t.step(name, async () => {
-      const store = await setup(() => Promise.resolve(big));
-      try {
-        await assertRejects(
-          () => pull(store.badReference, { root: store.root, limits }),
-          // Raised on the extraction worker: the class survives the trip.
-          InvalidInputError,
-          pattern,
-        );
-        await store.assertNothingChanged();
-      } finally {
-        await store.close();
-      }
+      await using store = await setup(() => Promise.resolve(big));
+      await assertRejects(
+        () => pull(store.badReference, { root: store.root, limits }),
+        // Raised on the extraction worker: the class survives the trip.
+        InvalidInputError,
+        pattern,
+      );
+      await store.assertNothingChanged();
     });
   }
 });
 
 Deno.test("device nodes and FIFOs are skipped with one warning per layer", async () => {
-  const store = await setup(() =>
+  await using store = await setup(() =>
     craftTar([
       { name: "dev/", type: "directory" },
       { name: "dev/null", type: "character-device" },
@@ -268,23 +245,19 @@ Deno.test("device nodes and FIFOs are skipped with one warning per layer", async
       { name: "etc/ok", body: "ok" },
     ])
   );
-  try {
-    const events: PullEvent[] = [];
-    const result = await pull(store.badReference, {
-      root: store.root,
-      onProgress: (event) => events.push(event),
-    });
-    const warnings = events.filter((event) => event.type === "warning");
-    assertEquals(warnings.length, 1);
-    assertMatch(
-      (warnings[0] as { message: string }).message,
-      /skipped 3 device node\(s\) or FIFO\(s\)/,
-    );
-    const fs = new LayerStore(store.root).fsPath(result.config.rootfs.diff_ids[0]);
-    assertEquals(await Deno.readTextFile(join(fs, "etc/ok")), "ok");
-  } finally {
-    await store.close();
-  }
+  const events: PullEvent[] = [];
+  const result = await pull(store.badReference, {
+    root: store.root,
+    onProgress: (event) => events.push(event),
+  });
+  const warnings = events.filter((event) => event.type === "warning");
+  assertEquals(warnings.length, 1);
+  assertMatch(
+    (warnings[0] as { message: string }).message,
+    /skipped 3 device node\(s\) or FIFO\(s\)/,
+  );
+  const fs = new LayerStore(store.root).fsPath(result.config.rootfs.diff_ids[0]);
+  assertEquals(await Deno.readTextFile(join(fs, "etc/ok")), "ok");
 });
 
 Deno.test("a layer whose content does not match its diff_id leaves nothing behind", async () => {
@@ -301,24 +274,19 @@ Deno.test("a layer whose content does not match its diff_id leaves nothing behin
     size: configBytes.byteLength,
   };
   const manifestBytes = new TextEncoder().encode(JSON.stringify(manifest));
-  const dir = await tempDir();
-  const registry = startServer(registryHandler({
+  await using dir = await tempDir();
+  await using registry = startServer(registryHandler({
     manifests: new Map([["latest", { bytes: manifestBytes, contentType: manifest.mediaType }]]),
     blobs: new Map([...image.blobs, [digestOf(configBytes), configBytes]]),
   }));
-  try {
-    await assertRejects(
-      () => pull(`${registry.host}/team/app`, { root: dir.path }),
-      VerificationError,
-      /uncompressed content: digest is sha256:/,
-    );
-    assertEquals(await listFiles(dir.path, "layers"), []);
-    assertEquals(await listFiles(dir.path, "tmp"), []);
-    await assertRejects(() => Deno.lstat(join(dir.path, "images.json")), Deno.errors.NotFound);
-  } finally {
-    await registry.close();
-    await dir.remove();
-  }
+  await assertRejects(
+    () => pull(`${registry.host}/team/app`, { root: dir.path }),
+    VerificationError,
+    /uncompressed content: digest is sha256:/,
+  );
+  assertEquals(await listFiles(dir.path, "layers"), []);
+  assertEquals(await listFiles(dir.path, "tmp"), []);
+  await assertRejects(() => Deno.lstat(join(dir.path, "images.json")), Deno.errors.NotFound);
 });
 
 Deno.test("a hostile layer stops the other layers' downloads at once", async () => {
@@ -326,11 +294,11 @@ Deno.test("a hostile layer stops the other layers' downloads at once", async () 
   const hostile = await craftTar([{ name: "../escape", body: "x" }]);
   const image = fakeImage([slow, hostile]);
   const slowDigest = [...image.blobs.keys()][0];
-  const dir = await tempDir();
+  await using dir = await tempDir();
   const serve = registryHandler({ manifests: manifestsFor(image), blobs: image.blobs });
   let sent = 0;
   let cancelled = false;
-  const registry = startServer((request, url) => {
+  await using registry = startServer((request, url) => {
     if (!url.pathname.endsWith(slowDigest)) return serve(request, url);
     // 40 chunks, one every 100 ms: four seconds, unless the client stops reading.
     const body = new ReadableStream<Uint8Array>({
@@ -345,38 +313,29 @@ Deno.test("a hostile layer stops the other layers' downloads at once", async () 
     });
     return new Response(body, { headers: { "content-length": String(slow.byteLength) } });
   });
-  try {
-    await assertRejects(
-      () => pull(`${registry.host}/team/app`, { root: dir.path }),
-      MalformedLayerError,
-    );
-    // The slow download was abandoned, not read to its end.
-    await new Promise((resolve) => setTimeout(resolve, 250)); // Let the server see the cancel.
-    assert(cancelled, "the slow blob's download was not stopped");
-    assert(sent < 40, `the slow blob was sent whole (${sent} chunks)`);
-    assertEquals(await listFiles(dir.path, "layers"), []);
-    assertEquals(await listFiles(dir.path, "tmp"), []);
-  } finally {
-    await registry.close();
-    await dir.remove();
-  }
+  await assertRejects(
+    () => pull(`${registry.host}/team/app`, { root: dir.path }),
+    MalformedLayerError,
+  );
+  // The slow download was abandoned, not read to its end.
+  await new Promise((resolve) => setTimeout(resolve, 250)); // Let the server see the cancel.
+  assert(cancelled, "the slow blob's download was not stopped");
+  assert(sent < 40, `the slow blob was sent whole (${sent} chunks)`);
+  assertEquals(await listFiles(dir.path, "layers"), []);
+  assertEquals(await listFiles(dir.path, "tmp"), []);
 });
 
 /** 24 MiB of a real program (Deno's own binary): compressible as layers are, 3 to 1. */
 async function programBytes(): Promise<Uint8Array> {
-  const file = await Deno.open(Deno.execPath());
-  try {
-    const bytes = new Uint8Array(24 * 1024 * 1024);
-    let filled = 0;
-    while (filled < bytes.length) {
-      const read = await file.read(bytes.subarray(filled));
-      if (read === null) break;
-      filled += read;
-    }
-    return bytes.subarray(0, filled);
-  } finally {
-    file.close();
+  using file = await Deno.open(Deno.execPath());
+  const bytes = new Uint8Array(24 * 1024 * 1024);
+  let filled = 0;
+  while (filled < bytes.length) {
+    const read = await file.read(bytes.subarray(filled));
+    if (read === null) break;
+    filled += read;
   }
+  return bytes.subarray(0, filled);
 }
 
 Deno.test("a gzipped layer refused early fails in one line, however much is left to inflate", async () => {
@@ -391,21 +350,16 @@ Deno.test("a gzipped layer refused early fails in one line, however much is left
       { name: "padding", bytes: await programBytes() },
     ]),
   ], { gzip: true });
-  const registry = startServer(
+  await using registry = startServer(
     registryHandler({ manifests: manifestsFor(image), blobs: image.blobs }),
   );
-  const dir = await tempDir();
-  try {
-    for (let attempt = 0; attempt < 16; attempt++) {
-      const root = join(dir.path, `root-${attempt}`);
-      const result = await runCli(["pull", "-q", "--root", root, `${registry.host}/team/app`]);
-      assertEquals([result.code, result.stderr], [
-        1,
-        `denocker: Cannot extract layer entry "bin/sh": its parent "bin" is a symlink; writing through a symlink is refused\n`,
-      ]);
-    }
-  } finally {
-    await registry.close();
-    await dir.remove();
+  await using dir = await tempDir();
+  for (let attempt = 0; attempt < 16; attempt++) {
+    const root = join(dir.path, `root-${attempt}`);
+    const result = await runCli(["pull", "-q", "--root", root, `${registry.host}/team/app`]);
+    assertEquals([result.code, result.stderr], [
+      1,
+      `denocker: Cannot extract layer entry "bin/sh": its parent "bin" is a symlink; writing through a symlink is refused\n`,
+    ]);
   }
 });

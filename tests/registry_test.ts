@@ -68,8 +68,8 @@ Deno.test("parseChallenges reads Bearer and Basic challenges", () => {
 
 Deno.test("pull through a Bearer token service on another port", async (t) => {
   const image = fakeImage([layerA, layerB]);
-  const store = await tempDir();
-  const config = await tempDir();
+  await using store = await tempDir();
+  await using config = await tempDir();
   // Recorded here, asserted in the steps: a failed assertion inside a handler would reach the
   // client as an HTTP 500 and look like another failure.
   const tokenRequests: {
@@ -77,7 +77,7 @@ Deno.test("pull through a Bearer token service on another port", async (t) => {
     service: string | null;
     scope: string | null;
   }[] = [];
-  const tokenServer = startServer((request, url) => {
+  await using tokenServer = startServer((request, url) => {
     tokenRequests.push({
       authorization: request.headers.get("authorization"),
       service: url.searchParams.get("service"),
@@ -88,7 +88,7 @@ Deno.test("pull through a Bearer token service on another port", async (t) => {
     }
     return Response.json({ access_token: "token-123", expires_in: 300 });
   });
-  const registry = startServer(registryHandler({
+  await using registry = startServer(registryHandler({
     manifests: manifestsFor(image),
     blobs: image.blobs,
     gate: (request, url) =>
@@ -105,137 +105,117 @@ Deno.test("pull through a Bearer token service on another port", async (t) => {
         },
       ),
   }));
-  try {
-    await t.step(
-      "with credentials from DOCKER_CONFIG, one token serves every request",
-      async () => {
-        await dockerConfig(config.path, registry.host, "alice", "s3cret-pass");
-        const result = await pull(`${registry.host}/team/app`, {
-          root: store.path,
-          credentials: credentialsFor(config.path),
-        });
-        assertEquals(result.imageId, image.configDigest);
-        assertEquals(tokenRequests, [{
-          authorization: `Basic ${btoa("alice:s3cret-pass")}`,
-          service: "fake-registry",
-          scope: "repository:team/app:pull",
-        }]);
-        assertEquals(
-          await storedBlobs(store.path),
-          [...image.blobs.keys(), image.manifestDigest].sort(),
-        );
-      },
-    );
-    await t.step("a wrong password fails clearly and never shows the password", async () => {
-      await dockerConfig(config.path, registry.host, "alice", "wrong-pass");
-      const error = await assertRejects(
-        () =>
-          pull(`${registry.host}/team/app`, {
-            root: store.path,
-            credentials: credentialsFor(config.path),
-          }),
-        RegistryError,
-        /token service answered 401/,
-      );
-      assert(!error.message.includes("wrong-pass"), "password leaked into the message");
-    });
-  } finally {
-    await registry.close();
-    await tokenServer.close();
-    await store.remove();
-    await config.remove();
-  }
-});
-
-Deno.test("pull with Basic auth", async (t) => {
-  const image = fakeImage([layerA]);
-  const store = await tempDir();
-  const config = await tempDir();
-  const registry = startServer(registryHandler({
-    manifests: manifestsFor(image),
-    blobs: image.blobs,
-    gate: requireBasic("bob", "hunter2"),
-  }));
-  try {
-    await t.step("without credentials it asks for a login", async () => {
-      await assertRejects(
-        () =>
-          pull(`${registry.host}/team/app`, {
-            root: store.path,
-            credentials: credentialsFor(config.path),
-          }),
-        RegistryError,
-        /needs a login/,
-      );
-    });
-    await t.step("with credentials it pulls", async () => {
-      await dockerConfig(config.path, registry.host, "bob", "hunter2");
+  await t.step(
+    "with credentials from DOCKER_CONFIG, one token serves every request",
+    async () => {
+      await dockerConfig(config.path, registry.host, "alice", "s3cret-pass");
       const result = await pull(`${registry.host}/team/app`, {
         root: store.path,
         credentials: credentialsFor(config.path),
       });
       assertEquals(result.imageId, image.configDigest);
+      assertEquals(tokenRequests, [{
+        authorization: `Basic ${btoa("alice:s3cret-pass")}`,
+        service: "fake-registry",
+        scope: "repository:team/app:pull",
+      }]);
+      assertEquals(
+        await storedBlobs(store.path),
+        [...image.blobs.keys(), image.manifestDigest].sort(),
+      );
+    },
+  );
+  await t.step("a wrong password fails clearly and never shows the password", async () => {
+    await dockerConfig(config.path, registry.host, "alice", "wrong-pass");
+    const error = await assertRejects(
+      () =>
+        pull(`${registry.host}/team/app`, {
+          root: store.path,
+          credentials: credentialsFor(config.path),
+        }),
+      RegistryError,
+      /token service answered 401/,
+    );
+    assert(!error.message.includes("wrong-pass"), "password leaked into the message");
+  });
+});
+
+Deno.test("pull with Basic auth", async (t) => {
+  const image = fakeImage([layerA]);
+  await using store = await tempDir();
+  await using config = await tempDir();
+  await using registry = startServer(registryHandler({
+    manifests: manifestsFor(image),
+    blobs: image.blobs,
+    gate: requireBasic("bob", "hunter2"),
+  }));
+  await t.step("without credentials it asks for a login", async () => {
+    await assertRejects(
+      () =>
+        pull(`${registry.host}/team/app`, {
+          root: store.path,
+          credentials: credentialsFor(config.path),
+        }),
+      RegistryError,
+      /needs a login/,
+    );
+  });
+  await t.step("with credentials it pulls", async () => {
+    await dockerConfig(config.path, registry.host, "bob", "hunter2");
+    const result = await pull(`${registry.host}/team/app`, {
+      root: store.path,
+      credentials: credentialsFor(config.path),
     });
-  } finally {
-    await registry.close();
-    await store.remove();
-    await config.remove();
-  }
+    assertEquals(result.imageId, image.configDigest);
+  });
 });
 
 Deno.test("blob redirects to another origin never carry the registry's Authorization", async () => {
   const image = fakeImage([layerA, layerB]);
-  const store = await tempDir();
-  const config = await tempDir();
-  const cdn = startServer((_request, url) => {
+  await using store = await tempDir();
+  await using config = await tempDir();
+  await using cdn = startServer((_request, url) => {
     const bytes = image.blobs.get(url.pathname.split("/").pop()!);
     return bytes
       ? new Response(bytes as Uint8Array<ArrayBuffer>)
       : new Response(null, { status: 404 });
   });
-  const registry = startServer(registryHandler({
+  await using registry = startServer(registryHandler({
     manifests: manifestsFor(image),
     blobs: image.blobs,
     gate: requireBasic("bob", "hunter2"),
     // One hop relative (same origin), then on to the CDN.
     blobLocation: (digest) => (digest.startsWith("sha256:") ? `/relative/${digest}` : undefined),
   }));
-  try {
-    await dockerConfig(config.path, registry.host, "bob", "hunter2");
-    // The registry's relative redirect lands on /relative/…, answered here with the CDN's URL.
-    const result = await pull(`${registry.host}/team/app`, {
-      root: store.path,
-      credentials: credentialsFor(config.path),
-      fetch: (input, init) => {
-        const url = new URL(input instanceof Request ? input.url : input);
-        if (url.pathname.startsWith("/relative/")) {
-          const digest = url.pathname.split("/").pop()!;
-          return Promise.resolve(
-            new Response(null, {
-              status: 302,
-              headers: { location: `${cdn.origin}/cdn/${digest}` },
-            }),
-          );
-        }
-        return fetch(input, init);
-      },
-    });
-    assertEquals(result.imageId, image.configDigest);
-    assert(cdn.requests.length >= 2, "blobs did not come from the CDN");
-    assertEquals(cdn.requests.filter((request) => request.authorization !== null), []);
-    assert(registry.requests.some((request) => request.authorization !== null));
-  } finally {
-    await registry.close();
-    await cdn.close();
-    await store.remove();
-    await config.remove();
-  }
+  await dockerConfig(config.path, registry.host, "bob", "hunter2");
+  // The registry's relative redirect lands on /relative/…, answered here with the CDN's URL.
+  const result = await pull(`${registry.host}/team/app`, {
+    root: store.path,
+    credentials: credentialsFor(config.path),
+    fetch: (input, init) => {
+      const url = new URL(input instanceof Request ? input.url : input);
+      if (url.pathname.startsWith("/relative/")) {
+        const digest = url.pathname.split("/").pop()!;
+        return Promise.resolve(
+          new Response(null, {
+            status: 302,
+            headers: { location: `${cdn.origin}/cdn/${digest}` },
+          }),
+        );
+      }
+      return fetch(input, init);
+    },
+  });
+  assertEquals(result.imageId, image.configDigest);
+  assert(cdn.requests.length >= 2, "blobs did not come from the CDN");
+  assertEquals(cdn.requests.filter((request) => request.authorization !== null), []);
+  assert(registry.requests.some((request) => request.authorization !== null));
 });
 
 Deno.test("an https -> http redirect is refused before anything is fetched over http", async () => {
   const image = fakeImage([layerA]);
-  const store = await tempDir();
-  const plain = startServer((_request, url) =>
+  await using store = await tempDir();
+  await using plain = startServer((_request, url) =>
     new Response(image.blobs.get(url.pathname.split("/").pop()!) as Uint8Array<ArrayBuffer>)
   );
   const secureRegistry = registryHandler({
@@ -243,30 +223,25 @@ Deno.test("an https -> http redirect is refused before anything is fetched over 
     blobs: image.blobs,
     blobLocation: (digest) => `${plain.origin}/plain/${digest}`,
   });
-  try {
-    await assertRejects(
-      () =>
-        pull("registry.example.com/team/app", {
-          root: store.path,
-          credentials: () => Promise.resolve(undefined),
-          // Stands in for an HTTPS registry: requests to https://registry.example.com are
-          // answered by the fake registry's handler, everything else goes to the network.
-          fetch: (input, init) => {
-            const url = new URL(input instanceof Request ? input.url : input);
-            if (url.origin === "https://registry.example.com") {
-              return Promise.resolve(secureRegistry(new Request(url, init), url));
-            }
-            return fetch(input, init);
-          },
-        }),
-      RegistryError,
-      /refusing redirect from HTTPS to http/,
-    );
-    assertEquals(plain.requests, []);
-  } finally {
-    await plain.close();
-    await store.remove();
-  }
+  await assertRejects(
+    () =>
+      pull("registry.example.com/team/app", {
+        root: store.path,
+        credentials: () => Promise.resolve(undefined),
+        // Stands in for an HTTPS registry: requests to https://registry.example.com are
+        // answered by the fake registry's handler, everything else goes to the network.
+        fetch: (input, init) => {
+          const url = new URL(input instanceof Request ? input.url : input);
+          if (url.origin === "https://registry.example.com") {
+            return Promise.resolve(secureRegistry(new Request(url, init), url));
+          }
+          return fetch(input, init);
+        },
+      }),
+    RegistryError,
+    /refusing redirect from HTTPS to http/,
+  );
+  assertEquals(plain.requests, []);
 });
 
 Deno.test("content that does not match its descriptor is refused and nothing is kept", async (t) => {
@@ -288,23 +263,18 @@ Deno.test("content that does not match its descriptor is refused and nothing is 
     await t.step(name, async () => {
       const image = fakeImage([layerA]);
       corrupt(image);
-      const store = await tempDir();
-      const registry = startServer(
+      await using store = await tempDir();
+      await using registry = startServer(
         registryHandler({ manifests: manifestsFor(image), blobs: image.blobs }),
       );
-      try {
-        await assertRejects(
-          () => pull(`${registry.host}/team/app`, { root: store.path }),
-          Error,
-          pattern,
-        );
-        const layerDigest = [...image.blobs.keys()][0];
-        assert(!(await storedBlobs(store.path)).includes(layerDigest), "corrupt blob was stored");
-        assertEquals(await listFiles(store.path, "tmp"), []);
-      } finally {
-        await registry.close();
-        await store.remove();
-      }
+      await assertRejects(
+        () => pull(`${registry.host}/team/app`, { root: store.path }),
+        Error,
+        pattern,
+      );
+      const layerDigest = [...image.blobs.keys()][0];
+      assert(!(await storedBlobs(store.path)).includes(layerDigest), "corrupt blob was stored");
+      assertEquals(await listFiles(store.path, "tmp"), []);
     });
   }
 });
@@ -374,8 +344,8 @@ Deno.test("manifest checks", async (t) => {
     );
   });
   await t.step("a registry that lies about Docker-Content-Digest is refused", async () => {
-    const store = await tempDir();
-    const registry = startServer((request, url) => {
+    await using store = await tempDir();
+    await using registry = startServer((request, url) => {
       const response = registryHandler({ manifests: manifestsFor(image), blobs: image.blobs })(
         request,
         url,
@@ -385,15 +355,10 @@ Deno.test("manifest checks", async (t) => {
       }
       return response;
     });
-    try {
-      await assertRejects(
-        () => pull(`${registry.host}/team/app`, { root: store.path }),
-        VerificationError,
-      );
-    } finally {
-      await registry.close();
-      await store.remove();
-    }
+    await assertRejects(
+      () => pull(`${registry.host}/team/app`, { root: store.path }),
+      VerificationError,
+    );
   });
 });
 
@@ -402,95 +367,75 @@ Deno.test("a manifest without a mediaType field (as umoci writes them) is accept
   const parsed = JSON.parse(new TextDecoder().decode(image.manifestBytes));
   delete parsed.mediaType;
   const bytes = encoder.encode(JSON.stringify(parsed));
-  const store = await tempDir();
-  const registry = startServer(registryHandler({
+  await using store = await tempDir();
+  await using registry = startServer(registryHandler({
     manifests: new Map([["latest", { bytes, contentType: OCI_MANIFEST }]]),
     blobs: image.blobs,
   }));
-  try {
-    const result = await pull(`${registry.host}/team/app`, { root: store.path });
-    assertEquals(result.imageId, image.configDigest);
-    assertEquals(result.manifestDigest, digestOf(bytes));
-  } finally {
-    await registry.close();
-    await store.remove();
-  }
+  const result = await pull(`${registry.host}/team/app`, { root: store.path });
+  assertEquals(result.imageId, image.configDigest);
+  assertEquals(result.manifestDigest, digestOf(bytes));
 });
 
 Deno.test("pulling the same image twice downloads no blob the second time", async () => {
   const image = fakeImage([layerA, layerB]);
-  const store = await tempDir();
-  const registry = startServer(
+  await using store = await tempDir();
+  await using registry = startServer(
     registryHandler({ manifests: manifestsFor(image), blobs: image.blobs }),
   );
-  try {
-    const first = await pull(`${registry.host}/team/app`, { root: store.path });
-    const blobGets = () =>
-      registry.requests.filter((request) => request.path.includes("/blobs/")).length;
-    assertEquals(blobGets(), 3);
-    const before = registry.requests.length;
-    const second = await pull(`${registry.host}/team/app`, { root: store.path });
-    assertEquals(second.imageId, first.imageId);
-    assertEquals(blobGets(), 3);
-    assertEquals(
-      registry.requests.slice(before).filter((request) => request.path.includes("/blobs/")),
-      [],
-    );
-  } finally {
-    await registry.close();
-    await store.remove();
-  }
+  const first = await pull(`${registry.host}/team/app`, { root: store.path });
+  const blobGets = () =>
+    registry.requests.filter((request) => request.path.includes("/blobs/")).length;
+  assertEquals(blobGets(), 3);
+  const before = registry.requests.length;
+  const second = await pull(`${registry.host}/team/app`, { root: store.path });
+  assertEquals(second.imageId, first.imageId);
+  assertEquals(blobGets(), 3);
+  assertEquals(
+    registry.requests.slice(before).filter((request) => request.path.includes("/blobs/")),
+    [],
+  );
 });
 
 Deno.test("a missing tag is reported with the registry's error code", async () => {
   const image = fakeImage([layerA]);
-  const store = await tempDir();
-  const registry = startServer(
+  await using store = await tempDir();
+  await using registry = startServer(
     registryHandler({ manifests: manifestsFor(image), blobs: image.blobs }),
   );
-  try {
-    const error = await assertRejects(
-      () => pull(`${registry.host}/team/app:nope`, { root: store.path }),
-      RegistryError,
-    );
-    assertMatch(error.message, /MANIFEST_UNKNOWN/);
-    assertEquals(error.status, 404);
-  } finally {
-    await registry.close();
-    await store.remove();
-  }
+  const error = await assertRejects(
+    () => pull(`${registry.host}/team/app:nope`, { root: store.path }),
+    RegistryError,
+  );
+  assertMatch(error.message, /MANIFEST_UNKNOWN/);
+  assertEquals(error.status, 404);
 });
 
 Deno.test("a malformed Docker-Content-Digest on HEAD falls back to GET", async () => {
   const image = fakeImage([layerA]);
-  const store = await tempDir();
+  await using store = await tempDir();
   const serve = registryHandler({ manifests: manifestsFor(image), blobs: image.blobs });
-  const registry = startServer(async (request, url) => {
+  await using registry = startServer(async (request, url) => {
     const response = await serve(request, url);
     if (request.method !== "HEAD") return response;
     const headers = new Headers(response.headers);
     headers.set("docker-content-digest", "sha256:not-a-digest");
     return new Response(null, { status: response.status, headers });
   });
-  try {
-    const result = await pull(`${registry.host}/team/app`, { root: store.path });
-    assertEquals(result.imageId, image.configDigest);
-    assertEquals(
-      registry.requests.slice(0, 2).map((request) => request.method),
-      ["HEAD", "GET"],
-    );
-  } finally {
-    await registry.close();
-    await store.remove();
-  }
+  const result = await pull(`${registry.host}/team/app`, { root: store.path });
+  assertEquals(result.imageId, image.configDigest);
+  assertEquals(
+    registry.requests.slice(0, 2).map((request) => request.method),
+    ["HEAD", "GET"],
+  );
 });
 
 Deno.test("an identity token is exchanged as an OAuth2 refresh token", async () => {
   const image = fakeImage([layerA]);
-  const store = await tempDir();
-  const config = await tempDir();
+  await using store = await tempDir();
+  await using config = await tempDir();
   const forms: Record<string, string>[] = [];
-  const tokenServer = startServer(async (request) => {
+  await using tokenServer = startServer(async (request) => {
     if (request.method !== "POST") {
       return new Response("GET with Basic is not how this works", { status: 400 });
     }
@@ -500,7 +445,7 @@ Deno.test("an identity token is exchanged as an OAuth2 refresh token", async () 
       ? Response.json({ access_token: "access-xyz", expires_in: 300 })
       : new Response("denied", { status: 401 });
   });
-  const registry = startServer(registryHandler({
+  await using registry = startServer(registryHandler({
     manifests: manifestsFor(image),
     blobs: image.blobs,
     gate: (request) =>
@@ -514,35 +459,28 @@ Deno.test("an identity token is exchanged as an OAuth2 refresh token", async () 
           },
         }),
   }));
-  try {
-    await Deno.writeTextFile(
-      `${config.path}/config.json`,
-      JSON.stringify({ auths: { [registry.host]: { auth: "", identitytoken: "refresh-abc" } } }),
-    );
-    const result = await pull(`${registry.host}/team/app`, {
-      root: store.path,
-      credentials: credentialsFor(config.path),
-    });
-    assertEquals(result.imageId, image.configDigest);
-    assertEquals(forms[0].service, "fake");
-    assertEquals(forms[0].scope, "repository:team/app:pull");
-  } finally {
-    await registry.close();
-    await tokenServer.close();
-    await store.remove();
-    await config.remove();
-  }
+  await Deno.writeTextFile(
+    `${config.path}/config.json`,
+    JSON.stringify({ auths: { [registry.host]: { auth: "", identitytoken: "refresh-abc" } } }),
+  );
+  const result = await pull(`${registry.host}/team/app`, {
+    root: store.path,
+    credentials: credentialsFor(config.path),
+  });
+  assertEquals(result.imageId, image.configDigest);
+  assertEquals(forms[0].service, "fake");
+  assertEquals(forms[0].scope, "repository:team/app:pull");
 });
 
 Deno.test("a token that expires mid-pull is renewed once, and the pull goes on", async () => {
   const image = fakeImage([layerA, layerB]);
-  const store = await tempDir();
+  await using store = await tempDir();
   let issued = 0;
-  const tokenServer = startServer(() =>
+  await using tokenServer = startServer(() =>
     Response.json({ token: `tok-${++issued}`, expires_in: 300 })
   );
   let served = 0;
-  const registry = startServer(registryHandler({
+  await using registry = startServer(registryHandler({
     manifests: manifestsFor(image),
     blobs: image.blobs,
     gate: (request, url) => {
@@ -561,14 +499,8 @@ Deno.test("a token that expires mid-pull is renewed once, and the pull goes on",
       });
     },
   }));
-  try {
-    const result = await pull(`${registry.host}/team/app`, { root: store.path });
-    assertEquals(result.imageId, image.configDigest);
-    // One renewal per request that met the expired token (the two layers are fetched at once).
-    assert(issued >= 2 && issued <= 3, `${issued} tokens issued`);
-  } finally {
-    await registry.close();
-    await tokenServer.close();
-    await store.remove();
-  }
+  const result = await pull(`${registry.host}/team/app`, { root: store.path });
+  assertEquals(result.imageId, image.configDigest);
+  // One renewal per request that met the expired token (the two layers are fetched at once).
+  assert(issued >= 2 && issued <= 3, `${issued} tokens issued`);
 });

@@ -21,24 +21,20 @@ const layerDigest = [...image.blobs.keys()][0];
 const fast = { baseDelay: 5, maxDelay: 50 };
 
 async function pullThrough(faultFor: Parameters<typeof faultyRegistry>[1], stallTimeout = 30_000) {
-  const { server, log } = faultyRegistry(image, faultFor);
-  const root = await tempDir();
+  await using registry = faultyRegistry(image, faultFor);
+  const { server, log } = registry;
+  await using root = await tempDir();
   const events: PullEvent[] = [];
-  try {
-    const result = await pull(`${server.host}/team/app`, {
-      root: root.path,
-      retry: fast,
-      stallTimeout,
-      onProgress: (event) => events.push(event),
-    });
-    assertEquals(result.imageId, image.configDigest);
-    assertEquals(await listFiles(root.path, "tmp"), []);
-    assertEquals(await checkStore({ root: root.path }), []);
-    return { log, events };
-  } finally {
-    await server.close();
-    await root.remove();
-  }
+  const result = await pull(`${server.host}/team/app`, {
+    root: root.path,
+    retry: fast,
+    stallTimeout,
+    onProgress: (event) => events.push(event),
+  });
+  assertEquals(result.imageId, image.configDigest);
+  assertEquals(await listFiles(root.path, "tmp"), []);
+  assertEquals(await checkStore({ root: root.path }), []);
+  return { log, events };
 }
 
 /** Bytes of the layer blob the server sent in all, beyond one copy. */
@@ -94,34 +90,28 @@ Deno.test("a registry that answers a Range request with 200 is read again from t
 });
 
 Deno.test("what is not worth retrying fails at once; the rest after its attempts", async () => {
-  const root = await tempDir();
-  const missing = faultyRegistry(
+  await using root = await tempDir();
+  await using missing = faultyRegistry(
     image,
     (kind) => kind === "manifest" ? { status: 404 } : undefined,
   );
-  const busy = faultyRegistry(image, () => ({ status: 503 }));
-  try {
-    await assertRejects(
-      () => pull(`${missing.server.host}/team/app`, { root: root.path, retry: fast }),
-      RegistryError,
-      /HTTP 404/,
-    );
-    assertEquals(missing.log.filter((entry) => entry.kind === "manifest").length, 2); // HEAD, GET
-    const error = await assertRejects(
-      () =>
-        pull(`${busy.server.host}/team/app`, {
-          root: root.path,
-          retry: { ...fast, attempts: 3 },
-        }),
-      RegistryError,
-    );
-    assertMatch(error.message, /HTTP 503\) \(after 3 attempts\)$/);
-    assertEquals(error.status, 503);
-  } finally {
-    await missing.server.close();
-    await busy.server.close();
-    await root.remove();
-  }
+  await using busy = faultyRegistry(image, () => ({ status: 503 }));
+  await assertRejects(
+    () => pull(`${missing.server.host}/team/app`, { root: root.path, retry: fast }),
+    RegistryError,
+    /HTTP 404/,
+  );
+  assertEquals(missing.log.filter((entry) => entry.kind === "manifest").length, 2); // HEAD, GET
+  const error = await assertRejects(
+    () =>
+      pull(`${busy.server.host}/team/app`, {
+        root: root.path,
+        retry: { ...fast, attempts: 3 },
+      }),
+    RegistryError,
+  );
+  assertMatch(error.message, /HTTP 503\) \(after 3 attempts\)$/);
+  assertEquals(error.status, 503);
 });
 
 /** What the proxy in front of the real registry does to the first blob request for the layer. */
@@ -132,116 +122,106 @@ integrationTest("through a faulty proxy to the real registry, a pull survives an
   "skopeo",
   "umoci",
 ], async (t) => {
-  const registry = await startRegistry();
-  const layout = await OciLayout.create();
-  try {
-    const dir = join(layout.dir, "content");
-    await Deno.mkdir(dir);
-    await Deno.writeTextFile(join(dir, "noise.txt"), noise(3_000_000));
-    await layout.image("big", [await layout.tarOf(dir, "big")]);
-    await layout.push("big", `${registry.host}/team/big:1`);
-    const layerSize = (await layout.manifest("big")).layers[0].size;
-    const faults: ProxyFault[] = ["503", "429-date", "500", "reset", "truncate", "stall"];
-    for (const fault of faults) {
-      await t.step(fault, async () => {
-        const root = await tempDir();
-        const log: { range: string | null; status: number; bytes: number; layer: boolean }[] = [];
-        let faulted = false;
-        const proxy = Deno.serve(
-          { hostname: "127.0.0.1", port: 0, onListen() {} },
-          async (request) => {
-            const url = new URL(request.url);
-            const upstream = await fetch(`http://${registry.host}${url.pathname}${url.search}`, {
-              method: request.method,
-              headers: request.headers,
-              redirect: "manual",
-            });
-            const layer = url.pathname.includes("/blobs/") &&
-              Number(
-                  upstream.headers.get("content-range")?.split("/")[1] ??
-                    upstream.headers.get("content-length"),
-                ) === layerSize;
-            const entry = {
-              range: request.headers.get("range"),
-              status: upstream.status,
-              bytes: 0,
-              layer,
-            };
-            log.push(entry);
-            const hit = layer && !faulted;
-            if (hit) faulted = true;
-            if (hit && ["503", "429-date", "500"].includes(fault)) {
-              await upstream.body?.cancel();
-              entry.status = Number(fault.slice(0, 3));
-              const retryAfter: Record<string, string> = fault === "429-date"
-                ? { "retry-after": new Date(Date.now() + 1000).toUTCString() }
-                : fault === "503"
-                ? { "retry-after": "0" }
-                : {};
-              return new Response("busy", { status: entry.status, headers: retryAfter });
-            }
-            const reader = upstream.body?.getReader();
-            const body = reader && new ReadableStream<Uint8Array>({
-              async pull(controller) {
-                if (hit && entry.bytes >= 1_000_000) {
-                  await reader.cancel();
-                  if (fault === "reset") return controller.error(new Error("reset by the proxy"));
-                  if (fault === "truncate") return controller.close();
-                  return await new Promise(() => {}); // stall
-                }
-                const { done, value } = await reader.read();
-                if (done) return controller.close();
-                entry.bytes += value.byteLength;
-                controller.enqueue(value);
-              },
-            });
-            return new Response(body ?? null, {
-              status: upstream.status,
-              headers: upstream.headers,
-            });
-          },
-        );
-        const host = `127.0.0.1:${proxy.addr.port}`;
-        try {
-          const started = performance.now();
-          const result = await pull(`${host}/team/big:1`, {
-            root: root.path,
-            retry: { baseDelay: 100 },
-            stallTimeout: 500,
+  await using registry = await startRegistry();
+  await using layout = await OciLayout.create();
+  const dir = join(layout.dir, "content");
+  await Deno.mkdir(dir);
+  await Deno.writeTextFile(join(dir, "noise.txt"), noise(3_000_000));
+  await layout.image("big", [await layout.tarOf(dir, "big")]);
+  await layout.push("big", `${registry.host}/team/big:1`);
+  const layerSize = (await layout.manifest("big")).layers[0].size;
+  const faults: ProxyFault[] = ["503", "429-date", "500", "reset", "truncate", "stall"];
+  for (const fault of faults) {
+    await t.step(fault, async () => {
+      await using root = await tempDir();
+      const log: { range: string | null; status: number; bytes: number; layer: boolean }[] = [];
+      let faulted = false;
+      await using proxy = Deno.serve(
+        { hostname: "127.0.0.1", port: 0, onListen() {} },
+        async (request) => {
+          const url = new URL(request.url);
+          const upstream = await fetch(`http://${registry.host}${url.pathname}${url.search}`, {
+            method: request.method,
+            headers: request.headers,
+            redirect: "manual",
           });
-          const seconds = ((performance.now() - started) / 1000).toFixed(2);
-          assertEquals(result.layers[0].size, layerSize);
-          assertEquals(await checkStore({ root: root.path }), []);
-          assertEquals(await listFiles(root.path, "tmp"), []);
-          const layerRequests = log.filter((entry) => entry.layer || entry.range !== null);
-          const resentBytes = layerRequests.reduce((sum, entry) => sum + entry.bytes, 0) -
-            layerSize;
-          // deno-lint-ignore no-console
-          console.log(
-            `${fault}: recovered, pull took ${seconds} s; layer requests ${
-              JSON.stringify(
-                layerRequests.map(({ range, status, bytes }) => [range, status, bytes]),
-              )
-            }; bytes sent again ${resentBytes}`,
-          );
-          if (["reset", "truncate", "stall"].includes(fault)) {
-            const ranged = log.filter((entry) => entry.range !== null);
-            assertEquals(ranged.map((entry) => entry.status), [206]);
-            const start = Number(/^bytes=([0-9]+)-$/.exec(ranged[0].range!)![1]);
-            assertEquals(ranged[0].bytes, layerSize - start);
-            assert(resentBytes < 128 * 1024, `${resentBytes} bytes sent again`);
-          } else {
-            assertEquals(log.filter((entry) => entry.range !== null).length, 0);
+          const layer = url.pathname.includes("/blobs/") &&
+            Number(
+                upstream.headers.get("content-range")?.split("/")[1] ??
+                  upstream.headers.get("content-length"),
+              ) === layerSize;
+          const entry = {
+            range: request.headers.get("range"),
+            status: upstream.status,
+            bytes: 0,
+            layer,
+          };
+          log.push(entry);
+          const hit = layer && !faulted;
+          if (hit) faulted = true;
+          if (hit && ["503", "429-date", "500"].includes(fault)) {
+            await upstream.body?.cancel();
+            entry.status = Number(fault.slice(0, 3));
+            const retryAfter: Record<string, string> = fault === "429-date"
+              ? { "retry-after": new Date(Date.now() + 1000).toUTCString() }
+              : fault === "503"
+              ? { "retry-after": "0" }
+              : {};
+            return new Response("busy", { status: entry.status, headers: retryAfter });
           }
-        } finally {
-          await proxy.shutdown();
-          await root.remove();
-        }
+          const reader = upstream.body?.getReader();
+          const body = reader && new ReadableStream<Uint8Array>({
+            async pull(controller) {
+              if (hit && entry.bytes >= 1_000_000) {
+                await reader.cancel();
+                if (fault === "reset") return controller.error(new Error("reset by the proxy"));
+                if (fault === "truncate") return controller.close();
+                return await new Promise(() => {}); // stall
+              }
+              const { done, value } = await reader.read();
+              if (done) return controller.close();
+              entry.bytes += value.byteLength;
+              controller.enqueue(value);
+            },
+          });
+          return new Response(body ?? null, {
+            status: upstream.status,
+            headers: upstream.headers,
+          });
+        },
+      );
+      const host = `127.0.0.1:${proxy.addr.port}`;
+      const started = performance.now();
+      const result = await pull(`${host}/team/big:1`, {
+        root: root.path,
+        retry: { baseDelay: 100 },
+        stallTimeout: 500,
       });
-    }
-  } finally {
-    await layout.remove();
-    await registry.close();
+      const seconds = ((performance.now() - started) / 1000).toFixed(2);
+      assertEquals(result.layers[0].size, layerSize);
+      assertEquals(await checkStore({ root: root.path }), []);
+      assertEquals(await listFiles(root.path, "tmp"), []);
+      const layerRequests = log.filter((entry) => entry.layer || entry.range !== null);
+      const resentBytes = layerRequests.reduce((sum, entry) => sum + entry.bytes, 0) -
+        layerSize;
+      // deno-lint-ignore no-console
+      console.log(
+        `${fault}: recovered, pull took ${seconds} s; layer requests ${
+          JSON.stringify(
+            layerRequests.map(({ range, status, bytes }) => [range, status, bytes]),
+          )
+        }; bytes sent again ${resentBytes}`,
+      );
+      if (["reset", "truncate", "stall"].includes(fault)) {
+        const ranged = log.filter((entry) => entry.range !== null);
+        assertEquals(ranged.map((entry) => entry.status), [206]);
+        const start = Number(/^bytes=([0-9]+)-$/.exec(ranged[0].range!)![1]);
+        assertEquals(ranged[0].bytes, layerSize - start);
+        assert(resentBytes < 128 * 1024, `${resentBytes} bytes sent again`);
+      } else {
+        assertEquals(log.filter((entry) => entry.range !== null).length, 0);
+      }
+    });
   }
 });
 
@@ -251,21 +231,16 @@ Deno.test("a layer that fails for good among others: its cause, and staging left
   );
   const three = fakeImage(layers);
   for (let round = 0; round < 5; round++) {
-    const registry = faultyRegistry(
+    await using registry = faultyRegistry(
       three,
       (kind, nth) => kind === "blob" && nth === 3 ? { cutAfter: 100_000, how: "reset" } : undefined,
     );
-    const root = await tempDir();
-    try {
-      const error = await assertRejects(
-        () => pull(`${registry.server.host}/team/app`, { root: root.path, retry: { attempts: 1 } }),
-        RegistryError,
-      );
-      assertMatch(error.message, /^Cannot fetch blob sha256:[0-9a-f]{64} of /);
-      assertEquals(await listFiles(root.path, "tmp"), []);
-    } finally {
-      await registry.server.close();
-      await root.remove();
-    }
+    await using root = await tempDir();
+    const error = await assertRejects(
+      () => pull(`${registry.server.host}/team/app`, { root: root.path, retry: { attempts: 1 } }),
+      RegistryError,
+    );
+    assertMatch(error.message, /^Cannot fetch blob sha256:[0-9a-f]{64} of /);
+    assertEquals(await listFiles(root.path, "tmp"), []);
   }
 });

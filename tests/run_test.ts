@@ -12,8 +12,8 @@ import { busyboxImage, containerTest, loadImage, runAll, spawnAll } from "./_con
 import { MASKED_PATHS, READONLY_PATHS } from "../lib/runtime/init.ts";
 
 containerTest("run busybox: output, exit statuses, namespaces, defaults and options", async (t) => {
-  const layout = await OciLayout.create();
-  const dir = await tempDir();
+  await using layout = await OciLayout.create();
+  await using dir = await tempDir();
   const root = join(dir.path, "store");
   const run = (...args: string[]) => runAll(["--root", root, "run", "--rm", ...args]);
   try {
@@ -214,64 +214,57 @@ containerTest("run busybox: output, exit statuses, namespaces, defaults and opti
   } finally {
     // The next command cleans what a killed `run` left; none is left after this test.
     assertEquals((await runAll(["--root", root, "ps", "-aq"])).stdout, "");
-    await layout.remove();
-    await dir.remove();
   }
 });
 
 containerTest("the README's deno install lines: the -A one runs containers", async () => {
-  const layout = await OciLayout.create();
-  const dir = await tempDir();
+  await using layout = await OciLayout.create();
+  await using dir = await tempDir();
   const store = join(dir.path, "store");
   const project = new URL("..", import.meta.url).pathname;
-  try {
-    await busyboxImage(layout, "busybox");
-    await loadImage(layout, "busybox", store, "busybox:latest");
-    const readme = await Deno.readTextFile(join(project, "README.md"));
-    const installs = [...readme.replaceAll("\\\n", " ").matchAll(/^deno install .*$/gm)]
-      .map((match) => match[0].split(/\s+/));
-    assertEquals(installs.length, 2, "the README has two install lines");
-    const commands: string[] = [];
-    for (const [index, words] of installs.entries()) {
-      // Installed into the test's own directory; the rest is the README's line.
-      const bin = join(dir.path, `install-${index}`);
-      const args = [...words.slice(1, 2), "--root", bin, ...words.slice(2)];
-      const installed = await new Deno.Command(Deno.execPath(), {
-        args,
-        cwd: project,
-        stdout: "null",
-        stderr: "piped",
-      }).output();
-      assertEquals(installed.code, 0, new TextDecoder().decode(installed.stderr));
-      commands.push(join(bin, "bin", "denocker"));
-    }
-    const container = (command: string) =>
-      new Deno.Command(command, {
-        args: ["run", "--rm", "busybox", "echo", "hi"],
-        // The installed script runs `deno` from PATH: this one.
-        env: {
-          DENOCKER_ROOT: store,
-          NO_COLOR: "1",
-          PATH: `${dirname(Deno.execPath())}:${Deno.env.get("PATH") ?? ""}`,
-        },
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-    const narrow = await container(commands[0]);
-    assertEquals(
-      [narrow.code, new TextDecoder().decode(narrow.stderr)],
-      [
-        125,
-        "denocker: Cannot run containers: Deno must be given every permission (--allow-all, -A) for that, as it reads /proc and /sys\n",
-      ],
-    );
-    const all = await container(commands[1]);
-    assertEquals(
-      [all.code, new TextDecoder().decode(all.stdout), new TextDecoder().decode(all.stderr)],
-      [0, "hi\n", ""],
-    );
-  } finally {
-    await layout.remove();
-    await dir.remove();
+  await busyboxImage(layout, "busybox");
+  await loadImage(layout, "busybox", store, "busybox:latest");
+  const readme = await Deno.readTextFile(join(project, "README.md"));
+  const installs = [...readme.replaceAll("\\\n", " ").matchAll(/^deno install .*$/gm)]
+    .map((match) => match[0].split(/\s+/));
+  assertEquals(installs.length, 2, "the README has two install lines");
+  const commands: string[] = [];
+  for (const [index, words] of installs.entries()) {
+    // Installed into the test's own directory; the rest is the README's line.
+    const bin = join(dir.path, `install-${index}`);
+    const args = [...words.slice(1, 2), "--root", bin, ...words.slice(2)];
+    const installed = await new Deno.Command(Deno.execPath(), {
+      args,
+      cwd: project,
+      stdout: "null",
+      stderr: "piped",
+    }).output();
+    assertEquals(installed.code, 0, new TextDecoder().decode(installed.stderr));
+    commands.push(join(bin, "bin", "denocker"));
   }
+  const container = (command: string) =>
+    new Deno.Command(command, {
+      args: ["run", "--rm", "busybox", "echo", "hi"],
+      // The installed script runs `deno` from PATH: this one.
+      env: {
+        DENOCKER_ROOT: store,
+        NO_COLOR: "1",
+        PATH: `${dirname(Deno.execPath())}:${Deno.env.get("PATH") ?? ""}`,
+      },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+  const narrow = await container(commands[0]);
+  assertEquals(
+    [narrow.code, new TextDecoder().decode(narrow.stderr)],
+    [
+      125,
+      "denocker: Cannot run containers: Deno must be given every permission (--allow-all, -A) for that, as it reads /proc and /sys\n",
+    ],
+  );
+  const all = await container(commands[1]);
+  assertEquals(
+    [all.code, new TextDecoder().decode(all.stdout), new TextDecoder().decode(all.stderr)],
+    [0, "hi\n", ""],
+  );
 });

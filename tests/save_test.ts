@@ -24,95 +24,87 @@ integrationTest("save writes docker-archive and OCI archives that skopeo and umo
   "umoci",
   "unshare",
 ], async (t) => {
-  const registry = await startRegistry();
-  const layout = await OciLayout.create();
-  const root = await tempDir();
-  try {
-    // Two gzip layers (umoci compresses them), one deleting a file of the other.
-    const lower = join(layout.dir, "lower");
-    const upper = join(layout.dir, "upper");
-    await Deno.mkdir(join(lower, "etc"), { recursive: true });
-    await Deno.writeTextFile(join(lower, "etc", "gone"), "gone");
-    await Deno.writeTextFile(join(lower, "etc", "kept"), "kept");
-    await Deno.mkdir(join(upper, "etc"), { recursive: true });
-    await Deno.writeTextFile(join(upper, "etc", ".wh.gone"), "");
-    await Deno.writeTextFile(join(upper, "app"), "app");
-    await layout.image("saved", [
-      await layout.tarOf(lower, "lower"),
-      await layout.tarOf(upper, "upper"),
-    ]);
-    const name = `${registry.host}/team/saved:1`;
-    await layout.push("saved", name);
-    const pulled = await runCli(["pull", "-q", "--root", root.path, name]);
-    assertEquals(pulled.code, 0, pulled.stderr);
-    const imageId = pulled.stdout.trim();
-    const ours = join(root.path, "..", `ours-${crypto.randomUUID()}`);
-    assertEquals((await runCli(["unpack", "--root", root.path, name, ours])).code, 0);
-    const expected = await describeTree(ours);
+  await using registry = await startRegistry();
+  await using layout = await OciLayout.create();
+  await using root = await tempDir();
+  // Two gzip layers (umoci compresses them), one deleting a file of the other.
+  const lower = join(layout.dir, "lower");
+  const upper = join(layout.dir, "upper");
+  await Deno.mkdir(join(lower, "etc"), { recursive: true });
+  await Deno.writeTextFile(join(lower, "etc", "gone"), "gone");
+  await Deno.writeTextFile(join(lower, "etc", "kept"), "kept");
+  await Deno.mkdir(join(upper, "etc"), { recursive: true });
+  await Deno.writeTextFile(join(upper, "etc", ".wh.gone"), "");
+  await Deno.writeTextFile(join(upper, "app"), "app");
+  await layout.image("saved", [
+    await layout.tarOf(lower, "lower"),
+    await layout.tarOf(upper, "upper"),
+  ]);
+  const name = `${registry.host}/team/saved:1`;
+  await layout.push("saved", name);
+  const pulled = await runCli(["pull", "-q", "--root", root.path, name]);
+  assertEquals(pulled.code, 0, pulled.stderr);
+  const imageId = pulled.stdout.trim();
+  const ours = join(root.path, "..", `ours-${crypto.randomUUID()}`);
+  assertEquals((await runCli(["unpack", "--root", root.path, name, ours])).code, 0);
+  const expected = await describeTree(ours);
 
-    for (const format of ["docker", "oci"] as const) {
-      await t.step(format, async () => {
-        const archive = join(layout.dir, `saved-${format}.tar`);
-        const saved = await runCli([
-          "save",
-          "--root",
-          root.path,
-          "--format",
-          format,
-          "-o",
-          archive,
-          name,
+  for (const format of ["docker", "oci"] as const) {
+    await t.step(format, async () => {
+      const archive = join(layout.dir, `saved-${format}.tar`);
+      const saved = await runCli([
+        "save",
+        "--root",
+        root.path,
+        "--format",
+        format,
+        "-o",
+        archive,
+        name,
+      ]);
+      assertEquals([saved.code, saved.stderr], [0, ""]);
+      const copy = join(layout.dir, `copy-${format}`);
+      const source = format === "docker" ? `docker-archive:${archive}` : `oci-archive:${archive}:1`;
+      await skopeo(["copy", "--quiet", source, `oci:${copy}:copied`]);
+      // The same image: the config skopeo reads from the archive has our image ID as digest
+      // (for docker-archive, skopeo's OCI copy converts the config, so it is read raw).
+      const config = await skopeo(["inspect", "--raw", "--config", source]);
+      assertEquals(digestOf(new TextEncoder().encode(config)), imageId);
+      const rootfs = join(layout.dir, `rootfs-${format}`);
+      const rootless = Deno.uid() === 0 ? [] : ["--rootless"];
+      await run("umoci", ["raw", "unpack", ...rootless, "--image", `${copy}:copied`, rootfs]);
+      assertEquals(await describeTree(rootfs), expected);
+      // And back: our load of our save gives the same image, under its name.
+      const again = join(layout.dir, `root-${format}`);
+      const loaded = await runCli(["load", "--root", again, "-i", archive]);
+      assertEquals([loaded.code, loaded.stdout], [0, `Loaded image: ${name}\n`], loaded.stderr);
+      const inspect = JSON.parse((await runCli(["inspect", "--root", again, name])).stdout);
+      assertEquals(inspect[0].Id, imageId);
+      const reloaded = join(layout.dir, `reloaded-${format}`);
+      assertEquals((await runCli(["unpack", "--root", again, name, reloaded])).code, 0);
+      assertEquals(await describeTree(reloaded), expected);
+      if (format === "docker") {
+        // An archive skopeo writes loads too.
+        const skopeoArchive = join(layout.dir, "skopeo-docker.tar");
+        await skopeo([
+          "copy",
+          "--quiet",
+          `oci:${copy}:copied`,
+          `docker-archive:${skopeoArchive}:other/name:2`,
         ]);
-        assertEquals([saved.code, saved.stderr], [0, ""]);
-        const copy = join(layout.dir, `copy-${format}`);
-        const source = format === "docker"
-          ? `docker-archive:${archive}`
-          : `oci-archive:${archive}:1`;
-        await skopeo(["copy", "--quiet", source, `oci:${copy}:copied`]);
-        // The same image: the config skopeo reads from the archive has our image ID as digest
-        // (for docker-archive, skopeo's OCI copy converts the config, so it is read raw).
-        const config = await skopeo(["inspect", "--raw", "--config", source]);
-        assertEquals(digestOf(new TextEncoder().encode(config)), imageId);
-        const rootfs = join(layout.dir, `rootfs-${format}`);
-        const rootless = Deno.uid() === 0 ? [] : ["--rootless"];
-        await run("umoci", ["raw", "unpack", ...rootless, "--image", `${copy}:copied`, rootfs]);
-        assertEquals(await describeTree(rootfs), expected);
-        // And back: our load of our save gives the same image, under its name.
-        const again = join(layout.dir, `root-${format}`);
-        const loaded = await runCli(["load", "--root", again, "-i", archive]);
-        assertEquals([loaded.code, loaded.stdout], [0, `Loaded image: ${name}\n`], loaded.stderr);
-        const inspect = JSON.parse((await runCli(["inspect", "--root", again, name])).stdout);
-        assertEquals(inspect[0].Id, imageId);
-        const reloaded = join(layout.dir, `reloaded-${format}`);
-        assertEquals((await runCli(["unpack", "--root", again, name, reloaded])).code, 0);
-        assertEquals(await describeTree(reloaded), expected);
-        if (format === "docker") {
-          // An archive skopeo writes loads too.
-          const skopeoArchive = join(layout.dir, "skopeo-docker.tar");
-          await skopeo([
-            "copy",
-            "--quiet",
-            `oci:${copy}:copied`,
-            `docker-archive:${skopeoArchive}:other/name:2`,
-          ]);
-          const fromSkopeo = await runCli(["load", "--root", again, "-i", skopeoArchive]);
-          assertEquals(
-            [fromSkopeo.code, fromSkopeo.stdout],
-            [0, "Loaded image: other/name:2\n"],
-            fromSkopeo.stderr,
-          );
-          const out = join(layout.dir, "from-skopeo");
-          assertEquals((await runCli(["unpack", "--root", again, "other/name:2", out])).code, 0);
-          assertEquals(await describeTree(out), expected);
-        }
-      });
-    }
-    await Deno.remove(ours, { recursive: true });
-  } finally {
-    await root.remove();
-    await layout.remove();
-    await registry.close();
+        const fromSkopeo = await runCli(["load", "--root", again, "-i", skopeoArchive]);
+        assertEquals(
+          [fromSkopeo.code, fromSkopeo.stdout],
+          [0, "Loaded image: other/name:2\n"],
+          fromSkopeo.stderr,
+        );
+        const out = join(layout.dir, "from-skopeo");
+        assertEquals((await runCli(["unpack", "--root", again, "other/name:2", out])).code, 0);
+        assertEquals(await describeTree(out), expected);
+      }
+    });
   }
+  await Deno.remove(ours, { recursive: true });
 });
 
 /** A docker-archive made by hand: layer tars, a config naming their diff_ids, manifest.json. */

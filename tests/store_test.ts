@@ -43,117 +43,101 @@ Deno.test("Store.open checks the root and creates it only when asked", async () 
 });
 
 Deno.test("the store records, finds, untags and collects", async (t) => {
-  const dir = await tempDir();
+  await using dir = await tempDir();
   const store = await Store.open(dir.path, { create: true });
   const one = anImage("one", "app", "1");
-  try {
-    await t.step("a recorded image is found by tag, repo digest and ID prefix", async () => {
-      const record = await store.recordImage(one);
-      assertEquals(record.repoDigests, [`app@${one.digest}`]);
-      for (const name of ["app:1", `app@${one.digest}`, one.id.slice(7, 19), one.id]) {
-        assertEquals((await store.find(name)).record.id, one.id, name);
-      }
-      const stored = await store.image(one.id);
-      assertEquals(stored.config.os, "linux");
-      assertEquals(await store.index.get("app", "1"), one.id);
-      await assertRejects(() => store.find("app:2"), ImageNotFoundError);
-    });
-    await t.step("untagging one of two tags keeps the image", async () => {
-      await store.recordImage({ ...one, tag: "latest" });
-      const result = await store.untag(await store.find("app:1"));
-      assertEquals(result, { untagged: ["app:1"] });
-      assertEquals((await store.find("app:latest")).record.repoDigests, [`app@${one.digest}`]);
-    });
-    await t.step("an ID tagged in two repositories needs force", async () => {
-      await store.recordImage({ ...one, repository: "copy", tag: "x" });
-      const found = await store.find(one.id);
-      await assertRejects(() => store.untag(found), ImageInUseError, /2 repositories/);
-      const forced = await store.untag(found, { force: true });
-      assertEquals(forced.deleted, one.id);
-      assertEquals(await store.images(), []);
-      assertEquals(await store.index.load(), {});
-    });
-    await t.step("garbage collection deletes blobs no image uses", async () => {
-      const kept = await store.recordImage(anImage("kept", "kept", "1"));
-      const { blobs } = store;
-      const orphan = await blobs.putBytes(new TextEncoder().encode("orphan"));
-      await blobs.putBytes(anImage("kept", "kept").config);
-      const collected = await store.whileRemoving((staging) => store.collectGarbage(staging));
-      assertEquals(collected, { deletedLayers: [], deletedBlobs: [orphan] });
-      assert(await blobs.has(kept.id));
-    });
-  } finally {
-    await dir.remove();
-  }
+  await t.step("a recorded image is found by tag, repo digest and ID prefix", async () => {
+    const record = await store.recordImage(one);
+    assertEquals(record.repoDigests, [`app@${one.digest}`]);
+    for (const name of ["app:1", `app@${one.digest}`, one.id.slice(7, 19), one.id]) {
+      assertEquals((await store.find(name)).record.id, one.id, name);
+    }
+    const stored = await store.image(one.id);
+    assertEquals(stored.config.os, "linux");
+    assertEquals(await store.index.get("app", "1"), one.id);
+    await assertRejects(() => store.find("app:2"), ImageNotFoundError);
+  });
+  await t.step("untagging one of two tags keeps the image", async () => {
+    await store.recordImage({ ...one, tag: "latest" });
+    const result = await store.untag(await store.find("app:1"));
+    assertEquals(result, { untagged: ["app:1"] });
+    assertEquals((await store.find("app:latest")).record.repoDigests, [`app@${one.digest}`]);
+  });
+  await t.step("an ID tagged in two repositories needs force", async () => {
+    await store.recordImage({ ...one, repository: "copy", tag: "x" });
+    const found = await store.find(one.id);
+    await assertRejects(() => store.untag(found), ImageInUseError, /2 repositories/);
+    const forced = await store.untag(found, { force: true });
+    assertEquals(forced.deleted, one.id);
+    assertEquals(await store.images(), []);
+    assertEquals(await store.index.load(), {});
+  });
+  await t.step("garbage collection deletes blobs no image uses", async () => {
+    const kept = await store.recordImage(anImage("kept", "kept", "1"));
+    const { blobs } = store;
+    const orphan = await blobs.putBytes(new TextEncoder().encode("orphan"));
+    await blobs.putBytes(anImage("kept", "kept").config);
+    const collected = await store.whileRemoving((staging) => store.collectGarbage(staging));
+    assertEquals(collected, { deletedLayers: [], deletedBlobs: [orphan] });
+    assert(await blobs.has(kept.id));
+  });
 });
 
 Deno.test("removing waits for adding: whileRemoving is exclusive, whileAdding shared", async () => {
-  const dir = await tempDir();
+  await using dir = await tempDir();
   const store = await Store.open(dir.path, { create: true });
-  try {
-    const events: string[] = [];
-    let release!: () => void;
-    const adding = store.whileAdding(async () => {
-      events.push("adding");
-      await new Promise<void>((resolve) => (release = resolve));
-      events.push("added");
-    });
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    const otherAdding = store.whileAdding(() => Promise.resolve(events.push("other adding")));
-    const removing = store.whileRemoving(() => Promise.resolve(events.push("removing")));
-    await otherAdding;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    release();
-    await Promise.all([adding, removing]);
-    assertEquals(events, ["adding", "other adding", "added", "removing"]);
-  } finally {
-    await dir.remove();
-  }
+  const events: string[] = [];
+  let release!: () => void;
+  const adding = store.whileAdding(async () => {
+    events.push("adding");
+    await new Promise<void>((resolve) => (release = resolve));
+    events.push("added");
+  });
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  const otherAdding = store.whileAdding(() => Promise.resolve(events.push("other adding")));
+  const removing = store.whileRemoving(() => Promise.resolve(events.push("removing")));
+  await otherAdding;
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  release();
+  await Promise.all([adding, removing]);
+  assertEquals(events, ["adding", "other adding", "added", "removing"]);
 });
 
 Deno.test("a tag left naming an image a crash removed can still be removed", async () => {
-  const dir = await tempDir();
+  await using dir = await tempDir();
   const store = await Store.open(dir.path, { create: true });
-  try {
-    const image = anImage("crashed", "app", "1");
-    await store.recordImage(image);
-    // What an rmi killed between its two writes used to leave: the tag, no metadata.
-    await Deno.remove(join(dir.path, "images", image.id.slice(7)), { recursive: true });
-    const found = await store.find("app:1");
-    assertEquals(found.missing, true);
-    assertEquals(await store.untag(found), { untagged: ["app:1"] });
-    assertEquals(await store.index.load(), {});
-  } finally {
-    await dir.remove();
-  }
+  const image = anImage("crashed", "app", "1");
+  await store.recordImage(image);
+  // What an rmi killed between its two writes used to leave: the tag, no metadata.
+  await Deno.remove(join(dir.path, "images", image.id.slice(7)), { recursive: true });
+  const found = await store.find("app:1");
+  assertEquals(found.missing, true);
+  assertEquals(await store.untag(found), { untagged: ["app:1"] });
+  assertEquals(await store.index.load(), {});
 });
 
 Deno.test("untag un-records an image before deleting its metadata", async () => {
-  const dir = await tempDir();
+  await using dir = await tempDir();
   const store = await Store.open(dir.path, { create: true });
-  try {
-    const image = anImage("ordered", "app", "1");
-    await store.recordImage(image);
-    const metadata = join(dir.path, "images", image.id.slice(7), "image.json");
-    // At the moment images.json is renamed into place, the image's metadata must still exist.
-    const seen: boolean[] = [];
-    const rename = Deno.rename;
-    Deno.rename = (from: string | URL, to: string | URL) => {
-      if (String(to).endsWith("/images.json")) {
-        seen.push(Deno.statSync(metadata).isFile);
-      }
-      return rename(from, to);
-    };
-    try {
-      await store.untag(await store.find("app:1"));
-    } finally {
-      Deno.rename = rename;
+  const image = anImage("ordered", "app", "1");
+  await store.recordImage(image);
+  const metadata = join(dir.path, "images", image.id.slice(7), "image.json");
+  // At the moment images.json is renamed into place, the image's metadata must still exist.
+  const seen: boolean[] = [];
+  const rename = Deno.rename;
+  Deno.rename = (from: string | URL, to: string | URL) => {
+    if (String(to).endsWith("/images.json")) {
+      seen.push(Deno.statSync(metadata).isFile);
     }
-    assertEquals(seen, [true]);
-    await assertRejects(() => Deno.stat(metadata), Deno.errors.NotFound);
+    return rename(from, to);
+  };
+  try {
+    await store.untag(await store.find("app:1"));
   } finally {
-    await dir.remove();
+    Deno.rename = rename;
   }
+  assertEquals(seen, [true]);
+  await assertRejects(() => Deno.stat(metadata), Deno.errors.NotFound);
 });
 
 Deno.test("writes keep their work in tmp/: a kill leaves nothing check finds, and it goes", async () => {

@@ -73,7 +73,7 @@ function keepsTimesBeyondDates(directory: string): boolean {
 integrationTest("archives GNU tar reads are extracted as GNU tar extracts them", [
   "tar",
 ], async (t) => {
-  const scratch = await tempDir();
+  await using scratch = await tempDir();
   const path = join(scratch.path, "crafted.tar");
   const compare = async (bytes: Uint8Array) => {
     await Deno.writeFile(path, bytes);
@@ -88,115 +88,111 @@ integrationTest("archives GNU tar reads are extracted as GNU tar extracts them",
       file("after", "a"),
       end(),
     );
-  try {
-    await t.step("a base-256 mtime past the octal field's reach (year 2286)", async () => {
-      await same(withMtime(base256(10_000_000_000n)));
-    });
+  await t.step("a base-256 mtime past the octal field's reach (year 2286)", async () => {
+    await same(withMtime(base256(10_000_000_000n)));
+  });
 
-    await t.step("a base-256 mtime beyond what a Date holds", async () => {
-      // GNU tar hands the kernel 10^13 s, which the filesystem clamps; we hand it the latest a
-      // Date holds, which it clamps the same (before, an invalid Date set the time to 1970).
-      const outcome = await compare(withMtime(base256(10_000_000_000_000n)));
-      if (!keepsTimesBeyondDates(scratch.path)) return assertEquals(outcome, { kind: "same" });
-      // This filesystem keeps GNU tar's time, which Deno's stat cannot show; ours is the clamp.
-      assert(outcome.kind === "differs", JSON.stringify(outcome));
-      assertMatch(outcome.ours.find((line) => line.startsWith("x "))!, / 8640000000000$/);
-      assertEquals(
-        outcome.ours.filter((line) => !line.startsWith("x ")),
-        outcome.gnu.filter((line) => !line.startsWith("x ")),
-      );
-    });
+  await t.step("a base-256 mtime beyond what a Date holds", async () => {
+    // GNU tar hands the kernel 10^13 s, which the filesystem clamps; we hand it the latest a
+    // Date holds, which it clamps the same (before, an invalid Date set the time to 1970).
+    const outcome = await compare(withMtime(base256(10_000_000_000_000n)));
+    if (!keepsTimesBeyondDates(scratch.path)) return assertEquals(outcome, { kind: "same" });
+    // This filesystem keeps GNU tar's time, which Deno's stat cannot show; ours is the clamp.
+    assert(outcome.kind === "differs", JSON.stringify(outcome));
+    assertMatch(outcome.ours.find((line) => line.startsWith("x "))!, / 8640000000000$/);
+    assertEquals(
+      outcome.ours.filter((line) => !line.startsWith("x ")),
+      outcome.gnu.filter((line) => !line.startsWith("x ")),
+    );
+  });
 
-    await t.step("a base-256 mtime beyond time_t reads as GNU tar reads it", async () => {
-      // GNU tar: "Archive base-256 value is out of time_t range", then extracts with time -1.
-      await same(withMtime(base256(2n ** 64n)));
-      // "Archive value -9223372036854775809 is out of time_t range ...": -1 again.
-      await same(withMtime(base256(-(2n ** 63n) - 1n)));
-      // Its overflow check skips the last byte, so this one wraps to 0, silently.
-      await same(withMtime(base256(-(2n ** 64n))));
-    });
+  await t.step("a base-256 mtime beyond time_t reads as GNU tar reads it", async () => {
+    // GNU tar: "Archive base-256 value is out of time_t range", then extracts with time -1.
+    await same(withMtime(base256(2n ** 64n)));
+    // "Archive value -9223372036854775809 is out of time_t range ...": -1 again.
+    await same(withMtime(base256(-(2n ** 63n) - 1n)));
+    // Its overflow check skips the last byte, so this one wraps to 0, silently.
+    await same(withMtime(base256(-(2n ** 64n))));
+  });
 
-    await t.step("garbage in the mtime field reads as -1", async () => {
-      // GNU tar: "Archive contains ‘xyzzy’ where numeric time_t value expected" (exit 2).
-      await same(withMtime(mtimeField("xyzzy")));
-      // Octal digits running into one that is not: "Archive contains ‘123456789012’ ...".
-      await same(withMtime(mtimeField("123456789012")));
-      // Blanks only: "Blanks in header where numeric time_t value expected".
-      await same(withMtime(mtimeField("            ")));
-      // A high-bit byte other than base-256's 0x80 and 0xff is garbage to GNU tar.
-      await same(withMtime(mtimeField([0x81, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10, 0])));
-    });
+  await t.step("garbage in the mtime field reads as -1", async () => {
+    // GNU tar: "Archive contains ‘xyzzy’ where numeric time_t value expected" (exit 2).
+    await same(withMtime(mtimeField("xyzzy")));
+    // Octal digits running into one that is not: "Archive contains ‘123456789012’ ...".
+    await same(withMtime(mtimeField("123456789012")));
+    // Blanks only: "Blanks in header where numeric time_t value expected".
+    await same(withMtime(mtimeField("            ")));
+    // A high-bit byte other than base-256's 0x80 and 0xff is garbage to GNU tar.
+    await same(withMtime(mtimeField([0x81, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10, 0])));
+  });
 
-    await t.step("an mtime's digits end at a NUL or a blank: what follows is ignored", async () => {
-      await same(withMtime(mtimeField("1234567 xyz")));
-      await same(withMtime(mtimeField("1234567\0xyz")));
-      await same(withMtime(mtimeField("\t1234567\t")));
-    });
+  await t.step("an mtime's digits end at a NUL or a blank: what follows is ignored", async () => {
+    await same(withMtime(mtimeField("1234567 xyz")));
+    await same(withMtime(mtimeField("1234567\0xyz")));
+    await same(withMtime(mtimeField("\t1234567\t")));
+  });
 
-    await t.step("an mtime field that opens with a blank and a NUL is 0", async () => {
-      // GNU tar skips one leading NUL, then blanks; a NUL after that ends an empty number.
-      await same(withMtime(mtimeField(" \0 1234567")));
-      await same(withMtime(mtimeField("\0\0 1234567")));
-      // One leading NUL skipped, then base-256: 4096.
-      await same(withMtime(mtimeField([0, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0x10, 0])));
-    });
+  await t.step("an mtime field that opens with a blank and a NUL is 0", async () => {
+    // GNU tar skips one leading NUL, then blanks; a NUL after that ends an empty number.
+    await same(withMtime(mtimeField(" \0 1234567")));
+    await same(withMtime(mtimeField("\0\0 1234567")));
+    // One leading NUL skipped, then base-256: 4096.
+    await same(withMtime(mtimeField([0, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0x10, 0])));
+  });
 
-    await t.step("a zero block followed by more headers ends the archive", async () => {
-      // GNU tar: "A lone zero block at 3", and it stops reading (bsdtar stops too).
-      await same(concat(file("a", "first"), new Uint8Array(512), file("b", "second"), end()));
-      // Whatever follows the lone block is never read, however malformed.
-      await same(
-        concat(file("a", "first"), new Uint8Array(512), new Uint8Array(512).fill(0x41)),
-      );
-    });
+  await t.step("a zero block followed by more headers ends the archive", async () => {
+    // GNU tar: "A lone zero block at 3", and it stops reading (bsdtar stops too).
+    await same(concat(file("a", "first"), new Uint8Array(512), file("b", "second"), end()));
+    // Whatever follows the lone block is never read, however malformed.
+    await same(
+      concat(file("a", "first"), new Uint8Array(512), new Uint8Array(512).fill(0x41)),
+    );
+  });
 
-    await t.step("a Solaris ACL entry (type A) is a file the next entry replaces", async () => {
-      // GNU tar: "file: Unknown file type 'A', extracted as normal file".
-      await same(concat(solarisAcl("file"), file("file", "the file's content"), end()));
-      await same(
-        concat(
-          solarisAcl("dir/"),
-          rawHeader({ name: "dir/", type: "5", mode: 0o750 }),
-          file("dir/inside", "inside"),
-          end(),
-        ),
-      );
-      await same(
-        concat(
-          file("target", "target"),
-          solarisAcl("hardlink"),
-          rawHeader({ name: "hardlink", type: "1", linkname: "target" }),
-          end(),
-        ),
-      );
-      // Alone, it stays: a file holding the ACL's text, with the ACL entry's mode and time.
-      await same(concat(solarisAcl("lonely"), file("other", "other"), end()));
-    });
+  await t.step("a Solaris ACL entry (type A) is a file the next entry replaces", async () => {
+    // GNU tar: "file: Unknown file type 'A', extracted as normal file".
+    await same(concat(solarisAcl("file"), file("file", "the file's content"), end()));
+    await same(
+      concat(
+        solarisAcl("dir/"),
+        rawHeader({ name: "dir/", type: "5", mode: 0o750 }),
+        file("dir/inside", "inside"),
+        end(),
+      ),
+    );
+    await same(
+      concat(
+        file("target", "target"),
+        solarisAcl("hardlink"),
+        rawHeader({ name: "hardlink", type: "1", linkname: "target" }),
+        end(),
+      ),
+    );
+    // Alone, it stays: a file holding the ACL's text, with the ACL entry's mode and time.
+    await same(concat(solarisAcl("lonely"), file("other", "other"), end()));
+  });
 
-    await t.step("a PAX mtime is its leading number, garbage after it ignored", async () => {
-      // GNU tar reads 1700000000.5 and says nothing.
-      await same(concat(pax({ mtime: "1700000000.5abc" }), file("p", "pax body"), end()));
-      await same(concat(pax({ mtime: "-86400.5xyz" }), file("p", "pax body"), end()));
-      // No number at all: "Malformed extended header: invalid mtime=abc"; the header's stands.
-      await same(concat(pax({ mtime: "abc" }), file("p", "pax body"), end()));
-      // Beyond time_t: "Extended header mtime=... is out of range ..."; the header's stands.
-      await same(concat(pax({ mtime: "99999999999999999999" }), file("p", "pax body"), end()));
-    });
+  await t.step("a PAX mtime is its leading number, garbage after it ignored", async () => {
+    // GNU tar reads 1700000000.5 and says nothing.
+    await same(concat(pax({ mtime: "1700000000.5abc" }), file("p", "pax body"), end()));
+    await same(concat(pax({ mtime: "-86400.5xyz" }), file("p", "pax body"), end()));
+    // No number at all: "Malformed extended header: invalid mtime=abc"; the header's stands.
+    await same(concat(pax({ mtime: "abc" }), file("p", "pax body"), end()));
+    // Beyond time_t: "Extended header mtime=... is out of range ..."; the header's stands.
+    await same(concat(pax({ mtime: "99999999999999999999" }), file("p", "pax body"), end()));
+  });
 
-    await t.step("a name that is not UTF-8 is still refused, out loud", async () => {
-      const koi8 = new Uint8Array([0xf0, 0xd2, 0xc9, 0xd7, 0xc5, 0xd4]);
-      for (
-        const archive of [
-          concat(file(koi8, "koi8"), end()),
-          concat(file(koi8, "acl'd", { type: "A" }), end()),
-        ]
-      ) {
-        const outcome = await compare(archive);
-        assert(outcome.kind === "refused", JSON.stringify(outcome));
-        assertMatch(outcome.reason, /^Cannot extract layer entry .*denocker cannot create/);
-      }
-    });
-  } finally {
-    await scratch.remove();
-  }
+  await t.step("a name that is not UTF-8 is still refused, out loud", async () => {
+    const koi8 = new Uint8Array([0xf0, 0xd2, 0xc9, 0xd7, 0xc5, 0xd4]);
+    for (
+      const archive of [
+        concat(file(koi8, "koi8"), end()),
+        concat(file(koi8, "acl'd", { type: "A" }), end()),
+      ]
+    ) {
+      const outcome = await compare(archive);
+      assert(outcome.kind === "refused", JSON.stringify(outcome));
+      assertMatch(outcome.reason, /^Cannot extract layer entry .*denocker cannot create/);
+    }
+  });
 });

@@ -141,60 +141,54 @@ function assertSameTree(
 }
 
 integrationTest("unpack matches umoci raw unpack, entry for entry", TOOLS, async (t) => {
-  const registry = await startRegistry();
-  const layout = await OciLayout.create();
-  const store = await tempDir();
-  try {
-    await buildLayeredImage(layout);
-    await layout.recompress("layered", "layered-zstd", "zstd");
-    await layout.recompress("layered", "layered-tar", "none");
-    const reference = join(layout.dir, "umoci-rootfs");
-    await layout.umociUnpack("layered", reference);
-    const expected = await describeTree(reference);
+  await using registry = await startRegistry();
+  await using layout = await OciLayout.create();
+  await using store = await tempDir();
+  await buildLayeredImage(layout);
+  await layout.recompress("layered", "layered-zstd", "zstd");
+  await layout.recompress("layered", "layered-tar", "none");
+  const reference = join(layout.dir, "umoci-rootfs");
+  await layout.umociUnpack("layered", reference);
+  const expected = await describeTree(reference);
 
-    await t.step("the reference tree has what the test means to check", () => {
-      assert(!expected.entries.has("etc/deleteme"));
-      assert(!expected.entries.has("dir/gone"));
-      assertEquals([...expected.entries.keys()].filter((path) => path.startsWith("opaque/")), [
-        "opaque/new.txt",
-      ]);
-      assert(expected.entries.get("todir")!.startsWith("symlink -> /etc"));
-      assert(expected.entries.get("recreate")!.startsWith("dir "));
-      assert(expected.entries.get("bin/suid")!.startsWith("file 4755"));
-      assert(expected.hardlinks.some((group) => group.includes("hard/link-to-lower")));
+  await t.step("the reference tree has what the test means to check", () => {
+    assert(!expected.entries.has("etc/deleteme"));
+    assert(!expected.entries.has("dir/gone"));
+    assertEquals([...expected.entries.keys()].filter((path) => path.startsWith("opaque/")), [
+      "opaque/new.txt",
+    ]);
+    assert(expected.entries.get("todir")!.startsWith("symlink -> /etc"));
+    assert(expected.entries.get("recreate")!.startsWith("dir "));
+    assert(expected.entries.get("bin/suid")!.startsWith("file 4755"));
+    assert(expected.hardlinks.some((group) => group.includes("hard/link-to-lower")));
+  });
+
+  for (
+    const [tag, compression] of [["layered", "gzip"], ["layered-zstd", "zstd"], [
+      "layered-tar",
+      "uncompressed",
+    ]]
+  ) {
+    await t.step(`${compression} layers`, async () => {
+      // A root of its own, so that these layers are really downloaded and extracted.
+      const root = join(store.path, tag);
+      // skopeo compresses plain layers on push unless asked to keep the digests.
+      await layout.push(
+        tag,
+        `${registry.host}/team/layered:${tag}`,
+        compression === "uncompressed" ? ["--preserve-digests"] : [],
+      );
+      const result = await pull(`${registry.host}/team/layered:${tag}`, { root });
+      assertEquals(result.layers.length, 3);
+      assertEquals(
+        result.layers.map((layer) => layer.mediaType.split(".").pop()),
+        Array(3).fill(
+          compression === "gzip" ? "tar+gzip" : compression === "zstd" ? "tar+zstd" : "tar",
+        ),
+      );
+      const ours = join(store.path, `rootfs-${tag}`);
+      await unpack(`${registry.host}/team/layered:${tag}`, ours, { root });
+      assertSameTree(await describeTree(ours), expected);
     });
-
-    for (
-      const [tag, compression] of [["layered", "gzip"], ["layered-zstd", "zstd"], [
-        "layered-tar",
-        "uncompressed",
-      ]]
-    ) {
-      await t.step(`${compression} layers`, async () => {
-        // A root of its own, so that these layers are really downloaded and extracted.
-        const root = join(store.path, tag);
-        // skopeo compresses plain layers on push unless asked to keep the digests.
-        await layout.push(
-          tag,
-          `${registry.host}/team/layered:${tag}`,
-          compression === "uncompressed" ? ["--preserve-digests"] : [],
-        );
-        const result = await pull(`${registry.host}/team/layered:${tag}`, { root });
-        assertEquals(result.layers.length, 3);
-        assertEquals(
-          result.layers.map((layer) => layer.mediaType.split(".").pop()),
-          Array(3).fill(
-            compression === "gzip" ? "tar+gzip" : compression === "zstd" ? "tar+zstd" : "tar",
-          ),
-        );
-        const ours = join(store.path, `rootfs-${tag}`);
-        await unpack(`${registry.host}/team/layered:${tag}`, ours, { root });
-        assertSameTree(await describeTree(ours), expected);
-      });
-    }
-  } finally {
-    await store.remove();
-    await layout.remove();
-    await registry.close();
   }
 });
