@@ -298,6 +298,8 @@ Deno.test("a hostile layer stops the other layers' downloads at once", async () 
   const serve = registryHandler({ manifests: manifestsFor(image), blobs: image.blobs });
   let sent = 0;
   let cancelled = false;
+  let sawCancel!: () => void;
+  const cancel = new Promise<void>((resolve) => (sawCancel = resolve));
   await using registry = startServer((request, url) => {
     if (!url.pathname.endsWith(slowDigest)) return serve(request, url);
     // 40 chunks, one every 100 ms: four seconds, unless the client stops reading.
@@ -309,6 +311,7 @@ Deno.test("a hostile layer stops the other layers' downloads at once", async () 
       },
       cancel() {
         cancelled = true;
+        sawCancel();
       },
     });
     return new Response(body, { headers: { "content-length": String(slow.byteLength) } });
@@ -317,8 +320,11 @@ Deno.test("a hostile layer stops the other layers' downloads at once", async () 
     () => pull(`${registry.host}/team/app`, { root: dir.path }),
     MalformedLayerError,
   );
-  // The slow download was abandoned, not read to its end.
-  await new Promise((resolve) => setTimeout(resolve, 250)); // Let the server see the cancel.
+  // The slow download was abandoned, not read to its end: the server sees the cancel before
+  // the body's four seconds are up.
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([cancel, new Promise((resolve) => (timer = setTimeout(resolve, 3000)))]);
+  clearTimeout(timer);
   assert(cancelled, "the slow blob's download was not stopped");
   assert(sent < 40, `the slow blob was sent whole (${sent} chunks)`);
   assertEquals(await listFiles(dir.path, "layers"), []);

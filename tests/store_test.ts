@@ -88,15 +88,21 @@ Deno.test("removing waits for adding: whileRemoving is exclusive, whileAdding sh
   const store = await Store.open(dir.path, { create: true });
   const events: string[] = [];
   let release!: () => void;
+  let entered!: () => void;
+  const inside = new Promise<void>((resolve) => (entered = resolve));
   const adding = store.whileAdding(async () => {
     events.push("adding");
-    await new Promise<void>((resolve) => (release = resolve));
+    const held = new Promise<void>((resolve) => (release = resolve));
+    entered();
+    await held;
     events.push("added");
   });
-  await new Promise((resolve) => setTimeout(resolve, 50));
+  // The others are asked for once the first holds the store.
+  await inside;
   const otherAdding = store.whileAdding(() => Promise.resolve(events.push("other adding")));
   const removing = store.whileRemoving(() => Promise.resolve(events.push("removing")));
   await otherAdding;
+  // Time for a wrongly shared removal to run before the first lets go (it must not).
   await new Promise((resolve) => setTimeout(resolve, 50));
   release();
   await Promise.all([adding, removing]);
