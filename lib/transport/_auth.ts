@@ -157,42 +157,7 @@ export class Authenticator {
   }
 
   async #fetchToken(challenge: Challenge, scope: string): Promise<void> {
-    const realm = challenge.params.realm;
-    let url: URL;
-    try {
-      url = new URL(realm);
-    } catch {
-      throw new AuthenticationError(
-        `Cannot authenticate to ${this.#registry}: invalid token realm`,
-      );
-    }
-    if (url.protocol !== "https:" && !(url.protocol === "http:" && this.#options.allowHttpRealm)) {
-      throw new AuthenticationError(
-        `Cannot authenticate to ${this.#registry}: token realm ${url.origin} is not HTTPS`,
-      );
-    }
-    if (challenge.params.service) url.searchParams.set("service", challenge.params.service);
-    const tokenScope = challenge.params.scope ?? scope;
-    if (tokenScope) url.searchParams.set("scope", tokenScope);
-    const headers = new Headers({ Accept: "application/json" });
-    const credentials = await this.#lookupCredentials();
-    let init: RequestInit = { headers, redirect: "error" };
-    if (credentials?.username === IDENTITY_TOKEN_USER) {
-      // An identity token is an OAuth2 refresh token, exchanged as docker does.
-      const form = new URLSearchParams({
-        grant_type: "refresh_token",
-        refresh_token: credentials.secret,
-        client_id: "denocker",
-      });
-      for (const key of ["service", "scope"]) {
-        const value = url.searchParams.get(key);
-        if (value) form.set(key, value);
-      }
-      url.search = "";
-      init = { ...init, method: "POST", body: form };
-    } else if (credentials) {
-      headers.set("Authorization", basicHeader(credentials));
-    }
+    const { url, init } = await this.#tokenRequest(challenge, scope);
     let response: Response;
     try {
       response = await this.#options.fetch(url, init);
@@ -208,6 +173,56 @@ export class Authenticator {
         { status: response.status },
       );
     }
+    this.#tokens.set(scope, await this.#tokenOf(response));
+  }
+
+  /**
+   * The token request a challenge asks for: its realm (HTTPS, or HTTP where
+   * allowed), service and scope; with credentials, basic auth, or an
+   * identity token exchanged as an OAuth2 refresh token (as docker does).
+   */
+  async #tokenRequest(
+    challenge: Challenge,
+    scope: string,
+  ): Promise<{ url: URL; init: RequestInit }> {
+    let url: URL;
+    try {
+      url = new URL(challenge.params.realm);
+    } catch {
+      throw new AuthenticationError(
+        `Cannot authenticate to ${this.#registry}: invalid token realm`,
+      );
+    }
+    if (url.protocol !== "https:" && !(url.protocol === "http:" && this.#options.allowHttpRealm)) {
+      throw new AuthenticationError(
+        `Cannot authenticate to ${this.#registry}: token realm ${url.origin} is not HTTPS`,
+      );
+    }
+    if (challenge.params.service) url.searchParams.set("service", challenge.params.service);
+    const tokenScope = challenge.params.scope ?? scope;
+    if (tokenScope) url.searchParams.set("scope", tokenScope);
+    const headers = new Headers({ Accept: "application/json" });
+    const credentials = await this.#lookupCredentials();
+    const init: RequestInit = { headers, redirect: "error" };
+    if (credentials?.username === IDENTITY_TOKEN_USER) {
+      const form = new URLSearchParams({
+        grant_type: "refresh_token",
+        refresh_token: credentials.secret,
+        client_id: "denocker",
+      });
+      for (const key of ["service", "scope"]) {
+        const value = url.searchParams.get(key);
+        if (value) form.set(key, value);
+      }
+      url.search = "";
+      return { url, init: { ...init, method: "POST", body: form } };
+    }
+    if (credentials) headers.set("Authorization", basicHeader(credentials));
+    return { url, init };
+  }
+
+  /** The token in a token service's answer, and when to renew it. */
+  async #tokenOf(response: Response): Promise<{ header: string; expiresAt: number }> {
     let body: Record<string, unknown>;
     try {
       body = await response.json();
@@ -232,8 +247,7 @@ export class Authenticator {
     const issuedAt = typeof body.issued_at === "string" ? Date.parse(body.issued_at) : NaN;
     const start = Number.isNaN(issuedAt) ? Date.now() : Math.min(issuedAt, Date.now());
     // Renew a little early so a token never expires mid-request.
-    const expiresAt = start + lifetime * 1000 - 5000;
-    this.#tokens.set(scope, { header: `Bearer ${token}`, expiresAt });
+    return { header: `Bearer ${token}`, expiresAt: start + lifetime * 1000 - 5000 };
   }
 }
 
