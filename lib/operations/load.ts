@@ -31,7 +31,9 @@ import {
 } from "../model/media_types.ts";
 import { familiarName, parseReference } from "../model/reference.ts";
 import { runningAsRoot } from "../store/root.ts";
-import { imageToRecord, storeOf, type StoreOptions } from "../store/store.ts";
+import { imageToRecord, type Store, storeOf, type StoreOptions } from "../store/store.ts";
+import type { ContentStore } from "../store/content_store.ts";
+import type { LayerStore } from "../store/layer_store.ts";
 import { ingestLayer } from "../layer/ingest.ts";
 import { readTar } from "../archive/tar_reader.ts";
 import { sniff, streamFrom, untilAborted } from "../io/streams.ts";
@@ -346,65 +348,80 @@ export async function loadImages(
         " (a tar with neither manifest.json, as docker saves, nor index.json, as an OCI layout)",
       );
     if (candidates.length === 0) refuse("it holds no image");
-    const { layers } = store;
-    const added: string[] = [];
-    try {
-      for (const candidate of candidates) {
-        const diffIds = candidate.config.rootfs.diff_ids;
-        if (diffIds.length !== candidate.manifest.layers.length) {
-          throw new VerificationError(
-            `Cannot load image ${candidate.manifest.config.digest}: its config lists ${diffIds.length} diff_ids for ${candidate.manifest.layers.length} layers`,
-          );
-        }
-        for (const [i, layer] of candidate.manifest.layers.entries()) {
-          if (await layers.has(diffIds[i])) continue;
-          const staged = candidate.files.get(layer.digest)!;
-          await ingestLayer((await Deno.open(staged.path)).readable, {
-            descriptor: layer,
-            diffId: diffIds[i],
-            layers,
-            staging,
-            extract: { preserveOwnership: runningAsRoot() },
-            signal: options.signal,
-          });
-          added.push(diffIds[i]);
-        }
-      }
-    } catch (error) {
-      // Nothing of a bad archive stays: the layers it added go again.
-      for (const diffId of added) await layers.delete(diffId, staging).catch(() => {});
-      throw error;
-    }
+    await ingestCandidates(candidates, store.layers, staging, options.signal);
     const loaded: LoadedImage[] = [];
-    for (const candidate of candidates) {
-      for (const [digest, staged] of candidate.files) await blobs.adopt(staged.path, digest);
-      const imageId = candidate.manifest.config.digest;
-      await blobs.putBytes(candidate.configBytes, imageId);
-      const manifestDigest = await blobs.putBytes(candidate.manifestBytes);
-      let size = 0;
-      for (const diffId of candidate.config.rootfs.diff_ids) {
-        size += (await layers.read(diffId)).size;
-      }
-      const record = imageToRecord({
-        manifest: candidate.manifest,
-        manifestBytes: candidate.manifestBytes,
-        manifestDigest,
-        config: candidate.config,
-        configBytes: candidate.configBytes,
-        size,
-      });
-      if (candidate.tags.length === 0) await store.recordImage(record);
-      for (const tag of candidate.tags) {
-        const at = tag.lastIndexOf(":");
-        await store.recordImage({
-          ...record,
-          repository: tag.slice(0, at),
-          tag: tag.slice(at + 1),
-        });
-      }
-      loaded.push({ imageId, tags: candidate.tags });
-    }
+    for (const candidate of candidates) loaded.push(await recordCandidate(store, blobs, candidate));
     if (loaded.length === 0) throw new DenockerError("Cannot load the archive: no image in it");
     return loaded;
   }, {});
+}
+
+/**
+ * Extracts every layer the candidates have that the store lacks; on a
+ * failure, the layers this added are removed again: nothing of a bad
+ * archive stays.
+ */
+async function ingestCandidates(
+  candidates: Candidate[],
+  layers: LayerStore,
+  staging: string,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  const added: string[] = [];
+  try {
+    for (const candidate of candidates) {
+      const diffIds = candidate.config.rootfs.diff_ids;
+      if (diffIds.length !== candidate.manifest.layers.length) {
+        throw new VerificationError(
+          `Cannot load image ${candidate.manifest.config.digest}: its config lists ${diffIds.length} diff_ids for ${candidate.manifest.layers.length} layers`,
+        );
+      }
+      for (const [i, layer] of candidate.manifest.layers.entries()) {
+        if (await layers.has(diffIds[i])) continue;
+        const staged = candidate.files.get(layer.digest)!;
+        await ingestLayer((await Deno.open(staged.path)).readable, {
+          descriptor: layer,
+          diffId: diffIds[i],
+          layers,
+          staging,
+          extract: { preserveOwnership: runningAsRoot() },
+          signal,
+        });
+        added.push(diffIds[i]);
+      }
+    }
+  } catch (error) {
+    for (const diffId of added) await layers.delete(diffId, staging).catch(() => {});
+    throw error;
+  }
+}
+
+/** Moves a candidate's blobs into the store and records it under each of its tags (or none). */
+async function recordCandidate(
+  store: Store,
+  blobs: ContentStore,
+  candidate: Candidate,
+): Promise<LoadedImage> {
+  for (const [digest, staged] of candidate.files) await blobs.adopt(staged.path, digest);
+  const imageId = candidate.manifest.config.digest;
+  await blobs.putBytes(candidate.configBytes, imageId);
+  const manifestDigest = await blobs.putBytes(candidate.manifestBytes);
+  let size = 0;
+  for (const diffId of candidate.config.rootfs.diff_ids) {
+    size += (await store.layers.read(diffId)).size;
+  }
+  const record = imageToRecord({
+    manifest: candidate.manifest,
+    manifestBytes: candidate.manifestBytes,
+    manifestDigest,
+    config: candidate.config,
+    configBytes: candidate.configBytes,
+    size,
+  });
+  if (candidate.tags.length === 0) await store.recordImage(record);
+  for (const tag of candidate.tags) {
+    const at = tag.lastIndexOf(":");
+    await store.recordImage({ ...record, repository: tag.slice(0, at), tag: tag.slice(at + 1) });
+  }
+  return { imageId, tags: candidate.tags };
 }
