@@ -49,6 +49,9 @@ interface LayerLine {
   note?: string;
 }
 
+/** A retry event. */
+type RetryEvent = Extract<PullEvent, { type: "retry" }>;
+
 /**
  * Creates a renderer writing to `output`.
  *
@@ -56,138 +59,158 @@ interface LayerLine {
  * @returns The renderer.
  */
 export function progressRenderer(output: ProgressOutput): ProgressRenderer {
-  const order: string[] = [];
-  const layers = new Map<string, LayerLine>();
-  const interval = output.redrawInterval ?? 100;
-  const barWidth = Math.max(10, Math.min(BAR_WIDTH, (output.columns ?? 120) - 50));
-  let drawn = 0;
-  let lastDraw = 0;
+  const display = new PullDisplay(output);
+  return {
+    onEvent: (event) => display.onEvent(event),
+    finish: () => display.finish(),
+  };
+}
+
+/** A pull's layer lines, and how much of them a terminal shows now. */
+class PullDisplay {
+  readonly #output: ProgressOutput;
+  readonly #interval: number;
+  readonly #barWidth: number;
+  readonly #order: string[] = [];
+  readonly #layers = new Map<string, LayerLine>();
+  #drawn = 0;
+  #lastDraw = 0;
   // docker lists no layers for an image it has already: nothing is waited for or downloaded.
-  let imageStored = false;
+  #imageStored = false;
 
-  const warning = (message: string) =>
-    output.color ? `\x1b[33mwarning:\x1b[0m ${message}\n` : `warning: ${message}\n`;
+  constructor(output: ProgressOutput) {
+    this.#output = output;
+    this.#interval = output.redrawInterval ?? 100;
+    this.#barWidth = Math.max(10, Math.min(BAR_WIDTH, (output.columns ?? 120) - 50));
+  }
 
-  const text = (digest: string): string => {
-    const line = layers.get(digest)!;
+  /** Takes one event. */
+  onEvent(event: PullEvent): void {
+    switch (event.type) {
+      case "waiting-for-lock":
+        return this.#announce(`Waiting for another denocker command using ${event.root}…\n`);
+      case "pulling":
+        return this.#announce(`${event.reference}: Pulling from ${event.repository}\n`);
+      case "resolved":
+        this.#imageStored = event.imageStored;
+        if (this.#imageStored) return;
+        for (const layer of event.layers) {
+          // In the manifest's order; a stored layer is "Already exists" at once, never "Waiting".
+          if (this.#layers.has(layer.digest)) continue;
+          this.#set(
+            layer.digest,
+            { state: layer.stored ? "Already exists" : "Waiting" },
+            layer.size,
+          );
+        }
+        return;
+      case "layer-cached":
+        if (this.#imageStored) return;
+        return this.#set(event.digest, { state: "Already exists" }, event.size);
+      case "layer-waiting": {
+        const note = "Waiting for another denocker command downloading it";
+        const line = this.#line(event.digest, event.size);
+        return this.#note(line, note, `${shortDigest(event.digest)}: ${note}\n`);
+      }
+      case "layer-start":
+        return this.#set(event.digest, {
+          state: event.source === "store" ? "Extracting" : "Downloading",
+          fromStore: event.source === "store",
+        }, event.size);
+      case "layer-progress":
+        return this.#set(event.digest, { bytes: event.bytes }, event.size);
+      case "layer-extracting":
+        return this.#set(event.digest, { state: "Extracting", bytes: event.size }, event.size);
+      case "layer-done":
+        return this.#set(event.digest, { state: "Pull complete", bytes: event.size }, event.size);
+      case "retry":
+        return this.#retry(event);
+      case "warning":
+        return this.#announce(this.#warning(event.message));
+    }
+  }
+
+  /** Draws the final state (byte progress may have been throttled). */
+  finish(): void {
+    if (this.#output.terminal && this.#order.length > 0) this.#redraw();
+  }
+
+  /** A retry: on its layer's line when it has one, else a message of its own. */
+  #retry(event: RetryEvent): void {
+    const seconds = Math.max(1, Math.round(event.delay / 1000));
+    const state = `Retrying in ${seconds}s (${event.attempt}/${event.attempts})`;
+    const line = event.digest ? this.#layers.get(event.digest) : undefined;
+    if (line) {
+      return this.#note(line, state, `${shortDigest(event.digest!)}: ${state}: ${event.reason}\n`);
+    }
+    this.#announce(`${state}: ${event.reason}\n`);
+  }
+
+  /** A warning's line, in yellow where there is color. */
+  #warning(message: string): string {
+    return this.#output.color ? `\x1b[33mwarning:\x1b[0m ${message}\n` : `warning: ${message}\n`;
+  }
+
+  /** A message: above the layer lines on a terminal, otherwise as it is. */
+  #announce(message: string): void {
+    if (this.#output.terminal) this.#redraw(message);
+    else this.#output.write(message);
+  }
+
+  /** A layer's line, added as "Waiting" if it has none yet. */
+  #line(digest: string, size: number): LayerLine {
+    let line = this.#layers.get(digest);
+    if (!line) {
+      this.#order.push(digest);
+      line = { state: "Waiting", bytes: 0, size, fromStore: false };
+      this.#layers.set(digest, line);
+    }
+    return line;
+  }
+
+  /** Shows `note` on a layer's line until its next change; otherwise writes `plain`. */
+  #note(line: LayerLine, note: string, plain: string): void {
+    line.note = note;
+    if (this.#output.terminal) this.#redraw();
+    else this.#output.write(plain);
+  }
+
+  /** Changes a layer's line: redrawn, or on a plain output written when its state changes. */
+  #set(digest: string, change: Partial<LayerLine>, size: number): void {
+    const line = this.#line(digest, size);
+    const before = line.state;
+    Object.assign(line, change);
+    line.note = undefined; // Bytes or a new state: the retry is over.
+    if (!this.#output.terminal) {
+      if (line.state !== before || change.state === "Waiting") {
+        const detail = line.state === "Downloading" ? ` ${formatBytes(line.size)}` : "";
+        this.#output.write(`${shortDigest(digest)}: ${line.state}${detail}\n`);
+      }
+      return;
+    }
+    if (line.state !== before || Date.now() - this.#lastDraw >= this.#interval) this.#redraw();
+  }
+
+  /** Terminal: rewrites the layer block in place, with `above` printed before it. */
+  #redraw(above = ""): void {
+    let out = this.#drawn > 0 ? `\x1b[${this.#drawn}A` : "";
+    if (above) out += above.split("\n").filter(Boolean).map((line) => `\x1b[2K${line}\n`).join("");
+    for (const digest of this.#order) out += `\x1b[2K${this.#text(digest)}\n`;
+    this.#drawn = this.#order.length;
+    this.#lastDraw = Date.now();
+    this.#output.write(out);
+  }
+
+  /** What a layer's line says. */
+  #text(digest: string): string {
+    const line = this.#layers.get(digest)!;
     const name = shortDigest(digest);
     if (line.note) return `${name}: ${line.note}`;
     const counted = line.state === "Downloading" ||
       (line.state === "Extracting" && line.fromStore && line.bytes < line.size);
     if (!counted) return `${name}: ${line.state}`;
-    return `${name}: ${line.state} ${bar(line.bytes, line.size, barWidth)}  ${
+    return `${name}: ${line.state} ${bar(line.bytes, line.size, this.#barWidth)}  ${
       formatBytes(line.bytes)
     }/${formatBytes(line.size)}`;
-  };
-
-  /** Terminal: rewrites the layer block in place, with `above` printed before it. */
-  const redraw = (above = "") => {
-    let out = drawn > 0 ? `\x1b[${drawn}A` : "";
-    if (above) out += above.split("\n").filter(Boolean).map((line) => `\x1b[2K${line}\n`).join("");
-    for (const digest of order) out += `\x1b[2K${text(digest)}\n`;
-    drawn = order.length;
-    lastDraw = Date.now();
-    output.write(out);
-  };
-
-  const set = (digest: string, change: Partial<LayerLine>, size: number) => {
-    if (!layers.has(digest)) {
-      order.push(digest);
-      layers.set(digest, { state: "Waiting", bytes: 0, size, fromStore: false });
-    }
-    const line = layers.get(digest)!;
-    const before = line.state;
-    Object.assign(line, change);
-    line.note = undefined; // Bytes or a new state: the retry is over.
-    if (!output.terminal) {
-      if (line.state !== before || change.state === "Waiting") {
-        const detail = line.state === "Downloading" ? ` ${formatBytes(line.size)}` : "";
-        output.write(`${shortDigest(digest)}: ${line.state}${detail}\n`);
-      }
-      return;
-    }
-    if (line.state !== before || Date.now() - lastDraw >= interval) redraw();
-  };
-
-  const onEvent = (event: PullEvent) => {
-    switch (event.type) {
-      case "waiting-for-lock": {
-        const message = `Waiting for another denocker command using ${event.root}…\n`;
-        if (output.terminal) redraw(message);
-        else output.write(message);
-        return;
-      }
-      case "pulling": {
-        const message = `${event.reference}: Pulling from ${event.repository}\n`;
-        if (output.terminal) redraw(message);
-        else output.write(message);
-        return;
-      }
-      case "resolved":
-        imageStored = event.imageStored;
-        if (imageStored) return;
-        for (const layer of event.layers) {
-          // In the manifest's order; a stored layer is "Already exists" at once, never "Waiting".
-          if (layers.has(layer.digest)) continue;
-          set(layer.digest, { state: layer.stored ? "Already exists" : "Waiting" }, layer.size);
-        }
-        return;
-      case "layer-cached":
-        if (imageStored) return;
-        return set(event.digest, { state: "Already exists" }, event.size);
-      case "layer-waiting": {
-        if (!layers.has(event.digest)) {
-          order.push(event.digest);
-          layers.set(event.digest, {
-            state: "Waiting",
-            bytes: 0,
-            size: event.size,
-            fromStore: false,
-          });
-        }
-        const note = "Waiting for another denocker command downloading it";
-        layers.get(event.digest)!.note = note;
-        if (output.terminal) redraw();
-        else output.write(`${shortDigest(event.digest)}: ${note}\n`);
-        return;
-      }
-      case "layer-start":
-        return set(event.digest, {
-          state: event.source === "store" ? "Extracting" : "Downloading",
-          fromStore: event.source === "store",
-        }, event.size);
-      case "layer-progress":
-        return set(event.digest, { bytes: event.bytes }, event.size);
-      case "layer-extracting":
-        return set(event.digest, { state: "Extracting", bytes: event.size }, event.size);
-      case "layer-done":
-        return set(event.digest, { state: "Pull complete", bytes: event.size }, event.size);
-      case "retry": {
-        const seconds = Math.max(1, Math.round(event.delay / 1000));
-        const state = `Retrying in ${seconds}s (${event.attempt}/${event.attempts})`;
-        if (event.digest && layers.has(event.digest)) {
-          const line = layers.get(event.digest)!;
-          line.note = state;
-          if (output.terminal) redraw();
-          else output.write(`${shortDigest(event.digest)}: ${state}: ${event.reason}\n`);
-          return;
-        }
-        const message = `${state}: ${event.reason}\n`;
-        if (output.terminal) redraw(message);
-        else output.write(message);
-        return;
-      }
-      case "warning":
-        if (output.terminal) redraw(warning(event.message));
-        else output.write(warning(event.message));
-        return;
-    }
-  };
-
-  return {
-    onEvent,
-    finish() {
-      if (output.terminal && order.length > 0) redraw();
-    },
-  };
+  }
 }

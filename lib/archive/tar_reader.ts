@@ -197,10 +197,12 @@ function checksumMatches(block: Uint8Array, name: () => string): boolean {
   return stored === signed;
 }
 
-/** A sparse file's layout: where its stored fragments go, and its real size. */
+/** A sparse file's layout: where its stored fragments go, its real size, and what is stored. */
 interface SparseMap {
   fragments: { offset: number; length: number }[];
   realSize: number;
+  /** Bytes the archive holds for it: its fragments, back to back. */
+  stored: number;
 }
 
 /** Extensions gathered before an entry, applied to it and then forgotten. */
@@ -415,7 +417,7 @@ function headerTime(block: Uint8Array, name: () => string): number {
 }
 
 /** Checks a sparse map against the stored size and the real size. */
-function checkSparse(map: SparseMap, stored: number, name: () => string): SparseMap {
+function checkSparse(map: SparseMap, name: () => string): SparseMap {
   let end = 0;
   let total = 0;
   for (const { offset, length } of map.fragments) {
@@ -425,7 +427,7 @@ function checkSparse(map: SparseMap, stored: number, name: () => string): Sparse
     end = offset + length;
     total += length;
   }
-  if (total !== stored) refuse(name(), "its sparse map does not add up to the data stored");
+  if (total !== map.stored) refuse(name(), "its sparse map does not add up to the data stored");
   return map;
 }
 
@@ -461,6 +463,203 @@ function paxSparseMap(pax: Map<string, string>, name: () => string): SparseMap["
 }
 
 /**
+ * Whether a header block is the end-of-archive marker (a zero block).
+ * Refuses a block cut short or with a checksum that does not match.
+ */
+function endsArchive(block: Uint8Array, raw: () => string): boolean {
+  if (block.byteLength < BLOCK) refuse(raw(), "the archive ends inside its header");
+  if (block[0] === 0 && block.every((byte) => byte === 0)) {
+    // The end-of-archive marker. A zero block followed by more headers ends the archive too:
+    // GNU tar warns "A lone zero block" and stops there (without -i), and bsdtar stops.
+    return true;
+  }
+  if (!checksumMatches(block, raw)) refuse(raw(), "its header checksum does not match");
+  return false;
+}
+
+/** Whether a type flag marks a record for the next entry (PAX, GNU long name or link). */
+function isExtension(flag: string): boolean {
+  return flag === "x" || flag === "g" || flag === "L" || flag === "K";
+}
+
+/**
+ * An extension record's data, its padding read past; refused when larger
+ * than `limit` or cut short.
+ */
+async function readExtension(
+  source: ByteSource,
+  size: number,
+  limit: number,
+  raw: () => string,
+): Promise<Uint8Array> {
+  if (size > limit) refuse(raw(), `its extension record is larger than ${limit} bytes`);
+  // The padding is read with the data, in one read: at most a block more than the record.
+  const padded = size + padding(size);
+  const record = await source.read(padded);
+  if (record.byteLength < padded) refuse(raw(), "the archive ends inside an extension record");
+  return record.subarray(0, size);
+}
+
+/** Skips a GNU volume label: it names the archive, not a file. */
+async function skipVolumeLabel(source: ByteSource, size: number, raw: () => string): Promise<void> {
+  if (!(await source.skip(size + padding(size)))) {
+    refuse(raw(), "the archive ends inside a volume label");
+  }
+}
+
+/** Keeps an extension record's data for the entry it precedes. */
+function addExtension(pending: Pending, flag: string, data: Uint8Array, raw: () => string): void {
+  // Global PAX headers are ignored, as Go (and so docker) ignores them.
+  if (flag === "x") pending.pax = parsePax(data, raw);
+  else if (flag === "L") pending.longName = field(data, 0, data.byteLength).slice();
+  else if (flag === "K") pending.longLink = field(data, 0, data.byteLength).slice();
+}
+
+/** The header's name field, behind its prefix field in the formats that have one. */
+function headerName(block: Uint8Array): Uint8Array {
+  const name = field(block, 0, 100);
+  const format = formatOf(block);
+  if (format !== "ustar" && format !== "star") return name;
+  const prefix = field(block, 345, format === "star" ? 131 : 155);
+  if (prefix.byteLength === 0) return name;
+  const joined = new Uint8Array(prefix.byteLength + 1 + name.byteLength);
+  joined.set(prefix);
+  joined[prefix.byteLength] = 0x2f;
+  joined.set(name, prefix.byteLength + 1);
+  return joined;
+}
+
+/** The entry type a header's type flag names (refusing a flag tar readers disagree on). */
+function entryType(flag: string, name: string): TarEntryType {
+  switch (flag) {
+    case "\0":
+      // Before POSIX, a directory was a regular entry whose name ends in "/" (Go and GNU
+      // tar agree: a directory, without data).
+      return name.endsWith("/") ? "directory" : "file";
+    case "0":
+    case "7":
+      // Here they disagree (GNU tar makes a directory, Go a file with data): refused.
+      if (name.endsWith("/")) {
+        refuse(name, 'a regular file whose name ends in "/" (tar readers disagree on it)');
+      }
+      return "file";
+    case "1":
+      return "link";
+    case "2":
+      return "symlink";
+    case "3":
+      return "character-device";
+    case "4":
+      return "block-device";
+    case "5":
+      return "directory";
+    case "6":
+      return "fifo";
+    case "S":
+      // An old GNU sparse file: its map is read by `readOldGnuSparse`.
+      return "file";
+    case "A":
+      // A Solaris ACL, named for the entry it precedes. GNU tar extracts it as a regular file
+      // ("Unknown file type 'A', extracted as normal file"), which that entry then replaces.
+      return "file";
+    default:
+      return `unsupported type ${JSON.stringify(flag)}`;
+  }
+}
+
+/** Appends up to `count` old GNU sparse fragments (24 bytes each) found at `offset`. */
+function addOldGnuFragments(
+  from: Uint8Array,
+  offset: number,
+  count: number,
+  fragments: SparseMap["fragments"],
+  name: () => string,
+): void {
+  for (let i = 0; i < count; i++) {
+    const at = offset + i * 24;
+    if (from[at] === 0) break;
+    fragments.push({
+      offset: numeric(from, at, 12, "sparse offset", name),
+      length: numeric(from, at + 12, 12, "sparse length", name),
+    });
+  }
+}
+
+/** An old GNU sparse entry's map: four fragments in the header, then 21 per extension block. */
+async function readOldGnuSparse(
+  source: ByteSource,
+  block: Uint8Array,
+  stored: number,
+  name: () => string,
+): Promise<SparseMap> {
+  if (formatOf(block) !== "gnu") refuse(name(), "an old GNU sparse entry without GNU magic");
+  const fragments: SparseMap["fragments"] = [];
+  addOldGnuFragments(block, 386, 4, fragments, name);
+  let extended = block[482] !== 0;
+  while (extended) {
+    const extension = await source.read(BLOCK);
+    if (extension.byteLength < BLOCK) {
+      refuse(name(), "the archive ends inside its sparse map");
+    }
+    addOldGnuFragments(extension, 0, 21, fragments, name);
+    extended = extension[504] !== 0;
+  }
+  const realSize = numeric(block, 483, 12, "real size", name);
+  return checkSparse({ fragments, realSize, stored }, name);
+}
+
+/** Whether an entry's PAX records make it a GNU sparse file. */
+function hasPaxSparse(pax: Map<string, string>): boolean {
+  return pax.has("GNU.sparse.major") || pax.has("GNU.sparse.size") ||
+    pax.has("GNU.sparse.realsize") || pax.has("GNU.sparse.map") ||
+    pax.has("GNU.sparse.offset.0");
+}
+
+/** A PAX sparse entry's map: in its records (0.0, 0.1) or opening its data (1.0). */
+async function readPaxSparse(
+  source: ByteSource,
+  pax: Map<string, string>,
+  size: number,
+  name: () => string,
+): Promise<SparseMap> {
+  const realSize = paxNumber(pax, "GNU.sparse.realsize", name) ??
+    paxNumber(pax, "GNU.sparse.size", name);
+  if (realSize === undefined) refuse(name(), "its sparse records give no real size");
+  if (pax.get("GNU.sparse.major") !== "1") {
+    return checkSparse({ fragments: paxSparseMap(pax, name), realSize, stored: size }, name);
+  }
+  if (pax.get("GNU.sparse.minor") !== "0") refuse(name(), "an unknown GNU sparse format");
+  // Sparse 1.0: the map opens the data, as decimal lines, padded to a block.
+  const { fragments, mapBytes } = await readSparseMap10(source, size, name);
+  return checkSparse({ fragments, realSize, stored: size - mapBytes }, name);
+}
+
+/**
+ * An entry's header: its mode, owner and time from its PAX records, else
+ * from its block, and its link target if it is a link.
+ */
+function entryHeader(
+  block: Uint8Array,
+  pax: Map<string, string>,
+  name: string,
+  type: TarEntryType,
+  size: number,
+  linkname: string,
+  named: () => string,
+): TarEntryHeader {
+  return {
+    name,
+    type,
+    size,
+    mode: paxNumber(pax, "mode", named) ?? numeric(block, 100, 8, "mode", named),
+    uid: paxNumber(pax, "uid", named) ?? numeric(block, 108, 8, "uid", named),
+    gid: paxNumber(pax, "gid", named) ?? numeric(block, 116, 8, "gid", named),
+    mtime: paxTime(pax, "mtime") ?? clampedDate(headerTime(block, named) * 1000),
+    ...(type === "link" || type === "symlink" ? { linkname } : {}),
+  };
+}
+
+/**
  * Reads a tar archive entry by entry. Each entry's body must be read to its
  * end or cancelled before the next entry is asked for.
  *
@@ -484,37 +683,18 @@ export async function* readTar(
       if (block.byteLength === 0) break;
       index++;
       const raw = () => printable(field(block, 0, 100)) || `#${index}`;
-      if (block.byteLength < BLOCK) refuse(raw(), "the archive ends inside its header");
-      if (block[0] === 0 && block.every((byte) => byte === 0)) {
-        // The end-of-archive marker. A zero block followed by more headers ends the archive too:
-        // GNU tar warns "A lone zero block" and stops there (without -i), and bsdtar stops.
-        break;
-      }
-      if (!checksumMatches(block, raw)) refuse(raw(), "its header checksum does not match");
-      const format = formatOf(block);
+      if (endsArchive(block, raw)) break;
       const flag = String.fromCharCode(block[156]);
       const storedSize = numeric(block, 124, 12, "size", raw);
       if (storedSize < 0) refuse(raw(), "its size is negative");
 
-      if (flag === "x" || flag === "g" || flag === "L" || flag === "K") {
-        if (storedSize > maxExtension) {
-          refuse(raw(), `its extension record is larger than ${maxExtension} bytes`);
-        }
-        const data = await source.read(storedSize);
-        if (data.byteLength < storedSize || !(await source.skip(padding(storedSize)))) {
-          refuse(raw(), "the archive ends inside an extension record");
-        }
-        // Global PAX headers are ignored, as Go (and so docker) ignores them.
-        if (flag === "x") pending.pax = parsePax(data, raw);
-        else if (flag === "L") pending.longName = field(data, 0, data.byteLength).slice();
-        else if (flag === "K") pending.longLink = field(data, 0, data.byteLength).slice();
+      if (isExtension(flag)) {
+        const data = await readExtension(source, storedSize, maxExtension, raw);
+        addExtension(pending, flag, data, raw);
         continue;
       }
       if (flag === "V") {
-        // A GNU volume label names the archive, not a file.
-        if (!(await source.skip(storedSize + padding(storedSize)))) {
-          refuse(raw(), "the archive ends inside a volume label");
-        }
+        await skipVolumeLabel(source, storedSize, raw);
         pending = {};
         continue;
       }
@@ -522,145 +702,33 @@ export async function* readTar(
       const current = pending;
       pending = {};
       const pax = current.pax ?? new Map<string, string>();
-      let nameBytes = field(block, 0, 100);
-      if (format === "ustar" || format === "star") {
-        const prefix = field(block, 345, format === "star" ? 131 : 155);
-        if (prefix.byteLength > 0) {
-          const joined = new Uint8Array(prefix.byteLength + 1 + nameBytes.byteLength);
-          joined.set(prefix);
-          joined[prefix.byteLength] = 0x2f;
-          joined.set(nameBytes, prefix.byteLength + 1);
-          nameBytes = joined;
-        }
-      }
-      let name = pax.get("path") ?? decodeName(nameBytes, "name");
+      let name = pax.get("path") ?? decodeName(headerName(block), "name");
       let linkname = pax.get("linkpath") ?? decodeName(field(block, 157, 100), "link name");
       // Go applies a GNU long name after the PAX records: it wins.
       if (current.longName) name = decodeName(current.longName, "name");
       if (current.longLink) linkname = decodeName(current.longLink, "link name");
       const named = () => name || raw();
 
-      let size = paxNumber(pax, "size", named) ?? storedSize;
+      const size = paxNumber(pax, "size", named) ?? storedSize;
       if (size < 0) refuse(named(), "its size is negative");
-      let type: TarEntryType;
+      const type = entryType(flag, name);
       let sparse: SparseMap | undefined;
-      switch (flag) {
-        case "\0":
-          // Before POSIX, a directory was a regular entry whose name ends in "/" (Go and GNU
-          // tar agree: a directory, without data).
-          type = name.endsWith("/") ? "directory" : "file";
-          break;
-        case "0":
-        case "7":
-          // Here they disagree (GNU tar makes a directory, Go a file with data): refused.
-          if (name.endsWith("/")) {
-            refuse(name, 'a regular file whose name ends in "/" (tar readers disagree on it)');
-          }
-          type = "file";
-          break;
-        case "1":
-          type = "link";
-          break;
-        case "2":
-          type = "symlink";
-          break;
-        case "3":
-          type = "character-device";
-          break;
-        case "4":
-          type = "block-device";
-          break;
-        case "5":
-          type = "directory";
-          break;
-        case "6":
-          type = "fifo";
-          break;
-        case "S":
-          type = "file";
-          sparse = { fragments: [], realSize: 0 };
-          break;
-        case "A":
-          // A Solaris ACL, named for the entry it precedes. GNU tar extracts it as a regular file
-          // ("Unknown file type 'A', extracted as normal file"), which that entry then replaces.
-          type = "file";
-          break;
-        default:
-          type = `unsupported type ${JSON.stringify(flag)}`;
-      }
-
-      if (flag === "S") {
-        if (format !== "gnu") refuse(named(), "an old GNU sparse entry without GNU magic");
-        // Old GNU sparse: four fragments in the header, then 21 per extension block.
-        const fragments: SparseMap["fragments"] = [];
-        const readFragments = (from: Uint8Array, offset: number, count: number) => {
-          for (let i = 0; i < count; i++) {
-            const at = offset + i * 24;
-            if (from[at] === 0) break;
-            fragments.push({
-              offset: numeric(from, at, 12, "sparse offset", named),
-              length: numeric(from, at + 12, 12, "sparse length", named),
-            });
-          }
-        };
-        readFragments(block, 386, 4);
-        let extended = block[482] !== 0;
-        while (extended) {
-          const extension = await source.read(BLOCK);
-          if (extension.byteLength < BLOCK) {
-            refuse(named(), "the archive ends inside its sparse map");
-          }
-          readFragments(extension, 0, 21);
-          extended = extension[504] !== 0;
-        }
-        sparse = checkSparse(
-          { fragments, realSize: numeric(block, 483, 12, "real size", named) },
-          size,
-          named,
-        );
-      } else if (
-        pax.has("GNU.sparse.major") || pax.has("GNU.sparse.size") ||
-        pax.has("GNU.sparse.realsize") || pax.has("GNU.sparse.map") ||
-        pax.has("GNU.sparse.offset.0")
-      ) {
+      if (flag === "S") sparse = await readOldGnuSparse(source, block, size, named);
+      else if (hasPaxSparse(pax)) {
         if (type !== "file") refuse(named(), "sparse records on an entry that is not a file");
-        const sparseName = pax.get("GNU.sparse.name");
-        if (sparseName !== undefined) name = sparseName;
-        const realSize = paxNumber(pax, "GNU.sparse.realsize", named) ??
-          paxNumber(pax, "GNU.sparse.size", named);
-        if (realSize === undefined) refuse(named(), "its sparse records give no real size");
-        if (pax.get("GNU.sparse.major") === "1") {
-          if (pax.get("GNU.sparse.minor") !== "0") refuse(named(), "an unknown GNU sparse format");
-          // Sparse 1.0: the map opens the data, as decimal lines, padded to a block.
-          const { fragments, mapBytes } = await readSparseMap10(source, size, named);
-          size -= mapBytes;
-          sparse = checkSparse({ fragments, realSize }, size, named);
-        } else {
-          sparse = checkSparse({ fragments: paxSparseMap(pax, named), realSize }, size, named);
-        }
+        name = pax.get("GNU.sparse.name") ?? name;
+        sparse = await readPaxSparse(source, pax, size, named);
       }
 
-      const header: TarEntryHeader = {
-        name,
-        type,
-        size: sparse ? sparse.realSize : type === "file" ? size : 0,
-        mode: paxNumber(pax, "mode", named) ?? numeric(block, 100, 8, "mode", named),
-        uid: paxNumber(pax, "uid", named) ?? numeric(block, 108, 8, "uid", named),
-        gid: paxNumber(pax, "gid", named) ?? numeric(block, 116, 8, "gid", named),
-        mtime: paxTime(pax, "mtime") ?? clampedDate(headerTime(block, named) * 1000),
-        ...(type === "link" || type === "symlink" ? { linkname } : {}),
-      };
+      const reportedSize = sparse ? sparse.realSize : type === "file" ? size : 0;
+      const header = entryHeader(block, pax, name, type, reportedSize, linkname, named);
+      if (sparse) options.onHoles?.(sparse.realSize - sparse.stored);
       // Links, directories, devices and FIFOs carry no data, whatever their size says (Go).
-      const dataSize = type === "file" || type.startsWith("unsupported") ? size : 0;
-      if (sparse) options.onHoles?.(sparse.realSize - size);
       const body = sparse
-        ? sparseBody(source, sparse, dataSize, named)
-        : entryBody(source, dataSize, named);
+        ? sparseBody(source, sparse, named)
+        : entryBody(source, type === "file" || type.startsWith("unsupported") ? size : 0, named);
       yield { header, body: body.stream };
       await body.finished();
-      if (!(await source.skip(padding(dataSize)))) {
-        refuse(named(), "the archive ends inside its data");
-      }
     }
     if (pending.pax || pending.longName || pending.longLink) {
       refuse(`#${index}`, "the archive ends after an extension header, without its entry");
@@ -675,7 +743,10 @@ export async function* readTar(
   }
 }
 
-/** A body stream over the source, and a way to wait until its bytes are consumed or skipped. */
+/**
+ * A body stream over the source, and a way to wait until its bytes and the
+ * padding after them are consumed or skipped.
+ */
 interface Body {
   stream: ReadableStream<Uint8Array>;
   finished(): Promise<void>;
@@ -708,13 +779,14 @@ function entryBody(source: ByteSource, size: number, name: () => string): Body {
         if (!(await source.skip(left))) refuse(name(), "the archive ends inside its data");
         left = 0;
       }
+      if (!(await source.skip(padding(size)))) refuse(name(), "the archive ends inside its data");
     },
   };
 }
 
 /** A sparse file's body: stored fragments at their offsets, zeros in the holes. */
-function sparseBody(source: ByteSource, map: SparseMap, stored: number, name: () => string): Body {
-  let storedLeft = stored;
+function sparseBody(source: ByteSource, map: SparseMap, name: () => string): Body {
+  let storedLeft = map.stored;
   async function* expand(): AsyncGenerator<Uint8Array> {
     let position = 0;
     const zeros = function* (until: number) {
@@ -747,6 +819,9 @@ function sparseBody(source: ByteSource, map: SparseMap, stored: number, name: ()
         refuse(name(), "the archive ends inside its data");
       }
       storedLeft = 0;
+      if (!(await source.skip(padding(map.stored)))) {
+        refuse(name(), "the archive ends inside its data");
+      }
     },
   };
 }

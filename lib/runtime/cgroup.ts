@@ -99,52 +99,7 @@ export async function createCgroup(
     pids: limits.pids !== undefined,
   };
   if (!wanted.devices && !wanted.memory && !wanted.cpu && !wanted.pids) return [];
-  if (await cgroupVersion(base) === 2) {
-    const parent = join(base, "denocker");
-    await Deno.mkdir(parent, { recursive: true });
-    // Controllers a child may use must be enabled in each parent's subtree_control.
-    const available = (await Deno.readTextFile(join(base, "cgroup.controllers"))).split(
-      /\s+/,
-    );
-    const enabled = ["memory", "cpu", "pids"].filter((name) => available.includes(name));
-    for (const directory of [base, parent]) {
-      write(
-        join(directory, "cgroup.subtree_control"),
-        enabled.map((name) => `+${name}`).join(" "),
-      );
-    }
-    const directory = join(parent, id);
-    await Deno.mkdir(directory);
-    if (limits.memory !== undefined) {
-      write(join(directory, "memory.max"), String(limits.memory));
-      if (await lstatIfExists(join(directory, "memory.swap.max"))) {
-        write(join(directory, "memory.swap.max"), "0");
-      }
-    }
-    if (limits.cpus !== undefined) {
-      write(
-        join(directory, "cpu.max"),
-        `${Math.round(limits.cpus * CPU_PERIOD_US)} ${CPU_PERIOD_US}`,
-      );
-    }
-    if (limits.pids !== undefined) write(join(directory, "pids.max"), String(limits.pids));
-    if (limits.devices) {
-      try {
-        attachDeviceProgram(directory, limits.devices);
-      } catch (error) {
-        await Deno.remove(directory).catch(() => {});
-        throw new DenockerError(
-          `Cannot set up the container's cgroup: its device program could not be attached to ${directory}: ${
-            (error as Error).message
-          }`,
-          { cause: error },
-        );
-      }
-    }
-    const limited = limits.memory !== undefined || limits.cpus !== undefined ||
-      limits.pids !== undefined;
-    return [{ directory, controller: "", path, early: !limited }];
-  }
+  if (await cgroupVersion(base) === 2) return [await createV2Cgroup(base, id, path, limits)];
   const directories: CgroupDirectory[] = [];
   for (const controller of V1_CONTROLLERS) {
     if (!wanted[controller]) continue;
@@ -159,31 +114,101 @@ export async function createCgroup(
     const directory = join(hierarchy, "denocker", id);
     await Deno.mkdir(directory, { recursive: true });
     directories.push({ directory, controller, path, early: controller === "devices" });
-    if (controller === "devices" && limits.devices) {
-      // One rule a write.
-      write(join(directory, "devices.deny"), "a");
-      for (const rule of limits.devices) {
-        write(join(directory, "devices.allow"), deviceRuleLine(rule));
-      }
-    }
-    if (controller === "memory" && limits.memory !== undefined) {
-      write(join(directory, "memory.limit_in_bytes"), String(limits.memory));
-      if (await lstatIfExists(join(directory, "memory.memsw.limit_in_bytes"))) {
-        write(join(directory, "memory.memsw.limit_in_bytes"), String(limits.memory));
-      }
-    }
-    if (controller === "cpu" && limits.cpus !== undefined) {
-      write(join(directory, "cpu.cfs_period_us"), String(CPU_PERIOD_US));
-      write(
-        join(directory, "cpu.cfs_quota_us"),
-        String(Math.round(limits.cpus * CPU_PERIOD_US)),
-      );
-    }
-    if (controller === "pids" && limits.pids !== undefined) {
-      write(join(directory, "pids.max"), String(limits.pids));
-    }
+    await setV1Limits(directory, controller, limits);
   }
   return directories;
+}
+
+/** Makes a container's cgroup v2 directory (enabling its controllers above it) with its limits. */
+async function createV2Cgroup(
+  base: string,
+  id: string,
+  path: string,
+  limits: Limits,
+): Promise<CgroupDirectory> {
+  const parent = join(base, "denocker");
+  await Deno.mkdir(parent, { recursive: true });
+  // Controllers a child may use must be enabled in each parent's subtree_control.
+  const available = (await Deno.readTextFile(join(base, "cgroup.controllers"))).split(
+    /\s+/,
+  );
+  const enabled = ["memory", "cpu", "pids"].filter((name) => available.includes(name));
+  for (const directory of [base, parent]) {
+    write(
+      join(directory, "cgroup.subtree_control"),
+      enabled.map((name) => `+${name}`).join(" "),
+    );
+  }
+  const directory = join(parent, id);
+  await Deno.mkdir(directory);
+  await setV2Limits(directory, limits);
+  const limited = limits.memory !== undefined || limits.cpus !== undefined ||
+    limits.pids !== undefined;
+  return { directory, controller: "", path, early: !limited };
+}
+
+/**
+ * Writes a container's limits into its cgroup v2 directory and attaches its
+ * device program; the directory is removed when the program cannot be.
+ */
+async function setV2Limits(directory: string, limits: Limits): Promise<void> {
+  if (limits.memory !== undefined) {
+    write(join(directory, "memory.max"), String(limits.memory));
+    if (await lstatIfExists(join(directory, "memory.swap.max"))) {
+      write(join(directory, "memory.swap.max"), "0");
+    }
+  }
+  if (limits.cpus !== undefined) {
+    write(
+      join(directory, "cpu.max"),
+      `${Math.round(limits.cpus * CPU_PERIOD_US)} ${CPU_PERIOD_US}`,
+    );
+  }
+  if (limits.pids !== undefined) write(join(directory, "pids.max"), String(limits.pids));
+  if (limits.devices) {
+    try {
+      attachDeviceProgram(directory, limits.devices);
+    } catch (error) {
+      await Deno.remove(directory).catch(() => {});
+      throw new DenockerError(
+        `Cannot set up the container's cgroup: its device program could not be attached to ${directory}: ${
+          (error as Error).message
+        }`,
+        { cause: error },
+      );
+    }
+  }
+}
+
+/** Writes what a container's limits set in one cgroup v1 controller's directory. */
+async function setV1Limits(
+  directory: string,
+  controller: typeof V1_CONTROLLERS[number],
+  limits: Limits,
+): Promise<void> {
+  if (controller === "devices" && limits.devices) {
+    // One rule a write.
+    write(join(directory, "devices.deny"), "a");
+    for (const rule of limits.devices) {
+      write(join(directory, "devices.allow"), deviceRuleLine(rule));
+    }
+  }
+  if (controller === "memory" && limits.memory !== undefined) {
+    write(join(directory, "memory.limit_in_bytes"), String(limits.memory));
+    if (await lstatIfExists(join(directory, "memory.memsw.limit_in_bytes"))) {
+      write(join(directory, "memory.memsw.limit_in_bytes"), String(limits.memory));
+    }
+  }
+  if (controller === "cpu" && limits.cpus !== undefined) {
+    write(join(directory, "cpu.cfs_period_us"), String(CPU_PERIOD_US));
+    write(
+      join(directory, "cpu.cfs_quota_us"),
+      String(Math.round(limits.cpus * CPU_PERIOD_US)),
+    );
+  }
+  if (controller === "pids" && limits.pids !== undefined) {
+    write(join(directory, "pids.max"), String(limits.pids));
+  }
 }
 
 /** The processes still in a cgroup directory. */

@@ -37,73 +37,12 @@ function deviceRule(rule: DeviceRule) {
  * @returns The document (`process.user` is root until the init fills it in).
  */
 export function ociConfig(id: string, spec: InitSpec, limits: Limits): Record<string, unknown> {
-  const capabilities = spec.security.capabilities;
-  const bind = (name: string) => ({
-    destination: `/etc/${name}`,
-    type: "bind",
-    source: `${spec.directory}/${name}`,
-    options: ["rbind", "rprivate"],
-  });
   return {
     ociVersion: "1.0.2",
-    process: {
-      terminal: false,
-      user: { uid: 0, gid: 0 },
-      args: spec.args,
-      env: spec.env,
-      cwd: spec.cwd,
-      capabilities: {
-        bounding: capabilities,
-        effective: capabilities,
-        permitted: capabilities,
-        inheritable: [],
-        ambient: [],
-      },
-      noNewPrivileges: spec.security.noNewPrivileges,
-    },
+    process: ociProcess(spec),
     root: { path: "rootfs", readonly: spec.readOnly },
     hostname: spec.hostname,
-    mounts: [
-      {
-        destination: "/proc",
-        type: "proc",
-        source: "proc",
-        options: ["nosuid", "noexec", "nodev"],
-      },
-      {
-        destination: "/dev",
-        type: "tmpfs",
-        source: "tmpfs",
-        options: ["nosuid", "strictatime", "mode=755", "size=65536k"],
-      },
-      {
-        destination: "/dev/pts",
-        type: "devpts",
-        source: "devpts",
-        options: ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"],
-      },
-      {
-        destination: "/dev/shm",
-        type: "tmpfs",
-        source: "shm",
-        options: ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
-      },
-      {
-        destination: "/dev/mqueue",
-        type: "mqueue",
-        source: "mqueue",
-        options: ["nosuid", "noexec", "nodev"],
-      },
-      {
-        destination: "/sys",
-        type: "sysfs",
-        source: "sysfs",
-        options: ["nosuid", "noexec", "nodev", spec.security.privileged ? "rw" : "ro"],
-      },
-      bind("hostname"),
-      bind("hosts"),
-      bind("resolv.conf"),
-    ],
+    mounts: ociMounts(spec),
     linux: {
       // The network namespace is the one the runtime is started in: made (with lo up) by
       // denocker for --network none, the host's for --network host.
@@ -112,21 +51,97 @@ export function ociConfig(id: string, spec: InitSpec, limits: Limits): Record<st
         ? {}
         : { maskedPaths: MASKED_PATHS, readonlyPaths: READONLY_PATHS }),
       cgroupsPath: runtimeCgroupPath(id),
-      resources: {
-        devices: limits.devices
-          ? [{ allow: false, access: "rwm" }, ...limits.devices.map(deviceRule)]
-          : [{ allow: true, access: "rwm" }],
-        ...(limits.memory === undefined
-          ? {}
-          : { memory: { limit: limits.memory, swap: limits.memory } }),
-        ...(limits.cpus === undefined
-          ? {}
-          : { cpu: { quota: Math.round(limits.cpus * 100_000), period: 100_000 } }),
-        ...(limits.pids === undefined ? {} : { pids: { limit: limits.pids } }),
-      },
+      resources: ociResources(limits),
       ...(spec.security.seccomp === undefined
         ? {}
-        : { seccomp: ociSeccomp(Deno.build.arch, capabilities) }),
+        : { seccomp: ociSeccomp(Deno.build.arch, spec.security.capabilities) }),
     },
+  };
+}
+
+/** The process: its command, environment and capabilities (`user` is root until the init). */
+function ociProcess(spec: InitSpec) {
+  const capabilities = spec.security.capabilities;
+  return {
+    terminal: false,
+    user: { uid: 0, gid: 0 },
+    args: spec.args,
+    env: spec.env,
+    cwd: spec.cwd,
+    capabilities: {
+      bounding: capabilities,
+      effective: capabilities,
+      permitted: capabilities,
+      inheritable: [],
+      ambient: [],
+    },
+    noNewPrivileges: spec.security.noNewPrivileges,
+  };
+}
+
+/** The mounts: the kernel's file systems, and the `/etc` files denocker writes for it. */
+function ociMounts(spec: InitSpec) {
+  const bind = (name: string) => ({
+    destination: `/etc/${name}`,
+    type: "bind",
+    source: `${spec.directory}/${name}`,
+    options: ["rbind", "rprivate"],
+  });
+  return [
+    {
+      destination: "/proc",
+      type: "proc",
+      source: "proc",
+      options: ["nosuid", "noexec", "nodev"],
+    },
+    {
+      destination: "/dev",
+      type: "tmpfs",
+      source: "tmpfs",
+      options: ["nosuid", "strictatime", "mode=755", "size=65536k"],
+    },
+    {
+      destination: "/dev/pts",
+      type: "devpts",
+      source: "devpts",
+      options: ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"],
+    },
+    {
+      destination: "/dev/shm",
+      type: "tmpfs",
+      source: "shm",
+      options: ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
+    },
+    {
+      destination: "/dev/mqueue",
+      type: "mqueue",
+      source: "mqueue",
+      options: ["nosuid", "noexec", "nodev"],
+    },
+    {
+      destination: "/sys",
+      type: "sysfs",
+      source: "sysfs",
+      options: ["nosuid", "noexec", "nodev", spec.security.privileged ? "rw" : "ro"],
+    },
+    bind("hostname"),
+    bind("hosts"),
+    bind("resolv.conf"),
+  ];
+}
+
+/** The device rules and limits (no device rules: every device, as `--privileged`). */
+function ociResources(limits: Limits) {
+  return {
+    devices: limits.devices
+      ? [{ allow: false, access: "rwm" }, ...limits.devices.map(deviceRule)]
+      : [{ allow: true, access: "rwm" }],
+    ...(limits.memory === undefined
+      ? {}
+      : { memory: { limit: limits.memory, swap: limits.memory } }),
+    ...(limits.cpus === undefined
+      ? {}
+      : { cpu: { quota: Math.round(limits.cpus * 100_000), period: 100_000 } }),
+    ...(limits.pids === undefined ? {} : { pids: { limit: limits.pids } }),
   };
 }

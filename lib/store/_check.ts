@@ -66,6 +66,12 @@ async function filesProblem(layers: LayerStore, diffId: string): Promise<string 
 }
 
 /**
+ * Records one problem; with `repair` and a `fix`, runs the fix first. A
+ * problem without a fix is reported only.
+ */
+type Found = (message: string, fix?: () => Promise<void>) => Promise<void>;
+
+/**
  * Checks the store; with `repair`, removes what is broken. The caller holds
  * the store exclusively.
  *
@@ -75,15 +81,23 @@ async function filesProblem(layers: LayerStore, diffId: string): Promise<string 
  */
 export async function checkStore(parts: CheckedParts, repair: boolean): Promise<Problem[]> {
   const problems: Problem[] = [];
-  const found = async (message: string, fix?: () => Promise<void>) => {
+  const found: Found = async (message, fix) => {
     if (repair && fix) await fix();
     problems.push({ message, repaired: repair && fix !== undefined });
   };
+  const goodBlobs = await checkBlobs(parts.root, found);
+  const goodLayers = await checkLayers(parts, found);
+  const recorded = await checkImages(parts, goodLayers, goodBlobs, found);
+  await checkIndex(parts.index, recorded, found);
+  await checkRootTemps(parts.root, found);
+  return problems;
+}
 
-  // Blobs: each re-hashes to its name.
+/** Blobs: each re-hashes to its name. Returns the digests of the good ones. */
+async function checkBlobs(root: string, found: Found): Promise<Set<string>> {
   const goodBlobs = new Set<string>();
   for (const algorithm of ["sha256", "sha512"]) {
-    const directory = join(rootLayout(parts.root).blobs, algorithm);
+    const directory = join(rootLayout(root).blobs, algorithm);
     for (const entry of await readDirIfExists(directory)) {
       const path = join(directory, entry.name);
       if (!/^[0-9a-f]+$/.test(entry.name)) {
@@ -100,8 +114,14 @@ export async function checkStore(parts: CheckedParts, repair: boolean): Promise<
       goodBlobs.add(`${algorithm}:${entry.name}`);
     }
   }
+  return goodBlobs;
+}
 
-  // Layers: each directory is complete, and its files are what extraction left.
+/**
+ * Layers: each directory is complete, and its files are what extraction
+ * left. Returns the diff IDs of the good ones.
+ */
+async function checkLayers(parts: CheckedParts, found: Found): Promise<Set<string>> {
   const goodLayers = new Set<string>();
   for (const entry of await readDirIfExists(rootLayout(parts.root).layers)) {
     const diffId = `sha256:${entry.name}`;
@@ -127,8 +147,19 @@ export async function checkStore(parts: CheckedParts, repair: boolean): Promise<
     }
     goodLayers.add(diffId);
   }
+  return goodLayers;
+}
 
-  // Images: record, documents, and every layer and blob they name.
+/**
+ * Images: record, documents, and every layer and blob they name. Returns
+ * the IDs of the complete ones.
+ */
+async function checkImages(
+  parts: CheckedParts,
+  goodLayers: Set<string>,
+  goodBlobs: Set<string>,
+  found: Found,
+): Promise<Set<string>> {
   const recorded = new Set<string>();
   for (const entry of await readDirIfExists(rootLayout(parts.root).images)) {
     const directory = join(rootLayout(parts.root).images, entry.name);
@@ -153,13 +184,7 @@ export async function checkStore(parts: CheckedParts, repair: boolean): Promise<
       continue;
     }
     const missing = [
-      ...["manifest.json", "config.json"].filter((name) => {
-        try {
-          return !Deno.statSync(join(directory, name)).isFile;
-        } catch {
-          return true;
-        }
-      }),
+      ...["manifest.json", "config.json"].filter((name) => !isFileSync(join(directory, name))),
       ...record.layers.filter((layer) => !goodLayers.has(layer.diffId)).map((layer) =>
         `layer ${layer.diffId}`
       ),
@@ -175,39 +200,53 @@ export async function checkStore(parts: CheckedParts, repair: boolean): Promise<
     }
     recorded.add(id);
   }
+  return recorded;
+}
 
-  // images.json: parses, and names only recorded images.
-  let index: ImageIndexData | undefined;
+/** Whether a path is a regular file (false when it cannot be read). */
+function isFileSync(path: string): boolean {
   try {
-    index = await parts.index.load();
+    return Deno.statSync(path).isFile;
+  } catch {
+    return false;
+  }
+}
+
+/** images.json: parses, and names only recorded images. */
+async function checkIndex(index: ImageIndex, recorded: Set<string>, found: Found): Promise<void> {
+  let loaded: ImageIndexData | undefined;
+  try {
+    loaded = await index.load();
   } catch (error) {
     await found(`${(error as Error).message}`);
   }
-  if (index) {
-    const dangling = Object.entries(index).flatMap(([repository, tags]) =>
-      Object.entries(tags).filter(([, id]) => !recorded.has(id)).map(([tag, id]) => ({
-        repository,
-        tag,
-        id,
-      }))
+  if (!loaded) return;
+  const dangling = Object.entries(loaded).flatMap(([repository, tags]) =>
+    Object.entries(tags).filter(([, id]) => !recorded.has(id)).map(([tag, id]) => ({
+      repository,
+      tag,
+      id,
+    }))
+  );
+  for (const { repository, tag, id } of dangling) {
+    await found(
+      `images.json: ${repository}:${tag} names image ${id.slice(7, 19)}, which is not stored`,
+      () =>
+        index.update((data) => {
+          if (data[repository]?.[tag] === id) delete data[repository][tag];
+        }),
     );
-    for (const { repository, tag, id } of dangling) {
-      await found(
-        `images.json: ${repository}:${tag} names image ${id.slice(7, 19)}, which is not stored`,
-        () =>
-          parts.index.update((data) => {
-            if (data[repository]?.[tag] === id) delete data[repository][tag];
-          }),
-      );
-    }
   }
-  for (const entry of await readDirIfExists(parts.root)) {
+}
+
+/** The store's root: no half-written files. */
+async function checkRootTemps(root: string, found: Found): Promise<void> {
+  for (const entry of await readDirIfExists(root)) {
     if (isTemp(entry.name)) {
       await found(
         `${entry.name}: a half-written file`,
-        () => removeIfExists(join(parts.root, entry.name)),
+        () => removeIfExists(join(root, entry.name)),
       );
     }
   }
-  return problems;
 }
