@@ -182,6 +182,24 @@ integrationTest("archives GNU tar reads are extracted as GNU tar extracts them",
     await same(concat(pax({ mtime: "99999999999999999999" }), file("p", "pax body"), end()));
   });
 
+  await t.step("oldgnu long names and links whose 100-byte cut splits a character", async () => {
+    // GNU tar --format=oldgnu puts the first 100 bytes of a long name in the header too, which
+    // can end inside a multi-byte character; the long name (type L, K) is what counts.
+    const tree = join(scratch.path, "oldgnu-tree");
+    const long = "é".repeat(30) + "/" + "ж".repeat(60);
+    await Deno.mkdir(join(tree, "é".repeat(30)), { recursive: true });
+    await Deno.writeTextFile(join(tree, long), "a long name");
+    await Deno.symlink(long, join(tree, "link-" + "ü".repeat(60)));
+    const made = await new Deno.Command("tar", {
+      args: ["--format=oldgnu", "-c", "-f", path, "-C", tree, "."],
+      stderr: "piped",
+    }).output();
+    assert(made.success, new TextDecoder().decode(made.stderr));
+    const archive = await Deno.readFile(path);
+    assertEquals(await compare(archive), { kind: "same" });
+    await Deno.remove(tree, { recursive: true });
+  });
+
   await t.step("a name that is not UTF-8 is still refused, out loud", async () => {
     const koi8 = new Uint8Array([0xf0, 0xd2, 0xc9, 0xd7, 0xc5, 0xd4]);
     for (

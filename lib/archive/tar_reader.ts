@@ -702,11 +702,15 @@ export async function* readTar(
       const current = pending;
       pending = {};
       const pax = current.pax ?? new Map<string, string>();
-      let name = pax.get("path") ?? decodeName(headerName(block), "name");
-      let linkname = pax.get("linkpath") ?? decodeName(field(block, 157, 100), "link name");
-      // Go applies a GNU long name after the PAX records: it wins.
-      if (current.longName) name = decodeName(current.longName, "name");
-      if (current.longLink) linkname = decodeName(current.longLink, "link name");
+      // A GNU long name wins over the PAX records (as in Go) and over the header's field, which
+      // is not read then: oldgnu puts the long name's first 100 bytes there, perhaps cutting a
+      // character in two.
+      let name = current.longName
+        ? decodeName(current.longName, "name")
+        : pax.get("path") ?? decodeName(headerName(block), "name");
+      const linkname = current.longLink
+        ? decodeName(current.longLink, "link name")
+        : pax.get("linkpath") ?? decodeName(field(block, 157, 100), "link name");
       const named = () => name || raw();
 
       const size = paxNumber(pax, "size", named) ?? storedSize;
