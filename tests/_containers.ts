@@ -100,7 +100,7 @@ export async function loadImage(layout: OciLayout, tag: string, root: string, na
 /** Runs the CLI as `deno run -A cli.ts`: container commands need every permission. */
 export function runAll(
   args: string[],
-  options: { env?: Record<string, string> } = {},
+  options: { env?: Record<string, string>; cwd?: string } = {},
 ): ReturnType<typeof runCli> {
   return runCli(args, { ...options, permissions: ["--allow-all"] });
 }

@@ -26,6 +26,13 @@ containerTest("run busybox: output, exit statuses, namespaces, defaults and opti
       assertMatch(result.stdout, /^hello from [0-9a-f]{12}\n$/);
     });
 
+    await t.step("a relative --root works as an absolute one", async () => {
+      const result = await runAll(["--root", "store", "run", "--rm", "busybox", "echo", "hi"], {
+        cwd: dir.path,
+      });
+      assertEquals([result.code, result.stdout, result.stderr], [0, "hi\n", ""]);
+    });
+
     await t.step("an image not stored is pulled first, as docker does", async () => {
       await using registry = await startRegistry();
       const name = `${registry.host}/team/busybox:1`;

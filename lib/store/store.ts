@@ -9,7 +9,7 @@
  * @module
  */
 
-import { join } from "node:path";
+import { isAbsolute, join, resolve } from "node:path";
 import { DenockerError, ImageInUseError, ImageNotFoundError } from "../errors.ts";
 import type { ImageConfig, ImageManifest, Platform } from "../model/manifest.ts";
 import { parseImageConfig } from "../model/manifest.ts";
@@ -138,6 +138,20 @@ export interface LockWaitOptions {
 }
 
 /**
+ * `path` made absolute: a container's mounts and processes work in other
+ * directories than the caller's. Kept as given when Deno may not read the
+ * working directory (a relative path then only works from here).
+ */
+function absolute(path: string): string {
+  if (isAbsolute(path)) return path;
+  try {
+    return resolve(path);
+  } catch {
+    return path;
+  }
+}
+
+/**
  * A denocker store, opened on its root directory.
  *
  * @example
@@ -150,7 +164,7 @@ export interface LockWaitOptions {
  * ```
  */
 export class Store {
-  /** The root directory. */
+  /** The root directory, made absolute. */
   readonly root: string;
   /** `images.json`: repository -> tag -> image ID. */
   readonly index: ImageIndex;
@@ -193,7 +207,7 @@ export class Store {
   static async open(root: string, options: { create?: boolean } = {}): Promise<Store> {
     // A new root is its owner's alone: layers hold setuid files, containers their secrets.
     await ensureDirectory(root, "store root", { create: options.create ?? false, mode: 0o700 });
-    return new Store(root);
+    return new Store(absolute(root));
   }
 
   /**
