@@ -9,10 +9,14 @@
  * Starts what signals are to go to (a container, an exec'd command), passes
  * on the signals that arrive, those before it exists too (`beforeStart`
  * hears of them then), and waits for its exit status.
+ *
+ * @param start Starts it.
+ * @param beforeStart Told of each signal that arrives before it exists.
+ * @returns Its exit status.
  */
 export async function whileForwardingSignals(
   start: () => Promise<{ kill(signal: Deno.Signal): void; exited: Promise<number> }>,
-  beforeStart: () => void = () => {},
+  beforeStart: (signal: Deno.Signal) => void = () => {},
 ): Promise<number> {
   let started: { kill(signal: Deno.Signal): void } | undefined;
   const pending: Deno.Signal[] = [];
@@ -20,7 +24,7 @@ export async function whileForwardingSignals(
     kill(signal) {
       if (started) return started.kill(signal);
       pending.push(signal);
-      beforeStart();
+      beforeStart(signal);
     },
   });
   try {

@@ -248,11 +248,11 @@ Deno.test("an interrupted unpack removes what it wrote", async (t) => {
   }
 });
 
-Deno.test("an interrupted pull removes its staging and records nothing", async () => {
+Deno.test("an interrupted pull, or run's pull, removes its staging and records nothing", async () => {
   const image = fakeImage([await craftTar([{ name: "slow.txt", body: "slow" }])]);
   const handler = registryHandler({ manifests: manifestsFor(image), blobs: image.blobs });
   let blobAsked!: () => void;
-  const midway = new Promise<void>((resolve) => (blobAsked = resolve));
+  let midway = new Promise<void>((resolve) => (blobAsked = resolve));
   await using server = startServer(async (request, url) => {
     // Blobs hang until the client goes away, so the pull is surely midway when interrupted.
     if (url.pathname.includes("/blobs/")) {
@@ -261,17 +261,28 @@ Deno.test("an interrupted pull removes its staging and records nothing", async (
     }
     return handler(request, url);
   });
-  await using root = await tempDir();
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [...DENOCKER_RUN, "pull", "--root", root.path, `${server.host}/team/app`],
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  await midway; // Staging exists and a layer is being fetched.
-  child.kill("SIGTERM");
-  const output = await child.output();
-  assertEquals(output.code, 143, new TextDecoder().decode(output.stderr));
-  assertMatch(new TextDecoder().decode(output.stderr), /\ndenocker: interrupted\n$/);
-  assertEquals(await listFiles(root.path, "tmp"), []);
-  assertEquals(await listFiles(root.path, "images"), []);
+  const CLI = new URL("../cli.ts", import.meta.url).pathname;
+  // run pulls an image it does not have; Ctrl-C then is an interrupted pull too, not a failure
+  // of run's own (125), as with docker.
+  const commands = [
+    { args: [...DENOCKER_RUN, "pull"], signal: "SIGTERM", code: 143 },
+    { args: ["run", "--allow-all", CLI, "run"], signal: "SIGINT", code: 130 },
+  ] as const;
+  for (const { args, signal, code } of commands) {
+    await using root = await tempDir();
+    const asked = midway;
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [...args, "--root", root.path, `${server.host}/team/app`],
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    await asked; // Staging exists and a layer is being fetched.
+    child.kill(signal);
+    const output = await child.output();
+    assertEquals(output.code, code, new TextDecoder().decode(output.stderr));
+    assertMatch(new TextDecoder().decode(output.stderr), /\ndenocker: interrupted\n$/);
+    assertEquals(await listFiles(root.path, "tmp"), []);
+    assertEquals(await listFiles(root.path, "images"), []);
+    midway = new Promise<void>((resolve) => (blobAsked = resolve));
+  }
 });

@@ -153,40 +153,61 @@ export const command: Command = {
     // Before the container is known a signal stops the pull (and is passed on once it is).
     const abort = new AbortController();
     const printer = pullPrinter(false);
-    return await whileForwardingSignals(
-      () =>
-        startContainer(positionals[0], positionals.slice(1), {
-          root: root(),
-          name: values.name,
-          hostname: values.hostname,
-          env: values.env,
-          workdir: values.workdir,
-          user: values.user,
-          memory: values.memory === undefined ? undefined : parseSize(values.memory, "run"),
-          cpus,
-          pidsLimit: values["pids-limit"] === undefined
-            ? undefined
-            : positiveInteger(values["pids-limit"], "--pids-limit", "run"),
-          network,
-          readOnly: values["read-only"],
-          rootfs: values.rootfs,
-          capAdd: values["cap-add"],
-          capDrop: values["cap-drop"],
-          privileged: values.privileged,
-          noNewPrivileges: security.noNewPrivileges,
-          seccomp: security.seccomp,
-          runtime: values.runtime,
-          onWarning: (message) => console.error(`warning: ${message}`),
-          remove: values.rm,
-          onPull: (image) => console.error(`Unable to find image '${image}' locally`),
-          onPulled: printer.done,
-          pull: {
-            ...remote,
-            signal: abort.signal,
-            onProgress: printer.onProgress,
-          },
-        }),
-      () => abort.abort(new Error("interrupted")),
-    );
+    let interrupted: Deno.Signal | undefined;
+    try {
+      return await whileForwardingSignals(
+        () =>
+          startContainer(positionals[0], positionals.slice(1), {
+            root: root(),
+            name: values.name,
+            hostname: values.hostname,
+            env: values.env,
+            workdir: values.workdir,
+            user: values.user,
+            memory: values.memory === undefined ? undefined : parseSize(values.memory, "run"),
+            cpus,
+            pidsLimit: values["pids-limit"] === undefined
+              ? undefined
+              : positiveInteger(values["pids-limit"], "--pids-limit", "run"),
+            network,
+            readOnly: values["read-only"],
+            rootfs: values.rootfs,
+            capAdd: values["cap-add"],
+            capDrop: values["cap-drop"],
+            privileged: values.privileged,
+            noNewPrivileges: security.noNewPrivileges,
+            seccomp: security.seccomp,
+            runtime: values.runtime,
+            onWarning: (message) => console.error(`warning: ${message}`),
+            remove: values.rm,
+            onPull: (image) => console.error(`Unable to find image '${image}' locally`),
+            onPulled: printer.done,
+            pull: {
+              ...remote,
+              signal: abort.signal,
+              onProgress: printer.onProgress,
+            },
+          }),
+        (signal) => {
+          interrupted ??= signal;
+          abort.abort(new Error("interrupted"));
+        },
+      );
+    } catch (error) {
+      // A signal before the container started (during its pull): the shell's code for it.
+      if (interrupted === undefined) throw error;
+      console.error("denocker: interrupted");
+      return 128 + (SIGNAL_NUMBERS[interrupted] ?? 0);
+    }
   },
+};
+
+/** Numbers of the signals run passes on. */
+const SIGNAL_NUMBERS: Record<string, number> = {
+  SIGHUP: 1,
+  SIGINT: 2,
+  SIGQUIT: 3,
+  SIGUSR1: 10,
+  SIGUSR2: 12,
+  SIGTERM: 15,
 };
