@@ -285,6 +285,22 @@ containerTest("ps, exec, stop, rm; two at once; nothing left behind", async (t) 
     );
   });
 
+  await t.step(
+    "rmi of one of an in-use image's names untags; -f keeps the image, unnamed",
+    async () => {
+      // As docker: a container stops only the removal of the image's last name.
+      assertEquals((await cli("tag", "busybox", "other:1")).code, 0);
+      const untag = await cli("rmi", "busybox");
+      assertEquals([untag.code, untag.stdout], [0, "Untagged: busybox:latest\n"], untag.stderr);
+      assertEquals((await cli("rmi", "other:1")).code, 1);
+      const forced = await cli("rmi", "-f", "other:1");
+      assertEquals([forced.code, forced.stdout], [0, "Untagged: other:1\n"], forced.stderr);
+      const [id] = (await cli("images", "-q")).stdout.split("\n");
+      assertMatch(id, /^[0-9a-f]{12}$/);
+      assertEquals((await cli("tag", id, "busybox")).code, 0);
+    },
+  );
+
   await t.step("rm: refused while running, forced, then by name", async () => {
     const refused = await cli("rm", "two");
     assertEquals(refused.code, 1);

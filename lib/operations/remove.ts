@@ -98,9 +98,14 @@ export async function removeImages(
     const found = [];
     for (const name of names) found.push(await store.find(name));
     const containers = await containersOf(store);
-    for (const [i, image] of found.entries()) {
-      const user = containers.find((container) => container.imageId === image.record.id);
-      if (user && !options.force) {
+    // A name whose removal leaves the image other names only untags: a container using the
+    // image stops only the removal of its last name, as in docker (and with force it stays).
+    const deletes = await store.untagDeletes(found);
+    const users = found.map((image) =>
+      containers.find((container) => container.imageId === image.record.id)
+    );
+    for (const [i, user] of users.entries()) {
+      if (user && deletes[i] && !options.force) {
         throw new ImageInUseError(
           `Cannot remove image ${names[i]}: container ${
             user.id.slice(0, 12)
@@ -110,8 +115,11 @@ export async function removeImages(
     }
     const untagged: string[] = [];
     const deleted: string[] = [];
-    for (const image of found) {
-      const removed = await store.untag(image, { force: options.force });
+    for (const [i, image] of found.entries()) {
+      const removed = await store.untag(image, {
+        force: options.force,
+        keep: users[i] !== undefined,
+      });
       untagged.push(...removed.untagged);
       if (removed.deleted) deleted.push(removed.deleted);
     }

@@ -507,16 +507,20 @@ export class Store {
    * Removes one name of an image, as `docker rmi` does: a tag (and, with
    * the repository's last tag, its digests), a `repository@digest`, or, for
    * an image ID, every tag and digest (with `force` when several
-   * repositories tag it). An image left without a name is deleted. Layers
+   * repositories tag it). An image left without a name is deleted, unless
+   * `keep` (a container uses it: it stays, unnamed, as in docker). Layers
    * and blobs stay until {@link collectGarbage}.
    *
    * @param found The image and how it was named.
-   * @param options `force`.
+   * @param options `force`; `keep`.
    * @returns What was untagged and deleted.
    *
    * @ignore
    */
-  async untag(found: FoundImage, options: { force?: boolean } = {}): Promise<Untagged> {
+  async untag(
+    found: FoundImage,
+    options: { force?: boolean; keep?: boolean } = {},
+  ): Promise<Untagged> {
     const result = await this.index.update(async (index): Promise<Untagged> => {
       const record = await this.#images.read(found.record.id);
       if (!record) {
@@ -534,7 +538,7 @@ export class Store {
         : untagAll(index, record, options.force ?? false);
       const named = tagsOf(index, record.id).length > 0 ||
         (found.repoDigest !== undefined && record.repoDigests.length > 0);
-      if (named) {
+      if (named || options.keep) {
         await this.#images.save(record);
         return { untagged };
       }
@@ -545,6 +549,30 @@ export class Store {
     // leaves an unnamed image that garbage collection removes, never a tag without an image.
     if (result.deleted) await this.#images.remove(result.deleted);
     return result;
+  }
+
+  /**
+   * Which of these removals, made in order, would leave its image without a
+   * name (so {@link untag} would delete it); nothing is changed. Removal by
+   * ID always does.
+   *
+   * @param found The images and how each was named.
+   * @returns For each, whether it deletes its image.
+   *
+   * @ignore
+   */
+  async untagDeletes(found: FoundImage[]): Promise<boolean[]> {
+    const index = structuredClone(await this.index.load());
+    const records = new Map<string, ImageRecord>();
+    return found.map((image) => {
+      const record = records.get(image.record.id) ?? structuredClone(image.record);
+      records.set(record.id, record);
+      if (image.tag) untagTag(index, record, image.tag);
+      else if (image.repoDigest) untagDigest(record, image.repoDigest);
+      else return true;
+      return tagsOf(index, record.id).length === 0 &&
+        (image.repoDigest === undefined || record.repoDigests.length === 0);
+    });
   }
 
   /**
