@@ -33,6 +33,25 @@ containerTest("run busybox: output, exit statuses, namespaces, defaults and opti
       assertEquals([result.code, result.stdout, result.stderr], [0, "hi\n", ""]);
     });
 
+    await t.step("options docker refuses are refused before anything runs", async () => {
+      const cpus = navigator.hardwareConcurrency;
+      const cases: [string[], string][] = [
+        [
+          ["--cpus", "1000"],
+          `range of CPUs is from 0.01 to ${cpus}.00, as there are only ${cpus} CPUs available`,
+        ],
+        [["--cpus", "0.001"], "range of CPUs is from 0.01"],
+        [["-e", "=x"], "invalid environment variable: =x"],
+      ];
+      for (const [args, message] of cases) {
+        const result = await run(...args, "busybox", "true");
+        assertEquals(result.code, 125, result.stderr);
+        assertEquals(result.stderr.split("\n").length, 2, result.stderr);
+        assert(result.stderr.includes(message), result.stderr);
+      }
+      assertEquals(await Array.fromAsync(Deno.readDir(join(root, "containers"))), []);
+    });
+
     await t.step("an image not stored is pulled first, as docker does", async () => {
       await using registry = await startRegistry();
       const name = `${registry.host}/team/busybox:1`;

@@ -195,6 +195,26 @@ interface RuntimeConfig {
   User?: string;
 }
 
+/**
+ * Refuses options docker refuses before anything is done: `--cpus` beyond
+ * the host's processors, an environment entry with no name.
+ */
+function checkRunOptions(image: string, options: RunOptions): void {
+  const available = navigator.hardwareConcurrency;
+  if (options.cpus !== undefined && !(options.cpus >= 0.01 && options.cpus <= available)) {
+    throw new InvalidInputError(
+      `Cannot run ${image}: range of CPUs is from 0.01 to ${available}.00, as there are only ${available} CPUs available`,
+    );
+  }
+  for (const entry of options.env ?? []) {
+    if (entry === "" || entry.startsWith("=")) {
+      throw new InvalidInputError(
+        `Cannot run ${image}: invalid environment variable: ${entry === "" ? '""' : entry}`,
+      );
+    }
+  }
+}
+
 function environment(image: string[], given: string[], hostname: string): string[] {
   const entries = new Map<string, string>();
   const add = (entry: string) => {
@@ -749,6 +769,7 @@ export async function startContainer(
   if (Deno.uid() !== 0) {
     throw new DenockerError("Cannot run containers: denocker needs to run as root for that");
   }
+  checkRunOptions(image, options);
   const store = await storeOf(options, { create: true });
   const containers = new ContainerStore(store.root);
   await containers.reap();
