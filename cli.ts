@@ -38,6 +38,7 @@ import { command as runCommand } from "./cli/commands/run.ts";
 import { command as psCommand } from "./cli/commands/ps.ts";
 import { command as rmCommand } from "./cli/commands/rm.ts";
 import { command as stopCommand } from "./cli/commands/stop.ts";
+import { command as logsCommand } from "./cli/commands/logs.ts";
 import { command as execCommand } from "./cli/commands/exec.ts";
 import { command as unpackCommand } from "./cli/commands/unpack.ts";
 
@@ -62,6 +63,7 @@ const COMMANDS: Record<string, Command> = {
   ps: psCommand,
   rm: rmCommand,
   stop: stopCommand,
+  logs: logsCommand,
   exec: execCommand,
   unpack: unpackCommand,
 };

@@ -167,11 +167,15 @@ export { fetchManifest, listTags, type RemoteOptions } from "./lib/operations/re
 // Containers.
 export { type RunningContainer, type RunOptions, startContainer } from "./lib/operations/run.ts";
 export {
+  containerLogs,
   type ContainerSummary,
   execInContainer,
   type ExecOptions,
   type ExecProcess,
   listContainers,
+  type LogEntry,
+  type LogsOptions,
+  type LogStream,
   removeContainers,
   startExec,
   stopContainer,

@@ -52,6 +52,44 @@ containerTest("run busybox: output, exit statuses, namespaces, defaults and opti
       assertEquals(await Array.fromAsync(Deno.readDir(join(root, "containers"))), []);
     });
 
+    await t.step("every container logs its output; logs prints it, streams apart", async () => {
+      const name = "logged";
+      const ran = await runAll([
+        "--root",
+        root,
+        "run",
+        "--name",
+        name,
+        "busybox",
+        "sh",
+        "-c",
+        "echo out1; echo err1 >&2; echo out2",
+      ]);
+      assertEquals([ran.code, ran.stdout], [0, "out1\nout2\n"], ran.stderr);
+      const logs = await runAll(["--root", root, "logs", name]);
+      assertEquals([logs.code, logs.stdout, logs.stderr], [0, "out1\nout2\n", "err1\n"]);
+      const tail = await runAll(["--root", root, "logs", "-t", "--tail", "3", name]);
+      assertMatch(tail.stdout, /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z out\d\n){2}$/);
+      const last = await runAll(["--root", root, "logs", "--tail", "1", name]);
+      assertEquals((last.stdout + last.stderr).split("\n").length, 2, "one line");
+      // docker's json-file format, in docker's place.
+      const [id] = await Array.fromAsync(Deno.readDir(join(root, "containers")), (e) => e.name);
+      const file = join(root, "containers", id, `${id}-json.log`);
+      const lines = (await Deno.readTextFile(file)).trim().split("\n").map((line) =>
+        JSON.parse(line)
+      );
+      // Two pipes: each stream's lines in order, the streams interleaved as they came.
+      const of = (stream: string) =>
+        lines.filter((line) => line.stream === stream).map((line) => line.log);
+      assertEquals([of("stdout"), of("stderr"), lines.length], [
+        ["out1\n", "out2\n"],
+        ["err1\n"],
+        3,
+      ]);
+      for (const line of lines) assertEquals(Object.keys(line), ["log", "stream", "time"]);
+      assertEquals((await runAll(["--root", root, "rm", name])).code, 0);
+    });
+
     await t.step("an image not stored is pulled first, as docker does", async () => {
       await using registry = await startRegistry();
       const name = `${registry.host}/team/busybox:1`;

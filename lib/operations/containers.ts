@@ -23,8 +23,15 @@ import {
   exitStatus,
   isAlive,
 } from "../runtime/containers.ts";
+import {
+  type LogEntry,
+  logFiles,
+  type LogStream,
+  parseLogLines,
+} from "../runtime/container_log.ts";
 
 export type { ContainerRecord, ContainerSummary };
+export type { LogEntry, LogStream };
 
 /** The container `name` names (name, ID or ID prefix) among the store's, if it has any. */
 function lookUp(containers: ContainerStore | undefined, name: string): Promise<ContainerRecord> {
@@ -151,6 +158,50 @@ export async function stopContainer(
   }
   await settled(containers, record.id);
   return record.id;
+}
+
+/** Options for {@link containerLogs}. */
+export interface LogsOptions extends StoreOptions {
+  /** Only the last this many lines (all by default). */
+  tail?: number;
+}
+
+/**
+ * A container's logged output, oldest first: every line its command wrote
+ * to stdout and stderr (each entry says which), from docker's json-file log
+ * and its rotated files.
+ *
+ * Requires every permission (`--allow-all`), as containers do.
+ *
+ * @example
+ * ```ts
+ * import { containerLogs } from "@denocker/denocker";
+ * for await (const entry of containerLogs("web", { root: "/var/lib/denocker", tail: 10 })) {
+ *   console.log(entry.stream, entry.log);
+ * }
+ * ```
+ *
+ * @param name A container's name or ID (prefix).
+ * @param options The store; `tail`.
+ * @returns The entries.
+ */
+export async function* containerLogs(
+  name: string,
+  options: LogsOptions = {},
+): AsyncGenerator<LogEntry> {
+  const { containers, record } = await findContainer(name, options);
+  const tail = options.tail;
+  const kept: LogEntry[] = [];
+  for (const file of await logFiles(containers.logPath(record.id))) {
+    for (const entry of parseLogLines(await Deno.readTextFile(file))) {
+      if (tail === undefined) yield entry;
+      else {
+        kept.push(entry);
+        if (kept.length > tail) kept.shift();
+      }
+    }
+  }
+  yield* kept;
 }
 
 /**

@@ -36,6 +36,7 @@ import { ociConfig } from "../runtime/oci_config.ts";
 import type { SecuritySpec } from "../runtime/init.ts";
 import { hostEnvironment, hostTool } from "../runtime/host_tools.ts";
 import { relayStdio, stdioOptions } from "../runtime/stdio.ts";
+import { ContainerLogWriter } from "../runtime/container_log.ts";
 import { chainIds } from "../model/layer.ts";
 import {
   lowerDirectories,
@@ -797,7 +798,11 @@ export async function startContainer(
       { cause: error },
     );
   }
-  const relayed = relayStdio(child, stdio);
+  // Every container logs its output (docker's json-file), a foreground one too.
+  const log = stdio === "null" ? undefined : await ContainerLogWriter.open(
+    containers.logPath(record.id),
+  ).catch(() => undefined);
+  const relayed = relayStdio(child, stdio, log).finally(() => log?.close());
   const pid = record.spec.runtime
     ? await runtimeProcess(record.spec.directory, child)
     : await firstChild(child.pid);

@@ -165,6 +165,11 @@ export class ContainerStore {
     return join(this.directory, id);
   }
 
+  /** A container's log, docker's json-file: `containers/<id>/<id>-json.log`. */
+  logPath(id: string): string {
+    return join(this.path(id), `${id}-json.log`);
+  }
+
   /** Every container, newest first. */
   async list(): Promise<ContainerRecord[]> {
     const records: ContainerRecord[] = [];

@@ -9,6 +9,8 @@
  * @module
  */
 
+import type { ContainerLogWriter } from "./container_log.ts";
+
 /** Where a container's streams go: relayed to this process's, or nowhere. */
 export type StdioMode = "inherit" | "null";
 
@@ -22,13 +24,18 @@ export function stdioOptions(mode: StdioMode): {
   return { stdin: Deno.stdin.isTerminal() ? "null" : "piped", stdout: "piped", stderr: "piped" };
 }
 
-/** Copies a stream to a file; when the file fails (a closed pipe), the stream is cancelled. */
+/**
+ * Copies a stream to a file, and to the container's log; when the file
+ * fails (a closed pipe), the stream is cancelled.
+ */
 async function copy(
   from: ReadableStream<Uint8Array>,
   to: { write(p: Uint8Array): Promise<number> },
+  log: ((chunk: Uint8Array) => Promise<void>) | undefined,
 ): Promise<void> {
   try {
     for await (const chunk of from) {
+      await log?.(chunk);
       for (let offset = 0; offset < chunk.byteLength;) {
         offset += await to.write(chunk.subarray(offset));
       }
@@ -60,11 +67,18 @@ async function feed(to: WritableStream<Uint8Array>): Promise<void> {
  *
  * @param child A process spawned with {@link stdioOptions}.
  * @param mode The same mode.
+ * @param log The container's log, which gets its stdout and stderr too.
  * @returns Settles once the child's stdout and stderr are drained.
  */
-export function relayStdio(child: Deno.ChildProcess, mode: StdioMode): Promise<void> {
+export function relayStdio(
+  child: Deno.ChildProcess,
+  mode: StdioMode,
+  log?: ContainerLogWriter,
+): Promise<void> {
   if (mode === "null") return Promise.resolve();
   if (!Deno.stdin.isTerminal()) feed(child.stdin);
-  return Promise.all([copy(child.stdout, Deno.stdout), copy(child.stderr, Deno.stderr)])
-    .then(() => {});
+  return Promise.all([
+    copy(child.stdout, Deno.stdout, log && ((chunk) => log.write("stdout", chunk))),
+    copy(child.stderr, Deno.stderr, log && ((chunk) => log.write("stderr", chunk))),
+  ]).then(() => {});
 }
