@@ -39,6 +39,7 @@ import { command as psCommand } from "./cli/commands/ps.ts";
 import { command as rmCommand } from "./cli/commands/rm.ts";
 import { command as stopCommand } from "./cli/commands/stop.ts";
 import { command as logsCommand } from "./cli/commands/logs.ts";
+import { command as waitCommand } from "./cli/commands/wait.ts";
 import { command as execCommand } from "./cli/commands/exec.ts";
 import { command as unpackCommand } from "./cli/commands/unpack.ts";
 
@@ -64,6 +65,7 @@ const COMMANDS: Record<string, Command> = {
   rm: rmCommand,
   stop: stopCommand,
   logs: logsCommand,
+  wait: waitCommand,
   exec: execCommand,
   unpack: unpackCommand,
 };

@@ -179,6 +179,7 @@ export {
   removeContainers,
   startExec,
   stopContainer,
+  waitContainer,
 } from "./lib/operations/containers.ts";
 export {
   extractLayer,

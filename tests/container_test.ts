@@ -270,10 +270,14 @@ containerTest("ps, exec, stop, rm; two at once; nothing left behind", async (t) 
     ]);
   });
 
-  await t.step("stop: SIGTERM, the container's exit status, ps -a", async () => {
+  await t.step("stop: SIGTERM, the container's exit status, ps -a; wait prints it", async () => {
+    const waiting = cli("wait", "one");
     const stopped = await cli("stop", "one");
     assertEquals([stopped.code, stopped.stdout], [0, "one\n"], stopped.stderr);
     assertEquals((await exitOf(one!)).code, 3);
+    const waited = await waiting;
+    assertEquals([waited.code, waited.stdout], [0, "3\n"], waited.stderr);
+    assertEquals((await cli("wait", "one")).stdout, "3\n");
     assertEquals(await names(), ["two"]);
     assertMatch((await cli("ps", "-a")).stdout, /Exited \(3\) .*\s+one\n/);
     // An image a container uses is not removed.

@@ -160,6 +160,42 @@ export async function stopContainer(
   return record.id;
 }
 
+/**
+ * Waits for a container to end and returns its exit status, as `docker
+ * wait`. A container whose `denocker run` died is cleaned up (and so ends)
+ * while waiting.
+ *
+ * Requires every permission (`--allow-all`), as containers do.
+ *
+ * @example
+ * ```ts
+ * import { waitContainer } from "@denocker/denocker";
+ * const status = await waitContainer("web", { root: "/var/lib/denocker" });
+ * ```
+ *
+ * @param name A container's name or ID (prefix).
+ * @param options The store; an abort signal.
+ * @returns Its exit status.
+ */
+export async function waitContainer(
+  name: string,
+  options: StoreOptions & { signal?: AbortSignal } = {},
+): Promise<number> {
+  const { containers, record } = await findContainer(name, options);
+  for (let polls = 1;; polls++) {
+    const current = await containers.read(record.id);
+    if (current === undefined) {
+      throw new InvalidInputError(
+        `Cannot wait for container "${name}": it was removed (--rm) before its status was read`,
+      );
+    }
+    if (current.state === "exited") return current.exitCode ?? 0;
+    options.signal?.throwIfAborted();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    if (polls % 10 === 0) await containers.reap();
+  }
+}
+
 /** Options for {@link containerLogs}. */
 export interface LogsOptions extends StoreOptions {
   /** Only the last this many lines (all by default). */
