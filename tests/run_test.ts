@@ -90,6 +90,20 @@ containerTest("run busybox: output, exit statuses, namespaces, defaults and opti
       assertEquals((await runAll(["--root", root, "rm", name])).code, 0);
     });
 
+    await t.step("--env-file and --entrypoint as docker reads them", async () => {
+      const file = join(dir.path, "env");
+      await Deno.writeTextFile(file, "# a comment\n  A=1\n\nB=two words\n");
+      const env = await run("--env-file", file, "-e", "A=3", "busybox", "sh", "-c", 'echo "$A|$B"');
+      assertEquals([env.code, env.stdout], [0, "3|two words\n"], env.stderr);
+      const missing = await run("--env-file", join(dir.path, "nope"), "busybox", "true");
+      assertEquals(missing.code, 125);
+      assertMatch(missing.stderr, /^denocker: cannot read --env-file .*: no such file\n/);
+      const entry = await run("--entrypoint", "echo", "busybox", "hi");
+      assertEquals([entry.code, entry.stdout], [0, "hi\n"], entry.stderr);
+      const none = await run("--entrypoint", "", "busybox", "echo", "only");
+      assertEquals([none.code, none.stdout], [0, "only\n"], none.stderr);
+    });
+
     await t.step("an image not stored is pulled first, as docker does", async () => {
       await using registry = await startRegistry();
       const name = `${registry.host}/team/busybox:1`;

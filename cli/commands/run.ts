@@ -81,6 +81,17 @@ export const command: Command = {
       value: "KEY=VALUE",
       help: "Set a variable (KEY alone: this shell's value); repeatable",
     },
+    "env-file": {
+      type: "string",
+      multiple: true,
+      value: "FILE",
+      help: "Read variables from a file: KEY=VALUE lines (# comments); repeatable",
+    },
+    entrypoint: {
+      type: "string",
+      value: "CMD",
+      help: 'Replace the image\'s entrypoint (and its Cmd); "" for none',
+    },
     workdir: { type: "string", short: "w", value: "DIR", help: "Working directory inside" },
     user: { type: "string", short: "u", value: "UID[:GID]", help: "User (or name[:group])" },
     memory: { type: "string", short: "m", value: "SIZE", help: "Memory limit, e.g. 256m" },
@@ -149,6 +160,8 @@ export const command: Command = {
       throw new UsageError(`--cpus needs a number above 0, got "${values.cpus}"`, "run");
     }
     const security = securityOptions(values["security-opt"] ?? []);
+    // As docker: the files' variables first, -e over them.
+    const env = [...await envFiles(values["env-file"] ?? []), ...(values.env ?? [])];
     const remote = await remoteOptions({ values, config }, "run");
     // Before the container is known a signal stops the pull (and is passed on once it is).
     const abort = new AbortController();
@@ -161,7 +174,12 @@ export const command: Command = {
             root: root(),
             name: values.name,
             hostname: values.hostname,
-            env: values.env,
+            env,
+            entrypoint: values.entrypoint === undefined
+              ? undefined
+              : values.entrypoint === ""
+              ? []
+              : [values.entrypoint],
             workdir: values.workdir,
             user: values.user,
             memory: values.memory === undefined ? undefined : parseSize(values.memory, "run"),
@@ -211,3 +229,35 @@ const SIGNAL_NUMBERS: Record<string, number> = {
   SIGUSR2: 12,
   SIGTERM: 15,
 };
+
+/**
+ * The entries of `--env-file`s, as docker reads them: a `KEY=VALUE` or
+ * `KEY` a line, leading blanks dropped, blank lines and `#` comments
+ * skipped; a name with blanks is refused.
+ */
+async function envFiles(paths: string[]): Promise<string[]> {
+  const entries: string[] = [];
+  for (const path of paths) {
+    let text: string;
+    try {
+      text = await Deno.readTextFile(path);
+    } catch (error) {
+      const reason = error instanceof Deno.errors.NotFound
+        ? "no such file"
+        : error instanceof Deno.errors.IsADirectory
+        ? "it is a directory"
+        : (error as Error).message;
+      throw new UsageError(`cannot read --env-file ${path}: ${reason}`, "run");
+    }
+    for (const raw of text.split(/\r?\n/)) {
+      const line = raw.trimStart();
+      if (line === "" || line.startsWith("#")) continue;
+      const name = line.split("=", 1)[0];
+      if (name === "" || /\s/.test(name)) {
+        throw new UsageError(`invalid variable "${name}" in --env-file ${path}`, "run");
+      }
+      entries.push(line);
+    }
+  }
+  return entries;
+}

@@ -63,6 +63,11 @@ export interface RunOptions extends StoreOptions {
   hostname?: string;
   /** `KEY=VALUE` entries over the image's `Env`; a bare `KEY` takes this process's value. */
   env?: string[];
+  /**
+   * Replaces the image's `Entrypoint` (`--entrypoint`); the image's `Cmd`
+   * is then not used, as in docker. `[]` runs the command alone.
+   */
+  entrypoint?: string[];
   /** Working directory inside; the image's `WorkingDir`, else `/`. */
   workdir?: string;
   /** `uid[:gid]` or `name[:group]`; the image's `User`, else root. */
@@ -408,7 +413,7 @@ async function createContainer(
 ): Promise<ContainerRecord> {
   const { record, config } = await store.image(found.record.id);
   const imageConfig = (config.config ?? {}) as RuntimeConfig;
-  const args = commandOf(imageConfig, command, image);
+  const args = commandOf(imageConfig, command, image, options.entrypoint);
   const onWarning = options.onWarning ?? (() => {});
   const { security, filter, devices } = await securityOf(options, onWarning);
   const runtime = options.runtime === undefined
@@ -543,9 +548,19 @@ async function registerContainer(
   return container;
 }
 
-/** The command a container runs: the image's entrypoint, then the given command or its Cmd. */
-function commandOf(config: RuntimeConfig, command: string[], image: string): string[] {
-  const args = [...(config.Entrypoint ?? []), ...(command.length > 0 ? command : config.Cmd ?? [])];
+/**
+ * The command a container runs: the image's entrypoint, then the given
+ * command or its Cmd; a given entrypoint, then the given command.
+ */
+function commandOf(
+  config: RuntimeConfig,
+  command: string[],
+  image: string,
+  entrypoint: string[] | undefined,
+): string[] {
+  const args = entrypoint !== undefined
+    ? [...entrypoint, ...command]
+    : [...(config.Entrypoint ?? []), ...(command.length > 0 ? command : config.Cmd ?? [])];
   if (args.length === 0) {
     throw new InvalidInputError(`Cannot run ${image}: no command given and the image has none`);
   }
