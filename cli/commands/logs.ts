@@ -1,4 +1,3 @@
-// deno-lint-ignore-file no-console
 /**
  * `denocker logs [OPTIONS] CONTAINER`: what a container wrote, from its
  * json-file log; stdout to stdout, stderr to stderr.
