@@ -17,6 +17,7 @@ import { QuietExit } from "./cli/files.ts";
 import { useColor } from "./cli/format.ts";
 import { abortOnSignals } from "./cli/signals.ts";
 import { containerInit } from "./lib/runtime/init.ts";
+import { monitorContainer } from "./lib/runtime/monitor.ts";
 import { defaultRoot, readConfig, storeRootWarning, VERSION } from "./mod.ts";
 import { command as pullCommand } from "./cli/commands/pull.ts";
 import { command as imagesCommand } from "./cli/commands/images.ts";
@@ -42,6 +43,11 @@ import { command as logsCommand } from "./cli/commands/logs.ts";
 import { command as waitCommand } from "./cli/commands/wait.ts";
 import { command as execCommand } from "./cli/commands/exec.ts";
 import { command as unpackCommand } from "./cli/commands/unpack.ts";
+import { command as startCommand } from "./cli/commands/start.ts";
+import { command as restartCommand } from "./cli/commands/restart.ts";
+import { command as killCommand } from "./cli/commands/kill.ts";
+import { command as renameCommand } from "./cli/commands/rename.ts";
+import { command as containerPruneCommand } from "./cli/commands/container_prune.ts";
 
 const COMMANDS: Record<string, Command> = {
   pull: pullCommand,
@@ -63,12 +69,74 @@ const COMMANDS: Record<string, Command> = {
   run: runCommand,
   ps: psCommand,
   rm: rmCommand,
+  start: startCommand,
   stop: stopCommand,
+  restart: restartCommand,
+  kill: killCommand,
+  rename: renameCommand,
   logs: logsCommand,
   wait: waitCommand,
   exec: execCommand,
   unpack: unpackCommand,
+  "container prune": containerPruneCommand,
 };
+
+/**
+ * docker's management forms: `image ls` is `images`, `container ls` is
+ * `ps`, `container prune` removes ended containers, and so on.
+ */
+const ALIASES: Record<string, Record<string, string>> = {
+  image: {
+    ls: "images",
+    list: "images",
+    pull: "pull",
+    push: "push",
+    rm: "rmi",
+    remove: "rmi",
+    inspect: "inspect --type=image",
+    save: "save",
+    load: "load",
+    tag: "tag",
+    prune: "prune",
+  },
+  container: {
+    ls: "ps",
+    list: "ps",
+    ps: "ps",
+    run: "run",
+    start: "start",
+    stop: "stop",
+    restart: "restart",
+    kill: "kill",
+    rm: "rm",
+    remove: "rm",
+    logs: "logs",
+    wait: "wait",
+    exec: "exec",
+    inspect: "inspect --type=container",
+    rename: "rename",
+    prune: "container prune",
+  },
+};
+
+/** The command a management form (`image ls`, `container prune`) stands for. */
+function resolveAlias(
+  command: string | undefined,
+  rest: string[],
+): { command?: string; rest: string[] } {
+  if (command === undefined || !Object.hasOwn(ALIASES, command)) return { command, rest };
+  const table = ALIASES[command];
+  const sub = rest[0];
+  if (sub === undefined || !Object.hasOwn(table, sub)) {
+    throw new UsageError(
+      `"${command}" needs one of: ${Object.keys(table).join(", ")}${
+        sub === undefined ? "" : ` (got "${sub}")`
+      }`,
+    );
+  }
+  const [name, ...fixed] = table[sub].split(" --");
+  return { command: name, rest: [...fixed.map((option) => `--${option}`), ...rest.slice(1)] };
+}
 
 function optionLines(options: Record<string, OptionSpec>): string {
   const entries = Object.entries(options).map(([name, spec]) => [
@@ -105,6 +173,11 @@ ${
       `  ${name.padEnd(width)}   ${command.summary}`
     ).join("\n")
   }
+
+docker's management forms work too: ${
+    Object.entries(ALIASES).map(([name, table]) => `${name} ${Object.keys(table).join("|")}`)
+      .join(", ")
+  }.
 
 Global options:
 ${optionLines({ ...GLOBAL_OPTIONS, version: { type: "boolean", help: "Print the version" } })}
@@ -256,6 +329,7 @@ export async function main(args: string[]): Promise<number> {
   let command: string | undefined;
   try {
     const split = splitGlobal(args);
+    Object.assign(split, resolveAlias(split.command, split.rest));
     command = split.command === "help" ? split.rest[0] : split.command;
     const global = parseWith(
       split.global,
@@ -304,5 +378,8 @@ export async function main(args: string[]): Promise<number> {
 if (import.meta.main) {
   // A compiled denocker starting a container's first process (see lib/runtime/init.ts).
   if (Deno.args[0] === "__container-init") Deno.exit(containerInit(Deno.args[1], Deno.args[2]));
+  if (Deno.args[0] === "__container-monitor") {
+    Deno.exit(await monitorContainer(Deno.args[1], Deno.args[2]));
+  }
   Deno.exit(await main(Deno.args));
 }

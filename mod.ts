@@ -40,6 +40,7 @@
 
 export {
   AuthenticationError,
+  ContainerStartError,
   DenockerError,
   type DenockerErrorOptions,
   ImageInUseError,
@@ -166,21 +167,28 @@ export { fetchManifest, listTags, type RemoteOptions } from "./lib/operations/re
 
 // Containers.
 export { type RunningContainer, type RunOptions, startContainer } from "./lib/operations/run.ts";
+export { parseSignal, type RestartPolicy } from "./lib/runtime/containers.ts";
 export {
-  containerLogs,
   type ContainerSummary,
   execInContainer,
   type ExecOptions,
   type ExecProcess,
   listContainers,
-  type LogEntry,
-  type LogsOptions,
-  type LogStream,
   removeContainers,
   startExec,
+} from "./lib/operations/containers.ts";
+export {
+  killContainer,
+  pruneContainers,
+  renameContainer,
+  restartContainer,
+  startStoppedContainer,
   stopContainer,
   waitContainer,
-} from "./lib/operations/containers.ts";
+} from "./lib/operations/lifecycle.ts";
+export { containerLogs, type LogsOptions } from "./lib/operations/logs.ts";
+export { type ContainerInspect, inspectContainer } from "./lib/operations/container_inspect.ts";
+export type { LogEntry, LogOptions, LogStream } from "./lib/runtime/container_log.ts";
 export {
   extractLayer,
   type ExtractLimits,

@@ -124,3 +124,25 @@ export function positiveInteger(text: string, flag: string, command: string): nu
 export function oneLine(error: unknown): string {
   return (error instanceof Error ? error.message : String(error)).split("\n")[0];
 }
+
+/**
+ * Runs `fn` for each container named, as docker's stop, start, kill and
+ * restart do: each name printed once done, each failure as a line on
+ * stderr, and exit code 1 when any failed.
+ */
+export async function forEachName(
+  names: string[],
+  fn: (name: string) => Promise<unknown>,
+): Promise<number> {
+  let failed = false;
+  for (const name of names) {
+    try {
+      await fn(name);
+      console.log(name);
+    } catch (error) {
+      failed = true;
+      console.error(`denocker: ${oneLine(error)}`);
+    }
+  }
+  return failed ? 1 : 0;
+}

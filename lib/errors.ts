@@ -57,6 +57,27 @@ export class ImageInUseError extends DenockerError {}
 /** Content did not match the digest or size it was announced with. */
 export class VerificationError extends DenockerError {}
 
+/**
+ * A container's command could not be started (not found, not executable,
+ * or its set-up failed): `status` is the exit status docker gives it
+ * (127, 126, 125).
+ */
+export class ContainerStartError extends DenockerError {
+  /** 127: not found; 126: cannot be run; 125: the container could not be set up. */
+  readonly status: number;
+
+  /**
+   * Creates the error.
+   *
+   * @param message One line.
+   * @param status The exit status.
+   */
+  constructor(message: string, status: number) {
+    super(message);
+    this.status = status;
+  }
+}
+
 /** Options of a {@link RegistryError}. */
 export interface RegistryErrorOptions extends DenockerErrorOptions {
   /** HTTP status of the failing response, when there was one. */

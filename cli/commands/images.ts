@@ -5,23 +5,116 @@
  * @module
  */
 
-import { type Command, none } from "../command.ts";
+import { type Command, UsageError } from "../command.ts";
 import { formatBytes, shortDigest, table, timeAgo } from "../format.ts";
-import { listImages } from "../../mod.ts";
+import { renderRows } from "../template.ts";
+import { familiarName, type ImageSummary, listImages, parseReference } from "../../mod.ts";
+
+const HEADERS: Record<string, string> = {
+  Repository: "REPOSITORY",
+  Tag: "TAG",
+  ID: "IMAGE ID",
+  Digest: "DIGEST",
+  CreatedSince: "CREATED",
+  CreatedAt: "CREATED AT",
+  Size: "SIZE",
+};
+
+/** The fields `--format` reads, docker's names. */
+function fields(row: ImageSummary): Record<string, string> {
+  return {
+    Repository: row.Repository,
+    Tag: row.Tag,
+    ID: shortDigest(row.ID),
+    Digest: row.Digest ?? "<none>",
+    CreatedSince: timeAgo(row.Created),
+    CreatedAt: row.Created
+      ? `${new Date(row.Created).toISOString().slice(0, 19).replace("T", " ")} +0000 UTC`
+      : "",
+    Size: formatBytes(row.Size),
+  };
+}
+
+/**
+ * `images [REPOSITORY[:TAG]]` and `--filter dangling=true|false`,
+ * `reference=REPOSITORY[:TAG]` (a `*` matches within a name part).
+ */
+function filterOf(
+  repository: string | undefined,
+  entries: string[],
+): (row: ImageSummary) => boolean {
+  const references = repository === undefined ? [] : [repository];
+  let dangling: boolean | undefined;
+  for (const entry of entries) {
+    const [key, value = ""] = entry.split(/=(.*)/s);
+    if (key === "dangling" && (value === "true" || value === "false")) {
+      dangling = value === "true";
+    } else if (key === "reference" && value !== "") {
+      references.push(value);
+    } else {
+      throw new UsageError(
+        `--filter takes dangling=true|false or reference=NAME[:TAG], got "${entry}"`,
+        "images",
+      );
+    }
+  }
+  const patterns = references.map((reference) => {
+    const [name, tag] = reference.includes("*") ? reference.split(":") : (() => {
+      try {
+        const parsed = parseReference(reference);
+        return [familiarName(parsed), reference.includes(":") ? parsed.tag : undefined];
+      } catch {
+        return reference.split(":");
+      }
+    })();
+    const glob = (text: string) =>
+      new RegExp(`^${text.replace(/[.+?^${}()|[\]\\]/g, "\\$&").replaceAll("*", "[^/]*")}$`);
+    return { name: glob(name), tag: tag === undefined ? undefined : glob(tag) };
+  });
+  return (row) => {
+    const isDangling = row.Repository === "<none>" && row.Tag === "<none>";
+    if (dangling !== undefined && isDangling !== dangling) return false;
+    return patterns.every((pattern) =>
+      pattern.name.test(row.Repository) && (!pattern.tag || pattern.tag.test(row.Tag))
+    );
+  };
+}
 
 export const command: Command = {
-  usage: "images [OPTIONS]",
+  usage: "images [OPTIONS] [REPOSITORY[:TAG]]",
   summary: "List stored images",
   options: {
     json: { type: "boolean", help: "Print a JSON array of every row" },
     quiet: { type: "boolean", short: "q", help: "Print only image IDs" },
     digests: { type: "boolean", help: "Show repository digests" },
+    filter: {
+      type: "string",
+      short: "f",
+      multiple: true,
+      value: "KEY=VALUE",
+      help: "Only those with dangling=true|false or reference=NAME[:TAG]; repeatable",
+    },
+    format: {
+      type: "string",
+      value: "TEMPLATE",
+      help: "Go template ('{{.Repository}}:{{.Tag}}'), 'table …', or json",
+    },
   },
-  examples: ["denocker images", "denocker images --digests"],
-  arguments: none,
-  async run({ values, root }) {
-    const rows = await listImages({ root: root() });
-    if (values.json) {
+  examples: [
+    "denocker images",
+    "denocker images busybox",
+    "denocker images --filter dangling=true --format '{{.ID}}'",
+  ],
+  arguments: (positionals) =>
+    positionals.length <= 1 ? undefined : "accepts at most 1 argument (REPOSITORY[:TAG])",
+  async run({ values, positionals, root }) {
+    const rows = (await listImages({ root: root() })).filter(
+      filterOf(positionals[0], values.filter ?? []),
+    );
+    if (values.format !== undefined) {
+      const lines = renderRows(values.format, rows.map(fields), HEADERS);
+      if (lines.length > 0) console.log(lines.join("\n"));
+    } else if (values.json) {
       // The rows have docker's names, as `docker images --format json` prints them.
       console.log(JSON.stringify(rows, null, 2));
     } else if (values.quiet) {

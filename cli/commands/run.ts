@@ -15,23 +15,65 @@ import {
 } from "../command.ts";
 import { pullPrinter } from "../pull_output.ts";
 import { whileForwardingSignals } from "../signals.ts";
-import { startContainer } from "../../mod.ts";
+import { ContainerStartError, type RestartPolicy, startContainer } from "../../mod.ts";
+import { parseByteSize, signalOption } from "../options.ts";
 
-/** `--memory` as docker reads it: bytes, or a number with b, k, m or g. */
+/** `--memory` as docker reads it: bytes, or a number with b, k, m or g; at least 6 MiB. */
 function parseSize(text: string, command: string): number {
-  const match = /^([0-9]+(?:\.[0-9]+)?)([bkmg]?)b?$/i.exec(text.trim());
-  if (!match) {
-    throw new UsageError(
-      `--memory needs a size such as 512m or 1g, got "${text}"`,
-      command,
-    );
-  }
-  const unit = { "": 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[match[2].toLowerCase()]!;
-  const bytes = Math.floor(Number(match[1]) * unit);
+  const bytes = parseByteSize(text, "--memory", command);
   if (bytes < 6 * 1024 * 1024) {
     throw new UsageError("--memory must be at least 6m (6 MiB), as in docker", command);
   }
   return bytes;
+}
+
+/** `--restart` as docker reads it: no, always, unless-stopped, on-failure[:N]. */
+function restartPolicy(text: string): RestartPolicy {
+  const match = /^(no|always|unless-stopped|on-failure)(?::([0-9]+))?$/.exec(text);
+  if (!match || (match[2] !== undefined && match[1] !== "on-failure")) {
+    throw new UsageError(
+      `--restart takes no, always, unless-stopped or on-failure[:N], got "${text}"`,
+      "run",
+    );
+  }
+  return {
+    name: match[1] as RestartPolicy["name"],
+    maximumRetryCount: match[2] === undefined ? 0 : Number(match[2]),
+  };
+}
+
+/** `-l KEY=VALUE` (or `KEY`: an empty value) entries. */
+function labels(entries: string[]): Record<string, string> | undefined {
+  if (entries.length === 0) return undefined;
+  const result: Record<string, string> = {};
+  for (const entry of entries) {
+    const at = entry.indexOf("=");
+    const key = at < 0 ? entry : entry.slice(0, at);
+    if (key === "") throw new UsageError(`invalid label "${entry}": no key`, "run");
+    result[key] = at < 0 ? "" : entry.slice(at + 1);
+  }
+  return result;
+}
+
+/** `--log-opt max-size=SIZE` and `max-file=N`, as docker's json-file driver takes them. */
+function logOptions(entries: string[]): { maxSize?: number; maxFiles?: number } | undefined {
+  if (entries.length === 0) return undefined;
+  const result: { maxSize?: number; maxFiles?: number } = {};
+  for (const entry of entries) {
+    const [key, value = ""] = entry.split(/=(.*)/s);
+    if (key === "max-size") {
+      result.maxSize = parseByteSize(value, "--log-opt max-size", "run");
+      if (result.maxSize < 1) throw new UsageError("--log-opt max-size must be above 0", "run");
+    } else if (key === "max-file") {
+      result.maxFiles = positiveInteger(value, "--log-opt max-file", "run");
+    } else {
+      throw new UsageError(
+        `--log-opt takes max-size=SIZE or max-file=N (the json-file log), got "${entry}"`,
+        "run",
+      );
+    }
+  }
+  return result;
 }
 
 /**
@@ -67,7 +109,40 @@ export const command: Command = {
   usage: "run [OPTIONS] IMAGE [COMMAND [ARG...]]",
   summary: "Run a command in a new container (pulls the image when it is not stored)",
   options: {
+    detach: {
+      type: "boolean",
+      short: "d",
+      help: "Run in the background (a monitor of its own logs its output); print its ID",
+    },
     rm: { type: "boolean", help: "Remove the container when it ends" },
+    restart: {
+      type: "string",
+      value: "POLICY",
+      help: "With -d: no (default), on-failure[:N], always, unless-stopped",
+    },
+    label: {
+      type: "string",
+      short: "l",
+      multiple: true,
+      value: "KEY=VALUE",
+      help: "Set a label on the container; repeatable",
+    },
+    "stop-signal": {
+      type: "string",
+      value: "SIGNAL",
+      help: "The signal stop sends first (default SIGTERM)",
+    },
+    "stop-timeout": {
+      type: "string",
+      value: "SECONDS",
+      help: "How long stop waits before SIGKILL (default 10)",
+    },
+    "log-opt": {
+      type: "string",
+      multiple: true,
+      value: "OPT",
+      help: "max-size=SIZE (default 10m), max-file=N (default 3); repeatable",
+    },
     name: { type: "string", value: "NAME", help: "The container's name" },
     hostname: {
       type: "string",
@@ -139,6 +214,7 @@ export const command: Command = {
   },
   examples: [
     "denocker run --rm busybox echo hello",
+    "denocker run -d --name web --restart on-failure:3 busybox httpd -f -p 8080",
     "denocker run --rm -e NAME=x -w /tmp --memory 64m --pids-limit 100 alpine:3.20 sh -c 'echo $NAME'",
     "denocker run --rm --cap-drop ALL --security-opt no-new-privileges -u 1000 busybox id",
     "denocker run --rm --runtime runc busybox echo hello",
@@ -162,6 +238,18 @@ export const command: Command = {
     const security = securityOptions(values["security-opt"] ?? []);
     // As docker: the files' variables first, -e over them.
     const env = [...await envFiles(values["env-file"] ?? []), ...(values.env ?? [])];
+    const stopTimeout = values["stop-timeout"] === undefined
+      ? undefined
+      : Number(values["stop-timeout"]);
+    if (stopTimeout !== undefined && !(Number.isInteger(stopTimeout) && stopTimeout >= 0)) {
+      throw new UsageError(
+        `--stop-timeout needs a whole number of seconds, got "${values["stop-timeout"]}"`,
+        "run",
+      );
+    }
+    const stopSignal = values["stop-signal"] === undefined
+      ? undefined
+      : signalOption(values["stop-signal"], "--stop-signal", "run");
     const remote = await remoteOptions({ values, config }, "run");
     // Before the container is known a signal stops the pull (and is passed on once it is).
     const abort = new AbortController();
@@ -169,8 +257,8 @@ export const command: Command = {
     let interrupted: Deno.Signal | undefined;
     try {
       return await whileForwardingSignals(
-        () =>
-          startContainer(positionals[0], positionals.slice(1), {
+        async () => {
+          const container = await startContainer(positionals[0], positionals.slice(1), {
             root: root(),
             name: values.name,
             hostname: values.hostname,
@@ -198,6 +286,12 @@ export const command: Command = {
             runtime: values.runtime,
             onWarning: (message) => console.error(`warning: ${message}`),
             remove: values.rm,
+            detach: values.detach,
+            restart: values.restart === undefined ? undefined : restartPolicy(values.restart),
+            labels: labels(values.label ?? []),
+            stopSignal,
+            stopTimeout,
+            log: logOptions(values["log-opt"] ?? []),
             onPull: (image) => console.error(`Unable to find image '${image}' locally`),
             onPulled: printer.done,
             pull: {
@@ -205,13 +299,21 @@ export const command: Command = {
               signal: abort.signal,
               onProgress: printer.onProgress,
             },
-          }),
+          });
+          if (!values.detach) return container;
+          console.log(container.id);
+          return { kill() {}, exited: Promise.resolve(0) };
+        },
         (signal) => {
           interrupted ??= signal;
           abort.abort(new Error("interrupted"));
         },
       );
     } catch (error) {
+      if (error instanceof ContainerStartError) {
+        console.error(`denocker: ${error.message}`);
+        return error.status;
+      }
       // A signal before the container started (during its pull): the shell's code for it.
       if (interrupted === undefined) throw error;
       console.error("denocker: interrupted");

@@ -1,29 +1,37 @@
-// deno-lint-ignore-file no-console
 /**
- * `denocker stop [OPTIONS] CONTAINER`: stop a running container: SIGTERM, then
- * SIGKILL after the grace period.
+ * `denocker stop [OPTIONS] CONTAINER...`: stop running containers: their
+ * stop signal, then SIGKILL after the grace period.
  *
  * @module
  */
 
-import { type Command, exactly, UsageError } from "../command.ts";
+import { atLeastOne, type Command, forEachName, UsageError } from "../command.ts";
 import { stopContainer } from "../../mod.ts";
 
+/** `-t SECONDS`, as stop and restart take it. */
+export function graceOption(text: string | undefined, command: string): number | undefined {
+  const time = text === undefined ? undefined : Number(text);
+  if (time !== undefined && !(Number.isInteger(time) && time >= 0)) {
+    throw new UsageError(`--time needs a whole number of seconds, got "${text}"`, command);
+  }
+  return time;
+}
+
 export const command: Command = {
-  usage: "stop [OPTIONS] CONTAINER",
-  summary: "Stop a running container: SIGTERM, then SIGKILL after the grace period",
+  usage: "stop [OPTIONS] CONTAINER [CONTAINER...]",
+  summary: "Stop running containers: their stop signal, then SIGKILL after the grace period",
   options: {
-    time: { type: "string", short: "t", value: "SECONDS", help: "Grace period (default 10)" },
+    time: {
+      type: "string",
+      short: "t",
+      value: "SECONDS",
+      help: "Grace period (default: the container's --stop-timeout, else 10)",
+    },
   },
-  examples: ["denocker stop web", "denocker stop -t 2 web"],
-  arguments: exactly(1, "CONTAINER"),
-  async run({ values, positionals, root }) {
-    const time = values.time === undefined ? undefined : Number(values.time);
-    if (time !== undefined && !(time >= 0)) {
-      throw new UsageError(`--time needs a number of seconds, got "${values.time}"`, "stop");
-    }
-    await stopContainer(positionals[0], { root: root(), timeout: time });
-    console.log(positionals[0]);
-    return 0;
+  examples: ["denocker stop web", "denocker stop -t 2 web db"],
+  arguments: atLeastOne,
+  run({ values, positionals, root }) {
+    const timeout = graceOption(values.time, "stop");
+    return forEachName(positionals, (name) => stopContainer(name, { root: root(), timeout }));
   },
 };

@@ -1,64 +1,30 @@
 /**
- * Managing containers: list (`ps`), remove (`rm`), stop, and run another
- * command in a running one (`exec`).
+ * Managing containers: list (`ps`), remove (`rm`), and run another command
+ * in a running one (`exec`).
  *
  * @module
  */
 
 import { join } from "node:path";
 import { DenockerError, InvalidInputError } from "../errors.ts";
-import { storeOf, type StoreOptions } from "../store/store.ts";
-import { lstatIfExists } from "../io/fs.ts";
-import { requireAllPermissions } from "../permissions.ts";
+import type { StoreOptions } from "../store/store.ts";
 import { type ExecSpec, runtimeStateDirectory } from "../runtime/init.ts";
 import type { UserIds } from "../runtime/user.ts";
 import type { UserLookupResult } from "../runtime/user_worker.ts";
 import { hostEnvironment, hostTool } from "../runtime/host_tools.ts";
 import { relayStdio, stdioOptions } from "../runtime/stdio.ts";
-import { fromReadOnlyBinary, initCommand, joinEarly } from "./run.ts";
+import { fromReadOnlyBinary, initCommand, joinEarly } from "../runtime/launch.ts";
+import { type ContainerRecord, type ContainerSummary, exitStatus } from "../runtime/containers.ts";
 import {
-  type ContainerRecord,
-  ContainerStore,
-  type ContainerSummary,
-  exitStatus,
-  isAlive,
-} from "../runtime/containers.ts";
-import {
-  type LogEntry,
-  logFiles,
-  type LogStream,
-  parseLogLines,
-} from "../runtime/container_log.ts";
+  containersOf,
+  findContainer,
+  lookUp,
+  running,
+  settled,
+  waitGone,
+} from "./_container_lookup.ts";
 
 export type { ContainerRecord, ContainerSummary };
-export type { LogEntry, LogStream };
-
-/** The container `name` names (name, ID or ID prefix) among the store's, if it has any. */
-function lookUp(containers: ContainerStore | undefined, name: string): Promise<ContainerRecord> {
-  if (!containers) {
-    throw new InvalidInputError(`Cannot find container "${name}": no such container`);
-  }
-  return containers.find(name);
-}
-
-/** The store's containers and the one `name` names. */
-async function findContainer(
-  name: string,
-  options: StoreOptions,
-): Promise<{ containers: ContainerStore; record: ContainerRecord }> {
-  const containers = await containersOf(options);
-  const record = await lookUp(containers, name);
-  return { containers: containers!, record };
-}
-
-async function containersOf(options: StoreOptions): Promise<ContainerStore | undefined> {
-  requireAllPermissions("manage containers");
-  const store = await storeOf(options);
-  const containers = new ContainerStore(store.root);
-  if (!(await lstatIfExists(containers.directory))) return undefined;
-  await containers.reap();
-  return containers;
-}
 
 /**
  * Lists containers, newest first: running ones, and with `all` every one.
@@ -84,7 +50,9 @@ export async function listContainers(
   if (!containers) return [];
   return (await containers.list())
     .filter((record) => options.all || record.state === "running")
-    .map(({ id, name, image, imageId, command, created, state, started, finished, exitCode }) => ({
+    .map((
+      { id, name, image, imageId, command, created, state, started, finished, exitCode, labels },
+    ) => ({
       id,
       name,
       image,
@@ -95,149 +63,8 @@ export async function listContainers(
       started,
       finished,
       exitCode,
+      labels,
     }));
-}
-
-async function running(record: ContainerRecord): Promise<boolean> {
-  return record.state === "running" && await isAlive(record.process);
-}
-
-/** Waits until a process is gone, up to `ms`; whether it is. */
-async function waitGone(record: ContainerRecord, ms: number): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (!(await isAlive(record.process))) return true;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  return !(await isAlive(record.process));
-}
-
-/**
- * Waits until the `denocker run` of a container has recorded its end (or
- * is gone, when the record is then cleaned here).
- */
-async function settled(containers: ContainerStore, id: string): Promise<void> {
-  for (let i = 0; i < 250; i++) {
-    const record = await containers.read(id);
-    if (!record || record.state === "exited") return;
-    if (!(await isAlive(record.owner))) break;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  await containers.reap();
-}
-
-/**
- * Stops a running container as docker does: SIGTERM to its first process,
- * then SIGKILL after `timeout` seconds (10 by default).
- *
- * Requires every permission (`--allow-all`), as containers do.
- *
- * @param name A container's name or ID (prefix).
- * @param options The store; the grace period in seconds.
- * @returns The container's ID.
- */
-export async function stopContainer(
-  name: string,
-  options: StoreOptions & { timeout?: number } = {},
-): Promise<string> {
-  const { containers, record } = await findContainer(name, options);
-  if (await running(record)) {
-    try {
-      Deno.kill(record.process!.pid, "SIGTERM");
-    } catch {
-      // Ended meanwhile.
-    }
-    if (!(await waitGone(record, (options.timeout ?? 10) * 1000))) {
-      try {
-        Deno.kill(record.process!.pid, "SIGKILL");
-      } catch {
-        // Ended meanwhile.
-      }
-      await waitGone(record, 5000);
-    }
-  }
-  await settled(containers, record.id);
-  return record.id;
-}
-
-/**
- * Waits for a container to end and returns its exit status, as `docker
- * wait`. A container whose `denocker run` died is cleaned up (and so ends)
- * while waiting.
- *
- * Requires every permission (`--allow-all`), as containers do.
- *
- * @example
- * ```ts
- * import { waitContainer } from "@denocker/denocker";
- * const status = await waitContainer("web", { root: "/var/lib/denocker" });
- * ```
- *
- * @param name A container's name or ID (prefix).
- * @param options The store; an abort signal.
- * @returns Its exit status.
- */
-export async function waitContainer(
-  name: string,
-  options: StoreOptions & { signal?: AbortSignal } = {},
-): Promise<number> {
-  const { containers, record } = await findContainer(name, options);
-  for (let polls = 1;; polls++) {
-    const current = await containers.read(record.id);
-    if (current === undefined) {
-      throw new InvalidInputError(
-        `Cannot wait for container "${name}": it was removed (--rm) before its status was read`,
-      );
-    }
-    if (current.state === "exited") return current.exitCode ?? 0;
-    options.signal?.throwIfAborted();
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    if (polls % 10 === 0) await containers.reap();
-  }
-}
-
-/** Options for {@link containerLogs}. */
-export interface LogsOptions extends StoreOptions {
-  /** Only the last this many lines (all by default). */
-  tail?: number;
-}
-
-/**
- * A container's logged output, oldest first: every line its command wrote
- * to stdout and stderr (each entry says which), from docker's json-file log
- * and its rotated files.
- *
- * Requires every permission (`--allow-all`), as containers do.
- *
- * @example
- * ```ts
- * import { containerLogs } from "@denocker/denocker";
- * for await (const entry of containerLogs("web", { root: "/var/lib/denocker", tail: 10 })) {
- *   console.log(entry.stream, entry.log);
- * }
- * ```
- *
- * @param name A container's name or ID (prefix).
- * @param options The store; `tail`.
- * @returns The entries.
- */
-export async function* containerLogs(
-  name: string,
-  options: LogsOptions = {},
-): AsyncGenerator<LogEntry> {
-  const { containers, record } = await findContainer(name, options);
-  const tail = options.tail;
-  const kept: LogEntry[] = [];
-  for (const file of await logFiles(containers.logPath(record.id))) {
-    for (const entry of parseLogLines(await Deno.readTextFile(file))) {
-      if (tail === undefined) yield entry;
-      else {
-        kept.push(entry);
-        if (kept.length > tail) kept.shift();
-      }
-    }
-  }
-  yield* kept;
 }
 
 /**

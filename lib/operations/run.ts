@@ -22,21 +22,14 @@ import {
 import type { LayerStore } from "../store/layer_store.ts";
 import { withLock } from "../io/lock.ts";
 import { requireAllPermissions } from "../permissions.ts";
-import {
-  type CgroupDirectory,
-  createCgroup,
-  deviceRulesAvailable,
-  type Limits,
-  removeCgroup,
-} from "../runtime/cgroup.ts";
+import { createCgroup, deviceRulesAvailable, type Limits } from "../runtime/cgroup.ts";
 import { capabilityNumber, containerCapabilities } from "../runtime/capabilities.ts";
 import { DEFAULT_DEVICE_RULES } from "../runtime/devices.ts";
 import { seccompFilter } from "../runtime/seccomp.ts";
 import { ociConfig } from "../runtime/oci_config.ts";
 import type { SecuritySpec } from "../runtime/init.ts";
-import { hostEnvironment, hostTool } from "../runtime/host_tools.ts";
-import { relayStdio, stdioOptions } from "../runtime/stdio.ts";
-import { ContainerLogWriter } from "../runtime/container_log.ts";
+import { hostTool } from "../runtime/host_tools.ts";
+import { ContainerLogWriter, type LogOptions } from "../runtime/container_log.ts";
 import { chainIds } from "../model/layer.ts";
 import {
   lowerDirectories,
@@ -48,12 +41,14 @@ import { lstatIfExists } from "../io/fs.ts";
 import {
   type ContainerRecord,
   ContainerStore,
-  exitStatus,
-  type ProcessRef,
-  processStart,
+  currentProcess,
+  freeName,
+  isAlive,
+  type RestartPolicy,
 } from "../runtime/containers.ts";
 import { pullImage, type PullOptions, type PullResult } from "./pull.ts";
 import { flatten } from "../layer/flatten.ts";
+import { endContainer, launchContainer, startMonitor } from "../runtime/launch.ts";
 
 /** Options for {@link startContainer}. */
 export interface RunOptions extends StoreOptions {
@@ -84,6 +79,22 @@ export interface RunOptions extends StoreOptions {
   readOnly?: boolean;
   /** Remove the container when it ends. */
   remove?: boolean;
+  /**
+   * Run it detached (`-d`): a monitor process of its own holds its output
+   * (to its log), records its end and applies `remove` and `restart`; it
+   * lives on after this process. stdin is empty.
+   */
+  detach?: boolean;
+  /** When the monitor starts the command again (detached only); `no` by default. */
+  restart?: RestartPolicy;
+  /** `KEY=VALUE` labels recorded with the container. */
+  labels?: Record<string, string>;
+  /** The signal `stop` sends first (SIGTERM by default). */
+  stopSignal?: Deno.Signal;
+  /** Seconds `stop` waits before SIGKILL (10 by default). */
+  stopTimeout?: number;
+  /** The log's rotation (`--log-opt max-size=…,max-file=…`). */
+  log?: LogOptions;
   /** How a missing image is pulled (transport options and progress). */
   pull?: Omit<PullOptions, "root" | "store">;
   /** Called when the image is not stored, before it is pulled. */
@@ -165,11 +176,9 @@ const NAMES = [
 
 function generatedName(id: string): string {
   const n = parseInt(id.slice(0, 8), 16);
-  return `${ADJECTIVES[n % ADJECTIVES.length]}_${NAMES[(n >> 8) % NAMES.length]}_${id.slice(0, 4)}`;
-}
-
-async function self(): Promise<ProcessRef> {
-  return { pid: Deno.pid, start: (await processStart(Deno.pid)) ?? "" };
+  return `${ADJECTIVES[n % ADJECTIVES.length]}_${NAMES[Math.floor(n / 256) % NAMES.length]}_${
+    id.slice(0, 4)
+  }`;
 }
 
 /** The image `text` names, pulled when it is a reference to an image not stored. */
@@ -212,6 +221,20 @@ function checkRunOptions(image: string, options: RunOptions): void {
       `Cannot run ${image}: range of CPUs is from 0.01 to ${available}.00, as there are only ${available} CPUs available`,
     );
   }
+  if (options.workdir !== undefined && !options.workdir.startsWith("/")) {
+    throw new InvalidInputError(
+      `Cannot run ${image}: the working directory '${options.workdir}' is invalid, it needs to be an absolute path`,
+    );
+  }
+  const restart = options.restart?.name ?? "no";
+  if (restart !== "no" && options.remove) {
+    throw new InvalidInputError(`Cannot run ${image}: conflicting options: --restart and --rm`);
+  }
+  if (restart !== "no" && !options.detach) {
+    throw new InvalidInputError(
+      `Cannot run ${image}: --restart ${restart} needs -d (the container's monitor restarts it)`,
+    );
+  }
   for (const entry of options.env ?? []) {
     if (entry === "" || entry.startsWith("=")) {
       throw new InvalidInputError(
@@ -237,28 +260,6 @@ function environment(image: string[], given: string[], hostname: string): string
   for (const entry of image) add(entry);
   for (const entry of given) add(entry);
   return [...entries].map(([key, value]) => `${key}=${value}`);
-}
-
-/**
- * How the init is started: this program again (compiled), or Deno running
- * the init module.
- *
- * @param mode `run`, `exec` or `runtime`.
- * @param specPath Its spec.
- * @returns The command line.
- */
-export function initCommand(mode: string, specPath: string): string[] {
-  if (Deno.build.standalone) return [Deno.execPath(), "__container-init", mode, specPath];
-  return [
-    Deno.execPath(),
-    "run",
-    "--allow-all",
-    "--no-config",
-    "--quiet",
-    new URL("../runtime/init.ts", import.meta.url).href,
-    mode,
-    specPath,
-  ];
 }
 
 /** Whether the kernel can run seccomp filters. */
@@ -337,69 +338,6 @@ async function rootAttributes(
     return { mode: (info.mode ?? 0o755) & 0o7777, uid: info.uid ?? 0, gid: info.gid ?? 0 };
   }
   return { mode: 0o755, uid: 0, gid: 0 };
-}
-
-/** The host PID of `parent`'s first child, waited for (unshare forks it at once). */
-export async function firstChild(parent: number): Promise<number | undefined> {
-  for (let attempt = 0; attempt < 500; attempt++) {
-    try {
-      const text = await Deno.readTextFile(`/proc/${parent}/task/${parent}/children`);
-      const child = Number(text.trim().split(" ")[0]);
-      if (child > 0) return child;
-    } catch {
-      return undefined; // The parent is gone.
-    }
-    await new Promise((resolve) => setTimeout(resolve, 2));
-  }
-  return undefined;
-}
-
-/**
- * Moves a starting init into the cgroups it may be in from the start, so
- * that the migration's wait overlaps its start-up; the init joins what is
- * left (and any of these that failed) itself.
- *
- * @param cgroups The container's cgroups.
- * @param pid The init's host PID.
- */
-export async function joinEarly(cgroups: CgroupDirectory[], pid: number): Promise<void> {
-  await Promise.all(
-    cgroups.filter((cgroup) => cgroup.early).map((cgroup) =>
-      Deno.writeTextFile(join(cgroup.directory, "cgroup.procs"), String(pid)).catch(() => {})
-    ),
-  );
-}
-
-/**
- * Waits until a container's first process has become the command (or has
- * ended): before, it is the host's shell that bind-mounts denocker's
- * binary, then denocker's init, which holds the host's files and, on some
- * of its threads, the host's privileges: no process of the container may
- * exist meanwhile (`exec` is refused until then).
- */
-async function untilCommand(pid: number, init: Deno.ChildProcess): Promise<void> {
-  let ended = false;
-  init.status.then(() => ended = true);
-  const hosts = await Promise.all(
-    [Deno.execPath(), hostTool("sh", "a POSIX shell")].map((path) => Deno.stat(path)),
-  );
-  while (!ended) {
-    const exe = await Deno.stat(`/proc/${pid}/exe`).catch(() => undefined);
-    if (!exe || !hosts.some((host) => host.dev === exe.dev && host.ino === exe.ino)) return;
-    await new Promise((resolve) => setTimeout(resolve, 2));
-  }
-}
-
-/** The container's first process as the OCI runtime records it, once it has one. */
-async function runtimeProcess(directory: string, runtime: Deno.ChildProcess) {
-  let ended = false;
-  runtime.status.then(() => ended = true);
-  for (let attempt = 0; attempt < 1000 && !ended; attempt++) {
-    const text = await Deno.readTextFile(join(directory, "runtime.pid")).catch(() => "");
-    if (/^[0-9]+$/.test(text.trim())) return Number(text.trim());
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-  return undefined;
 }
 
 /** Makes the container's directory and record (under the containers lock: names are unique). */
@@ -516,11 +454,19 @@ async function registerContainer(
     imageId: plan.record.id,
     diffIds: plan.record.layers.map((layer) => layer.diffId),
     command: plan.args,
+    entrypoint: options.entrypoint ?? imageConfig.Entrypoint ?? [],
+    cmd: plan.args.slice((options.entrypoint ?? imageConfig.Entrypoint ?? []).length),
     created: new Date().toISOString(),
     state: "created",
     autoRemove: options.remove ?? false,
-    owner: await self(),
+    owner: options.detach ? undefined : await currentProcess(),
     cgroups: cgroups.map((cgroup) => cgroup.directory),
+    limits,
+    restartPolicy: options.restart,
+    labels: options.labels,
+    stopSignal: options.stopSignal,
+    stopTimeout: options.stopTimeout,
+    log: options.log,
     spec: {
       directory,
       rootfs: plan.mode,
@@ -612,24 +558,6 @@ async function copyRootfs(
   }
 }
 
-/** A container name, checked: well-formed, and no other container's (call under the lock). */
-async function freeName(containers: ContainerStore, name: string): Promise<string> {
-  if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(name)) {
-    throw new InvalidInputError(
-      `Cannot create container: invalid name "${name}"; use letters, digits, _ . -`,
-    );
-  }
-  const taken = (await containers.list()).find((other) => other.name === name);
-  if (taken) {
-    throw new InvalidInputError(
-      `Cannot create container: the name "${name}" is already in use by container ${
-        taken.id.slice(0, 12)
-      }; remove it or choose another name`,
-    );
-  }
-  return name;
-}
-
 /**
  * Makes a container's directory: root's alone (its upper directory holds
  * the container's files, setuid ones too, and its record the environment
@@ -685,77 +613,47 @@ async function overlayAvailable(): Promise<boolean> {
   return await lstatIfExists(`/lib/modules/${release.trim()}/kernel/fs/overlayfs`) !== undefined;
 }
 
-/**
- * A host shell command line that bind-mounts denocker's own binary
- * read-only onto itself in the current (new, private) mount namespace, and
- * then runs `command`, so that the init it starts runs from that mount: a
- * container that reaches the binary through `/proc/self/exe` finds a
- * read-only file system (runc copies itself to a sealed memfd for the same
- * reason; Deno is too large to copy at every start).
- *
- * @param command What to run then (the init, or what starts it).
- * @returns The command line.
- */
-export function fromReadOnlyBinary(command: string[]): string[] {
-  return [
-    hostTool("sh", "a POSIX shell"),
-    "-c",
-    `${hostTool("mount", "util-linux")} --bind -o ro "$1" "$1" && shift && exec "$@"`,
-    "sh",
-    Deno.execPath(),
-    ...command,
-  ];
-}
-
-/**
- * The command that starts a container: with denocker's init, `unshare`
- * makes the namespaces and `timeout` (without a limit) forks into the new
- * PID namespace what becomes its PID 1, passes signals on, and ends as the
- * container's first process ends, with its code or killed by the same
- * signal (`unshare --fork` cannot: it fails with a message of its own when
- * its child is killed by SIGKILL). With an OCI runtime, `unshare` makes
- * only a mount namespace for the root (and the network namespace), and
- * the runtime the rest.
- */
-function startCommand(record: ContainerRecord, specPath: string): string[] {
-  const unshare = hostTool("unshare", "util-linux");
-  const network = record.spec.network === "none" ? ["--net"] : [];
-  if (record.spec.runtime) {
-    return [
-      unshare,
-      "--mount",
-      "--propagation",
-      "private",
-      ...network,
-      "--",
-      ...initCommand("runtime", specPath),
-    ];
+/** Runs a created container with its monitor; see {@link startContainer}'s `detach`. */
+async function detached(
+  containers: ContainerStore,
+  record: ContainerRecord,
+): Promise<RunningContainer> {
+  try {
+    await startMonitor(containers, record);
+  } catch (error) {
+    const current = await containers.read(record.id);
+    if (current && current.state !== "running") await containers.remove(current).catch(() => {});
+    throw error;
   }
-  return [
-    unshare,
-    "--mount",
-    "--uts",
-    "--ipc",
-    "--pid",
-    ...network,
-    "--",
-    hostTool("timeout", "coreutils"),
-    "--foreground",
-    "0",
-    ...fromReadOnlyBinary(initCommand("run", specPath)),
-  ];
+  return {
+    id: record.id,
+    name: record.name,
+    async kill(signal) {
+      const current = await containers.read(record.id);
+      try {
+        if (current?.process && await isAlive(current.process)) {
+          Deno.kill(current.process.pid, signal);
+        }
+      } catch {
+        // Already ended.
+      }
+    },
+    exited: containers.ended(record.id).then((status) => status ?? 0),
+  };
 }
 
 /**
- * Starts an image as a container in the foreground: pulls it when it is
- * not stored (a reference), makes the container (overlay root, files,
- * cgroup with the limits and device rules), and starts its command, the
- * image's `Entrypoint` + `Cmd` unless `command` replaces the `Cmd`, with
- * the image's `Env`, `WorkingDir` and `User` unless options override them.
+ * Starts an image as a container: pulls it when it is not stored (a
+ * reference), makes the container (overlay root, files, cgroup with the
+ * limits and device rules), and starts its command, the image's
+ * `Entrypoint` + `Cmd` unless `command` replaces the `Cmd`, with the
+ * image's `Env`, `WorkingDir` and `User` unless options override them.
  * The command has docker's default capabilities, seccomp filter, masked
  * paths and devices, a session of its own, no descriptor of this process
- * but the pipes of its stdio. Linux only, as root; needs util-linux
- * `unshare` and coreutils `timeout` (or the OCI runtime asked for).
+ * but the pipes of its stdio. In the foreground this process waits for it;
+ * with `detach` a monitor of its own does (see `monitor.ts`), and it lives
+ * on after this process. Linux only, as root; needs util-linux `unshare`
+ * and coreutils `timeout` (or the OCI runtime asked for).
  *
  * Requires every permission (`--allow-all`): Deno lets only that read the
  * `/proc` and `/sys` files containers need.
@@ -791,64 +689,27 @@ export async function startContainer(
   await containers.reap();
   const found = await findOrPull(store, image, options);
   const record = await createContainer(store, containers, found, image, command, options);
+  if (options.detach) return await detached(containers, record);
   const stdio = options.stdio ?? "inherit";
-  let child: Deno.ChildProcess;
-  try {
-    const [program, ...args] = startCommand(
-      record,
-      join(containers.path(record.id), "container.json"),
-    );
-    child = new Deno.Command(program, {
-      args,
-      clearEnv: true,
-      env: hostEnvironment(),
-      ...stdioOptions(stdio),
-    }).spawn();
-  } catch (error) {
-    await containers.remove(record).catch(() => {});
-    throw error instanceof DenockerError ? error : new DenockerError(
-      `Cannot run containers: util-linux unshare could not be started (${
-        (error as Error).message
-      })`,
-      { cause: error },
-    );
-  }
   // Every container logs its output (docker's json-file), a foreground one too.
-  const log = stdio === "null" ? undefined : await ContainerLogWriter.open(
-    containers.logPath(record.id),
-  ).catch(() => undefined);
-  const relayed = relayStdio(child, stdio, log).finally(() => log?.close());
-  const pid = record.spec.runtime
-    ? await runtimeProcess(record.spec.directory, child)
-    : await firstChild(child.pid);
-  const joined = pid === undefined ? Promise.resolve() : joinEarly(record.spec.cgroups, pid);
-  // Running (and open to exec) once its first process is the command: until then it is
-  // denocker's init, which no process of the container may see at work.
-  if (pid !== undefined && !record.spec.runtime) await untilCommand(pid, child);
-  const start = pid === undefined ? undefined : await processStart(pid);
-  record.state = "running";
-  record.started = new Date().toISOString();
-  if (pid !== undefined && start !== undefined) record.process = { pid, start };
-  await containers.save(record);
-  const exited = (async () => {
-    const status = exitStatus(await child.status);
-    await relayed;
-    await joined;
-    await removeCgroup(record.cgroups);
-    if (record.autoRemove) {
-      await containers.remove(record);
-    } else {
-      await containers.save({
-        ...record,
-        state: "exited",
-        exitCode: status,
-        finished: new Date().toISOString(),
-        process: undefined,
-        owner: undefined,
-      });
-    }
+  const log = stdio === "null"
+    ? undefined
+    : await ContainerLogWriter.open(containers.logPath(record.id), record.log).catch(() =>
+      undefined
+    );
+  let ended: Promise<number>;
+  try {
+    ({ ended } = await launchContainer(containers, record, stdio, log));
+  } catch (error) {
+    await log?.close();
+    await containers.remove(record).catch(() => {});
+    throw error;
+  }
+  const exited = ended.then(async (status) => {
+    await log?.close();
+    await endContainer(containers, record, status);
     return status;
-  })();
+  });
   return {
     id: record.id,
     name: record.name,

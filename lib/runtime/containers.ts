@@ -14,7 +14,8 @@ import { InvalidInputError } from "../errors.ts";
 import { writeFileAtomic } from "../io/atomic_file.ts";
 import { lstatIfExists, readDirIfExists } from "../io/fs.ts";
 import { type InitSpec, runtimeStateDirectory } from "./init.ts";
-import { removeCgroup } from "./cgroup.ts";
+import { type Limits, removeCgroup } from "./cgroup.ts";
+import type { LogOptions } from "./container_log.ts";
 import { hostEnvironment } from "./host_tools.ts";
 import { rootLayout } from "../store/layout.ts";
 
@@ -40,33 +41,65 @@ export interface ContainerSummary {
   command: string[];
   /** When it was created (ISO time). */
   created: string;
-  /** `running`, `exited`, or `created` (not started yet). */
-  state: "created" | "running" | "exited";
+  /**
+   * `running`, `exited`, `created` (not started yet), or `restarting` (its
+   * monitor waits to start it again, `--restart`).
+   */
+  state: "created" | "running" | "restarting" | "exited";
   /** When it started (ISO time). */
   started?: string;
   /** When it ended (ISO time). */
   finished?: string;
   /** Its exit status, once ended. */
   exitCode?: number;
+  /** `--label KEY=VALUE` entries. */
+  labels?: Record<string, string>;
+}
+
+/** When a container's monitor starts its command again (`--restart`), as docker's policies. */
+export interface RestartPolicy {
+  /** `no`, `on-failure` (a status other than 0), `always`, `unless-stopped`. */
+  name: "no" | "on-failure" | "always" | "unless-stopped";
+  /** For `on-failure`: at most this many restarts (0: no limit). */
+  maximumRetryCount: number;
 }
 
 /** What is recorded of a container. */
 export interface ContainerRecord extends ContainerSummary {
+  /** The entrypoint part of its command (the image's, or `--entrypoint`). */
+  entrypoint?: string[];
+  /** The rest: the given command, or the image's Cmd. */
+  cmd?: string[];
   /** The layers it runs on (kept from garbage collection while it exists). */
   diffIds: string[];
   /** Remove it when it ends (`--rm`). */
   autoRemove: boolean;
   /** The container's first process (PID 1 inside), while running. */
   process?: ProcessRef;
-  /** The `denocker run` that waits for it. */
+  /** The `denocker run`, or the detached container's monitor, that waits for it. */
   owner?: ProcessRef;
-  /** Its cgroup directories. */
+  /** Its cgroup directories (none while it is not running). */
   cgroups: string[];
+  /** Its limits, kept to make its cgroups again when it is started again. */
+  limits?: Limits;
+  /** When its monitor starts it again. */
+  restartPolicy?: RestartPolicy;
+  /** How often its monitor started it again. */
+  restartCount?: number;
+  /** The signal `stop` sends first (SIGTERM by default). */
+  stopSignal?: string;
+  /** Seconds `stop` waits before SIGKILL (10 by default). */
+  stopTimeout?: number;
+  /** Its log's rotation. */
+  log?: LogOptions;
+  /** Why its last start failed, when it did. */
+  error?: string;
   /** What the init reads. */
   spec: InitSpec;
 }
 
-const SIGNAL_NUMBERS: Record<string, number> = {
+/** Signal numbers by name (Linux, x86-64 and arm64 alike). */
+export const SIGNAL_NUMBERS: Record<string, number> = {
   SIGHUP: 1,
   SIGINT: 2,
   SIGQUIT: 3,
@@ -82,7 +115,48 @@ const SIGNAL_NUMBERS: Record<string, number> = {
   SIGPIPE: 13,
   SIGALRM: 14,
   SIGTERM: 15,
+  SIGSTKFLT: 16,
+  SIGCHLD: 17,
+  SIGCONT: 18,
+  SIGSTOP: 19,
+  SIGTSTP: 20,
+  SIGTTIN: 21,
+  SIGTTOU: 22,
+  SIGURG: 23,
+  SIGXCPU: 24,
+  SIGXFSZ: 25,
+  SIGVTALRM: 26,
+  SIGPROF: 27,
+  SIGWINCH: 28,
+  SIGIO: 29,
+  SIGPWR: 30,
+  SIGSYS: 31,
 };
+
+/**
+ * A signal as docker takes it: a name with or without `SIG`, any case, or
+ * a number.
+ *
+ * @param text What the user typed.
+ * @returns Its name, as Deno names signals.
+ * @throws {InvalidInputError} When it is none.
+ */
+export function parseSignal(text: string): Deno.Signal {
+  const upper = text.trim().toUpperCase();
+  if (/^[0-9]+$/.test(upper)) {
+    const name = Object.keys(SIGNAL_NUMBERS).find((key) => SIGNAL_NUMBERS[key] === Number(upper));
+    if (name) return name as Deno.Signal;
+  } else {
+    const name = upper.startsWith("SIG") ? upper : `SIG${upper}`;
+    if (name in SIGNAL_NUMBERS) return name as Deno.Signal;
+  }
+  throw new InvalidInputError(`Invalid signal: ${text}`);
+}
+
+/** A stop was asked for: the monitor does not restart the container (`containers/<id>/stopped`). */
+export function stopMarkerPath(directory: string): string {
+  return join(directory, "stopped");
+}
 
 /** The exit status docker reports for a process: its code, or 128 + the signal's number. */
 export function exitStatus(status: Deno.CommandStatus): number {
@@ -109,6 +183,11 @@ export async function processStart(pid: number): Promise<string | undefined> {
   }
 }
 
+/** This process, as a container record names its owner. */
+export async function currentProcess(): Promise<ProcessRef> {
+  return { pid: Deno.pid, start: (await processStart(Deno.pid)) ?? "" };
+}
+
 /** Whether a recorded process is still the one that runs. */
 export async function isAlive(process: ProcessRef | undefined): Promise<boolean> {
   return process !== undefined && await processStart(process.pid) === process.start;
@@ -118,7 +197,7 @@ export async function isAlive(process: ProcessRef | undefined): Promise<boolean>
  * Has the OCI runtime that ran a container forget it (its state and
  * cgroup), when one did; nothing is left to forget after a clean end.
  */
-async function releaseRuntime(record: ContainerRecord): Promise<void> {
+export async function releaseRuntime(record: ContainerRecord): Promise<void> {
   const runtime = record.spec.runtime;
   if (!runtime) return;
   const state = runtimeStateDirectory(record.spec.directory);
@@ -132,8 +211,28 @@ async function releaseRuntime(record: ContainerRecord): Promise<void> {
   }).output().catch(() => {});
 }
 
+/** A container name, checked: well-formed, and no other container's (call under the lock). */
+export async function freeName(containers: ContainerStore, name: string): Promise<string> {
+  if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(name)) {
+    throw new InvalidInputError(
+      `Cannot name the container: invalid name "${name}"; use letters, digits, _ . -`,
+    );
+  }
+  const taken = (await containers.list()).find((other) => other.name === name);
+  if (taken) {
+    throw new InvalidInputError(
+      `Cannot name the container: the name "${name}" is already in use by container ${
+        taken.id.slice(0, 12)
+      }; remove it or choose another name`,
+    );
+  }
+  return name;
+}
+
 /** The containers of a store root. */
 export class ContainerStore {
+  /** The store root. */
+  readonly root: string;
   /** `<root>/containers`. */
   readonly directory: string;
   /** The lock under which containers are named (names are unique). */
@@ -148,6 +247,7 @@ export class ContainerStore {
    */
   constructor(root: string) {
     const layout = rootLayout(root);
+    this.root = root;
     this.directory = layout.containers;
     this.lockPath = layout.containersLock;
     this.#tempDirectory = layout.tmp;
@@ -196,6 +296,17 @@ export class ContainerStore {
       new TextEncoder().encode(JSON.stringify(record, null, 2)),
       { tempDirectory: this.#tempDirectory, mode: 0o600 },
     );
+  }
+
+  /**
+   * Saves the state a container's owner keeps (its process, state, times)
+   * over its current record: what other commands change meanwhile (its
+   * name) is kept. `record` gets those fields too.
+   */
+  async saveState(record: ContainerRecord): Promise<void> {
+    const current = await this.read(record.id);
+    if (current) record.name = current.name;
+    await this.save(record);
   }
 
   /**
@@ -278,5 +389,25 @@ export class ContainerStore {
       });
     }
     return cleaned;
+  }
+
+  /**
+   * Waits until a container has ended (or was removed, with `--rm`): its
+   * record says `exited`. A container whose owner died is cleaned up (and
+   * so ends) meanwhile.
+   *
+   * @param id The container's ID.
+   * @param signal Stops the wait.
+   * @returns Its exit status; undefined when it was removed.
+   */
+  async ended(id: string, signal?: AbortSignal): Promise<number | undefined> {
+    for (let polls = 1;; polls++) {
+      const current = await this.read(id);
+      if (current === undefined) return undefined;
+      if (current.state === "exited") return current.exitCode ?? 0;
+      signal?.throwIfAborted();
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      if (polls % 20 === 0) await this.reap();
+    }
   }
 }

@@ -11,8 +11,11 @@
 
 import type { ContainerLogWriter } from "./container_log.ts";
 
-/** Where a container's streams go: relayed to this process's, or nowhere. */
-export type StdioMode = "inherit" | "null";
+/**
+ * Where a container's streams go: relayed to this process's, nowhere, or
+ * (a detached container's) only to its log, with an empty stdin.
+ */
+export type StdioMode = "inherit" | "null" | "log";
 
 /** The `Deno.Command` stdio options for a mode. */
 export function stdioOptions(mode: StdioMode): {
@@ -21,6 +24,7 @@ export function stdioOptions(mode: StdioMode): {
   stderr: "piped" | "null";
 } {
   if (mode === "null") return { stdin: "null", stdout: "null", stderr: "null" };
+  if (mode === "log") return { stdin: "null", stdout: "piped", stderr: "piped" };
   return { stdin: Deno.stdin.isTerminal() ? "null" : "piped", stdout: "piped", stderr: "piped" };
 }
 
@@ -30,13 +34,13 @@ export function stdioOptions(mode: StdioMode): {
  */
 async function copy(
   from: ReadableStream<Uint8Array>,
-  to: { write(p: Uint8Array): Promise<number> },
+  to: { write(p: Uint8Array): Promise<number> } | undefined,
   log: ((chunk: Uint8Array) => Promise<void>) | undefined,
 ): Promise<void> {
   try {
     for await (const chunk of from) {
       await log?.(chunk);
-      for (let offset = 0; offset < chunk.byteLength;) {
+      for (let offset = 0; to && offset < chunk.byteLength;) {
         offset += await to.write(chunk.subarray(offset));
       }
     }
@@ -76,9 +80,18 @@ export function relayStdio(
   log?: ContainerLogWriter,
 ): Promise<void> {
   if (mode === "null") return Promise.resolve();
-  if (!Deno.stdin.isTerminal()) feed(child.stdin);
+  if (mode === "inherit" && !Deno.stdin.isTerminal()) feed(child.stdin);
+  const relayed = mode === "inherit";
   return Promise.all([
-    copy(child.stdout, Deno.stdout, log && ((chunk) => log.write("stdout", chunk))),
-    copy(child.stderr, Deno.stderr, log && ((chunk) => log.write("stderr", chunk))),
+    copy(
+      child.stdout,
+      relayed ? Deno.stdout : undefined,
+      log && ((chunk) => log.write("stdout", chunk)),
+    ),
+    copy(
+      child.stderr,
+      relayed ? Deno.stderr : undefined,
+      log && ((chunk) => log.write("stderr", chunk)),
+    ),
   ]).then(() => {});
 }

@@ -1,0 +1,41 @@
+/**
+ * `denocker start [OPTIONS] CONTAINER...`: start ended or created
+ * containers again, detached (`-a`: print one's output until it ends).
+ *
+ * @module
+ */
+
+import { atLeastOne, type Command, forEachName, UsageError } from "../command.ts";
+import { writeEntries } from "./logs.ts";
+import { containerLogs, startStoppedContainer, waitContainer } from "../../mod.ts";
+
+export const command: Command = {
+  usage: "start [OPTIONS] CONTAINER [CONTAINER...]",
+  summary: "Start ended containers again (detached; -a: print the output until it ends)",
+  options: {
+    attach: {
+      type: "boolean",
+      short: "a",
+      help: "Print the container's stdout and stderr until it ends; exit with its status",
+    },
+  },
+  examples: ["denocker start web", "denocker start -a job"],
+  arguments: atLeastOne,
+  async run({ values, positionals, root, signal }) {
+    if (!values.attach) {
+      return await forEachName(
+        positionals,
+        (name) => startStoppedContainer(name, { root: root() }),
+      );
+    }
+    if (positionals.length > 1) {
+      throw new UsageError("you cannot start and attach multiple containers at once", "start");
+    }
+    const since = new Date();
+    await startStoppedContainer(positionals[0], { root: root() });
+    await writeEntries(
+      containerLogs(positionals[0], { root: root(), since, follow: true, signal }),
+    );
+    return await waitContainer(positionals[0], { root: root(), signal });
+  },
+};

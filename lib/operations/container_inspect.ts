@@ -1,0 +1,171 @@
+/**
+ * A container as `docker inspect` shows it: the same keys and shapes, for
+ * scripts that read them (`{{.State.Status}}`, `{{json .Config}}`).
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import type { StoreOptions } from "../store/store.ts";
+import { DEFAULT_LOG_MAX_FILES, DEFAULT_LOG_MAX_SIZE } from "../runtime/container_log.ts";
+import { type ContainerRecord, isAlive } from "../runtime/containers.ts";
+import { findContainer } from "./_container_lookup.ts";
+
+/** Go's zero time, which docker shows for a time that has not come. */
+const ZERO_TIME = "0001-01-01T00:00:00Z";
+
+/** A container in `docker inspect`'s shape (the keys denocker has). */
+export interface ContainerInspect {
+  Id: string;
+  Created: string;
+  Path: string;
+  Args: string[];
+  State: {
+    Status: "created" | "running" | "restarting" | "exited";
+    Running: boolean;
+    Paused: boolean;
+    Restarting: boolean;
+    OOMKilled: boolean;
+    Dead: boolean;
+    Pid: number;
+    ExitCode: number;
+    Error: string;
+    StartedAt: string;
+    FinishedAt: string;
+  };
+  Image: string;
+  ResolvConfPath: string;
+  HostnamePath: string;
+  HostsPath: string;
+  LogPath: string;
+  Name: string;
+  RestartCount: number;
+  Driver: string;
+  Platform: string;
+  HostConfig: {
+    Binds: string[] | null;
+    LogConfig: { Type: "json-file"; Config: Record<string, string> };
+    NetworkMode: string;
+    RestartPolicy: { Name: string; MaximumRetryCount: number };
+    AutoRemove: boolean;
+    CapAdd: string[] | null;
+    Privileged: boolean;
+    ReadonlyRootfs: boolean;
+    Runtime: string;
+    Memory: number;
+    NanoCpus: number;
+    PidsLimit: number | null;
+  };
+  Mounts: unknown[];
+  Config: {
+    Hostname: string;
+    User: string;
+    Env: string[];
+    Cmd: string[] | null;
+    Image: string;
+    WorkingDir: string;
+    Entrypoint: string[] | null;
+    Labels: Record<string, string>;
+    StopSignal?: string;
+    StopTimeout?: number;
+  };
+}
+
+/** A record's inspect document; `alive` says whether its first process still runs. */
+export function containerDocument(
+  record: ContainerRecord,
+  logPath: string,
+  alive: boolean,
+): ContainerInspect {
+  const running = record.state === "running" && alive;
+  const directory = record.spec.directory;
+  const limits = record.limits ?? {};
+  return {
+    Id: record.id,
+    Created: record.created,
+    Path: record.command[0] ?? "",
+    Args: record.command.slice(1),
+    State: {
+      Status: record.state === "running" && !alive ? "exited" : record.state,
+      Running: running,
+      Paused: false,
+      Restarting: record.state === "restarting",
+      OOMKilled: false,
+      Dead: false,
+      Pid: running ? record.process?.pid ?? 0 : 0,
+      ExitCode: record.exitCode ?? 0,
+      Error: record.error ?? "",
+      StartedAt: record.started ?? ZERO_TIME,
+      FinishedAt: running ? ZERO_TIME : record.finished ?? ZERO_TIME,
+    },
+    Image: record.imageId,
+    ResolvConfPath: join(directory, "resolv.conf"),
+    HostnamePath: join(directory, "hostname"),
+    HostsPath: join(directory, "hosts"),
+    LogPath: logPath,
+    Name: `/${record.name}`,
+    RestartCount: record.restartCount ?? 0,
+    Driver: record.spec.rootfs === "copy" ? "copy" : "overlay2",
+    Platform: "linux",
+    HostConfig: {
+      Binds: null,
+      LogConfig: {
+        Type: "json-file",
+        Config: {
+          "max-size": String(record.log?.maxSize ?? DEFAULT_LOG_MAX_SIZE),
+          "max-file": String(record.log?.maxFiles ?? DEFAULT_LOG_MAX_FILES),
+        },
+      },
+      NetworkMode: record.spec.network,
+      RestartPolicy: {
+        Name: record.restartPolicy?.name ?? "no",
+        MaximumRetryCount: record.restartPolicy?.maximumRetryCount ?? 0,
+      },
+      AutoRemove: record.autoRemove,
+      CapAdd: null,
+      Privileged: record.spec.security.privileged,
+      ReadonlyRootfs: record.spec.readOnly,
+      Runtime: record.spec.runtime ?? "denocker",
+      Memory: limits.memory ?? 0,
+      NanoCpus: Math.round((limits.cpus ?? 0) * 1e9),
+      PidsLimit: limits.pids ?? null,
+    },
+    Mounts: [],
+    Config: {
+      Hostname: record.spec.hostname,
+      User: record.spec.user,
+      Env: record.spec.env,
+      Cmd: record.cmd ?? null,
+      Image: record.image,
+      WorkingDir: record.spec.cwd,
+      Entrypoint: record.entrypoint?.length ? record.entrypoint : null,
+      Labels: record.labels ?? {},
+      ...(record.stopSignal ? { StopSignal: record.stopSignal } : {}),
+      ...(record.stopTimeout !== undefined ? { StopTimeout: record.stopTimeout } : {}),
+    },
+  };
+}
+
+/**
+ * A container as `docker inspect` shows it.
+ *
+ * Requires every permission (`--allow-all`), as containers do.
+ *
+ * @example
+ * ```ts
+ * import { inspectContainer } from "@denocker/denocker";
+ * const info = await inspectContainer("web", { root: "/var/lib/denocker" });
+ * console.log(info.State.Status, info.State.Pid);
+ * ```
+ *
+ * @param name A container's name or ID (prefix).
+ * @param options The store.
+ * @returns Its document.
+ */
+export async function inspectContainer(
+  name: string,
+  options: StoreOptions = {},
+): Promise<ContainerInspect> {
+  const { containers, record } = await findContainer(name, options);
+  return containerDocument(record, containers.logPath(record.id), await isAlive(record.process));
+}
