@@ -16,57 +16,107 @@ const ZERO_TIME = "0001-01-01T00:00:00Z";
 
 /** A container in `docker inspect`'s shape (the keys denocker has). */
 export interface ContainerInspect {
+  /** docker's `Id`. */
   Id: string;
+  /** docker's `Created`. */
   Created: string;
+  /** docker's `Path`. */
   Path: string;
+  /** docker's `Args`. */
   Args: string[];
+  /** docker's `State`. */
   State: {
+    /** docker's `State.Status`. */
     Status: "created" | "running" | "restarting" | "exited";
+    /** docker's `State.Running`. */
     Running: boolean;
+    /** docker's `State.Paused`. */
     Paused: boolean;
+    /** docker's `State.Restarting`. */
     Restarting: boolean;
+    /** docker's `State.OOMKilled`. */
     OOMKilled: boolean;
+    /** docker's `State.Dead`. */
     Dead: boolean;
+    /** docker's `State.Pid`. */
     Pid: number;
+    /** docker's `State.ExitCode`. */
     ExitCode: number;
+    /** docker's `State.Error`. */
     Error: string;
+    /** docker's `State.StartedAt`. */
     StartedAt: string;
+    /** docker's `State.FinishedAt`. */
     FinishedAt: string;
   };
+  /** docker's `Image`. */
   Image: string;
+  /** docker's `ResolvConfPath`. */
   ResolvConfPath: string;
+  /** docker's `HostnamePath`. */
   HostnamePath: string;
+  /** docker's `HostsPath`. */
   HostsPath: string;
+  /** docker's `LogPath`. */
   LogPath: string;
+  /** docker's `Name`. */
   Name: string;
+  /** docker's `RestartCount`. */
   RestartCount: number;
+  /** docker's `Driver`. */
   Driver: string;
+  /** docker's `Platform`. */
   Platform: string;
+  /** docker's `HostConfig`. */
   HostConfig: {
+    /** docker's `HostConfig.Binds`. */
     Binds: string[] | null;
+    /** docker's `HostConfig.LogConfig`. */
     LogConfig: { Type: "json-file"; Config: Record<string, string> };
+    /** docker's `HostConfig.NetworkMode`. */
     NetworkMode: string;
+    /** docker's `HostConfig.RestartPolicy`. */
     RestartPolicy: { Name: string; MaximumRetryCount: number };
+    /** docker's `HostConfig.AutoRemove`. */
     AutoRemove: boolean;
+    /** docker's `HostConfig.CapAdd`. */
     CapAdd: string[] | null;
+    /** docker's `HostConfig.Privileged`. */
     Privileged: boolean;
+    /** docker's `HostConfig.ReadonlyRootfs`. */
     ReadonlyRootfs: boolean;
+    /** docker's `HostConfig.Runtime`. */
     Runtime: string;
+    /** docker's `HostConfig.Memory`. */
     Memory: number;
+    /** docker's `HostConfig.NanoCpus`. */
     NanoCpus: number;
+    /** docker's `HostConfig.PidsLimit`. */
     PidsLimit: number | null;
   };
+  /** docker's `Mounts`. */
   Mounts: unknown[];
+  /** docker's `Config`. */
   Config: {
+    /** docker's `Config.Hostname`. */
     Hostname: string;
+    /** docker's `Config.User`. */
     User: string;
+    /** docker's `Config.Env`. */
     Env: string[];
+    /** docker's `Config.Cmd`. */
     Cmd: string[] | null;
+    /** docker's `Config.Image`. */
     Image: string;
+    /** docker's `Config.WorkingDir`. */
     WorkingDir: string;
+    /** docker's `Config.Entrypoint`. */
     Entrypoint: string[] | null;
+    /** docker's `Config.Labels`. */
     Labels: Record<string, string>;
+    /** docker's `Config.StopSignal`. */
     StopSignal?: string;
+    /** docker's `Config.StopTimeout`. */
     StopTimeout?: number;
   };
 }
