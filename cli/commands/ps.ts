@@ -12,7 +12,7 @@ import { type ContainerSummary, listContainers } from "../../mod.ts";
 
 /** The fields `--format` reads, docker's names; `{{.ID}}` and the rest. */
 function fields(row: ContainerSummary, noTrunc: boolean): Record<string, string> {
-  const text = row.command.join(" ");
+  const text = row.command.map(shellQuote).join(" ");
   const command = noTrunc || text.length <= 20 ? text : `${text.slice(0, 19)}…`;
   const created = new Date(row.created);
   return {
@@ -29,6 +29,12 @@ function fields(row: ContainerSummary, noTrunc: boolean): Record<string, string>
     Mounts: "",
     Networks: "",
   };
+}
+
+/** An argument as a shell would need it, as docker's ps shows commands: `'echo hi'`. */
+function shellQuote(arg: string): string {
+  if (arg !== "" && /^[A-Za-z0-9_\-./=:,@%+]+$/.test(arg)) return arg;
+  return `'${arg.replaceAll("'", `'"'"'`)}'`;
 }
 
 function status(row: ContainerSummary): string {

@@ -65,6 +65,19 @@ class LogCursor {
   }
 }
 
+/**
+ * The rotated files newer than the one with inode `ino`, oldest first:
+ * `log.1` is the newest, so those before `ino`'s number.
+ */
+async function rotatedAfter(path: string, ino: number | null): Promise<string[]> {
+  const newer: string[] = [];
+  for (let n = 1;; n++) {
+    const info = await Deno.stat(`${path}.${n}`).catch(() => undefined);
+    if (!info || info.ino === ino) return newer;
+    newer.unshift(`${path}.${n}`);
+  }
+}
+
 /** Whether a container has ended for good (or is gone). */
 async function ended(containers: ContainerStore, id: string): Promise<boolean> {
   const record = await containers.read(id);
@@ -89,8 +102,14 @@ async function* follow(
       if (cursor) yield* await cursor.read();
       const info = await Deno.stat(path).catch(() => undefined);
       if (info && info.ino !== cursor?.ino) {
-        // Rotated (or made): the old file's rest was read above; the new one from its start.
-        if (cursor) yield* await cursor.read();
+        // Rotated (or made): the old file's rest was read above, then each file rotated after
+        // it (when it rotated more than once since the last look), then the new one.
+        if (cursor) {
+          yield* await cursor.read();
+          for (const file of await rotatedAfter(path, cursor.ino)) {
+            yield* parseLogLines(await Deno.readTextFile(file).catch(() => ""));
+          }
+        }
         cursor?.close();
         cursor = await LogCursor.open(path);
         continue;

@@ -222,6 +222,7 @@ export async function launchContainer(
   const start = pid === undefined ? undefined : await processStart(pid);
   record.state = "running";
   record.started = new Date().toISOString();
+  record.exitCode = undefined;
   record.process = pid !== undefined && start !== undefined ? { pid, start } : undefined;
   // Not seen as the command: the first process is gone (the init failed, or the command was
   // that quick); the status tells which.

@@ -1,0 +1,351 @@
+/**
+ * Containers that live on their own: `run -d` and its monitor (survives
+ * the caller's terminal and the caller), `logs -f` across rotation,
+ * `wait`, `--restart` policies, `kill`, `start`, `restart`, `rename`,
+ * `ps`/`inspect` formats, `container prune`; and the same cases through a
+ * real Docker daemon, whose output is the reference.
+ */
+
+import { join } from "node:path";
+import { assert, assertEquals, assertMatch } from "./_assert.ts";
+import { tempDir } from "./_fake_registry.ts";
+import { integrationTest, OciLayout, run } from "./_real_registry.ts";
+import { craftTar } from "./_tar.ts";
+import { busyboxImage, containerTest, loadImage, runAll } from "./_containers.ts";
+import { startDocker } from "./_docker.ts";
+
+const CLI = new URL("../cli.ts", import.meta.url).pathname;
+
+/** Polls `check` until it is true (up to `ms`); whether it became true. */
+async function until(check: () => Promise<boolean>, ms = 10_000): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (await check()) return true;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return await check();
+}
+
+/** The store's CLI, as root runs it; its stdout when it succeeds, else it throws. */
+function storeCli(root: string) {
+  const cli = async (...args: string[]) => {
+    const result = await runAll(["--root", root, ...args]);
+    if (result.code !== 0) {
+      throw new Error(`denocker ${args.join(" ")} failed (${result.code}): ${result.stderr}`);
+    }
+    return result.stdout;
+  };
+  const status = async (name: string) =>
+    (await cli("inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", name)).trim();
+  return { cli, status };
+}
+
+/** Whether a host process is alive. */
+function alive(pid: number): boolean {
+  try {
+    Deno.kill(pid, "SIGCONT");
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+containerTest("detached containers live on their own, as docker's do", async (t) => {
+  await using layout = await OciLayout.create();
+  await using dir = await tempDir();
+  const root = join(dir.path, "store");
+  // Two layers: busybox, and one over it with a file the container changes.
+  const upper = await craftTar([
+    { name: "data/", type: "directory" },
+    { name: "data/state", body: "image\n" },
+  ]);
+  const upperPath = join(layout.dir, "data.tar");
+  await Deno.writeFile(upperPath, upper);
+  await busyboxImage(layout, "busybox", [upperPath]);
+  await loadImage(layout, "busybox", root, "busybox:latest");
+  const { cli, status } = storeCli(root);
+  try {
+    await t.step("run -d survives its terminal's hang-up and the caller's SIGKILL", async () => {
+      // The caller runs in a terminal of its own (util-linux script makes the pty), starts the
+      // container, and waits; then the terminal goes (script is killed: SIGHUP to its session).
+      const caller = new Deno.Command("script", {
+        args: [
+          "-qfec",
+          `${Deno.execPath()} run -A ${CLI} --root ${root} run -d --name web busybox sh -c ` +
+          `'while true; do echo tick; sleep 0.1; done' && exec sleep 60.25`,
+          "/dev/null",
+        ],
+        stdin: "piped",
+        stdout: "piped",
+        stderr: "null",
+      }).spawn();
+      const output = caller.stdout.pipeThrough(new TextDecoderStream()).getReader();
+      let printed = "";
+      while (!/[0-9a-f]{64}/.test(printed)) {
+        const { value, done } = await output.read();
+        if (done) break;
+        printed += value;
+      }
+      assertMatch(printed, /[0-9a-f]{64}/);
+      const pid = Number((await cli("inspect", "-f", "{{.State.Pid}}", "web")).trim());
+      const waiting = Number(
+        (await run("pgrep", ["-f", "^sleep 60.25$"])).trim().split("\n")[0],
+      );
+      assert(waiting > 0 && pid > 0);
+      caller.kill("SIGKILL");
+      await caller.status;
+      output.cancel().catch(() => {});
+      // The hang-up reached the caller's session (its shell's sleep is gone), not the container.
+      assert(await until(async () => !alive(waiting)), "the terminal's session got no hang-up");
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      assertEquals(await status("web"), "running 0");
+      assert(alive(pid));
+      const before = (await cli("logs", "web")).split("\n").length;
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      assert((await cli("logs", "web")).split("\n").length > before, "the log stopped");
+    });
+
+    await t.step("kill -s, kill, start, restart and rename, as docker has them", async () => {
+      await cli("kill", "-s", "TERM", "web");
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      // A PID 1 without a handler ignores SIGTERM, in docker too.
+      assertEquals(await status("web"), "running 0");
+      assertEquals((await cli("kill", "web")).trim(), "web");
+      assertEquals(await status("web"), "exited 137");
+      const killedAgain = await runAll(["--root", root, "kill", "web"]);
+      assertEquals(killedAgain.code, 1);
+      assertMatch(killedAgain.stderr, /is not running/);
+      await cli("start", "web");
+      assertEquals(await status("web"), "running 0");
+      const started = (await cli("inspect", "-f", "{{.State.StartedAt}}", "web")).trim();
+      await cli("restart", "-t", "0", "web");
+      assertEquals(await status("web"), "running 0");
+      assert((await cli("inspect", "-f", "{{.State.StartedAt}}", "web")).trim() > started);
+      await cli("rename", "web", "site");
+      assertEquals(
+        (await cli("container", "ls", "--filter", "name=sit", "--format", "{{.Names}} {{.State}}"))
+          .trim(),
+        "site running",
+      );
+      assertEquals((await cli("stop", "-t", "0", "site")).trim(), "site");
+      assertEquals(await status("site"), "exited 137");
+    });
+
+    await t.step("a started container keeps its files; writes stay in its layer", async () => {
+      await cli(
+        "run",
+        "-d",
+        "--name",
+        "keeper",
+        "busybox",
+        "sh",
+        "-c",
+        "cat /data/state; echo run >> /data/state",
+      );
+      assertEquals(await cli("wait", "keeper"), "0\n");
+      await cli("start", "-a", "keeper");
+      assertEquals(await cli("logs", "keeper"), "image\nimage\nrun\n");
+      const fresh = await runAll(["--root", root, "run", "--rm", "busybox", "cat", "/data/state"]);
+      assertEquals(fresh.stdout, "image\n");
+    });
+
+    await t.step(
+      "logs -f sees each line as written, across rotation, and ends with it",
+      async () => {
+        await cli(
+          "run",
+          "-d",
+          "--name",
+          "counter",
+          "--log-opt",
+          "max-size=1k",
+          "--log-opt",
+          "max-file=3",
+          "busybox",
+          "sh",
+          "-c",
+          "sleep 0.5; i=0; while [ $i -lt 200 ]; do echo line $i; i=$((i+1)); " +
+            "[ $((i % 4)) = 0 ] && sleep 0.02; done; echo done >&2",
+        );
+        const followed = await runAll(["--root", root, "logs", "-f", "counter"]);
+        assertEquals(followed.code, 0);
+        const expected = Array.from({ length: 200 }, (_, i) => `line ${i}`).join("\n");
+        assertEquals(followed.stdout, `${expected}\n`);
+        assertEquals(followed.stderr, "done\n");
+        // Rotated: only the newest files are kept, so a later logs has only the end.
+        const id = (await cli("inspect", "-f", "{{.Id}}", "counter")).trim();
+        const log = join(root, "containers", id, `${id}-json.log`);
+        assert((await Deno.stat(`${log}.2`)).size > 0);
+        const kept = (await cli("logs", "counter")).split("\n").filter(Boolean);
+        assert(kept.length < 200 && kept.at(-1) === "line 199", `kept ${kept.length} lines`);
+        // The last two lines: one of each stream.
+        const tail = await runAll(["--root", root, "logs", "--tail", "2", "counter"]);
+        assertEquals([tail.stdout, tail.stderr], ["line 199\n", "done\n"]);
+      },
+    );
+
+    await t.step("wait prints the exit status; inspect -f reads the state", async () => {
+      await cli(
+        "run",
+        "-d",
+        "--name",
+        "three",
+        "-l",
+        "team=core",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 0.3; exit 3",
+      );
+      assertEquals(await cli("wait", "three"), "3\n");
+      assertEquals(
+        (await cli(
+          "inspect",
+          "-f",
+          "{{.State.Status}} {{.State.ExitCode}} {{.Name}} {{json .Config.Labels}} {{.Config.Labels.team}}",
+          "three",
+        )).trim(),
+        'exited 3 /three {"team":"core"} core',
+      );
+      assertEquals(
+        (await cli("ps", "-a", "--filter", "label=team=core", "--format", "{{.Names}}")).trim(),
+        "three",
+      );
+    });
+
+    await t.step("--restart: on-failure:N retries N times, always until stopped", async () => {
+      await cli(
+        "run",
+        "-d",
+        "--name",
+        "flaky",
+        "--restart",
+        "on-failure:2",
+        "busybox",
+        "sh",
+        "-c",
+        "echo run; exit 1",
+      );
+      assert(await until(async () => (await status("flaky")) === "exited 1"));
+      assertEquals(await cli("logs", "flaky"), "run\nrun\nrun\n");
+      assertEquals((await cli("inspect", "-f", "{{.RestartCount}}", "flaky")).trim(), "2");
+      await cli(
+        "run",
+        "-d",
+        "--name",
+        "always",
+        "--restart",
+        "always",
+        "busybox",
+        "sh",
+        "-c",
+        "echo up; sleep 0.1",
+      );
+      assert(
+        await until(async () =>
+          Number((await cli("inspect", "-f", "{{.RestartCount}}", "always")).trim()) >= 2
+        ),
+      );
+      await cli("stop", "always");
+      assertEquals(await status("always"), "exited 0");
+      const count = (await cli("inspect", "-f", "{{.RestartCount}}", "always")).trim();
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      // Stopped by the user: never started again.
+      assertEquals(await status("always"), "exited 0");
+      assertEquals((await cli("inspect", "-f", "{{.RestartCount}}", "always")).trim(), count);
+      const refused = await runAll([
+        "--root",
+        root,
+        "run",
+        "--rm",
+        "-d",
+        "--restart",
+        "always",
+        "busybox",
+        "true",
+      ]);
+      assertEquals(refused.code, 125);
+      assertMatch(refused.stderr, /conflicting options: --restart and --rm/);
+    });
+
+    await t.step("run -d of a missing command fails as docker's does", async () => {
+      const missing = await runAll(["--root", root, "run", "-d", "busybox", "nosuch"]);
+      assertEquals(missing.code, 127);
+      assertMatch(missing.stderr, /exec: "nosuch": executable file not found in \$PATH/);
+      const relative = await runAll(["--root", root, "run", "-w", "tmp", "busybox", "pwd"]);
+      assertEquals(relative.code, 125);
+      assertMatch(relative.stderr, /needs to be an absolute path/);
+    });
+
+    await t.step("container prune removes the ended ones", async () => {
+      await cli("run", "-d", "--name", "stays", "busybox", "sleep", "30");
+      const pruned = await cli("container", "prune", "-f");
+      assertMatch(pruned, /Deleted Containers:\n/);
+      assertMatch(pruned, /Total reclaimed space: /);
+      assertEquals((await cli("ps", "-a", "--format", "{{.Names}}")).trim(), "stays");
+    });
+  } finally {
+    const ids = (await runAll(["--root", root, "ps", "-aq"])).stdout.split("\n").filter(Boolean);
+    if (ids.length > 0) await runAll(["--root", root, "rm", "-f", ...ids]);
+  }
+});
+
+integrationTest(
+  "a detached container's inspect, ps and logs read as docker's",
+  ["dockerd", "docker", "umoci", "skopeo", "unshare", "runc"],
+  async () => {
+    await using layout = await OciLayout.create();
+    await using dir = await tempDir();
+    const root = join(dir.path, "store");
+    await busyboxImage(layout, "busybox");
+    await loadImage(layout, "busybox", root, "busybox:latest");
+    await using daemon = await startDocker();
+    await daemon.docker("load", "-i", join(layout.dir, "busybox.tar"));
+    const { cli } = storeCli(root);
+    const command = ["busybox:latest", "sh", "-c", "echo run; echo oops >&2; exit 1"];
+    await daemon.docker(
+      "run",
+      "-d",
+      "--network",
+      "none",
+      "--name",
+      "flaky",
+      "--restart",
+      "on-failure:2",
+      "-l",
+      "a=b",
+      ...command,
+    );
+    await cli("run", "-d", "--name", "flaky", "--restart", "on-failure:2", "-l", "a=b", ...command);
+    const format = [
+      "{{.State.Status}} {{.State.ExitCode}} {{.State.Running}} {{.State.Pid}}",
+      "{{.RestartCount}} {{.HostConfig.RestartPolicy.Name}}",
+      "{{.HostConfig.RestartPolicy.MaximumRetryCount}} {{.Name}} {{.Path}} {{json .Args}}",
+      "{{json .Config.Cmd}} {{json .Config.Entrypoint}} {{.Config.Image}} {{.Image}}",
+      "{{json .Config.Labels}} {{.HostConfig.AutoRemove}}",
+    ].join(" ");
+    const inspect = {
+      docker: () => daemon.docker("inspect", "-f", format, "flaky"),
+      ours: () => cli("inspect", "-f", format, "flaky"),
+    };
+    assert(await until(async () => (await inspect.docker()).startsWith("exited 1 false 0 2 ")));
+    assert(await until(async () => (await inspect.ours()).startsWith("exited 1 false 0 2 ")));
+    assertEquals(await inspect.ours(), await inspect.docker());
+    const psFormat = "{{.Names}}|{{.State}}|{{.Command}}|{{.Image}}|{{.Labels}}";
+    assertEquals(
+      await cli("ps", "-a", "--format", psFormat),
+      await daemon.docker("ps", "-a", "--format", psFormat),
+    );
+    // stdout and stderr kept apart, three runs of each.
+    const ours = await runAll(["--root", root, "logs", "flaky"]);
+    const theirs = await new Deno.Command("docker", {
+      args: ["-H", `unix://${daemon.socket}`, "logs", "flaky"],
+    }).output();
+    assertEquals(ours.stdout, new TextDecoder().decode(theirs.stdout));
+    assertEquals(ours.stderr, new TextDecoder().decode(theirs.stderr));
+    assertEquals(ours.stdout, "run\nrun\nrun\n");
+    await daemon.docker("rm", "-f", "flaky");
+    await cli("rm", "-f", "flaky");
+  },
+  { root: true },
+);
