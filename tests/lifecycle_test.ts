@@ -96,7 +96,10 @@ containerTest("detached containers live on their own, as docker's do", async (t)
       await caller.status;
       output.cancel().catch(() => {});
       // The hang-up reached the caller's session (its shell's sleep is gone), not the container.
-      assert(await until(async () => !alive(waiting)), "the terminal's session got no hang-up");
+      assert(
+        await until(() => Promise.resolve(!alive(waiting))),
+        "the terminal's session got no hang-up",
+      );
       await new Promise((resolve) => setTimeout(resolve, 300));
       assertEquals(await status("web"), "running 0");
       assert(alive(pid));
