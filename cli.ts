@@ -47,6 +47,8 @@ import { command as startCommand } from "./cli/commands/start.ts";
 import { command as restartCommand } from "./cli/commands/restart.ts";
 import { command as killCommand } from "./cli/commands/kill.ts";
 import { command as renameCommand } from "./cli/commands/rename.ts";
+import { command as topCommand } from "./cli/commands/top.ts";
+import { command as attachCommand } from "./cli/commands/attach.ts";
 import { command as containerPruneCommand } from "./cli/commands/container_prune.ts";
 
 const COMMANDS: Record<string, Command> = {
@@ -74,6 +76,8 @@ const COMMANDS: Record<string, Command> = {
   restart: restartCommand,
   kill: killCommand,
   rename: renameCommand,
+  top: topCommand,
+  attach: attachCommand,
   logs: logsCommand,
   wait: waitCommand,
   exec: execCommand,
@@ -115,6 +119,8 @@ const ALIASES: Record<string, Record<string, string>> = {
     exec: "exec",
     inspect: "inspect --type=container",
     rename: "rename",
+    top: "top",
+    attach: "attach",
     prune: "container prune",
   },
 };
@@ -379,7 +385,7 @@ if (import.meta.main) {
   // A compiled denocker starting a container's first process (see lib/runtime/init.ts).
   if (Deno.args[0] === "__container-init") Deno.exit(containerInit(Deno.args[1], Deno.args[2]));
   if (Deno.args[0] === "__container-monitor") {
-    Deno.exit(await monitorContainer(Deno.args[1], Deno.args[2]));
+    Deno.exit(await monitorContainer(Deno.args[1], Deno.args[2], Deno.args[3] === "--hold"));
   }
   Deno.exit(await main(Deno.args));
 }

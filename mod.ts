@@ -178,6 +178,7 @@ export {
   startExec,
 } from "./lib/operations/containers.ts";
 export {
+  containerProcesses,
   killContainer,
   pruneContainers,
   renameContainer,
@@ -187,6 +188,11 @@ export {
   waitContainer,
 } from "./lib/operations/lifecycle.ts";
 export { containerLogs, type LogsOptions } from "./lib/operations/logs.ts";
+export {
+  type AttachedContainer,
+  attachContainer,
+  type AttachSession,
+} from "./lib/operations/attach.ts";
 export { type ContainerInspect, inspectContainer } from "./lib/operations/container_inspect.ts";
 export type { LogEntry, LogOptions, LogStream } from "./lib/runtime/container_log.ts";
 export {

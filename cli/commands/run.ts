@@ -15,7 +15,13 @@ import {
 } from "../command.ts";
 import { pullPrinter } from "../pull_output.ts";
 import { whileForwardingSignals } from "../signals.ts";
-import { ContainerStartError, type RestartPolicy, startContainer } from "../../mod.ts";
+import {
+  attachContainer,
+  ContainerStartError,
+  type RestartPolicy,
+  startContainer,
+} from "../../mod.ts";
+import { attachTerminal } from "../attach.ts";
 import { parseByteSize, signalOption } from "../options.ts";
 
 /** `--memory` as docker reads it: bytes, or a number with b, k, m or g; at least 6 MiB. */
@@ -113,6 +119,16 @@ export const command: Command = {
       type: "boolean",
       short: "d",
       help: "Run in the background (a monitor of its own logs its output); print its ID",
+    },
+    interactive: {
+      type: "boolean",
+      short: "i",
+      help: "Keep stdin open (attached: this terminal's input goes to it)",
+    },
+    tty: {
+      type: "boolean",
+      short: "t",
+      help: "Give it a new pseudo-terminal (ctrl-p ctrl-q detaches)",
     },
     rm: { type: "boolean", help: "Remove the container when it ends" },
     restart: {
@@ -214,6 +230,7 @@ export const command: Command = {
   },
   examples: [
     "denocker run --rm busybox echo hello",
+    "denocker run -it --rm busybox sh",
     "denocker run -d --name web --restart on-failure:3 busybox httpd -f -p 8080",
     "denocker run --rm -e NAME=x -w /tmp --memory 64m --pids-limit 100 alpine:3.20 sh -c 'echo $NAME'",
     "denocker run --rm --cap-drop ALL --security-opt no-new-privileges -u 1000 busybox id",
@@ -250,6 +267,9 @@ export const command: Command = {
     const stopSignal = values["stop-signal"] === undefined
       ? undefined
       : signalOption(values["stop-signal"], "--stop-signal", "run");
+    if (values.tty && values.interactive && !values.detach && !Deno.stdin.isTerminal()) {
+      throw new UsageError("the input device is not a TTY (-t needs a terminal on stdin)", "run");
+    }
     const remote = await remoteOptions({ values, config }, "run");
     // Before the container is known a signal stops the pull (and is passed on once it is).
     const abort = new AbortController();
@@ -287,6 +307,9 @@ export const command: Command = {
             onWarning: (message) => console.error(`warning: ${message}`),
             remove: values.rm,
             detach: values.detach,
+            tty: values.tty,
+            interactive: values.interactive,
+            holdOutput: !values.detach && (values.tty || values.interactive),
             restart: values.restart === undefined ? undefined : restartPolicy(values.restart),
             labels: labels(values.label ?? []),
             stopSignal,
@@ -300,9 +323,16 @@ export const command: Command = {
               onProgress: printer.onProgress,
             },
           });
-          if (!values.detach) return container;
-          console.log(container.id);
-          return { kill() {}, exited: Promise.resolve(0) };
+          if (values.detach) {
+            console.log(container.id);
+            return { kill() {}, exited: Promise.resolve(0) };
+          }
+          if (!values.tty && !values.interactive) return container;
+          const session = await attachContainer(container.id, { root: root() });
+          return {
+            kill: container.kill,
+            exited: attachTerminal(session, { input: values.interactive ?? false }),
+          };
         },
         (signal) => {
           interrupted ??= signal;

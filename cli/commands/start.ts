@@ -7,7 +7,8 @@
 
 import { atLeastOne, type Command, forEachName, UsageError } from "../command.ts";
 import { writeEntries } from "./logs.ts";
-import { containerLogs, startStoppedContainer, waitContainer } from "../../mod.ts";
+import { attachTerminal } from "../attach.ts";
+import { attachContainer, containerLogs, startStoppedContainer, waitContainer } from "../../mod.ts";
 
 export const command: Command = {
   usage: "start [OPTIONS] CONTAINER [CONTAINER...]",
@@ -17,6 +18,11 @@ export const command: Command = {
       type: "boolean",
       short: "a",
       help: "Print the container's stdout and stderr until it ends; exit with its status",
+    },
+    interactive: {
+      type: "boolean",
+      short: "i",
+      help: "With -a, send this terminal's input to it (a container made with -i or -t)",
     },
   },
   examples: ["denocker start web", "denocker start -a job"],
@@ -33,6 +39,11 @@ export const command: Command = {
     }
     const since = new Date();
     await startStoppedContainer(positionals[0], { root: root() });
+    const session = await attachContainer(positionals[0], { root: root() });
+    if (session.interactive) {
+      return await attachTerminal(session, { input: values.interactive ?? false });
+    }
+    session.close();
     await writeEntries(
       containerLogs(positionals[0], { root: root(), since, follow: true, signal }),
     );

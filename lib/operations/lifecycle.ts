@@ -1,6 +1,6 @@
 /**
  * A container's life after `run`: stop, kill, start again, restart, wait
- * for its end, rename, and prune the ended ones.
+ * for its end, rename, prune the ended ones, and list its processes.
  *
  * @module
  */
@@ -17,6 +17,7 @@ import {
   stopMarkerPath,
 } from "../runtime/containers.ts";
 import { startMonitor } from "../runtime/launch.ts";
+import { hostEnvironment, hostTool } from "../runtime/host_tools.ts";
 import { containersOf, findContainer, running, settled, waitGone } from "./_container_lookup.ts";
 
 /** Sends a signal to a container's first process; false when it had ended. */
@@ -258,4 +259,67 @@ export async function pruneContainers(
     removed.push(record.id);
   }
   return { removed, reclaimed };
+}
+
+/** The host PIDs of every process in a container's PID namespace. */
+async function namespaceMembers(pid: number): Promise<number[]> {
+  const namespace = await Deno.readLink(`/proc/${pid}/ns/pid`);
+  const members: number[] = [];
+  for await (const entry of Deno.readDir("/proc")) {
+    if (!/^[0-9]+$/.test(entry.name)) continue;
+    const link = await Deno.readLink(`/proc/${entry.name}/ns/pid`).catch(() => "");
+    if (link === namespace) members.push(Number(entry.name));
+  }
+  return members.sort((a, b) => a - b);
+}
+
+/**
+ * The processes of a running container, as `docker top` shows them: the
+ * host's procps `ps` (never a program of the container) over the PIDs in
+ * the container's PID namespace.
+ *
+ * Requires every permission (`--allow-all`), as containers do.
+ *
+ * @param name A container's name or ID (prefix).
+ * @param options The store; `ps` options (`-ef` by default, as docker).
+ * @returns `ps`'s header and rows, each split in its columns.
+ * @throws {DenockerError} When it is not running.
+ */
+export async function containerProcesses(
+  name: string,
+  options: StoreOptions & { psOptions?: string[] } = {},
+): Promise<{ titles: string[]; processes: string[][] }> {
+  const { record } = await findContainer(name, options);
+  if (!(await running(record))) {
+    throw new DenockerError(`Cannot list the processes of container ${name}: it is not running`);
+  }
+  const pids = new Set(await namespaceMembers(record.process!.pid));
+  const ps = hostTool("ps", "procps");
+  const output = await new Deno.Command(ps, {
+    args: options.psOptions ?? ["-ef"],
+    clearEnv: true,
+    env: hostEnvironment(),
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  if (!output.success) {
+    throw new DenockerError(
+      `Cannot list the processes of container ${name}: ps failed: ${
+        new TextDecoder().decode(output.stderr).trim().split("\n")[0]
+      }`,
+    );
+  }
+  const [header, ...lines] = new TextDecoder().decode(output.stdout).split("\n").filter(Boolean);
+  const titles = header.trim().split(/\s+/);
+  const pidColumn = titles.indexOf("PID");
+  if (pidColumn < 0) {
+    throw new InvalidInputError(`Cannot list the processes of container ${name}: ps shows no PID`);
+  }
+  // The last column (the command) may hold blanks: the line is split into as many columns.
+  const split = (line: string) => {
+    const parts = line.trim().split(/\s+/);
+    return [...parts.slice(0, titles.length - 1), parts.slice(titles.length - 1).join(" ")];
+  };
+  const processes = lines.map(split).filter((row) => pids.has(Number(row[pidColumn])));
+  return { titles, processes };
 }

@@ -85,6 +85,18 @@ export interface RunOptions extends StoreOptions {
    * lives on after this process. stdin is empty.
    */
   detach?: boolean;
+  /**
+   * Give the command a new pseudo-terminal (`-t`): its output is the
+   * terminal's, clients attach to type into it. Runs detached.
+   */
+  tty?: boolean;
+  /** Keep its stdin open for clients that attach (`-i`). Runs detached. */
+  interactive?: boolean;
+  /**
+   * The monitor keeps what the container writes until a first client
+   * attaches (`run -it` attaches right after the start).
+   */
+  holdOutput?: boolean;
   /** When the monitor starts the command again (detached only); `no` by default. */
   restart?: RestartPolicy;
   /** `KEY=VALUE` labels recorded with the container. */
@@ -229,6 +241,9 @@ function checkRunOptions(image: string, options: RunOptions): void {
   const restart = options.restart?.name ?? "no";
   if (restart !== "no" && options.remove) {
     throw new InvalidInputError(`Cannot run ${image}: conflicting options: --restart and --rm`);
+  }
+  if (options.tty && options.runtime) {
+    throw new InvalidInputError(`Cannot run ${image}: -t is not supported with --runtime yet`);
   }
   if (restart !== "no" && !options.detach) {
     throw new InvalidInputError(
@@ -459,7 +474,10 @@ async function registerContainer(
     created: new Date().toISOString(),
     state: "created",
     autoRemove: options.remove ?? false,
-    owner: options.detach ? undefined : await currentProcess(),
+    interactive: options.interactive,
+    owner: options.detach || options.tty || options.interactive
+      ? undefined
+      : await currentProcess(),
     cgroups: cgroups.map((cgroup) => cgroup.directory),
     limits,
     restartPolicy: options.restart,
@@ -481,6 +499,7 @@ async function registerContainer(
       cgroups,
       security: { ...security, seccomp },
       runtime,
+      tty: options.tty,
     },
   };
   if (runtime) {
@@ -617,9 +636,10 @@ async function overlayAvailable(): Promise<boolean> {
 async function detached(
   containers: ContainerStore,
   record: ContainerRecord,
+  hold = false,
 ): Promise<RunningContainer> {
   try {
-    await startMonitor(containers, record);
+    await startMonitor(containers, record, hold);
   } catch (error) {
     const current = await containers.read(record.id);
     if (current && current.state !== "running") await containers.remove(current).catch(() => {});
@@ -689,7 +709,9 @@ export async function startContainer(
   await containers.reap();
   const found = await findOrPull(store, image, options);
   const record = await createContainer(store, containers, found, image, command, options);
-  if (options.detach) return await detached(containers, record);
+  if (options.detach || options.tty || options.interactive) {
+    return await detached(containers, record, options.holdOutput);
+  }
   const stdio = options.stdio ?? "inherit";
   // Every container logs its output (docker's json-file), a foreground one too.
   const log = stdio === "null"

@@ -5,7 +5,7 @@
  * so that it has a copy of the memory, not the memory itself, close every
  * descriptor from 3 on but the error pipe, and execve the program at once
  * (after `setsid`, so that it shares not even a process group with its
- * parent). posix_spawn shares the memory with its
+ * parent, and a terminal on its stdin becomes its controlling terminal). posix_spawn shares the memory with its
  * child until the exec (`CLONE_VM`); a container with CAP_SYS_PTRACE could
  * write through that child into the exec init, whose other threads keep
  * the host's privileges.
@@ -37,6 +37,13 @@ function x86_64(): number[] {
     ...[0xb8, 0xb4, 0x01, 0, 0], // mov eax, SYS_close_range
     ...[0x0f, 0x05], // syscall
     ...[0xb8, 112, 0, 0, 0], // mov eax, SYS_setsid
+    ...[0x0f, 0x05], // syscall
+    // A terminal on stdin becomes the new session's controlling terminal (`exec -t`); a pipe
+    // fails with ENOTTY, which is no matter.
+    ...[0x31, 0xff], // xor edi, edi
+    ...[0xbe, 0x0e, 0x54, 0, 0], // mov esi, TIOCSCTTY
+    ...[0x31, 0xd2], // xor edx, edx
+    ...[0xb8, 16, 0, 0, 0], // mov eax, SYS_ioctl
     ...[0x0f, 0x05], // syscall
     ...[0x49, 0x8b, 0x38], // mov rdi, [r8]        path
     ...[0x49, 0x8b, 0x70, 0x08], // mov rsi, [r8+8]      argv
@@ -94,6 +101,12 @@ function aarch64(): number[] {
     movz(8, 436), // mov x8, #SYS_close_range
     svc,
     movz(8, 157), // mov x8, #SYS_setsid
+    svc,
+    // A terminal on stdin becomes the new session's controlling terminal.
+    movz(0, 0), // mov x0, #0
+    movz(1, 0x540e), // mov x1, #TIOCSCTTY
+    movz(2, 0), // mov x2, #0
+    movz(8, 29), // mov x8, #SYS_ioctl
     svc,
     0xf9400120, // ldr x0, [x9]         path
     0xf9400521, // ldr x1, [x9, #8]     argv

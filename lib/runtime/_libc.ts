@@ -59,6 +59,23 @@ const SYMBOLS = {
   munmap: { parameters: ["pointer", "usize"], result: "i32" },
   getdents64: { name: "syscall", parameters: ["i64", "i32", "buffer", "usize"], result: "i64" },
   pipe2: { parameters: ["buffer", "i32"], result: "i32" },
+  dup2: { parameters: ["i32", "i32"], result: "i32" },
+  fchown: { parameters: ["i32", "u32", "u32"], result: "i32" },
+  write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  ioctl_value: { name: "ioctl", parameters: ["i32", "u64", "u64"], result: "i32" },
+  pidfd: { name: "syscall", parameters: ["i64", "i64", "i64", "i64"], result: "i64" },
+  read_blocking: {
+    name: "read",
+    parameters: ["i32", "buffer", "usize"],
+    result: "isize",
+    nonblocking: true,
+  },
+  write_blocking: {
+    name: "write",
+    parameters: ["i32", "buffer", "usize"],
+    result: "isize",
+    nonblocking: true,
+  },
   waitpid: { parameters: ["i32", "buffer", "i32"], result: "i32", nonblocking: false },
   _exit: { parameters: ["i32"], result: "void" },
   __errno_location: { parameters: [], result: "pointer" },
@@ -664,6 +681,7 @@ export function joinNamespace(fd: number, type: number): void {
 /** Open flags used here. */
 export const O = {
   RDONLY: 0,
+  RDWR: 2,
   NOCTTY: 0o400,
   NONBLOCK: 0o4000,
   DIRECTORY: Deno.build.arch === "aarch64" ? 0o40000 : 0o200000,
@@ -830,4 +848,129 @@ export function bpf(command: number, attr: Uint8Array<ArrayBuffer>): number {
   );
   check(result, "bpf");
   return result;
+}
+
+// Terminal ioctls, the same on x86_64 and aarch64.
+const TIOCSPTLCK = 0x40045431n;
+const TIOCGPTN = 0x80045430n;
+const TIOCSWINSZ = 0x5414n;
+const TIOCGWINSZ = 0x5413n;
+const SYS_PIDFD_OPEN = 434n;
+const SYS_PIDFD_GETFD = 438n;
+
+/**
+ * Opens a new pseudo-terminal of the devpts at `/dev/pts` (in a container,
+ * its own instance): the master, and its slave (both close-on-exec, the
+ * slave not made this process's controlling terminal). `/dev/pts/ptmx`
+ * itself, not `/dev/ptmx`, which a running container could replace.
+ *
+ * @returns Both descriptors.
+ */
+export function openPseudoTerminal(): { master: number; slave: number } {
+  const c = libc();
+  const master = c.open(cString("/dev/pts/ptmx"), O.RDWR | O.NOCTTY | O.CLOEXEC, 0);
+  check(master, "open /dev/pts/ptmx");
+  const value = new Int32Array(1);
+  check(c.ioctl(master, TIOCSPTLCK, new Uint8Array(value.buffer)), "ioctl TIOCSPTLCK");
+  check(c.ioctl(master, TIOCGPTN, new Uint8Array(value.buffer)), "ioctl TIOCGPTN");
+  const slave = c.open(cString(`/dev/pts/${value[0]}`), O.RDWR | O.NOCTTY | O.CLOEXEC, 0);
+  check(slave, `open /dev/pts/${value[0]}`);
+  return { master, slave };
+}
+
+/**
+ * Makes a terminal this process's stdin, stdout and stderr (owned by the
+ * user it will run as), and closes the descriptor it came in.
+ *
+ * @param slave The terminal.
+ * @param owner Its new owner.
+ */
+export function useTerminal(slave: number, owner: { uid: number; gid: number }): void {
+  const c = libc();
+  check(c.fchown(slave, owner.uid, owner.gid), "fchown of the terminal");
+  for (const fd of [0, 1, 2]) check(c.dup2(slave, fd), "dup2");
+  c.close(slave);
+}
+
+/** Makes stdin, a terminal, this session leader's controlling terminal (TIOCSCTTY). */
+export function takeControllingTerminal(): void {
+  check(libc().ioctl_value(0, 0x540en, 0n), "ioctl TIOCSCTTY");
+}
+
+/** write(2) of all of `bytes` to a descriptor, blocking this thread. */
+export function writeAll(fd: number, bytes: Uint8Array<ArrayBuffer>): void {
+  for (let offset = 0; offset < bytes.byteLength;) {
+    const n = Number(libc().write(fd, bytes.subarray(offset), BigInt(bytes.byteLength - offset)));
+    if (n < 0 && errno() === 4) continue;
+    check(n, "write");
+    offset += n;
+  }
+}
+
+/** read(2) into `buffer`, blocking this thread; the bytes read (0 at the end). */
+export function readSome(fd: number, buffer: Uint8Array<ArrayBuffer>): number {
+  for (;;) {
+    const n = Number(libc().read(fd, buffer, BigInt(buffer.byteLength)));
+    if (n < 0 && errno() === 4) continue;
+    check(n, "read");
+    return n;
+  }
+}
+
+/**
+ * A copy of another process's descriptor (pidfd_getfd, Linux 5.6), as
+ * runc's console socket hands a container's terminal over.
+ *
+ * @param pid The process.
+ * @param fd Its descriptor.
+ * @returns This process's copy (close-on-exec).
+ */
+export function takeDescriptor(pid: number, fd: number): number {
+  const c = libc();
+  const pidfd = Number(c.pidfd(SYS_PIDFD_OPEN, BigInt(pid), 0n, 0n));
+  check(pidfd, "pidfd_open");
+  const copy = Number(c.pidfd(SYS_PIDFD_GETFD, BigInt(pidfd), BigInt(fd), 0n));
+  const error = errno();
+  c.close(pidfd);
+  if (copy === -1) throw new SystemCallError("pidfd_getfd", error);
+  return copy;
+}
+
+/** Sets a terminal's window size (the kernel tells its foreground processes: SIGWINCH). */
+export function setWindowSize(fd: number, rows: number, columns: number): void {
+  const size = new Uint16Array([rows, columns, 0, 0]);
+  check(libc().ioctl(fd, TIOCSWINSZ, new Uint8Array(size.buffer)), "ioctl TIOCSWINSZ");
+}
+
+/** A terminal's window size. */
+export function windowSize(fd: number): { rows: number; columns: number } {
+  const size = new Uint16Array(4);
+  check(libc().ioctl(fd, TIOCGWINSZ, new Uint8Array(size.buffer)), "ioctl TIOCGWINSZ");
+  return { rows: size[0], columns: size[1] };
+}
+
+/**
+ * read(2) on a thread of Deno's pool: this one goes on meanwhile. At the
+ * end, or on a failure (a terminal whose other side is gone fails with
+ * EIO; the pool thread's errno is not this one's to read), 0.
+ */
+export async function readAsync(fd: number, buffer: Uint8Array<ArrayBuffer>): Promise<number> {
+  const n = Number(await libc().read_blocking(fd, buffer, BigInt(buffer.byteLength)));
+  return n > 0 ? n : 0;
+}
+
+/** write(2) of all of `bytes`, on a thread of Deno's pool. */
+export async function writeAsync(fd: number, bytes: Uint8Array<ArrayBuffer>): Promise<void> {
+  for (let offset = 0; offset < bytes.byteLength;) {
+    const chunk = bytes.slice(offset);
+    const n = Number(await libc().write_blocking(fd, chunk, BigInt(chunk.byteLength)));
+    // The pool thread's errno is not this one's to read: the terminal is gone, or failed.
+    if (n < 0) throw new SystemCallError("write", 5);
+    offset += n;
+  }
+}
+
+/** close(2). */
+export function closeDescriptor(fd: number): void {
+  libc().close(fd);
 }

@@ -74,6 +74,8 @@ export interface ContainerRecord extends ContainerSummary {
   diffIds: string[];
   /** Remove it when it ends (`--rm`). */
   autoRemove: boolean;
+  /** Its stdin stays open for attached clients (`-i`). */
+  interactive?: boolean;
   /** The container's first process (PID 1 inside), while running. */
   process?: ProcessRef;
   /** The `denocker run`, or the detached container's monitor, that waits for it. */

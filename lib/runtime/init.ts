@@ -58,11 +58,13 @@ import {
   newSession,
   O,
   openProc,
+  openPseudoTerminal,
   openRaw,
   permittedCapabilities,
   pivotRoot,
   readFileInRoot,
   readRegularFile,
+  readSome,
   releaseHostFiles,
   resetSignals,
   setCapabilitySets,
@@ -72,14 +74,18 @@ import {
   setUndumpable,
   spawn,
   SystemCallError,
+  takeControllingTerminal,
   unshareFileSystem,
+  useTerminal,
   waitFor,
+  writeAll,
 } from "./_libc.ts";
 import { type Capability, capabilityNumber, capabilityWords } from "./capabilities.ts";
 import { MAX_USER_DATABASE_BYTES, resolveUser, type UserIds } from "./user.ts";
 import { mkdirInRoot } from "./_secure_join.ts";
 import { DenockerError } from "../errors.ts";
 import type { CgroupDirectory } from "./cgroup.ts";
+import { TERMINAL_MARK } from "./terminal_mark.ts";
 
 /** What limits a container's processes (the first one and every exec'd one alike). */
 export interface SecuritySpec {
@@ -119,6 +125,8 @@ export interface InitSpec {
   security: SecuritySpec;
   /** Set when an OCI runtime runs the container (its binary, absolute). */
   runtime?: string;
+  /** Give the command a new pseudo-terminal (`-t`), handed to the host side. */
+  tty?: boolean;
 }
 
 /** What `exec` asks of the exec init. */
@@ -134,6 +142,8 @@ export interface ExecSpec {
   user: string;
   cgroups: CgroupDirectory[];
   security: SecuritySpec;
+  /** Give the command a new pseudo-terminal (`exec -t`), handed to the host side. */
+  tty?: boolean;
 }
 
 /** Paths docker hides in /proc and /sys: directories get an empty read-only tmpfs, files null. */
@@ -488,11 +498,38 @@ function runInit(spec: InitSpec): never {
   // files (the exec may wait, for a lease of the container's, with descriptors still open).
   releaseHostFiles(procfs);
   const path = resolveCommand(spec.args[0], spec.env);
+  if (spec.tty) {
+    handOverTerminal(user);
+    takeControllingTerminal();
+  }
   restrictThread({ user, security: spec.security, seccomp, held });
   enterDirectory(spec.cwd);
   resetSignals();
   const failure = execve(path, spec.args, spec.env);
   throw new InitError(failure.message, failure.errno === 2 ? 127 : 126);
+}
+
+/**
+ * Gives the command a new pseudo-terminal of the container's own devpts
+ * (`-t`), as runc's console socket does: the master's descriptor number is
+ * written on stdout for the host side, which takes a copy of it
+ * (pidfd_getfd) and answers a byte on stdin; then the slave, owned by the
+ * command's user, becomes stdin, stdout and stderr, and the master is
+ * closed (this process never reads it).
+ */
+function handOverTerminal(owner: UserIds): void {
+  let terminal;
+  try {
+    terminal = openPseudoTerminal();
+  } catch (error) {
+    throw new InitError(`cannot open a terminal: ${(error as Error).message}`);
+  }
+  writeAll(1, new TextEncoder().encode(`${TERMINAL_MARK} ${terminal.master}\n`));
+  if (readSome(0, new Uint8Array(1)) !== 1) {
+    throw new InitError("the terminal was not taken over");
+  }
+  closeRaw(terminal.master);
+  useTerminal(terminal.slave, owner);
 }
 
 /** Whether the process `pid` still is the one that started at `start`. */
@@ -563,6 +600,8 @@ function execInit(spec: ExecSpec): never {
   newSession();
   closeOnExecFrom3();
   const path = resolveCommand(spec.args[0], spec.env);
+  // The command takes the terminal as its controlling one itself, in its new session.
+  if (spec.tty) handOverTerminal(user);
   restrictThread({ user, security: spec.security, seccomp, held });
   enterDirectory(spec.cwd);
   // What the command must not inherit: signals this process ignores or blocks.

@@ -13,7 +13,9 @@ import { join } from "node:path";
 import { ContainerStartError, DenockerError } from "../errors.ts";
 import { type CgroupDirectory, createCgroup, removeCgroup } from "./cgroup.ts";
 import { hostEnvironment, hostTool } from "./host_tools.ts";
-import { relayStdio, type StdioMode, stdioOptions } from "./stdio.ts";
+import { type OutputSink, relayStdio, type StdioMode, stdioOptions } from "./stdio.ts";
+import type { AttachHandlers, AttachServer } from "./attach.ts";
+import { type PseudoTerminal, receiveTerminal } from "./terminal.ts";
 import type { ContainerLogWriter } from "./container_log.ts";
 import {
   type ContainerRecord,
@@ -190,7 +192,15 @@ export async function launchContainer(
   record: ContainerRecord,
   stdio: StdioMode,
   log: ContainerLogWriter | undefined,
+  server?: AttachServer,
 ): Promise<{ ended: Promise<number>; started: boolean }> {
+  const tty = record.spec.tty === true;
+  const interactive = tty || record.interactive === true;
+  const sink: OutputSink = {
+    write: async (stream, chunk) => {
+      await Promise.all([log?.write(stream, chunk), server?.output(stream, chunk)]);
+    },
+  };
   let child: Deno.ChildProcess;
   try {
     const [program, ...args] = startCommand(
@@ -202,6 +212,7 @@ export async function launchContainer(
       clearEnv: true,
       env: hostEnvironment(),
       ...stdioOptions(stdio),
+      ...(stdio === "log" && interactive ? { stdin: "piped" as const } : {}),
     }).spawn();
   } catch (error) {
     throw error instanceof DenockerError ? error : new DenockerError(
@@ -211,11 +222,18 @@ export async function launchContainer(
       { cause: error },
     );
   }
-  const relayed = relayStdio(child, stdio, log);
+  // With a terminal, the init's stdout first hands it over; what follows is relayed.
+  let relayed = tty ? undefined : relayStdio(child, stdio, sink);
   const pid = record.spec.runtime
     ? await runtimeProcess(record.spec.directory, child)
     : await firstChild(child.pid);
   const joined = pid === undefined ? Promise.resolve() : joinEarly(record.spec.cgroups, pid);
+  const terminal = tty && pid !== undefined
+    ? await receiveTerminal(pid, child.stdout, child.stdin).catch(() => undefined)
+    : undefined;
+  relayed ??= relayStdio(child, stdio, sink);
+  const pumped = terminal ? pumpTerminal(terminal, sink) : Promise.resolve();
+  if (server) server.handlers = inputHandlers(child, terminal, server);
   // Running (and open to exec) once its first process is the command: until then it is
   // denocker's init, which no process of the container may see at work.
   const seen = pid !== undefined && !record.spec.runtime && await untilCommand(pid, child);
@@ -231,10 +249,51 @@ export async function launchContainer(
   const ended = (async () => {
     const status = exitStatus(await child.status);
     await relayed;
+    await pumped;
+    terminal?.close();
     await joined;
     return status;
   })();
   return { ended, started };
+}
+
+/** Copies what a container's terminal shows to its log and clients, until it is closed. */
+async function pumpTerminal(terminal: PseudoTerminal, sink: OutputSink): Promise<void> {
+  for (;;) {
+    const chunk = await terminal.read().catch(() => null);
+    if (chunk === null) return;
+    await sink.write("stdout", chunk);
+  }
+}
+
+/**
+ * Where attached clients' input goes: into the terminal (the last window
+ * size they gave is kept for the next start), or the container's stdin.
+ */
+function inputHandlers(
+  child: Deno.ChildProcess,
+  terminal: PseudoTerminal | undefined,
+  server: AttachServer,
+): AttachHandlers {
+  const previous = server.handlers as AttachHandlers & { size?: [number, number] };
+  const size = previous.size;
+  if (terminal && size) terminal.resize(...size);
+  const writer = terminal ? undefined : child.stdin.getWriter();
+  const handlers: AttachHandlers & { size?: [number, number] } = {
+    size,
+    input: (bytes) => {
+      if (terminal) terminal.write(bytes).catch(() => {});
+      else writer?.write(bytes).catch(() => {});
+    },
+    resize: (rows, columns) => {
+      handlers.size = [rows, columns];
+      terminal?.resize(rows, columns);
+    },
+    inputEnd: () => {
+      writer?.close().catch(() => {});
+    },
+  };
+  return handlers;
 }
 
 /**
@@ -278,10 +337,12 @@ export async function recreateCgroups(record: ContainerRecord): Promise<void> {
  *
  * @param root The store root.
  * @param id The container's ID.
+ * @param hold The monitor keeps the output for the first client that attaches.
  * @returns The command line.
  */
-export function monitorCommand(root: string, id: string): string[] {
-  if (Deno.build.standalone) return [Deno.execPath(), "__container-monitor", root, id];
+export function monitorCommand(root: string, id: string, hold = false): string[] {
+  const flags = hold ? ["--hold"] : [];
+  if (Deno.build.standalone) return [Deno.execPath(), "__container-monitor", root, id, ...flags];
   return [
     Deno.execPath(),
     "run",
@@ -292,6 +353,7 @@ export function monitorCommand(root: string, id: string): string[] {
     new URL("./monitor.ts", import.meta.url).href,
     root,
     id,
+    ...flags,
   ];
 }
 
@@ -311,10 +373,11 @@ export interface MonitorReport {
 export async function startMonitor(
   containers: ContainerStore,
   record: ContainerRecord,
+  hold = false,
 ): Promise<void> {
   const [program, ...args] = [
     hostTool("setsid", "util-linux"),
-    ...monitorCommand(containers.root, record.id),
+    ...monitorCommand(containers.root, record.id, hold),
   ];
   const monitor = new Deno.Command(program, {
     args,

@@ -24,6 +24,10 @@ import {
 } from "./containers.ts";
 import { ContainerLogWriter, parseLogLines } from "./container_log.ts";
 import { lstatIfExists } from "../io/fs.ts";
+import { AttachServer, attachSocketPath } from "./attach.ts";
+
+/** Handlers until the container's first start gives it somewhere to put input. */
+const NO_INPUT = { input() {}, resize() {}, inputEnd() {} };
 import { endContainer, launchContainer, type MonitorReport, recreateCgroups } from "./launch.ts";
 
 /** Docker's restart back-off: the first delay, its cap, and the run that resets it. */
@@ -89,9 +93,14 @@ async function backOff(ms: number, marker: string): Promise<boolean> {
  *
  * @param root The store root.
  * @param id The container's ID.
+ * @param hold Keep the output for the first client that attaches (`run -it`).
  * @returns This process's exit code (0, or 1 when the container could not start).
  */
-export async function monitorContainer(root: string, id: string): Promise<number> {
+export async function monitorContainer(
+  root: string,
+  id: string,
+  hold = false,
+): Promise<number> {
   for (const signal of ["SIGHUP", "SIGINT", "SIGTERM"] as const) {
     Deno.addSignalListener(signal, () => {});
   }
@@ -107,18 +116,26 @@ export async function monitorContainer(root: string, id: string): Promise<number
   record.error = undefined;
   const logPath = containers.logPath(id);
   const log = await ContainerLogWriter.open(logPath, record.log).catch(() => undefined);
+  // Clients attach to a container with a terminal or an open stdin (-t, -i).
+  const server = record.spec.tty || record.interactive
+    ? await AttachServer.listen(attachSocketPath(id), NO_INPUT, hold).catch(() => undefined)
+    : undefined;
+  const end = async (status: number) => {
+    await log?.close();
+    await endContainer(containers, record, status);
+    await server?.close(status);
+  };
   let delay: number | undefined;
   for (let first = true;; first = false) {
     let launched;
     try {
       await recreateCgroups(record);
-      launched = await launchContainer(containers, record, "log", log);
+      launched = await launchContainer(containers, record, "log", log, server);
     } catch (error) {
       const message = (error as Error).message;
       if (first) await report({ error: message });
       record.error = message;
-      await log?.close();
-      await endContainer(containers, record, 125);
+      await end(125);
       return 1;
     }
     const startedAt = Date.now();
@@ -131,16 +148,14 @@ export async function monitorContainer(root: string, id: string): Promise<number
       await report({ error: error && `Cannot start container ${record.name}: ${error}`, status });
       if (error !== undefined) {
         record.error = error;
-        await log?.close();
-        await endContainer(containers, record, status);
+        await end(status);
         return 1;
       }
     }
     const restarts = record.restartCount ?? 0;
     const stopped = await lstatIfExists(marker) !== undefined;
     if (stopped || !restartWanted(record.restartPolicy, status, restarts)) {
-      await log?.close();
-      await endContainer(containers, record, status);
+      await end(status);
       return 0;
     }
     delay = nextDelay(delay, Date.now() - startedAt);
@@ -153,11 +168,12 @@ export async function monitorContainer(root: string, id: string): Promise<number
     });
     await containers.saveState(record);
     if (await backOff(delay, marker)) {
-      await log?.close();
-      await endContainer(containers, record, status);
+      await end(status);
       return 0;
     }
   }
 }
 
-if (import.meta.main) Deno.exit(await monitorContainer(Deno.args[0], Deno.args[1]));
+if (import.meta.main) {
+  Deno.exit(await monitorContainer(Deno.args[0], Deno.args[1], Deno.args[2] === "--hold"));
+}

@@ -9,7 +9,13 @@
  * @module
  */
 
-import type { ContainerLogWriter } from "./container_log.ts";
+import type { LogStream } from "./container_log.ts";
+
+/** Where a container's output is copied besides this process's streams: its log, its clients. */
+export interface OutputSink {
+  /** Takes a chunk of one stream. */
+  write(stream: LogStream, chunk: Uint8Array): Promise<void>;
+}
 
 /**
  * Where a container's streams go: relayed to this process's, nowhere, or
@@ -71,13 +77,13 @@ async function feed(to: WritableStream<Uint8Array>): Promise<void> {
  *
  * @param child A process spawned with {@link stdioOptions}.
  * @param mode The same mode.
- * @param log The container's log, which gets its stdout and stderr too.
+ * @param log The container's log (and its clients), which get its stdout and stderr too.
  * @returns Settles once the child's stdout and stderr are drained.
  */
 export function relayStdio(
   child: Deno.ChildProcess,
   mode: StdioMode,
-  log?: ContainerLogWriter,
+  log?: OutputSink,
 ): Promise<void> {
   if (mode === "null") return Promise.resolve();
   if (mode === "inherit" && !Deno.stdin.isTerminal()) feed(child.stdin);

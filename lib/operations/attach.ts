@@ -1,0 +1,94 @@
+/**
+ * Attaching to a running container (`attach`, `run -it`, `start -a`):
+ * through its monitor's socket when it has a terminal or an open stdin,
+ * else to its output as its log follows it.
+ *
+ * @module
+ */
+
+import { DenockerError } from "../errors.ts";
+import type { StoreOptions } from "../store/store.ts";
+import { type AttachSession, attachSocketPath, connectAttach } from "../runtime/attach.ts";
+import { findContainer, running } from "./_container_lookup.ts";
+import { containerLogs } from "./logs.ts";
+
+export type { AttachSession };
+
+/** An attached container, and whether it has a terminal. */
+export interface AttachedContainer extends AttachSession {
+  /** It has a terminal (`-t`): raw input, one output stream. */
+  tty: boolean;
+  /** It takes input (`-i` or `-t`). */
+  interactive: boolean;
+}
+
+/**
+ * Attaches to a running container: its output as it comes, and, with `-i`
+ * or `-t`, its input and window size. Closing the session detaches (it
+ * runs on).
+ *
+ * Requires every permission (`--allow-all`), as containers do.
+ *
+ * @example
+ * ```ts
+ * import { attachContainer } from "@denocker/denocker";
+ * const session = await attachContainer("web", { root: "/var/lib/denocker" });
+ * for await (const { data } of session.output) await Deno.stdout.write(data);
+ * ```
+ *
+ * @param name A container's name or ID (prefix).
+ * @param options The store.
+ * @returns The session.
+ * @throws {DenockerError} When it is not running.
+ */
+export async function attachContainer(
+  name: string,
+  options: StoreOptions = {},
+): Promise<AttachedContainer> {
+  const { containers, record } = await findContainer(name, options);
+  if (!(await running(record)) && record.state !== "restarting") {
+    throw new DenockerError(
+      `Cannot attach to container ${name}: it is not running; start it first`,
+    );
+  }
+  const tty = record.spec.tty === true;
+  const interactive = tty || record.interactive === true;
+  if (interactive) {
+    try {
+      return { ...await connectAttach(attachSocketPath(record.id)), tty, interactive };
+    } catch (error) {
+      throw new DenockerError(
+        `Cannot attach to container ${name}: its monitor does not answer (${
+          (error as Error).message
+        })`,
+      );
+    }
+  }
+  // Output only: what its log gets from now on.
+  const abort = new AbortController();
+  const since = new Date();
+  async function* output(): AsyncGenerator<{ stream: "stdout" | "stderr"; data: Uint8Array }> {
+    const encoder = new TextEncoder();
+    for await (
+      const entry of containerLogs(record.id, {
+        ...options,
+        since,
+        follow: true,
+        signal: abort.signal,
+      })
+    ) {
+      yield { stream: entry.stream, data: encoder.encode(entry.log) };
+    }
+  }
+  const exited = containers.ended(record.id, abort.signal).catch(() => undefined);
+  return {
+    output: output(),
+    exited,
+    write: () => Promise.resolve(),
+    resize: () => Promise.resolve(),
+    endInput: () => Promise.resolve(),
+    close: () => abort.abort(),
+    tty,
+    interactive,
+  };
+}
