@@ -40,6 +40,63 @@ function storeCli(root: string) {
   return { cli, status };
 }
 
+/**
+ * A command run under a new pseudo-terminal of its own (util-linux
+ * `script`, as a user's terminal): what it prints is waited for, keys are
+ * typed into it.
+ */
+class Terminal {
+  readonly #child: Deno.ChildProcess;
+  readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
+  #output = "";
+  #seen = 0;
+  readonly #reading: Promise<void>;
+
+  constructor(command: string, size = { rows: 30, columns: 100 }) {
+    const child = new Deno.Command("script", {
+      args: ["-qfec", `stty rows ${size.rows} cols ${size.columns}; ${command}`, "/dev/null"],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "null",
+    }).spawn();
+    this.#child = child;
+    this.#writer = child.stdin.getWriter();
+    this.#reading = (async () => {
+      for await (const text of child.stdout.pipeThrough(new TextDecoderStream())) {
+        this.#output += text;
+      }
+    })();
+  }
+
+  /** Waits until `pattern` shows after what was waited for before; the text up to it. */
+  async expect(pattern: RegExp, ms = 15_000): Promise<string> {
+    const deadline = Date.now() + ms;
+    while (Date.now() < deadline) {
+      const rest = this.#output.slice(this.#seen);
+      const match = pattern.exec(rest);
+      if (match) {
+        this.#seen += match.index + match[0].length;
+        return rest.slice(0, match.index + match[0].length);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    throw new Error(`the terminal never showed ${pattern}; it shows:\n${this.#output}`);
+  }
+
+  /** Types into it. */
+  async type(text: string): Promise<void> {
+    await this.#writer.write(new TextEncoder().encode(text));
+  }
+
+  /** Its exit status (script passes on the command's). */
+  async status(): Promise<number> {
+    await this.#writer.close().catch(() => {});
+    const status = await this.#child.status;
+    await this.#reading;
+    return status.code;
+  }
+}
+
 /** Whether a host process is alive. */
 function alive(pid: number): boolean {
   try {
@@ -278,6 +335,54 @@ containerTest("detached containers live on their own, as docker's do", async (t)
       const relative = await runAll(["--root", root, "run", "-w", "tmp", "busybox", "pwd"]);
       assertEquals(relative.code, 125);
       assertMatch(relative.stderr, /needs to be an absolute path/);
+    });
+
+    await t.step(
+      "-it: a terminal of its own, its size, ctrl-c, detach keys, attach, exec -it",
+      async () => {
+        const denocker = `${Deno.execPath()} run -A ${CLI} --root ${root}`;
+        const shell = new Terminal(`${denocker} run -it --name tty busybox sh`);
+        await shell.expect(/# /);
+        await shell.type("tty; stty size\n");
+        // The container's own devpts, never the caller's terminal; the caller's window size.
+        await shell.expect(/\/dev\/pts\/0\r*\n30 100\r*\n/);
+        await shell.type("sleep 30\n");
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        await shell.type("\x03");
+        await shell.type("echo status $?\n");
+        await shell.expect(/status 130/);
+        // ctrl-p ctrl-q: detached, it runs on.
+        await shell.type("\x10\x11");
+        await shell.expect(/read escape sequence/);
+        assertEquals(await shell.status(), 0);
+        assertEquals(await status("tty"), "running 0");
+        const inside = new Terminal(`${denocker} exec -it -u 1000 tty sh`, {
+          rows: 12,
+          columns: 40,
+        });
+        await inside.expect(/\$ /);
+        await inside.type("id -u; stty size; exit 4\n");
+        await inside.expect(/1000\r*\n12 40\r*\n/);
+        assertEquals(await inside.status(), 4);
+        const again = new Terminal(`${denocker} attach tty`, { rows: 20, columns: 60 });
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        await again.type("stty size; exit 7\n");
+        await again.expect(/20 60\r*\n/);
+        assertEquals(await again.status(), 7);
+        assertEquals(await status("tty"), "exited 7");
+        // The terminal's output is logged, as docker logs it: one stream.
+        assertMatch(await cli("logs", "tty"), /status 130/);
+      },
+    );
+
+    await t.step("top lists the container's processes from the host's ps", async () => {
+      await cli("run", "-d", "--name", "busy", "busybox", "sh", "-c", "sleep 41 & sleep 42");
+      assert(await until(async () => (await cli("top", "busy")).includes("sleep 41")));
+      const top = (await cli("top", "busy")).split("\n");
+      assertMatch(top[0], /^UID +PID +PPID/);
+      assert(top.some((line) => line.endsWith("sleep 42")));
+      assertEquals(top.filter(Boolean).length, 3);
+      await cli("rm", "-f", "busy");
     });
 
     await t.step("container prune removes the ended ones", async () => {

@@ -8,7 +8,13 @@
 import { atLeastOne, type Command, forEachName, UsageError } from "../command.ts";
 import { writeEntries } from "./logs.ts";
 import { attachTerminal } from "../attach.ts";
-import { attachContainer, containerLogs, startStoppedContainer, waitContainer } from "../../mod.ts";
+import {
+  attachContainer,
+  containerLogs,
+  inspectContainer,
+  startStoppedContainer,
+  waitContainer,
+} from "../../mod.ts";
 
 export const command: Command = {
   usage: "start [OPTIONS] CONTAINER [CONTAINER...]",
@@ -37,13 +43,13 @@ export const command: Command = {
     if (positionals.length > 1) {
       throw new UsageError("you cannot start and attach multiple containers at once", "start");
     }
+    const { Config } = await inspectContainer(positionals[0], { root: root() });
     const since = new Date();
     await startStoppedContainer(positionals[0], { root: root() });
-    const session = await attachContainer(positionals[0], { root: root() });
-    if (session.interactive) {
+    if (Config.Tty || Config.OpenStdin) {
+      const session = await attachContainer(positionals[0], { root: root() });
       return await attachTerminal(session, { input: values.interactive ?? false });
     }
-    session.close();
     await writeEntries(
       containerLogs(positionals[0], { root: root(), since, follow: true, signal }),
     );

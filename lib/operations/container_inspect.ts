@@ -112,6 +112,10 @@ export interface ContainerInspect {
     WorkingDir: string;
     /** docker's `Config.Entrypoint`. */
     Entrypoint: string[] | null;
+    /** docker's `Config.Tty`: it has a terminal (`-t`). */
+    Tty: boolean;
+    /** docker's `Config.OpenStdin`: its stdin stays open (`-i`). */
+    OpenStdin: boolean;
     /** docker's `Config.Labels`. */
     Labels: Record<string, string>;
     /** docker's `Config.StopSignal`. */
@@ -189,6 +193,8 @@ export function containerDocument(
       Image: record.image,
       WorkingDir: record.spec.cwd,
       Entrypoint: record.entrypoint?.length ? record.entrypoint : null,
+      Tty: record.spec.tty === true,
+      OpenStdin: record.interactive === true,
       Labels: record.labels ?? {},
       ...(record.stopSignal ? { StopSignal: record.stopSignal } : {}),
       ...(record.stopTimeout !== undefined ? { StopTimeout: record.stopTimeout } : {}),

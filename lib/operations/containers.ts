@@ -13,6 +13,8 @@ import type { UserIds } from "../runtime/user.ts";
 import type { UserLookupResult } from "../runtime/user_worker.ts";
 import { hostEnvironment, hostTool } from "../runtime/host_tools.ts";
 import { relayStdio, stdioOptions } from "../runtime/stdio.ts";
+import { receiveTerminal, terminalSession } from "../runtime/terminal.ts";
+import type { AttachSession } from "../runtime/attach.ts";
 import { fromReadOnlyBinary, initCommand, joinEarly } from "../runtime/launch.ts";
 import { type ContainerRecord, type ContainerSummary, exitStatus } from "../runtime/containers.ts";
 import {
@@ -115,10 +117,19 @@ export interface ExecOptions extends StoreOptions {
    * this process's (a terminal on stdin is not read).
    */
   stdio?: "inherit" | "null";
+  /** Read this process's stdin even when it is a terminal (`-i`). */
+  interactive?: boolean;
+  /**
+   * Give the command a new pseudo-terminal of the container's (`-t`):
+   * {@link ExecProcess.terminal} then carries its input and output.
+   */
+  tty?: boolean;
 }
 
 /** A command started in a container. */
 export interface ExecProcess {
+  /** With `tty`: the command's terminal, to attach to. */
+  terminal?: AttachSession;
   /** Sends a signal to the command. */
   kill(signal: Deno.Signal): void;
   /** Settles with its exit status (126/127 when it cannot be run or found). */
@@ -165,7 +176,13 @@ export async function startExec(
   if (!(await running(record))) {
     throw new DenockerError(`Cannot exec in container ${record.name}: it is not running`);
   }
-  const stdio = options.stdio ?? "inherit";
+  if (options.tty && record.spec.runtime) {
+    throw new InvalidInputError(
+      `Cannot exec in container ${record.name}: -t is not supported with --runtime yet`,
+    );
+  }
+  const tty = options.tty === true;
+  const stdio = tty ? "log" : options.interactive ? "interactive" : options.stdio ?? "inherit";
   const spec: ExecSpec = {
     pid: record.process!.pid,
     start: record.process!.start,
@@ -176,6 +193,7 @@ export async function startExec(
     user: options.user ?? record.spec.user,
     cgroups: record.spec.cgroups ?? [],
     security: record.spec.security,
+    tty,
   };
   const request = join(record.spec.directory, `exec-${crypto.randomUUID()}`);
   let program: string[];
@@ -209,17 +227,30 @@ export async function startExec(
       clearEnv: true,
       env: hostEnvironment(),
       ...stdioOptions(stdio),
+      ...(tty ? { stdin: "piped" as const } : {}),
     }).spawn();
   } catch (error) {
     await cleanUp();
     throw error;
   }
-  const relayed = relayStdio(child, stdio);
+  // With a terminal, the init's stdout first hands it over; its errors come on stderr.
+  const pty = tty
+    ? await receiveTerminal(child.pid, child.stdout, child.stdin).catch(() => undefined)
+    : undefined;
+  const relayed = relayStdio(child, tty ? "output" : stdio);
   const joined = record.spec.runtime ? Promise.resolve() : joinEarly(spec.cgroups, child.pid);
   // Signals go to the command: the exec init's child (the init itself only waits for it), or
   // to the runtime, which passes them on.
   const target = record.spec.runtime ? Promise.resolve(child.pid) : commandOf(child);
+  const exited = (async () => {
+    const status = exitStatus(await child.status);
+    await relayed;
+    await joined;
+    await cleanUp();
+    return status;
+  })();
   return {
+    terminal: pty && terminalSession(pty, exited),
     kill(signal) {
       target.then((pid) => {
         try {
@@ -229,13 +260,7 @@ export async function startExec(
         }
       });
     },
-    exited: (async () => {
-      const status = exitStatus(await child.status);
-      await relayed;
-      await joined;
-      await cleanUp();
-      return status;
-    })(),
+    exited,
   };
 }
 

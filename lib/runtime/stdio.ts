@@ -19,9 +19,11 @@ export interface OutputSink {
 
 /**
  * Where a container's streams go: relayed to this process's, nowhere, or
- * (a detached container's) only to its log, with an empty stdin.
+ * (a detached container's) only to its log, with an empty stdin; or
+ * relayed with this process's stdin read even when it is a terminal (`-i`);
+ * or only the output relayed (stdin is the caller's to use: `exec -t`).
  */
-export type StdioMode = "inherit" | "null" | "log";
+export type StdioMode = "inherit" | "null" | "log" | "interactive" | "output";
 
 /** The `Deno.Command` stdio options for a mode. */
 export function stdioOptions(mode: StdioMode): {
@@ -31,6 +33,7 @@ export function stdioOptions(mode: StdioMode): {
 } {
   if (mode === "null") return { stdin: "null", stdout: "null", stderr: "null" };
   if (mode === "log") return { stdin: "null", stdout: "piped", stderr: "piped" };
+  if (mode === "interactive") return { stdin: "piped", stdout: "piped", stderr: "piped" };
   return { stdin: Deno.stdin.isTerminal() ? "null" : "piped", stdout: "piped", stderr: "piped" };
 }
 
@@ -86,8 +89,8 @@ export function relayStdio(
   log?: OutputSink,
 ): Promise<void> {
   if (mode === "null") return Promise.resolve();
-  if (mode === "inherit" && !Deno.stdin.isTerminal()) feed(child.stdin);
-  const relayed = mode === "inherit";
+  if (mode === "interactive" || mode === "inherit" && !Deno.stdin.isTerminal()) feed(child.stdin);
+  const relayed = mode === "inherit" || mode === "interactive" || mode === "output";
   return Promise.all([
     copy(
       child.stdout,

@@ -11,6 +11,7 @@
 import { DenockerError } from "../errors.ts";
 import { closeDescriptor, readAsync, setWindowSize, takeDescriptor, writeAsync } from "./_libc.ts";
 import { TERMINAL_MARK } from "./terminal_mark.ts";
+import type { AttachSession } from "./attach.ts";
 
 /** A container's terminal, from the host: what its programs write, and their input. */
 export class PseudoTerminal {
@@ -88,4 +89,39 @@ export async function receiveTerminal(
   await writer.write(new Uint8Array([1]));
   writer.releaseLock();
   return terminal;
+}
+
+/**
+ * A terminal as an attach session (`exec -it`): its output until it is
+ * closed, input typed into it; closing it hangs the terminal up.
+ *
+ * @param terminal The terminal.
+ * @param exited The status of the process it belongs to.
+ * @returns The session.
+ */
+export function terminalSession(
+  terminal: PseudoTerminal,
+  exited: Promise<number>,
+): AttachSession & { tty: true; interactive: true } {
+  async function* output(): AsyncGenerator<{ stream: "stdout" | "stderr"; data: Uint8Array }> {
+    try {
+      for (;;) {
+        const data = await terminal.read().catch(() => null);
+        if (data === null) return;
+        yield { stream: "stdout", data };
+      }
+    } finally {
+      terminal.close();
+    }
+  }
+  return {
+    output: output(),
+    exited,
+    write: (bytes) => terminal.write(bytes).catch(() => {}),
+    resize: (rows, columns) => Promise.resolve(terminal.resize(rows, columns)),
+    endInput: () => Promise.resolve(),
+    close: () => terminal.close(),
+    tty: true,
+    interactive: true,
+  };
 }
