@@ -49,6 +49,7 @@ import { command as killCommand } from "./cli/commands/kill.ts";
 import { command as renameCommand } from "./cli/commands/rename.ts";
 import { command as topCommand } from "./cli/commands/top.ts";
 import { command as attachCommand } from "./cli/commands/attach.ts";
+import { command as cpCommand } from "./cli/commands/cp.ts";
 import { command as containerPruneCommand } from "./cli/commands/container_prune.ts";
 
 const COMMANDS: Record<string, Command> = {
@@ -78,6 +79,7 @@ const COMMANDS: Record<string, Command> = {
   rename: renameCommand,
   top: topCommand,
   attach: attachCommand,
+  cp: cpCommand,
   logs: logsCommand,
   wait: waitCommand,
   exec: execCommand,
@@ -121,6 +123,7 @@ const ALIASES: Record<string, Record<string, string>> = {
     rename: "rename",
     top: "top",
     attach: "attach",
+    cp: "cp",
     prune: "container prune",
   },
 };

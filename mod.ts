@@ -194,6 +194,7 @@ export {
   type AttachSession,
 } from "./lib/operations/attach.ts";
 export { type ContainerInspect, inspectContainer } from "./lib/operations/container_inspect.ts";
+export { copyFromContainer, copyToContainer } from "./lib/operations/container_copy.ts";
 export type { LogEntry, LogOptions, LogStream } from "./lib/runtime/container_log.ts";
 export {
   extractLayer,

@@ -13,6 +13,7 @@ import { integrationTest, OciLayout, run } from "./_real_registry.ts";
 import { craftTar } from "./_tar.ts";
 import { busyboxImage, containerTest, loadImage, runAll } from "./_containers.ts";
 import { startDocker } from "./_docker.ts";
+import { lstatIfExists } from "../lib/io/fs.ts";
 
 const CLI = new URL("../cli.ts", import.meta.url).pathname;
 
@@ -374,6 +375,70 @@ containerTest("detached containers live on their own, as docker's do", async (t)
         assertMatch(await cli("logs", "tty"), /status 130/);
       },
     );
+
+    await t.step("cp: both ways, running or stopped, never through a symlink out", async () => {
+      // A host directory the container's symlinks name, by absolute and by relative path.
+      const host = join(dir.path, "host");
+      await Deno.mkdir(host);
+      await Deno.writeTextFile(join(host, "secret"), "host secret\n");
+      const up = `${"../".repeat(12)}${host.slice(1)}`;
+      await cli(
+        "run",
+        "-d",
+        "--name",
+        "files",
+        "busybox",
+        "sh",
+        "-c",
+        // The same path exists inside, empty: what the links name there is the container's.
+        `mkdir -p /srv/sub ${host}; echo inside > /srv/sub/file; ln -s ${host} /srv/abs; ` +
+          `ln -s ${up} /srv/rel; touch /ready; exec sleep 60`,
+      );
+      assert(
+        await until(async () =>
+          (await runAll(["--root", root, "exec", "files", "test", "-e", "/ready"])).code === 0
+        ),
+      );
+      const out = join(dir.path, "out");
+      await Deno.mkdir(out);
+      await cli("cp", "files:/srv", out);
+      assertEquals(await Deno.readTextFile(join(out, "srv", "sub", "file")), "inside\n");
+      // Links come as links, not as what they name.
+      assertEquals(await Deno.readLink(join(out, "srv", "abs")), host);
+      for (const link of ["abs", "rel"]) {
+        const read = await runAll([
+          "--root",
+          root,
+          "cp",
+          `files:/srv/${link}/secret`,
+          join(out, link),
+        ]);
+        assertEquals(read.code, 1, `cp through /srv/${link} read ${read.stdout}`);
+        assertMatch(read.stderr, /no such file in files/);
+        assertEquals(await lstatIfExists(join(out, link)), undefined);
+        // Into the container: through its links, it lands inside its root, never on the host.
+        await cli("cp", join(host, "secret"), `files:/srv/${link}/planted-${link}`);
+        assertEquals(await lstatIfExists(join(host, `planted-${link}`)), undefined);
+        assertEquals(
+          await cli("exec", "files", "cat", `${host}/planted-${link}`),
+          "host secret\n",
+        );
+      }
+      await cli("stop", "-t", "0", "files");
+      await cli("cp", join(host, "secret"), "files:/srv/sub/");
+      await cli("cp", "files:/srv/sub/secret", join(out, "copied"));
+      assertEquals(await Deno.readTextFile(join(out, "copied")), "host secret\n");
+      const missing = await runAll([
+        "--root",
+        root,
+        "cp",
+        join(host, "secret"),
+        "files:/nowhere/x",
+      ]);
+      assertEquals(missing.code, 1);
+      assertMatch(missing.stderr, /no such directory/);
+      await cli("rm", "files");
+    });
 
     await t.step("top lists the container's processes from the host's ps", async () => {
       await cli("run", "-d", "--name", "busy", "busybox", "sh", "-c", "sleep 41 & sleep 42");

@@ -70,3 +70,15 @@ export async function settled(containers: ContainerStore, id: string): Promise<v
   }
   await containers.reap();
 }
+
+/** The host PIDs of every process in a container's PID namespace. */
+export async function namespaceMembers(pid: number): Promise<number[]> {
+  const namespace = await Deno.readLink(`/proc/${pid}/ns/pid`);
+  const members: number[] = [];
+  for await (const entry of Deno.readDir("/proc")) {
+    if (!/^[0-9]+$/.test(entry.name)) continue;
+    const link = await Deno.readLink(`/proc/${entry.name}/ns/pid`).catch(() => "");
+    if (link === namespace) members.push(Number(entry.name));
+  }
+  return members.sort((a, b) => a - b);
+}

@@ -18,7 +18,14 @@ import {
 } from "../runtime/containers.ts";
 import { startMonitor } from "../runtime/launch.ts";
 import { hostEnvironment, hostTool } from "../runtime/host_tools.ts";
-import { containersOf, findContainer, running, settled, waitGone } from "./_container_lookup.ts";
+import {
+  containersOf,
+  findContainer,
+  namespaceMembers,
+  running,
+  settled,
+  waitGone,
+} from "./_container_lookup.ts";
 
 /** Sends a signal to a container's first process; false when it had ended. */
 function signal(record: ContainerRecord, name: Deno.Signal): boolean {
@@ -259,18 +266,6 @@ export async function pruneContainers(
     removed.push(record.id);
   }
   return { removed, reclaimed };
-}
-
-/** The host PIDs of every process in a container's PID namespace. */
-async function namespaceMembers(pid: number): Promise<number[]> {
-  const namespace = await Deno.readLink(`/proc/${pid}/ns/pid`);
-  const members: number[] = [];
-  for await (const entry of Deno.readDir("/proc")) {
-    if (!/^[0-9]+$/.test(entry.name)) continue;
-    const link = await Deno.readLink(`/proc/${entry.name}/ns/pid`).catch(() => "");
-    if (link === namespace) members.push(Number(entry.name));
-  }
-  return members.sort((a, b) => a - b);
 }
 
 /**
