@@ -440,6 +440,73 @@ containerTest("detached containers live on their own, as docker's do", async (t)
       await cli("rm", "files");
     });
 
+    await t.step("--init: tini as PID 1 passes stop's signal on and reaps orphans", async () => {
+      await cli("run", "-d", "--init", "--name", "inited", "busybox", "sh", "-c", "sleep 50");
+      assert(await until(async () => (await cli("top", "inited")).includes("sleep 50")));
+      assertMatch(await cli("top", "inited"), /\/dev\/init -- \/bin\/sh -c sleep 50/);
+      // sh is not PID 1 under the init: SIGTERM ends it at once (143), no 10 s SIGKILL wait.
+      const started = Date.now();
+      await cli("stop", "inited");
+      assert(Date.now() - started < 5000);
+      assertEquals(await status("inited"), "exited 143");
+      // An orphan is reaped by PID 1: no zombie is left.
+      const reaped = await cli(
+        "run",
+        "--rm",
+        "--init",
+        "busybox",
+        "sh",
+        "-c",
+        "(sleep 0.1 &); sleep 0.5; ps -o stat,args",
+      );
+      assert(!/^Z/m.test(reaped), reaped);
+      assertMatch(reaped.split("\n")[1], /\/dev\/init/);
+    });
+
+    await t.step("--platform: a stored image of that platform runs as it is", async () => {
+      const arch = Deno.build.arch === "aarch64" ? "arm64" : "amd64";
+      const ran = await runAll([
+        "--root",
+        root,
+        "run",
+        "--rm",
+        "--platform",
+        `linux/${arch}`,
+        "busybox",
+        "true",
+      ]);
+      assertEquals([ran.code, ran.stderr], [0, ""]);
+      const bad = await runAll([
+        "--root",
+        root,
+        "run",
+        "--rm",
+        "--platform",
+        "nonsense//",
+        "busybox",
+        "true",
+      ]);
+      assertEquals(bad.code, 125);
+      // An image of another platform runs (where the kernel can) with a warning.
+      const other = arch === "amd64" ? "arm64" : "amd64";
+      await run("umoci", [
+        "config",
+        "--image",
+        `${layout.layout}:busybox`,
+        "--tag",
+        "other",
+        "--architecture",
+        other,
+      ]);
+      await loadImage(layout, "other", root, "otherbox:latest");
+      const warned = await runAll(["--root", root, "run", "--rm", "otherbox", "true"]);
+      assertEquals(warned.code, 0);
+      assertMatch(
+        warned.stderr,
+        new RegExp(`warning: the image's platform \\(linux/${other}\\) does not match`),
+      );
+    });
+
     await t.step("top lists the container's processes from the host's ps", async () => {
       await cli("run", "-d", "--name", "busy", "busybox", "sh", "-c", "sleep 41 & sleep 42");
       assert(await until(async () => (await cli("top", "busy")).includes("sleep 41")));

@@ -18,6 +18,7 @@ import { whileForwardingSignals } from "../signals.ts";
 import {
   attachContainer,
   ContainerStartError,
+  parsePlatform,
   type RestartPolicy,
   startContainer,
 } from "../../mod.ts";
@@ -226,6 +227,15 @@ export const command: Command = {
       value: "runc|crun|PATH",
       help: "Run through this OCI runtime instead of denocker's own init",
     },
+    platform: {
+      type: "string",
+      value: "OS/ARCH[/VARIANT]",
+      help: "Run (and pull) the image for this platform; warned when not the host's",
+    },
+    init: {
+      type: "boolean",
+      help: "Run a minimal init as PID 1 (the host's tini): passes signals on, reaps zombies",
+    },
     "insecure-registry": INSECURE_REGISTRY,
   },
   examples: [
@@ -270,6 +280,12 @@ export const command: Command = {
     if (values.tty && values.interactive && !values.detach && !Deno.stdin.isTerminal()) {
       throw new UsageError("the input device is not a TTY (-t needs a terminal on stdin)", "run");
     }
+    let platform;
+    try {
+      platform = values.platform === undefined ? undefined : parsePlatform(values.platform);
+    } catch (error) {
+      throw new UsageError((error as Error).message, "run");
+    }
     const remote = await remoteOptions({ values, config }, "run");
     // Before the container is known a signal stops the pull (and is passed on once it is).
     const abort = new AbortController();
@@ -306,6 +322,8 @@ export const command: Command = {
             runtime: values.runtime,
             onWarning: (message) => console.error(`warning: ${message}`),
             remove: values.rm,
+            platform,
+            init: values.init,
             detach: values.detach,
             tty: values.tty,
             interactive: values.interactive,

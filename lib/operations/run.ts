@@ -13,6 +13,13 @@ import { join, relative } from "node:path";
 import { DenockerError, ImageNotFoundError, InvalidInputError } from "../errors.ts";
 import { parseReference } from "../model/reference.ts";
 import {
+  configPlatform,
+  formatPlatform,
+  hostPlatform,
+  platformMatches,
+} from "../model/platform.ts";
+import type { Platform } from "../model/manifest.ts";
+import {
   type FoundImage,
   type ImageRecord,
   type Store,
@@ -107,6 +114,17 @@ export interface RunOptions extends StoreOptions {
   stopTimeout?: number;
   /** The log's rotation (`--log-opt max-size=…,max-file=…`). */
   log?: LogOptions;
+  /**
+   * The image's platform: a stored image of another is pulled again for
+   * this one; one that is not the host's gets a warning (it runs only
+   * where the kernel can run its binaries, e.g. through qemu-user).
+   */
+  platform?: Platform;
+  /**
+   * Run a minimal init as PID 1 (`--init`: the host's static tini, mounted
+   * read-only at `/dev/init`) that passes signals on and reaps zombies.
+   */
+  init?: boolean;
   /** How a missing image is pulled (transport options and progress). */
   pull?: Omit<PullOptions, "root" | "store">;
   /** Called when the image is not stored, before it is pulled. */
@@ -195,22 +213,35 @@ function generatedName(id: string): string {
 
 /** The image `text` names, pulled when it is a reference to an image not stored. */
 async function findOrPull(store: Store, text: string, options: RunOptions): Promise<FoundImage> {
+  const platform = options.platform;
+  let found: FoundImage | undefined;
+  let notFound: unknown;
   try {
-    return await store.find(text);
+    found = await store.find(text);
   } catch (error) {
     if (!(error instanceof ImageNotFoundError) && !(error instanceof InvalidInputError)) {
       throw error;
     }
-    let reference;
-    try {
-      reference = parseReference(text);
-    } catch {
-      throw error;
-    }
-    options.onPull?.(text);
-    options.onPulled?.(await pullImage(reference, { ...options.pull, store }));
-    return await store.find(text);
+    notFound = error;
   }
+  // A stored image of another platform than the one asked for is pulled again, as docker does.
+  const stored = found && platform
+    ? configPlatform((await store.image(found.record.id)).config)
+    : undefined;
+  if (found && (!platform || platformMatches(platform, stored!))) return found;
+  let reference;
+  try {
+    reference = parseReference(text);
+  } catch {
+    throw notFound ?? new ImageNotFoundError(
+      `Cannot run ${text}: the image stored is ${formatPlatform(stored!)}, not ${
+        formatPlatform(platform!)
+      }`,
+    );
+  }
+  options.onPull?.(text);
+  options.onPulled?.(await pullImage(reference, { ...options.pull, platform, store }));
+  return await store.find(text);
 }
 
 /** The image's config section (`Env`, `Cmd`, …) as docker names its fields. */
@@ -241,6 +272,9 @@ function checkRunOptions(image: string, options: RunOptions): void {
   const restart = options.restart?.name ?? "no";
   if (restart !== "no" && options.remove) {
     throw new InvalidInputError(`Cannot run ${image}: conflicting options: --restart and --rm`);
+  }
+  if (options.init && options.runtime) {
+    throw new InvalidInputError(`Cannot run ${image}: --init is not supported with --runtime yet`);
   }
   if (options.tty && options.runtime) {
     throw new InvalidInputError(`Cannot run ${image}: -t is not supported with --runtime yet`);
@@ -366,6 +400,14 @@ async function createContainer(
 ): Promise<ContainerRecord> {
   const { record, config } = await store.image(found.record.id);
   const imageConfig = (config.config ?? {}) as RuntimeConfig;
+  const platform = configPlatform(config);
+  if (!platformMatches(hostPlatform(), platform)) {
+    options.onWarning?.(
+      `the image's platform (${formatPlatform(platform)}) does not match the host's (${
+        formatPlatform(hostPlatform())
+      })`,
+    );
+  }
   const args = commandOf(imageConfig, command, image, options.entrypoint);
   const onWarning = options.onWarning ?? (() => {});
   const { security, filter, devices } = await securityOf(options, onWarning);
@@ -500,6 +542,7 @@ async function registerContainer(
       security: { ...security, seccomp },
       runtime,
       tty: options.tty,
+      init: options.init ? hostTool("tini-static", "tini (for --init)") : undefined,
     },
   };
   if (runtime) {

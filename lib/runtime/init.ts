@@ -127,6 +127,11 @@ export interface InitSpec {
   runtime?: string;
   /** Give the command a new pseudo-terminal (`-t`), handed to the host side. */
   tty?: boolean;
+  /**
+   * A static init on the host (`--init`: tini) to run as PID 1, mounted
+   * read-only at `/dev/init`; it starts the command.
+   */
+  init?: string;
 }
 
 /** What `exec` asks of the exec init. */
@@ -463,6 +468,7 @@ function runInit(spec: InitSpec): never {
   const sysReadOnly = spec.security.privileged ? 0 : MS.RDONLY;
   mount("sysfs", sys, "sysfs", sysReadOnly | MS.NOSUID | MS.NODEV | MS.NOEXEC);
   mountDev(dev);
+  if (spec.init) mountInit(spec.init, join(dev, "init"));
   if (!spec.security.privileged) maskPaths(rootfs);
   for (const name of ["hostname", "hosts", "resolv.conf"]) {
     bindEtcFile(rootfs, join(spec.directory, name), name);
@@ -505,7 +511,9 @@ function runInit(spec: InitSpec): never {
   restrictThread({ user, security: spec.security, seccomp, held });
   enterDirectory(spec.cwd);
   resetSignals();
-  const failure = execve(path, spec.args, spec.env);
+  const failure = spec.init
+    ? execve(INIT_PATH, [INIT_PATH, "--", path, ...spec.args.slice(1)], spec.env)
+    : execve(path, spec.args, spec.env);
   throw new InitError(failure.message, failure.errno === 2 ? 127 : 126);
 }
 
@@ -530,6 +538,16 @@ function handOverTerminal(owner: UserIds): void {
   }
   closeRaw(terminal.master);
   useTerminal(terminal.slave, owner);
+}
+
+/** Where `--init` puts the init inside (the container's own /dev, a tmpfs). */
+const INIT_PATH = "/dev/init";
+
+/** Bind-mounts the host's static init read-only (and nosuid) at `target`. */
+function mountInit(init: string, target: string): void {
+  Deno.writeFileSync(target, new Uint8Array(), { mode: 0o755 });
+  mount(init, target, null, MS.BIND);
+  mount(null, target, null, MS.REMOUNT | MS.BIND | MS.RDONLY | MS.NOSUID | MS.NODEV);
 }
 
 /** Whether the process `pid` still is the one that started at `start`. */
