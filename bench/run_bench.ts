@@ -37,6 +37,18 @@ async function timeRun(command: string, args: string[]): Promise<[number, number
   return [firstOutput, performance.now() - started];
 }
 
+/** A process's memory in KiB: resident (VmRSS), its proportional share (Pss), and anonymous. */
+async function memoryKiB(pid: number): Promise<{ rss: number; pss: number; anon: number }> {
+  const rollup = await Deno.readTextFile(`/proc/${pid}/smaps_rollup`);
+  const field = (name: string) =>
+    Number(new RegExp(`^${name}:\\s+([0-9]+)`, "m").exec(rollup)?.[1] ?? 0);
+  return { rss: field("Rss"), pss: field("Pss"), anon: field("Anonymous") };
+}
+
+function mib(kib: number): string {
+  return (kib / 1024).toFixed(1);
+}
+
 /** Resident memory of a process in KiB (VmRSS). */
 async function rssKiB(pid: number): Promise<number> {
   const status = await Deno.readTextFile(`/proc/${pid}/status`);
@@ -168,6 +180,64 @@ try {
   );
   await daemon.docker("kill", (await daemon.docker("ps", "-q")).trim());
   await dockerChild.status;
+
+  // Detached: from `run -d` to its return (the container runs), and what keeps it.
+  const detachedRuns: number[][] = [];
+  const dockerDetached: number[][] = [];
+  const oursDetached = [
+    "run",
+    "--allow-all",
+    CLI,
+    "--root",
+    root,
+    "run",
+    "-d",
+    "busybox",
+    "sleep",
+    "60",
+  ];
+  const theirsDetached = ["-H", socket, "run", "-d", "--network", "none", "busybox", "sleep", "60"];
+  for (let i = 0; i < RUNS; i++) {
+    detachedRuns.push(await timeRun(Deno.execPath(), oursDetached));
+    dockerDetached.push(await timeRun(DOCKER_CLIENT, theirsDetached));
+  }
+  report("run -d busybox sleep 60, to its return", detachedRuns, dockerDetached, "docker run -d");
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  const records = await Array.fromAsync(Deno.readDir(join(root, "containers")));
+  const owners: number[] = [];
+  for (const entry of records) {
+    const record = JSON.parse(
+      await Deno.readTextFile(join(root, "containers", entry.name, "container.json")).catch(() =>
+        "{}"
+      ),
+    );
+    if (record.owner?.pid) owners.push(record.owner.pid);
+  }
+  const monitors = await Promise.all(owners.map(memoryKiB));
+  const shims = (await run("pgrep", ["-f", "containerd-shim"]).catch(() => "")).trim().split("\n")
+    .filter(Boolean).map(Number);
+  const shimMemory = await Promise.all(shims.map(memoryKiB));
+  const average = (
+    list: { rss: number; pss: number; anon: number }[],
+    key: "rss" | "pss" | "anon",
+  ) => list.reduce((total, item) => total + item[key], 0) / Math.max(1, list.length);
+  console.log(`\nwhat keeps one detached container (${owners.length} running; averages)`);
+  console.log(
+    `  denocker's monitor: ${mib(average(monitors, "rss"))} MiB RSS, ${
+      mib(average(monitors, "pss"))
+    } MiB PSS, ${mib(average(monitors, "anon"))} MiB anonymous`,
+  );
+  console.log(
+    `  docker's containerd-shim (${shims.length}): ${mib(average(shimMemory, "rss"))} MiB RSS, ${
+      mib(average(shimMemory, "pss"))
+    } MiB PSS, ${mib(average(shimMemory, "anon"))} MiB anonymous`,
+  );
+  await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-all", CLI, "--root", root, "rm", "-f", ...records.map((e) => e.name)],
+    stdout: "null",
+  }).output();
+  const running = (await daemon.docker("ps", "-q")).trim().split("\n").filter(Boolean);
+  if (running.length > 0) await daemon.docker("rm", "-f", ...running);
 } finally {
   await daemon.close();
   await layout.remove();

@@ -6,7 +6,7 @@
 import { join } from "node:path";
 import { assertEquals, assertMatch, assertThrows } from "./_assert.ts";
 import { tempDir } from "./_fake_registry.ts";
-import { mkdirInRoot, secureJoin } from "../lib/runtime/_secure_join.ts";
+import { mkdirInRoot, secureJoin } from "../lib/runtime/secure_join.ts";
 
 Deno.test("secureJoin: symlinks and .. stay inside the root", async () => {
   await using dir = await tempDir();

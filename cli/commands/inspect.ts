@@ -19,12 +19,8 @@ async function inspectAny(name: string, type: string | undefined, root: string) 
       if (type === "container") throw error;
     }
   }
-  try {
-    return await inspectImage(name, { root });
-  } catch (error) {
-    if (type === "image") throw error;
-    throw new Error(`Cannot inspect ${name}: no such container or image`);
-  }
+  // Not a container: the image's error says what is wrong with the name.
+  return await inspectImage(name, { root });
 }
 
 export const command: Command = {

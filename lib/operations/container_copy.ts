@@ -15,7 +15,7 @@ import { DenockerError, InvalidInputError } from "../errors.ts";
 import type { StoreOptions } from "../store/store.ts";
 import { withLock } from "../io/lock.ts";
 import { lstatIfExists } from "../io/fs.ts";
-import { secureJoin } from "../runtime/_secure_join.ts";
+import { secureJoin } from "../runtime/secure_join.ts";
 import type { ContainerRecord, ContainerStore } from "../runtime/containers.ts";
 import { hostEnvironment, hostTool } from "../runtime/host_tools.ts";
 import { findContainer, namespaceMembers, running } from "./_container_lookup.ts";

@@ -14,7 +14,7 @@
  *      them (`/proc` and `/sys` with docker's masked and read-only paths)
  *      and binds the container's `hostname`, `hosts` and `resolv.conf` into
  *      its `/etc`, each path resolved inside the root (securejoin's rule:
- *      `_secure_join.ts`);
+ *      `secure_join.ts`);
  *   2. `pivot_root`s into the root and detaches the host's mounts; from
  *      here on every path is the container's: the working directory is
  *      made, the user looked up, the root made read-only;
@@ -82,7 +82,7 @@ import {
 } from "./_libc.ts";
 import { type Capability, capabilityNumber, capabilityWords } from "./capabilities.ts";
 import { MAX_USER_DATABASE_BYTES, resolveUser, type UserIds } from "./user.ts";
-import { mkdirInRoot } from "./_secure_join.ts";
+import { mkdirInRoot } from "./secure_join.ts";
 import { DenockerError } from "../errors.ts";
 import type { CgroupDirectory } from "./cgroup.ts";
 import { TERMINAL_MARK } from "./terminal_mark.ts";
