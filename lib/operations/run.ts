@@ -55,7 +55,12 @@ import {
 } from "../runtime/containers.ts";
 import { pullImage, type PullOptions, type PullResult } from "./pull.ts";
 import { flatten } from "../layer/flatten.ts";
-import { endContainer, launchContainer, startMonitor } from "../runtime/launch.ts";
+import {
+  endContainer,
+  launchContainer,
+  type MonitorHandle,
+  spawnMonitor,
+} from "../runtime/launch.ts";
 
 /** Options for {@link startContainer}. */
 export interface RunOptions extends StoreOptions {
@@ -391,6 +396,7 @@ async function rootAttributes(
 
 /** Makes the container's directory and record (under the containers lock: names are unique). */
 async function createContainer(
+  id: string,
   store: Store,
   containers: ContainerStore,
   found: FoundImage,
@@ -414,8 +420,6 @@ async function createContainer(
   const runtime = options.runtime === undefined
     ? undefined
     : hostTool(options.runtime, "the OCI runtime");
-  const id = Array.from(crypto.getRandomValues(new Uint8Array(32)))
-    .map((byte) => byte.toString(16).padStart(2, "0")).join("");
   const network = options.network ?? "none";
   const hostname = options.hostname ??
     (network === "host"
@@ -679,10 +683,10 @@ async function overlayAvailable(): Promise<boolean> {
 async function detached(
   containers: ContainerStore,
   record: ContainerRecord,
-  hold = false,
+  monitor: MonitorHandle,
 ): Promise<RunningContainer> {
   try {
-    await startMonitor(containers, record, hold);
+    await monitor.start();
   } catch (error) {
     const current = await containers.read(record.id);
     if (current && current.state !== "running") await containers.remove(current).catch(() => {});
@@ -751,10 +755,21 @@ export async function startContainer(
   const containers = new ContainerStore(store.root);
   await containers.reap();
   const found = await findOrPull(store, image, options);
-  const record = await createContainer(store, containers, found, image, command, options);
+  const id = Array.from(crypto.getRandomValues(new Uint8Array(32)))
+    .map((byte) => byte.toString(16).padStart(2, "0")).join("");
   if (options.detach || options.tty || options.interactive) {
-    return await detached(containers, record, options.holdOutput);
+    // The monitor's start-up overlaps the container's making.
+    const monitor = spawnMonitor(store.root, id, options.holdOutput);
+    let made;
+    try {
+      made = await createContainer(id, store, containers, found, image, command, options);
+    } catch (error) {
+      monitor.cancel();
+      throw error;
+    }
+    return await detached(containers, made, monitor);
   }
+  const record = await createContainer(id, store, containers, found, image, command, options);
   const stdio = options.stdio ?? "inherit";
   // Every container logs its output (docker's json-file), a foreground one too.
   const log = stdio === "null"

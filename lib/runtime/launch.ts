@@ -365,47 +365,80 @@ export interface MonitorReport {
   status?: number;
 }
 
+/** A container's monitor, started: told to go once the container is made, or let go. */
+export interface MonitorHandle {
+  /** The container is made: the monitor starts it; settles once it runs. */
+  start(): Promise<void>;
+  /** The container was not made: the monitor ends without doing anything. */
+  cancel(): void;
+}
+
 /**
- * Hands a created container to a monitor of its own, in a session of its
- * own (util-linux `setsid`), so that it outlives this process and its
- * terminal; returns once the monitor reports the container running.
+ * Starts a container's monitor, in a session of its own (util-linux
+ * `setsid`), so that it outlives this process and its terminal. It starts
+ * (Deno's start-up) while the container is still being made, and waits on
+ * its stdin for the word to go.
+ *
+ * @param root The store root.
+ * @param id The container's ID (its record need not exist yet).
+ * @param hold The monitor keeps the output for the first client that attaches.
+ * @returns The handle.
+ */
+export function spawnMonitor(root: string, id: string, hold = false): MonitorHandle {
+  const [program, ...args] = [hostTool("setsid", "util-linux"), ...monitorCommand(root, id, hold)];
+  const monitor = new Deno.Command(program, {
+    args,
+    clearEnv: true,
+    env: hostEnvironment(),
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const errors = new Response(monitor.stderr).text().catch(() => "");
+  const input = monitor.stdin.getWriter();
+  return {
+    cancel() {
+      input.close().catch(() => {});
+      monitor.stdout.cancel().catch(() => {});
+      monitor.unref();
+    },
+    async start() {
+      await input.write(new TextEncoder().encode("go\n")).catch(() => {});
+      await input.close().catch(() => {});
+      const reader = monitor.stdout.pipeThrough(new TextDecoderStream()).getReader();
+      let line = "";
+      while (!line.includes("\n")) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        line += value;
+      }
+      reader.cancel().catch(() => {});
+      monitor.unref();
+      if (!line.includes("\n")) {
+        const status = await monitor.status;
+        const text = (await errors).trim().split("\n").at(-1) ?? "";
+        throw new DenockerError(
+          `Cannot run the container: its monitor ended before it started (exit status ${
+            exitStatus(status)
+          }${text ? `: ${text}` : ""})`,
+        );
+      }
+      const report = JSON.parse(line) as MonitorReport;
+      if (report.error !== undefined) {
+        throw new ContainerStartError(report.error, report.status ?? 125);
+      }
+    },
+  };
+}
+
+/**
+ * Hands a created container to a monitor of its own (see
+ * {@link spawnMonitor}); returns once the monitor reports it running.
  */
 export async function startMonitor(
   containers: ContainerStore,
   record: ContainerRecord,
   hold = false,
 ): Promise<void> {
-  const [program, ...args] = [
-    hostTool("setsid", "util-linux"),
-    ...monitorCommand(containers.root, record.id, hold),
-  ];
-  const monitor = new Deno.Command(program, {
-    args,
-    clearEnv: true,
-    env: hostEnvironment(),
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const errors = new Response(monitor.stderr).text().catch(() => "");
-  const reader = monitor.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let line = "";
-  while (!line.includes("\n")) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    line += value;
-  }
-  reader.cancel().catch(() => {});
-  monitor.unref();
-  if (!line.includes("\n")) {
-    const status = await monitor.status;
-    const text = (await errors).trim().split("\n").at(-1) ?? "";
-    throw new DenockerError(
-      `Cannot run the container: its monitor ended before it started (exit status ${
-        exitStatus(status)
-      }${text ? `: ${text}` : ""})`,
-    );
-  }
-  const report = JSON.parse(line) as MonitorReport;
-  if (report.error !== undefined) throw new ContainerStartError(report.error, report.status ?? 125);
+  await spawnMonitor(containers.root, record.id, hold).start();
 }

@@ -78,6 +78,18 @@ async function lastError(logPath: string): Promise<string | undefined> {
   return entries.at(-1)?.log.trim().replace(/^denocker: /, "");
 }
 
+/** Reads stdin's first line: whether it is the word to go (at its end: the start was given up). */
+async function toldToGo(): Promise<boolean> {
+  const buffer = new Uint8Array(16);
+  let text = "";
+  while (!text.includes("\n")) {
+    const n = await Deno.stdin.read(buffer).catch(() => null);
+    if (n === null) return false;
+    text += new TextDecoder().decode(buffer.subarray(0, n));
+  }
+  return text.startsWith("go\n");
+}
+
 /** Sleeps up to `ms`, and less when a stop is asked for meanwhile; whether one was. */
 async function backOff(ms: number, marker: string): Promise<boolean> {
   const deadline = Date.now() + ms;
@@ -104,6 +116,8 @@ export async function monitorContainer(
   for (const signal of ["SIGHUP", "SIGINT", "SIGTERM"] as const) {
     Deno.addSignalListener(signal, () => {});
   }
+  // Started while the container is being made: its record is there once the word comes.
+  if (!(await toldToGo())) return 0;
   const containers = new ContainerStore(root);
   const record = await containers.read(id);
   if (!record) {
