@@ -17,6 +17,7 @@ const BUSYBOX = "/bin/busybox";
 export function containerTest(
   name: string,
   fn: (t: Deno.TestContext) => Promise<void>,
+  tools: string[] = [],
 ): void {
   const root = Deno.build.os === "linux" && Deno.uid() === 0;
   if (!root && Deno.env.get("CI") !== "true") {
@@ -27,7 +28,7 @@ export function containerTest(
   }
   integrationTest(
     name,
-    ["umoci", "skopeo", "docker-registry", "unshare", "nsenter", "timeout", BUSYBOX],
+    ["umoci", "skopeo", "docker-registry", "unshare", "nsenter", "timeout", BUSYBOX, ...tools],
     async (t) => {
       if (!root) throw new Error("running containers needs Linux and root, and CI runs as root");
       await fn(t);

@@ -528,7 +528,7 @@ containerTest("detached containers live on their own, as docker's do", async (t)
     const ids = (await runAll(["--root", root, "ps", "-aq"])).stdout.split("\n").filter(Boolean);
     if (ids.length > 0) await runAll(["--root", root, "rm", "-f", ...ids]);
   }
-});
+}, ["script", "setsid", "ps", "pgrep", "tini-static"]);
 
 integrationTest(
   "a detached container's inspect, ps and logs read as docker's",
