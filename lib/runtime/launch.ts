@@ -34,16 +34,24 @@ import {
  * @returns The command line.
  */
 export function initCommand(mode: string, specPath: string): string[] {
-  if (Deno.build.standalone) return [Deno.execPath(), "__container-init", mode, specPath];
+  return selfCommand("__container-init", "./init.ts", [mode, specPath]);
+}
+
+/**
+ * This program again in one of its roles: the compiled binary with the
+ * role's word, or Deno running the role's module (with `v8Flags`).
+ */
+function selfCommand(word: string, module: string, args: string[], v8Flags = ""): string[] {
+  if (Deno.build.standalone) return [Deno.execPath(), word, ...args];
   return [
     Deno.execPath(),
     "run",
     "--allow-all",
     "--no-config",
     "--quiet",
-    new URL("./init.ts", import.meta.url).href,
-    mode,
-    specPath,
+    ...(v8Flags ? [`--v8-flags=${v8Flags}`] : []),
+    new URL(module, import.meta.url).href,
+    ...args,
   ];
 }
 
@@ -341,20 +349,14 @@ export async function recreateCgroups(record: ContainerRecord): Promise<void> {
  * @returns The command line.
  */
 export function monitorCommand(root: string, id: string, hold = false): string[] {
-  const flags = hold ? ["--hold"] : [];
-  if (Deno.build.standalone) return [Deno.execPath(), "__container-monitor", root, id, ...flags];
-  return [
-    Deno.execPath(),
-    "run",
-    "--allow-all",
-    "--no-config",
-    "--quiet",
-    "--v8-flags=--max-old-space-size=32,--single-threaded-gc",
-    new URL("./monitor.ts", import.meta.url).href,
-    root,
-    id,
-    ...flags,
-  ];
+  const args = [root, id, ...(hold ? ["--hold"] : [])];
+  // A small heap: the monitor lives as long as its container.
+  return selfCommand(
+    "__container-monitor",
+    "./monitor.ts",
+    args,
+    "--max-old-space-size=32,--single-threaded-gc",
+  );
 }
 
 /** What a monitor reports on its stdout once the container runs, or could not start. */
