@@ -189,8 +189,8 @@ export {
 } from "./lib/operations/lifecycle.ts";
 export { containerLogs, type LogsOptions } from "./lib/operations/logs.ts";
 export {
-  type AttachedContainer,
   attachContainer,
+  type AttachedContainer,
   type AttachSession,
 } from "./lib/operations/attach.ts";
 export { type ContainerInspect, inspectContainer } from "./lib/operations/container_inspect.ts";
