@@ -3,7 +3,8 @@
  * with: `{{.Field.Sub}}`, `{{.}}`, `{{json .X}}`, pipes (`{{.X | json}}`),
  * `{{index .Map "key"}}`, `{{join .List ", "}}`, `{{len .X}}`, `{{upper}}`,
  * `{{lower}}`, `{{println}}`, string literals, and `\t`/`\n` in the text.
- * Values print as Go prints them (`[a b]`, `map[k:v]`, `<no value>`).
+ * Values print as Go prints them (`[a b]`, `map[k:v]`, `<nil>`, and
+ * `<no value>` for a key that is not there).
  *
  * @module
  */
@@ -35,7 +36,8 @@ const FUNCTIONS: Record<string, Fn> = {
 
 /** A value as Go's fmt prints it with %v. */
 export function goString(value: Value): string {
-  if (value === undefined || value === null) return "<no value>";
+  if (value === undefined) return "<no value>";
+  if (value === null) return "<nil>";
   if (Array.isArray(value)) return `[${value.map(goString).join(" ")}]`;
   if (typeof value === "object") {
     const entries = Object.entries(value as Record<string, Value>)
@@ -69,6 +71,9 @@ function operand(word: string, data: Value, template: string): Value {
     for (const key of word.slice(1).split(".")) {
       if (value === null || typeof value !== "object") return undefined;
       if (!Object.hasOwn(value as object, key)) {
+        // docker's fields are capitalised (a missing one is an error, as in Go); other keys are
+        // a map's (labels), where a missing one is `<no value>`.
+        if (/^[a-z]/.test(key)) return undefined;
         throw new UsageError(`template: ${template}: can't evaluate field ${key}`);
       }
       value = (value as Record<string, Value>)[key];

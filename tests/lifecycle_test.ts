@@ -242,8 +242,81 @@ containerTest("detached containers live on their own, as docker's do", async (t)
         // The last two lines: one of each stream.
         const tail = await runAll(["--root", root, "logs", "--tail", "2", "counter"]);
         assertEquals([tail.stdout, tail.stderr], ["line 199\n", "done\n"]);
+        // --since and --until: times and durations.
+        assertEquals(await cli("logs", "--until", "2000-01-01T00:00:00Z", "counter"), "");
+        assertEquals(await cli("logs", "--since", "2100-01-01T00:00:00Z", "counter"), "");
+        assertEquals(
+          (await cli("logs", "--since", "1h", "--until", "0s", "counter")).split("\n").length,
+          kept.length + 1,
+        );
       },
     );
+
+    await t.step("--stop-signal and --stop-timeout are what stop uses", async () => {
+      await cli(
+        "run",
+        "-d",
+        "--name",
+        "trapper",
+        "--stop-signal",
+        "USR1",
+        "busybox",
+        "sh",
+        "-c",
+        "trap 'exit 9' USR1; touch /ready; while :; do sleep 0.05; done",
+      );
+      await cli("run", "-d", "--name", "stubborn", "--stop-timeout", "1", "busybox", "sleep", "60");
+      assert(
+        await until(async () =>
+          (await runAll(["--root", root, "exec", "trapper", "test", "-e", "/ready"])).code === 0
+        ),
+      );
+      assertEquals(
+        await cli(
+          "inspect",
+          "-f",
+          "{{.Config.StopSignal}} {{.Config.StopTimeout}}",
+          "trapper",
+          "stubborn",
+        ),
+        "SIGUSR1 <nil>\n 1\n",
+      );
+      await cli("stop", "trapper");
+      assertEquals(await status("trapper"), "exited 9");
+      // sleep as PID 1 ignores SIGTERM: SIGKILL after its 1 s, not the default 10.
+      const started = Date.now();
+      await cli("stop", "stubborn");
+      const took = Date.now() - started;
+      assert(took >= 900 && took < 5000, `stop took ${took} ms`);
+      assertEquals(await status("stubborn"), "exited 137");
+    });
+
+    await t.step("ps -n/-l, images REPO/--filter/--format, the image forms", async () => {
+      assertEquals((await cli("ps", "-l", "--format", "{{.Names}}")).trim(), "stubborn");
+      assertEquals(
+        (await cli("ps", "-n", "2", "--format", "{{.Names}}")).trim(),
+        "stubborn\ntrapper",
+      );
+      assertEquals((await cli("ps", "-l", "-q", "--no-trunc")).trim().length, 64);
+      await cli("tag", "busybox", "team/tool:1.0");
+      assertEquals(
+        (await cli("image", "ls", "--format", "{{.Repository}}:{{.Tag}}")).trim().split("\n")
+          .sort(),
+        ["busybox:latest", "team/tool:1.0"],
+      );
+      assertEquals(
+        (await cli("images", "team/*", "--format", "{{.Repository}} {{.Tag}}")).trim(),
+        "team/tool 1.0",
+      );
+      assertEquals((await cli("images", "--filter", "dangling=true", "-q")).trim(), "");
+      assertEquals(
+        (await cli("images", "--filter", "reference=busybox:latest", "--format", "{{.Tag}}"))
+          .trim(),
+        "latest",
+      );
+      await cli("image", "rm", "team/tool:1.0");
+      assertEquals((await cli("images", "team/tool")).trim().split("\n").length, 1);
+    });
 
     await t.step("wait prints the exit status; inspect -f reads the state", async () => {
       await cli(
@@ -347,6 +420,19 @@ containerTest("detached containers live on their own, as docker's do", async (t)
         await shell.type("tty; stty size\n");
         // The container's own devpts, never the caller's terminal; the caller's window size.
         await shell.expect(/\/dev\/pts\/0\r*\n30 100\r*\n/);
+        // The caller's terminal is resized: SIGWINCH, and the container's terminal follows.
+        // The caller is the process of that command line whose stdin is a terminal (script and
+        // its shell have the same line, on pipes).
+        let callerTerminal = "";
+        for (const pid of (await run("pgrep", ["-f", "run -it --name tty"])).trim().split("\n")) {
+          const link = (await run("readlink", [`/proc/${pid}/fd/0`]).catch(() => "")).trim();
+          if (link.startsWith("/dev/pts/")) callerTerminal = link;
+        }
+        assert(callerTerminal !== "", "the caller has no terminal");
+        await run("stty", ["-F", callerTerminal, "rows", "40", "cols", "120"]);
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        await shell.type("stty size\n");
+        await shell.expect(/40 120\r*\n/);
         await shell.type("sleep 30\n");
         await new Promise((resolve) => setTimeout(resolve, 300));
         await shell.type("\x03");

@@ -119,9 +119,9 @@ export interface ContainerInspect {
     /** docker's `Config.Labels`. */
     Labels: Record<string, string>;
     /** docker's `Config.StopSignal`. */
-    StopSignal?: string;
+    StopSignal: string;
     /** docker's `Config.StopTimeout`. */
-    StopTimeout?: number;
+    StopTimeout: number | null;
   };
 }
 
@@ -196,8 +196,8 @@ export function containerDocument(
       Tty: record.spec.tty === true,
       OpenStdin: record.interactive === true,
       Labels: record.labels ?? {},
-      ...(record.stopSignal ? { StopSignal: record.stopSignal } : {}),
-      ...(record.stopTimeout !== undefined ? { StopTimeout: record.stopTimeout } : {}),
+      StopSignal: record.stopSignal ?? "",
+      StopTimeout: record.stopTimeout ?? null,
     },
   };
 }
