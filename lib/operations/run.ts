@@ -753,15 +753,15 @@ export async function startContainer(
   checkRunOptions(image, options);
   const store = await storeOf(options, { create: true });
   const containers = new ContainerStore(store.root);
-  await containers.reap();
-  const found = await findOrPull(store, image, options);
   const id = Array.from(crypto.getRandomValues(new Uint8Array(32)))
     .map((byte) => byte.toString(16).padStart(2, "0")).join("");
   if (options.detach || options.tty || options.interactive) {
-    // The monitor's start-up overlaps the container's making.
+    // The monitor's start-up overlaps the container's making (and a pull).
     const monitor = spawnMonitor(store.root, id, options.holdOutput);
     let made;
     try {
+      await containers.reap();
+      const found = await findOrPull(store, image, options);
       made = await createContainer(id, store, containers, found, image, command, options);
     } catch (error) {
       monitor.cancel();
@@ -769,6 +769,8 @@ export async function startContainer(
     }
     return await detached(containers, made, monitor);
   }
+  await containers.reap();
+  const found = await findOrPull(store, image, options);
   const record = await createContainer(id, store, containers, found, image, command, options);
   const stdio = options.stdio ?? "inherit";
   // Every container logs its output (docker's json-file), a foreground one too.
