@@ -176,12 +176,12 @@ export async function startExec(
   if (!(await running(record))) {
     throw new DenockerError(`Cannot exec in container ${record.name}: it is not running`);
   }
-  if (options.tty && record.spec.runtime) {
+  const tty = options.tty === true;
+  if (tty && record.spec.runtime) {
     throw new InvalidInputError(
       `Cannot exec in container ${record.name}: -t is not supported with --runtime yet`,
     );
   }
-  const tty = options.tty === true;
   const stdio = tty ? "log" : options.interactive ? "interactive" : options.stdio ?? "inherit";
   const spec: ExecSpec = {
     pid: record.process!.pid,
@@ -196,24 +196,7 @@ export async function startExec(
     tty,
   };
   const request = join(record.spec.directory, `exec-${crypto.randomUUID()}`);
-  let program: string[];
-  if (record.spec.runtime) {
-    program = await runtimeExecCommand(record, spec, `${request}.process.json`);
-  } else {
-    // The request holds the environment: root's alone, and removed by the init once read.
-    await Deno.writeTextFile(`${request}.json`, JSON.stringify(spec), {
-      mode: 0o600,
-      createNew: true,
-    });
-    program = [
-      hostTool("unshare", "util-linux"),
-      "--mount",
-      "--propagation",
-      "private",
-      "--",
-      ...fromReadOnlyBinary(initCommand("exec", `${request}.json`)),
-    ];
-  }
+  const program = await execProgram(record, spec, request);
   const cleanUp = () =>
     Promise.all(
       [".json", ".process.json"].map((suffix) =>
@@ -262,6 +245,33 @@ export async function startExec(
     },
     exited,
   };
+}
+
+/**
+ * What starts an exec: the exec init in a mount namespace of its own (its
+ * request written beside the container), or `RUNTIME exec`.
+ */
+async function execProgram(
+  record: ContainerRecord,
+  spec: ExecSpec,
+  request: string,
+): Promise<string[]> {
+  if (record.spec.runtime) {
+    return await runtimeExecCommand(record, spec, `${request}.process.json`);
+  }
+  // The request holds the environment: root's alone, and removed by the init once read.
+  await Deno.writeTextFile(`${request}.json`, JSON.stringify(spec), {
+    mode: 0o600,
+    createNew: true,
+  });
+  return [
+    hostTool("unshare", "util-linux"),
+    "--mount",
+    "--propagation",
+    "private",
+    "--",
+    ...fromReadOnlyBinary(initCommand("exec", `${request}.json`)),
+  ];
 }
 
 /**

@@ -17,6 +17,7 @@
  */
 
 import {
+  type ContainerRecord,
   ContainerStore,
   currentProcess,
   type RestartPolicy,
@@ -124,8 +125,7 @@ export async function monitorContainer(
     await report({ error: `Cannot start container ${id}: no such container` });
     return 1;
   }
-  const marker = stopMarkerPath(record.spec.directory);
-  await Deno.remove(marker).catch(() => {});
+  await Deno.remove(stopMarkerPath(record.spec.directory)).catch(() => {});
   record.owner = await currentProcess();
   record.error = undefined;
   const logPath = containers.logPath(id);
@@ -166,26 +166,42 @@ export async function monitorContainer(
         return 1;
       }
     }
-    const restarts = record.restartCount ?? 0;
-    const stopped = await lstatIfExists(marker) !== undefined;
-    if (stopped || !restartWanted(record.restartPolicy, status, restarts)) {
-      await end(status);
-      return 0;
-    }
-    delay = nextDelay(delay, Date.now() - startedAt);
-    Object.assign(record, {
-      state: "restarting",
-      exitCode: status,
-      finished: new Date().toISOString(),
-      process: undefined,
-      restartCount: restarts + 1,
-    });
-    await containers.saveState(record);
-    if (await backOff(delay, marker)) {
+    delay = await restartAfter(containers, record, status, Date.now() - startedAt, delay);
+    if (delay === undefined) {
       await end(status);
       return 0;
     }
   }
+}
+
+/**
+ * After the command ended: whether its policy starts it again (no stop was
+ * asked for), recorded as restarting for the back-off, which it waits out.
+ *
+ * @returns The delay waited; undefined when it is not started again.
+ */
+async function restartAfter(
+  containers: ContainerStore,
+  record: ContainerRecord,
+  status: number,
+  ranMs: number,
+  previous: number | undefined,
+): Promise<number | undefined> {
+  const marker = stopMarkerPath(record.spec.directory);
+  const restarts = record.restartCount ?? 0;
+  if (await lstatIfExists(marker) || !restartWanted(record.restartPolicy, status, restarts)) {
+    return undefined;
+  }
+  const delay = nextDelay(previous, ranMs);
+  Object.assign(record, {
+    state: "restarting",
+    exitCode: status,
+    finished: new Date().toISOString(),
+    process: undefined,
+    restartCount: restarts + 1,
+  });
+  await containers.saveState(record);
+  return await backOff(delay, marker) ? undefined : delay;
 }
 
 if (import.meta.main) {
