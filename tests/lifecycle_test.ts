@@ -603,6 +603,39 @@ containerTest("detached containers live on their own, as docker's do", async (t)
       await cli("rm", "-f", "busy");
     });
 
+    await t.step(
+      "a killed monitor leaves nothing running; attach follows a plain one",
+      async () => {
+        await cli("run", "-d", "--name", "orphan", "busybox", "sh", "-c", "echo up; sleep 60");
+        const monitor = JSON.parse(
+          await runAll(["--root", root, "inspect", "--type", "container", "orphan"]).then((r) =>
+            r.stdout
+          ),
+        )[0];
+        const pid = monitor.State.Pid;
+        const record = JSON.parse(
+          await Deno.readTextFile(join(root, "containers", monitor.Id, "container.json")),
+        );
+        Deno.kill(record.owner.pid, "SIGKILL");
+        // The next container command finds it orphaned: killed, and recorded as exited.
+        assert(await until(async () => (await status("orphan")) === "exited 137"));
+        assert(!alive(pid));
+        // attach to a container without -i or -t: its output from now on, and its status.
+        await cli(
+          "run",
+          "-d",
+          "--name",
+          "plain",
+          "busybox",
+          "sh",
+          "-c",
+          "sleep 0.5; echo late; exit 2",
+        );
+        const attached = await runAll(["--root", root, "attach", "plain"]);
+        assertEquals([attached.code, attached.stdout], [2, "late\n"]);
+      },
+    );
+
     await t.step("container prune removes the ended ones", async () => {
       await cli("run", "-d", "--name", "stays", "busybox", "sleep", "30");
       const pruned = await cli("container", "prune", "-f");
