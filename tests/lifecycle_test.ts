@@ -462,6 +462,36 @@ containerTest("detached containers live on their own, as docker's do", async (t)
       },
     );
 
+    await t.step("-i without -t: stdin piped in, stdout and stderr apart", async () => {
+      const child = new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "-A",
+          CLI,
+          "--root",
+          root,
+          "run",
+          "-i",
+          "--rm",
+          "busybox",
+          "sh",
+          "-c",
+          "cat; echo err >&2; exit 3",
+        ],
+        stdin: "piped",
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+      const writer = child.stdin.getWriter();
+      await writer.write(new TextEncoder().encode("one\ntwo\n"));
+      await writer.close();
+      const { code, stdout, stderr } = await child.output();
+      assertEquals(
+        [code, new TextDecoder().decode(stdout), new TextDecoder().decode(stderr)],
+        [3, "one\ntwo\n", "err\n"],
+      );
+    });
+
     await t.step("cp: both ways, running or stopped, never through a symlink out", async () => {
       // A host directory the container's symlinks name, by absolute and by relative path.
       const host = join(dir.path, "host");
