@@ -50,6 +50,7 @@ import { command as renameCommand } from "./cli/commands/rename.ts";
 import { command as topCommand } from "./cli/commands/top.ts";
 import { command as attachCommand } from "./cli/commands/attach.ts";
 import { command as cpCommand } from "./cli/commands/cp.ts";
+import { command as createCommand } from "./cli/commands/create.ts";
 import { command as containerPruneCommand } from "./cli/commands/container_prune.ts";
 
 const COMMANDS: Record<string, Command> = {
@@ -70,6 +71,7 @@ const COMMANDS: Record<string, Command> = {
   manifest: manifestCommand,
   check: checkCommand,
   run: runCommand,
+  create: createCommand,
   ps: psCommand,
   rm: rmCommand,
   start: startCommand,
@@ -110,6 +112,7 @@ const ALIASES: Record<string, Record<string, string>> = {
     list: "ps",
     ps: "ps",
     run: "run",
+    create: "create",
     start: "start",
     stop: "stop",
     restart: "restart",

@@ -166,7 +166,12 @@ export { copyImage, type CopyResult } from "./lib/operations/copy.ts";
 export { fetchManifest, listTags, type RemoteOptions } from "./lib/operations/remote.ts";
 
 // Containers.
-export { type RunningContainer, type RunOptions, startContainer } from "./lib/operations/run.ts";
+export {
+  createContainer,
+  type RunningContainer,
+  type RunOptions,
+  startContainer,
+} from "./lib/operations/run.ts";
 export { parseSignal, type RestartPolicy } from "./lib/runtime/containers.ts";
 export {
   type ContainerSummary,

@@ -462,6 +462,26 @@ containerTest("detached containers live on their own, as docker's do", async (t)
       },
     );
 
+    await t.step("create makes a container that start runs (-a, -ai with a terminal)", async () => {
+      await cli("create", "--name", "later", "busybox", "sh", "-c", "echo ran; exit 6");
+      assertEquals(await status("later"), "created 0");
+      assertEquals(
+        (await cli("ps", "-a", "--filter", "name=later", "--format", "{{.Status}}")).trim(),
+        "Created",
+      );
+      const attached = await runAll(["--root", root, "start", "-a", "later"]);
+      assertEquals([attached.code, attached.stdout], [6, "ran\n"]);
+      await cli("create", "-it", "--name", "shell", "busybox", "sh");
+      const denocker = `${Deno.execPath()} run -A ${CLI} --root ${root}`;
+      const terminal = new Terminal(`${denocker} start -ai shell`);
+      // The shell's first prompt is kept for the client start attaches.
+      await terminal.expect(/# /);
+      await terminal.type("tty; exit 5\n");
+      await terminal.expect(/\/dev\/pts\/0/);
+      assertEquals(await terminal.status(), 5);
+      await cli("rm", "later", "shell");
+    });
+
     await t.step("-i without -t: stdin piped in, stdout and stderr apart", async () => {
       const child = new Deno.Command(Deno.execPath(), {
         args: [

@@ -9,6 +9,7 @@
 import {
   type Command,
   INSECURE_REGISTRY,
+  type Invocation,
   positiveInteger,
   remoteOptions,
   UsageError,
@@ -20,6 +21,7 @@ import {
   ContainerStartError,
   parsePlatform,
   type RestartPolicy,
+  type RunOptions,
   startContainer,
 } from "../../mod.ts";
 import { attachTerminal } from "../attach.ts";
@@ -110,6 +112,96 @@ function securityOptions(
     }
   }
   return result;
+}
+
+/**
+ * The container options run and create read from their flags, checked
+ * (a bad one is a usage error); the pull's progress and signal are the
+ * caller's.
+ */
+export async function containerOptions(
+  values: Invocation["values"],
+  command: string,
+  { root, config }: Pick<Invocation, "root" | "config">,
+): Promise<RunOptions & { pull: Omit<NonNullable<RunOptions["pull"]>, "signal" | "onProgress"> }> {
+  const network = values.network ?? "none";
+  if (network !== "none" && network !== "host") {
+    throw new UsageError(`--network takes none or host, got "${network}"`, command);
+  }
+  if (values.rootfs !== undefined && values.rootfs !== "overlay" && values.rootfs !== "copy") {
+    throw new UsageError(`--rootfs takes overlay or copy, got "${values.rootfs}"`, command);
+  }
+  const cpus = values.cpus === undefined ? undefined : Number(values.cpus);
+  if (cpus !== undefined && !(cpus > 0)) {
+    throw new UsageError(`--cpus needs a number above 0, got "${values.cpus}"`, command);
+  }
+  const security = securityOptions(values["security-opt"] ?? []);
+  // As docker: the files' variables first, -e over them.
+  const env = [...await envFiles(values["env-file"] ?? []), ...(values.env ?? [])];
+  const stopTimeout = values["stop-timeout"] === undefined
+    ? undefined
+    : Number(values["stop-timeout"]);
+  if (stopTimeout !== undefined && !(Number.isInteger(stopTimeout) && stopTimeout >= 0)) {
+    throw new UsageError(
+      `--stop-timeout needs a whole number of seconds, got "${values["stop-timeout"]}"`,
+      command,
+    );
+  }
+  const stopSignal = values["stop-signal"] === undefined
+    ? undefined
+    : signalOption(values["stop-signal"], "--stop-signal", command);
+  const attaches = command === "run" && !values.detach;
+  if (values.tty && values.interactive && attaches && !Deno.stdin.isTerminal()) {
+    throw new UsageError("the input device is not a TTY (-t needs a terminal on stdin)", command);
+  }
+  let platform;
+  try {
+    platform = values.platform === undefined ? undefined : parsePlatform(values.platform);
+  } catch (error) {
+    throw new UsageError((error as Error).message, command);
+  }
+  const remote = await remoteOptions({ values, config }, command);
+  return {
+    root: root(),
+    name: values.name,
+    hostname: values.hostname,
+    env,
+    entrypoint: values.entrypoint === undefined
+      ? undefined
+      : values.entrypoint === ""
+      ? []
+      : [values.entrypoint],
+    workdir: values.workdir,
+    user: values.user,
+    memory: values.memory === undefined ? undefined : parseSize(values.memory, command),
+    cpus,
+    pidsLimit: values["pids-limit"] === undefined
+      ? undefined
+      : positiveInteger(values["pids-limit"], "--pids-limit", command),
+    network,
+    readOnly: values["read-only"],
+    rootfs: values.rootfs,
+    capAdd: values["cap-add"],
+    capDrop: values["cap-drop"],
+    privileged: values.privileged,
+    noNewPrivileges: security.noNewPrivileges,
+    seccomp: security.seccomp,
+    runtime: values.runtime,
+    onWarning: (message) => console.error(`warning: ${message}`),
+    remove: values.rm,
+    platform,
+    init: values.init,
+    detach: values.detach,
+    tty: values.tty,
+    interactive: values.interactive,
+    holdOutput: !values.detach && (values.tty || values.interactive),
+    restart: values.restart === undefined ? undefined : restartPolicy(values.restart),
+    labels: labels(values.label ?? []),
+    stopSignal,
+    stopTimeout,
+    log: logOptions(values["log-opt"] ?? []),
+    pull: remote,
+  };
 }
 
 export const command: Command = {
@@ -250,43 +342,9 @@ export const command: Command = {
   optionsEndAfter: 1,
   ownsSignals: true,
   failureCode: 125,
-  async run({ values, positionals, root, config }) {
-    const network = values.network ?? "none";
-    if (network !== "none" && network !== "host") {
-      throw new UsageError(`--network takes none or host, got "${network}"`, "run");
-    }
-    if (values.rootfs !== undefined && values.rootfs !== "overlay" && values.rootfs !== "copy") {
-      throw new UsageError(`--rootfs takes overlay or copy, got "${values.rootfs}"`, "run");
-    }
-    const cpus = values.cpus === undefined ? undefined : Number(values.cpus);
-    if (cpus !== undefined && !(cpus > 0)) {
-      throw new UsageError(`--cpus needs a number above 0, got "${values.cpus}"`, "run");
-    }
-    const security = securityOptions(values["security-opt"] ?? []);
-    // As docker: the files' variables first, -e over them.
-    const env = [...await envFiles(values["env-file"] ?? []), ...(values.env ?? [])];
-    const stopTimeout = values["stop-timeout"] === undefined
-      ? undefined
-      : Number(values["stop-timeout"]);
-    if (stopTimeout !== undefined && !(Number.isInteger(stopTimeout) && stopTimeout >= 0)) {
-      throw new UsageError(
-        `--stop-timeout needs a whole number of seconds, got "${values["stop-timeout"]}"`,
-        "run",
-      );
-    }
-    const stopSignal = values["stop-signal"] === undefined
-      ? undefined
-      : signalOption(values["stop-signal"], "--stop-signal", "run");
-    if (values.tty && values.interactive && !values.detach && !Deno.stdin.isTerminal()) {
-      throw new UsageError("the input device is not a TTY (-t needs a terminal on stdin)", "run");
-    }
-    let platform;
-    try {
-      platform = values.platform === undefined ? undefined : parsePlatform(values.platform);
-    } catch (error) {
-      throw new UsageError((error as Error).message, "run");
-    }
-    const remote = await remoteOptions({ values, config }, "run");
+  async run(invocation) {
+    const { values, positionals, root } = invocation;
+    const options = await containerOptions(values, "run", invocation);
     // Before the container is known a signal stops the pull (and is passed on once it is).
     const abort = new AbortController();
     const printer = pullPrinter(false);
@@ -295,48 +353,11 @@ export const command: Command = {
       return await whileForwardingSignals(
         async () => {
           const container = await startContainer(positionals[0], positionals.slice(1), {
-            root: root(),
-            name: values.name,
-            hostname: values.hostname,
-            env,
-            entrypoint: values.entrypoint === undefined
-              ? undefined
-              : values.entrypoint === ""
-              ? []
-              : [values.entrypoint],
-            workdir: values.workdir,
-            user: values.user,
-            memory: values.memory === undefined ? undefined : parseSize(values.memory, "run"),
-            cpus,
-            pidsLimit: values["pids-limit"] === undefined
-              ? undefined
-              : positiveInteger(values["pids-limit"], "--pids-limit", "run"),
-            network,
-            readOnly: values["read-only"],
-            rootfs: values.rootfs,
-            capAdd: values["cap-add"],
-            capDrop: values["cap-drop"],
-            privileged: values.privileged,
-            noNewPrivileges: security.noNewPrivileges,
-            seccomp: security.seccomp,
-            runtime: values.runtime,
-            onWarning: (message) => console.error(`warning: ${message}`),
-            remove: values.rm,
-            platform,
-            init: values.init,
-            detach: values.detach,
-            tty: values.tty,
-            interactive: values.interactive,
-            holdOutput: !values.detach && (values.tty || values.interactive),
-            restart: values.restart === undefined ? undefined : restartPolicy(values.restart),
-            labels: labels(values.label ?? []),
-            stopSignal,
-            stopTimeout,
-            log: logOptions(values["log-opt"] ?? []),
+            ...options,
             onPull: (image) => console.error(`Unable to find image '${image}' locally`),
             onPulled: printer.done,
             pull: {
-              ...remote,
+              ...options.pull,
               signal: abort.signal,
               onProgress: printer.onProgress,
             },

@@ -45,8 +45,9 @@ export const command: Command = {
     }
     const { Config } = await inspectContainer(positionals[0], { root: root() });
     const since = new Date();
-    await startStoppedContainer(positionals[0], { root: root() });
-    if (Config.Tty || Config.OpenStdin) {
+    const interactive = Config.Tty || Config.OpenStdin;
+    await startStoppedContainer(positionals[0], { root: root(), holdOutput: interactive });
+    if (interactive) {
       const session = await attachContainer(positionals[0], { root: root() });
       return await attachTerminal(session, { input: values.interactive ?? false });
     }

@@ -125,12 +125,13 @@ export async function killContainer(
  * ```
  *
  * @param name A container's name or ID (prefix).
- * @param options The store.
+ * @param options The store; `holdOutput`: a `-i`/`-t` container's monitor keeps its output
+ *   until a first client attaches (`start -ai`).
  * @returns The container's ID.
  */
 export async function startStoppedContainer(
   name: string,
-  options: StoreOptions = {},
+  options: StoreOptions & { holdOutput?: boolean } = {},
 ): Promise<string> {
   const { containers, record } = await findContainer(name, options);
   await withLock(containers.lockPath, { exclusive: true }, async () => {
@@ -142,7 +143,7 @@ export async function startStoppedContainer(
     current.owner = undefined;
     current.state = "created";
     await containers.save(current);
-    await startMonitor(containers, current);
+    await startMonitor(containers, current, options.holdOutput);
   });
   return record.id;
 }

@@ -395,7 +395,7 @@ async function rootAttributes(
 }
 
 /** Makes the container's directory and record (under the containers lock: names are unique). */
-async function createContainer(
+async function makeContainer(
   id: string,
   store: Store,
   containers: ContainerStore,
@@ -466,7 +466,7 @@ async function createContainer(
   });
 }
 
-/** What {@link createContainer} worked out before it takes the containers' lock. */
+/** What {@link makeContainer} worked out before it takes the containers' lock. */
 interface ContainerPlan {
   id: string;
   image: string;
@@ -709,6 +709,61 @@ async function detached(
   };
 }
 
+function newContainerId(): string {
+  return Array.from(crypto.getRandomValues(new Uint8Array(32)))
+    .map((byte) => byte.toString(16).padStart(2, "0")).join("");
+}
+
+/**
+ * Makes a container from an image without starting it, as `docker
+ * create`: pulled when needed, its root, files, cgroups and record ready,
+ * in the `created` state; {@link startStoppedContainer} starts it
+ * (detached, with its monitor). Takes {@link startContainer}'s options but
+ * `detach` (a created container is started detached).
+ *
+ * Requires every permission (`--allow-all`), as containers do.
+ *
+ * @example
+ * ```ts
+ * import { createContainer, startStoppedContainer } from "@denocker/denocker";
+ * const { id } = await createContainer("busybox", ["sleep", "60"], { name: "later" });
+ * await startStoppedContainer(id);
+ * ```
+ *
+ * @param image A stored image's name or ID, or a reference to pull.
+ * @param command Replaces the image's `Cmd` when not empty.
+ * @param options Store, limits, security, and the rest.
+ * @returns Its ID and name.
+ */
+export async function createContainer(
+  image: string,
+  command: string[],
+  options: RunOptions = {},
+): Promise<{ id: string; name: string }> {
+  if (Deno.build.os !== "linux") throw new DenockerError("Cannot run containers: they need Linux");
+  requireAllPermissions("create containers");
+  if (Deno.uid() !== 0) {
+    throw new DenockerError("Cannot create containers: denocker needs to run as root for that");
+  }
+  // Started later, by a monitor: as a detached one.
+  const detached = { ...options, detach: true };
+  checkRunOptions(image, detached);
+  const store = await storeOf(options, { create: true });
+  const containers = new ContainerStore(store.root);
+  await containers.reap();
+  const found = await findOrPull(store, image, detached);
+  const record = await makeContainer(
+    newContainerId(),
+    store,
+    containers,
+    found,
+    image,
+    command,
+    detached,
+  );
+  return { id: record.id, name: record.name };
+}
+
 /**
  * Starts an image as a container: pulls it when it is not stored (a
  * reference), makes the container (overlay root, files, cgroup with the
@@ -753,8 +808,7 @@ export async function startContainer(
   checkRunOptions(image, options);
   const store = await storeOf(options, { create: true });
   const containers = new ContainerStore(store.root);
-  const id = Array.from(crypto.getRandomValues(new Uint8Array(32)))
-    .map((byte) => byte.toString(16).padStart(2, "0")).join("");
+  const id = newContainerId();
   if (options.detach || options.tty || options.interactive) {
     // The monitor's start-up overlaps the container's making (and a pull).
     const monitor = spawnMonitor(store.root, id, options.holdOutput);
@@ -762,7 +816,7 @@ export async function startContainer(
     try {
       await containers.reap();
       const found = await findOrPull(store, image, options);
-      made = await createContainer(id, store, containers, found, image, command, options);
+      made = await makeContainer(id, store, containers, found, image, command, options);
     } catch (error) {
       monitor.cancel();
       throw error;
@@ -771,7 +825,7 @@ export async function startContainer(
   }
   await containers.reap();
   const found = await findOrPull(store, image, options);
-  const record = await createContainer(id, store, containers, found, image, command, options);
+  const record = await makeContainer(id, store, containers, found, image, command, options);
   const stdio = options.stdio ?? "inherit";
   // Every container logs its output (docker's json-file), a foreground one too.
   const log = stdio === "null"
