@@ -1,16 +1,48 @@
 /**
  * The terminal side of an attached container (`run -it`, `attach`,
  * `start -ai`): raw mode on this terminal while attached, its window size
- * passed on (and again on SIGWINCH), input sent, output written; docker's
- * detach keys, ctrl-p ctrl-q, let go of the container, which runs on.
+ * passed on (and again on SIGWINCH), input sent, output written; the
+ * detach keys (docker's ctrl-p ctrl-q, or `--detach-keys`) let go of the
+ * container, which runs on.
  *
  * @module
  */
 
 import type { AttachedContainer } from "../mod.ts";
+import { type OptionSpec, UsageError } from "./command.ts";
 
-const CTRL_P = 0x10;
-const CTRL_Q = 0x11;
+/** `--detach-keys`, as run, exec, start and attach take it. */
+export const DETACH_KEYS: OptionSpec = {
+  type: "string",
+  value: "KEYS",
+  help: "The keys that detach (default ctrl-p,ctrl-q)",
+};
+
+/** docker's default detach keys, ctrl-p ctrl-q. */
+export const DEFAULT_DETACH_KEYS = [0x10, 0x11];
+
+/**
+ * `--detach-keys` as docker reads it: a comma-separated list of `ctrl-X`
+ * (X a letter, `@`, `[`, `\\`, `]`, `^` or `_`) or single characters.
+ *
+ * @param text What the user typed.
+ * @returns The bytes.
+ * @throws {UsageError} When an entry is neither.
+ */
+export function parseDetachKeys(text: string): number[] {
+  return text.split(",").map((key) => {
+    const ctrl = /^ctrl-([a-z@[\\\]^_])$/i.exec(key);
+    if (ctrl) return ctrl[1].toUpperCase().charCodeAt(0) & 0x1f;
+    if (key.length === 1) return key.charCodeAt(0);
+    throw new UsageError(`--detach-keys: invalid key "${key}": use ctrl-X or a character`);
+  });
+}
+
+/** A command's `--detach-keys`, when given. */
+export function detachKeysOf(values: Record<string, unknown>): number[] | undefined {
+  const text = values["detach-keys"];
+  return typeof text === "string" ? parseDetachKeys(text) : undefined;
+}
 
 /** Writes all of `bytes` to a stream of this process. */
 async function writeAll(to: typeof Deno.stdout, bytes: Uint8Array): Promise<void> {
@@ -21,31 +53,36 @@ async function writeAll(to: typeof Deno.stdout, bytes: Uint8Array): Promise<void
 
 /**
  * Copies this process's stdin to the container until it ends or the detach
- * keys come; resolves with whether they came.
+ * keys come (in a row); resolves with whether they came. Bytes that start
+ * the sequence are held back until the next one says whether it goes on.
  */
-async function sendInput(session: AttachedContainer, tty: boolean): Promise<boolean> {
+async function sendInput(
+  session: AttachedContainer,
+  tty: boolean,
+  keys: number[],
+): Promise<boolean> {
   const buffer = new Uint8Array(16 * 1024);
-  // A ctrl-p held back until the next byte says whether it starts the detach keys.
-  let held = false;
+  let matched = 0;
   for (;;) {
     const n = await Deno.stdin.read(buffer).catch(() => null);
     if (n === null) {
-      if (held) await session.write(new Uint8Array([CTRL_P]));
+      if (matched > 0) await session.write(new Uint8Array(keys.slice(0, matched)));
       if (!tty) await session.endInput();
       return false;
     }
     const out: number[] = [];
     for (const byte of buffer.subarray(0, n)) {
-      if (held) {
-        held = false;
-        if (byte === CTRL_Q) {
+      if (byte === keys[matched]) {
+        matched++;
+        if (matched === keys.length) {
           if (out.length > 0) await session.write(new Uint8Array(out));
           return true;
         }
-        out.push(CTRL_P);
+        continue;
       }
-      if (byte === CTRL_P) held = true;
-      else out.push(byte);
+      out.push(...keys.slice(0, matched));
+      matched = byte === keys[0] ? 1 : 0;
+      if (matched === 0) out.push(byte);
     }
     if (out.length > 0) await session.write(new Uint8Array(out));
   }
@@ -60,7 +97,7 @@ async function sendInput(session: AttachedContainer, tty: boolean): Promise<bool
  */
 export async function attachTerminal(
   session: AttachedContainer,
-  options: { input: boolean },
+  options: { input: boolean; detachKeys?: number[] },
 ): Promise<number> {
   const terminal = session.tty && Deno.stdin.isTerminal();
   const raw = terminal && options.input;
@@ -82,7 +119,7 @@ export async function attachTerminal(
       }
     })();
     const detached = options.input && session.interactive
-      ? sendInput(session, session.tty)
+      ? sendInput(session, session.tty, options.detachKeys ?? DEFAULT_DETACH_KEYS)
       : new Promise<boolean>(() => {});
     const first = await Promise.race([
       printed.then(() => "ended" as const),

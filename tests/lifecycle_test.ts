@@ -479,7 +479,15 @@ containerTest("detached containers live on their own, as docker's do", async (t)
       await terminal.type("tty; exit 5\n");
       await terminal.expect(/\/dev\/pts\/0/);
       assertEquals(await terminal.status(), 5);
-      await cli("rm", "later", "shell");
+      // Other detach keys: ctrl-p is then the shell's, ctrl-x y detaches.
+      await cli("create", "-it", "--name", "keys", "busybox", "sh");
+      const keys = new Terminal(`${denocker} start -ai --detach-keys ctrl-x,y keys`);
+      await keys.expect(/# /);
+      await keys.type("\x10\x18y");
+      await keys.expect(/read escape sequence/);
+      assertEquals(await keys.status(), 0);
+      assertEquals(await status("keys"), "running 0");
+      await cli("rm", "-f", "later", "shell", "keys");
     });
 
     await t.step("-i without -t: stdin piped in, stdout and stderr apart", async () => {

@@ -1,5 +1,5 @@
 /**
- * `--format` templates and `--since`/`--until` times, as docker's CLI reads
+ * `--format` templates, `--since`/`--until` times and `--detach-keys`, as docker's CLI reads
  * them: the outputs docker gives for the same template and data.
  */
 
@@ -7,6 +7,7 @@ import { assertEquals, assertThrows } from "./_assert.ts";
 import { renderRows, renderTemplate } from "../cli/template.ts";
 import { timeOption } from "../cli/options.ts";
 import { UsageError } from "../cli/command.ts";
+import { parseDetachKeys } from "../cli/attach.ts";
 
 const CONTAINER = {
   Name: "/web",
@@ -73,4 +74,12 @@ Deno.test("--since and --until take RFC 3339 times, Unix times and Go durations"
   assertEquals(at("1.5s"), "2026-12-01T11:59:58.500Z");
   assertThrows(() => at("yesterday"), UsageError);
   assertThrows(() => at("10 minutes"), UsageError);
+});
+
+Deno.test("--detach-keys reads docker's ctrl-X and character lists", () => {
+  assertEquals(parseDetachKeys("ctrl-p,ctrl-q"), [0x10, 0x11]);
+  assertEquals(parseDetachKeys("ctrl-x,y"), [0x18, 0x79]);
+  assertEquals(parseDetachKeys("ctrl-@,ctrl-\\,ctrl-_"), [0x00, 0x1c, 0x1f]);
+  assertThrows(() => parseDetachKeys("ctrl-1"), UsageError);
+  assertThrows(() => parseDetachKeys("pq"), UsageError);
 });

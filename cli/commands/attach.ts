@@ -6,13 +6,14 @@
  */
 
 import { type Command, exactly } from "../command.ts";
-import { attachTerminal } from "../attach.ts";
+import { attachTerminal, DETACH_KEYS, detachKeysOf } from "../attach.ts";
 import { attachContainer } from "../../mod.ts";
 
 export const command: Command = {
   usage: "attach [OPTIONS] CONTAINER",
   summary: "Attach this terminal to a running container (ctrl-p ctrl-q detaches)",
   options: {
+    "detach-keys": DETACH_KEYS,
     "no-stdin": { type: "boolean", help: "Do not send this terminal's input" },
   },
   examples: ["denocker attach web"],
@@ -20,6 +21,9 @@ export const command: Command = {
   ownsSignals: true,
   async run({ values, positionals, root }) {
     const session = await attachContainer(positionals[0], { root: root() });
-    return await attachTerminal(session, { input: !values["no-stdin"] });
+    return await attachTerminal(session, {
+      input: !values["no-stdin"],
+      detachKeys: detachKeysOf(values),
+    });
   },
 };

@@ -11,7 +11,7 @@ import { pullPrinter } from "../pull_output.ts";
 import { command as run, containerOptions } from "./run.ts";
 import { createContainer } from "../../mod.ts";
 
-const { detach: _detach, ...options } = run.options;
+const { detach: _detach, "detach-keys": _keys, ...options } = run.options;
 
 export const command: Command = {
   usage: "create [OPTIONS] IMAGE [COMMAND [ARG...]]",

@@ -6,7 +6,7 @@
  */
 
 import { type Command, UsageError } from "../command.ts";
-import { attachTerminal } from "../attach.ts";
+import { attachTerminal, DETACH_KEYS, detachKeysOf } from "../attach.ts";
 import { whileForwardingSignals } from "../signals.ts";
 import { startExec } from "../../mod.ts";
 
@@ -14,6 +14,7 @@ export const command: Command = {
   usage: "exec [OPTIONS] CONTAINER COMMAND [ARG...]",
   summary: "Run a command in a running container",
   options: {
+    "detach-keys": DETACH_KEYS,
     env: {
       type: "string",
       short: "e",
@@ -52,7 +53,10 @@ export const command: Command = {
       });
       if (!process.terminal) return process;
       const session = { ...process.terminal, tty: true, interactive: true };
-      const attached = attachTerminal(session, { input: values.interactive ?? false });
+      const attached = attachTerminal(session, {
+        input: values.interactive ?? false,
+        detachKeys: detachKeysOf(values),
+      });
       return { kill: process.kill, exited: attached.then(() => process.exited) };
     });
   },

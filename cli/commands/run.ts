@@ -24,7 +24,7 @@ import {
   type RunOptions,
   startContainer,
 } from "../../mod.ts";
-import { attachTerminal } from "../attach.ts";
+import { attachTerminal, DETACH_KEYS, detachKeysOf } from "../attach.ts";
 import { parseByteSize, signalOption } from "../options.ts";
 
 /** `--memory` as docker reads it: bytes, or a number with b, k, m or g; at least 6 MiB. */
@@ -223,6 +223,7 @@ export const command: Command = {
       short: "t",
       help: "Give it a new pseudo-terminal (ctrl-p ctrl-q detaches)",
     },
+    "detach-keys": DETACH_KEYS,
     rm: { type: "boolean", help: "Remove the container when it ends" },
     restart: {
       type: "string",
@@ -370,7 +371,10 @@ export const command: Command = {
           const session = await attachContainer(container.id, { root: root() });
           return {
             kill: container.kill,
-            exited: attachTerminal(session, { input: values.interactive ?? false }),
+            exited: attachTerminal(session, {
+              input: values.interactive ?? false,
+              detachKeys: detachKeysOf(values),
+            }),
           };
         },
         (signal) => {

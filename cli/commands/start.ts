@@ -7,7 +7,7 @@
 
 import { atLeastOne, type Command, forEachName, UsageError } from "../command.ts";
 import { writeEntries } from "./logs.ts";
-import { attachTerminal } from "../attach.ts";
+import { attachTerminal, DETACH_KEYS, detachKeysOf } from "../attach.ts";
 import {
   attachContainer,
   containerLogs,
@@ -20,6 +20,7 @@ export const command: Command = {
   usage: "start [OPTIONS] CONTAINER [CONTAINER...]",
   summary: "Start ended containers again (detached; -a: print the output until it ends)",
   options: {
+    "detach-keys": DETACH_KEYS,
     attach: {
       type: "boolean",
       short: "a",
@@ -49,7 +50,10 @@ export const command: Command = {
     await startStoppedContainer(positionals[0], { root: root(), holdOutput: interactive });
     if (interactive) {
       const session = await attachContainer(positionals[0], { root: root() });
-      return await attachTerminal(session, { input: values.interactive ?? false });
+      return await attachTerminal(session, {
+        input: values.interactive ?? false,
+        detachKeys: detachKeysOf(values),
+      });
     }
     await writeEntries(
       containerLogs(positionals[0], { root: root(), since, follow: true, signal }),
