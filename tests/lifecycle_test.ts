@@ -549,6 +549,18 @@ containerTest("detached containers live on their own, as docker's do", async (t)
       assertEquals(await Deno.readTextFile(join(out, "srv", "sub", "file")), "inside\n");
       // Links come as links, not as what they name.
       assertEquals(await Deno.readLink(join(out, "srv", "abs")), host);
+      // To "-": a tar of it, as GNU tar lists it.
+      const archived = await new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", CLI, "--root", root, "cp", "files:/srv", "-"],
+        stdout: "piped",
+        stderr: "null",
+      }).output();
+      assertEquals(archived.code, 0);
+      await Deno.writeFile(join(out, "srv.tar"), archived.stdout);
+      assertEquals(
+        (await run("tar", ["-tf", join(out, "srv.tar")])).trim().split("\n").sort(),
+        ["srv/", "srv/abs", "srv/rel", "srv/sub/", "srv/sub/file"],
+      );
       for (const link of ["abs", "rel"]) {
         const read = await runAll([
           "--root",

@@ -19,15 +19,24 @@ export const command: Command = {
   usage: "cp CONTAINER:SRC_PATH DEST_PATH | SRC_PATH CONTAINER:DEST_PATH",
   summary: "Copy files between a container and the host (its symlinks never lead out of it)",
   options: {},
-  examples: ["denocker cp web:/etc/hostname ./hostname", "denocker cp ./site web:/srv/"],
+  examples: [
+    "denocker cp web:/etc/hostname ./hostname",
+    "denocker cp ./site web:/srv/",
+    "denocker cp web:/var/log - | tar -t",
+  ],
   arguments: exactly(2, "SRC and DEST"),
   async run({ positionals, root }) {
     const [source, destination] = positionals.map(containerPath);
     if (source && destination) {
       throw new UsageError("copying between containers is not supported", "cp");
     }
+    if (positionals[0] === "-") {
+      throw new UsageError("cp - CONTAINER:DEST (a tar on stdin) is not supported yet", "cp");
+    }
     if (source) {
-      await copyFromContainer(source.container, source.path, positionals[1], { root: root() });
+      // `-`: a tar of it on stdout, as docker writes it.
+      const to = positionals[1] === "-" ? Deno.stdout.writable : positionals[1];
+      await copyFromContainer(source.container, source.path, to, { root: root() });
     } else if (destination) {
       await copyToContainer(positionals[0], destination.container, destination.path, {
         root: root(),

@@ -121,14 +121,17 @@ function entryHeaders(
  * stream is pulled; nothing proportional to the tree is held.
  *
  * @param root The directory.
+ * @param only Only this entry of `root` (and what is under it), as `docker cp … -` archives one.
  * @returns The archive.
  */
-export function tarTree(root: string): ReadableStream<Uint8Array> {
+export function tarTree(root: string, only?: string): ReadableStream<Uint8Array> {
   async function* entries(): AsyncGenerator<Uint8Array> {
     const inodes = new Map<string, string>();
     async function* walk(relative: string): AsyncGenerator<Uint8Array> {
-      const names = (await Array.fromAsync(Deno.readDir(join(root, relative))))
-        .map((entry) => entry.name).sort();
+      const names = relative === "" && only !== undefined
+        ? [only]
+        : (await Array.fromAsync(Deno.readDir(join(root, relative))))
+          .map((entry) => entry.name).sort();
       for (const name of names) {
         const path = relative ? `${relative}/${name}` : name;
         const full = join(root, path);

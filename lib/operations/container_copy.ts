@@ -16,6 +16,7 @@ import type { StoreOptions } from "../store/store.ts";
 import { withLock } from "../io/lock.ts";
 import { lstatIfExists } from "../io/fs.ts";
 import { secureJoin } from "../runtime/secure_join.ts";
+import { tarTree } from "../archive/tar_writer.ts";
 import type { ContainerRecord, ContainerStore } from "../runtime/containers.ts";
 import { hostEnvironment, hostTool } from "../runtime/host_tools.ts";
 import { findContainer, namespaceMembers, running } from "./_container_lookup.ts";
@@ -198,13 +199,14 @@ function sourceIn(root: string, path: string): string {
  *
  * @param name A container's name or ID (prefix).
  * @param source The path inside.
- * @param destination The host path.
+ * @param destination The host path, or a stream that gets a tar of it (`cp CONTAINER:SRC -`:
+ *   one entry under the source's name, and what is under it).
  * @param options The store.
  */
 export async function copyFromContainer(
   name: string,
   source: string,
-  destination: string,
+  destination: string | WritableStream<Uint8Array>,
   options: StoreOptions = {},
 ): Promise<void> {
   const { containers, record } = await findContainer(name, options);
@@ -212,6 +214,10 @@ export async function copyFromContainer(
     const from = sourceIn(root, source);
     const info = await lstatIfExists(from);
     if (!info) throw new InvalidInputError(`Cannot copy: no such file in ${name}: ${source}`);
+    if (typeof destination !== "string") {
+      const base = basename(from);
+      return await tarTree(dirname(from), base).pipeTo(destination, { preventClose: true });
+    }
     const { to, contents } = await target(
       { path: from, given: source, isDirectory: info.isDirectory },
       { path: destination, given: destination },
