@@ -580,6 +580,22 @@ containerTest("detached containers live on their own, as docker's do", async (t)
           "host secret\n",
         );
       }
+      // From "-": a tar's entries into a directory inside.
+      const tarball = await new Deno.Command("tar", {
+        args: ["-C", host, "-c", "secret"],
+        stdout: "piped",
+      }).output();
+      const untar = new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", CLI, "--root", root, "cp", "-", "files:/srv/rel"],
+        stdin: "piped",
+        stdout: "null",
+        stderr: "piped",
+      }).spawn();
+      const input = untar.stdin.getWriter();
+      await input.write(tarball.stdout);
+      await input.close();
+      assertEquals((await untar.output()).code, 0);
+      assertEquals(await cli("exec", "files", "cat", `${host}/secret`), "host secret\n");
       await cli("stop", "-t", "0", "files");
       await cli("cp", join(host, "secret"), "files:/srv/sub/");
       await cli("cp", "files:/srv/sub/secret", join(out, "copied"));

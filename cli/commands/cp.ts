@@ -23,6 +23,7 @@ export const command: Command = {
     "denocker cp web:/etc/hostname ./hostname",
     "denocker cp ./site web:/srv/",
     "denocker cp web:/var/log - | tar -t",
+    "tar -c site | denocker cp - web:/srv",
   ],
   arguments: exactly(2, "SRC and DEST"),
   async run({ positionals, root }) {
@@ -30,15 +31,14 @@ export const command: Command = {
     if (source && destination) {
       throw new UsageError("copying between containers is not supported", "cp");
     }
-    if (positionals[0] === "-") {
-      throw new UsageError("cp - CONTAINER:DEST (a tar on stdin) is not supported yet", "cp");
-    }
     if (source) {
       // `-`: a tar of it on stdout, as docker writes it.
       const to = positionals[1] === "-" ? Deno.stdout.writable : positionals[1];
       await copyFromContainer(source.container, source.path, to, { root: root() });
     } else if (destination) {
-      await copyToContainer(positionals[0], destination.container, destination.path, {
+      // `-`: a tar on stdin, its entries into the destination directory.
+      const from = positionals[0] === "-" ? Deno.stdin.readable : positionals[0];
+      await copyToContainer(from, destination.container, destination.path, {
         root: root(),
       });
     } else {

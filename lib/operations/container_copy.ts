@@ -17,6 +17,8 @@ import { withLock } from "../io/lock.ts";
 import { lstatIfExists } from "../io/fs.ts";
 import { secureJoin } from "../runtime/secure_join.ts";
 import { tarTree } from "../archive/tar_writer.ts";
+import { extractLayer } from "../layer/extract.ts";
+import { rootLayout } from "../store/layout.ts";
 import type { ContainerRecord, ContainerStore } from "../runtime/containers.ts";
 import { hostEnvironment, hostTool } from "../runtime/host_tools.ts";
 import { findContainer, namespaceMembers, running } from "./_container_lookup.ts";
@@ -235,17 +237,19 @@ export async function copyFromContainer(
  *
  * Requires every permission (`--allow-all`), as containers do.
  *
- * @param source The host path.
+ * @param source The host path, or a tar stream (`cp - CONTAINER:DEST`) whose entries go into
+ *   the destination directory.
  * @param name A container's name or ID (prefix).
  * @param destination The path inside.
  * @param options The store.
  */
 export async function copyToContainer(
-  source: string,
+  source: string | ReadableStream<Uint8Array>,
   name: string,
   destination: string,
   options: StoreOptions = {},
 ): Promise<void> {
+  if (typeof source !== "string") return await untarToContainer(source, name, destination, options);
   const info = await lstatIfExists(source);
   if (!info) throw new InvalidInputError(`Cannot copy: no such file: ${source}`);
   const { containers, record } = await findContainer(name, options);
@@ -261,4 +265,34 @@ export async function copyToContainer(
     }
     await copyTo(source, to, contents);
   });
+}
+
+/**
+ * A tar's entries into a directory of a container (`cp - CONTAINER:DEST`):
+ * extracted first, by denocker's layer extractor (no entry out of its
+ * directory), into the store's `tmp/`, then copied in as a directory's
+ * contents are.
+ */
+async function untarToContainer(
+  tar: ReadableStream<Uint8Array>,
+  name: string,
+  destination: string,
+  options: StoreOptions,
+): Promise<void> {
+  const { containers, record } = await findContainer(name, options);
+  const staging = await Deno.makeTempDir({ dir: rootLayout(containers.root).tmp, prefix: "cp-" });
+  try {
+    await extractLayer(tar, staging);
+    await withRoot(containers, record, async (root) => {
+      const inside = secureJoin(root, destination);
+      if (!(await lstatIfExists(inside))?.isDirectory) {
+        throw new InvalidInputError(
+          `Cannot copy: the destination of a tar must be a directory in ${name}: ${destination}`,
+        );
+      }
+      await copyTo(staging, inside, true);
+    });
+  } finally {
+    await Deno.remove(staging, { recursive: true }).catch(() => {});
+  }
 }
