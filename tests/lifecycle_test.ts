@@ -400,6 +400,21 @@ containerTest("detached containers live on their own, as docker's do", async (t)
       ]);
       assertEquals(refused.code, 125);
       assertMatch(refused.stderr, /conflicting options: --restart and --rm/);
+      // In the foreground: every run's output, and the last status.
+      const foreground = await runAll([
+        "--root",
+        root,
+        "run",
+        "--name",
+        "again",
+        "--restart",
+        "on-failure:1",
+        "busybox",
+        "sh",
+        "-c",
+        "echo go; exit 4",
+      ]);
+      assertEquals([foreground.code, foreground.stdout], [4, "go\ngo\n"]);
     });
 
     await t.step("run -d of a missing command fails as docker's does", async () => {

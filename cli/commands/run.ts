@@ -191,7 +191,8 @@ export async function containerOptions(
     remove: values.rm,
     platform,
     init: values.init,
-    detach: values.detach,
+    // In the foreground with a restart policy: its monitor restarts it, this process attaches.
+    detach: values.detach || (values.restart !== undefined && values.restart !== "no"),
     tty: values.tty,
     interactive: values.interactive,
     holdOutput: !values.detach && (values.tty || values.interactive),
@@ -353,6 +354,7 @@ export const command: Command = {
     try {
       return await whileForwardingSignals(
         async () => {
+          const since = new Date();
           const container = await startContainer(positionals[0], positionals.slice(1), {
             ...options,
             onPull: (image) => console.error(`Unable to find image '${image}' locally`),
@@ -367,8 +369,9 @@ export const command: Command = {
             console.log(container.id);
             return { kill() {}, exited: Promise.resolve(0) };
           }
-          if (!values.tty && !values.interactive) return container;
-          const session = await attachContainer(container.id, { root: root() });
+          const restarts = values.restart !== undefined && values.restart !== "no";
+          if (!values.tty && !values.interactive && !restarts) return container;
+          const session = await attachContainer(container.id, { root: root(), since });
           return {
             kill: container.kill,
             exited: attachTerminal(session, {

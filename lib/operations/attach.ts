@@ -37,13 +37,14 @@ export interface AttachedContainer extends AttachSession {
  * ```
  *
  * @param name A container's name or ID (prefix).
- * @param options The store.
+ * @param options The store; `since`: for a container without `-i` or `-t`, its output from
+ *   then on (by default from now).
  * @returns The session.
  * @throws {DenockerError} When it is not running.
  */
 export async function attachContainer(
   name: string,
-  options: StoreOptions = {},
+  options: StoreOptions & { since?: Date } = {},
 ): Promise<AttachedContainer> {
   const { containers, record } = await findContainer(name, options);
   if (!(await running(record)) && record.state !== "restarting") {
@@ -66,7 +67,7 @@ export async function attachContainer(
   }
   // Output only: what its log gets from now on.
   const abort = new AbortController();
-  const since = new Date();
+  const since = options.since ?? new Date();
   async function* output(): AsyncGenerator<{ stream: "stdout" | "stderr"; data: Uint8Array }> {
     const encoder = new TextEncoder();
     for await (

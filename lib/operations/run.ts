@@ -109,7 +109,7 @@ export interface RunOptions extends StoreOptions {
    * attaches (`run -it` attaches right after the start).
    */
   holdOutput?: boolean;
-  /** When the monitor starts the command again (detached only); `no` by default. */
+  /** When the monitor starts the command again (detached only: `detach`, `tty` or `interactive`); `no` by default. */
   restart?: RestartPolicy;
   /** `KEY=VALUE` labels recorded with the container. */
   labels?: Record<string, string>;
@@ -284,9 +284,9 @@ function checkRunOptions(image: string, options: RunOptions): void {
   if (options.tty && options.runtime) {
     throw new InvalidInputError(`Cannot run ${image}: -t is not supported with --runtime yet`);
   }
-  if (restart !== "no" && !options.detach) {
+  if (restart !== "no" && !options.detach && !options.tty && !options.interactive) {
     throw new InvalidInputError(
-      `Cannot run ${image}: --restart ${restart} needs -d (the container's monitor restarts it)`,
+      `Cannot run ${image}: --restart ${restart} needs detach (the container's monitor restarts it)`,
     );
   }
   for (const entry of options.env ?? []) {
