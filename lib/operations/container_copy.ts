@@ -2,8 +2,8 @@
  * Copying files between a container and the host (`cp`), as docker does,
  * without ever following the container's symlinks out of its root: every
  * path inside is resolved within the root ({@link secureJoin}), while
- * nothing in the container runs (a running container's processes are
- * stopped for the copy, as docker pauses it); its symlinks are copied as
+ * nothing in the container runs (a running container is frozen for the
+ * copy, as docker pauses it); its symlinks are copied as
  * symlinks, never followed. A running container is seen through its first
  * process's root; a stopped one has its overlay mounted for the copy.
  *
@@ -11,6 +11,7 @@
  */
 
 import { basename, dirname, join } from "node:path";
+import { constants as fsConstants, copyFileSync } from "node:fs";
 import { DenockerError, InvalidInputError } from "../errors.ts";
 import type { StoreOptions } from "../store/store.ts";
 import { withLock } from "../io/lock.ts";
@@ -19,37 +20,37 @@ import { secureJoin } from "../runtime/secure_join.ts";
 import { tarTree } from "../archive/tar_writer.ts";
 import { extractLayer } from "../layer/extract.ts";
 import { rootLayout } from "../store/layout.ts";
-import type { ContainerRecord, ContainerStore } from "../runtime/containers.ts";
+import { type ContainerRecord, type ContainerStore, isAlive } from "../runtime/containers.ts";
 import { hostEnvironment, hostTool } from "../runtime/host_tools.ts";
-import { findContainer, namespaceMembers, running } from "./_container_lookup.ts";
-
-/** Sends a signal to processes, those already gone aside. */
-function signalAll(pids: Iterable<number>, signal: Deno.Signal): void {
-  for (const pid of pids) {
-    try {
-      Deno.kill(pid, signal);
-    } catch {
-      // Gone.
-    }
-  }
-}
+import { findContainer, running } from "./_container_lookup.ts";
+import { freeze, thaw } from "../runtime/cgroup.ts";
 
 /**
- * Runs `fn` while every process of a running container is stopped
- * (SIGSTOP, until no new one appears), then lets them go on.
+ * Runs `fn` while every process of a running container is frozen (its
+ * cgroup's freezer, as `docker pause`): nothing in it can change its tree
+ * meanwhile, nor undo the freeze (a SIGSTOP can be: a fork chain outruns
+ * it, a tracer cancels it). The first process is checked to be the
+ * container's still once frozen, so that its PID names it throughout.
  */
-async function whileStopped<T>(pid: number, fn: () => Promise<T>): Promise<T> {
-  const stopped = new Set<number>();
+async function whileFrozen<T>(
+  record: ContainerRecord,
+  fn: (root: string) => Promise<T>,
+): Promise<T> {
+  const cgroups = record.spec.cgroups.map((cgroup) => cgroup.directory);
+  if (!(await freeze(cgroups))) {
+    throw new DenockerError(
+      `Cannot copy while container ${record.name} runs: it has no freezer cgroup (${
+        record.spec.runtime ? "an OCI runtime's container" : "this machine has none"
+      }); stop it first`,
+    );
+  }
   try {
-    for (let round = 0; round < 20; round++) {
-      const members = (await namespaceMembers(pid)).filter((member) => !stopped.has(member));
-      if (members.length === 0) break;
-      signalAll(members, "SIGSTOP");
-      for (const member of members) stopped.add(member);
+    if (!(await isAlive(record.process))) {
+      throw new DenockerError(`Cannot copy: container ${record.name} ended meanwhile`);
     }
-    return await fn();
+    return await fn(`/proc/${record.process!.pid}/root`);
   } finally {
-    signalAll(stopped, "SIGCONT");
+    await thaw(cgroups);
   }
 }
 
@@ -82,10 +83,7 @@ async function withRoot<T>(
   record: ContainerRecord,
   fn: (root: string) => Promise<T>,
 ): Promise<T> {
-  if (await running(record)) {
-    const pid = record.process!.pid;
-    return await whileStopped(pid, () => fn(`/proc/${pid}/root`));
-  }
+  if (await running(record)) return await whileFrozen(record, fn);
   return await withLock(containers.lockPath, { exclusive: true }, async () => {
     const current = await containers.read(record.id);
     if (!current) throw new InvalidInputError(`Cannot copy: no such container ${record.name}`);
@@ -95,13 +93,15 @@ async function withRoot<T>(
     const directory = current.spec.directory;
     if (current.spec.rootfs === "copy") return await fn(join(directory, "copy"));
     const rootfs = join(directory, "rootfs");
+    await unmountStale(rootfs);
     const lower = Array.from({ length: current.spec.lowerCount }, (_, i) => String(i)).join(":");
     await runTool(hostTool("mount", "util-linux"), [
       "-t",
       "overlay",
       "overlay",
       "-o",
-      `lowerdir=${lower},upperdir=../upper,workdir=../work`,
+      // Nothing of the container's may act on the host through this mount.
+      `nosuid,nodev,noexec,lowerdir=${lower},upperdir=../upper,workdir=../work`,
       rootfs,
     ], join(directory, "lower"));
     try {
@@ -112,25 +112,49 @@ async function withRoot<T>(
   });
 }
 
-/** Copies one entry (recursively), never following a symlink: links are copied as links. */
-async function copyEntry(from: string, to: string): Promise<void> {
+/**
+ * Unmounts what a killed `cp` left mounted on a stopped container's
+ * `rootfs/` in the host's mount namespace (its start mounts its own there,
+ * in its own namespace, over the same upper directory).
+ *
+ * @param rootfs The container's mount point.
+ */
+export async function unmountStale(rootfs: string): Promise<void> {
+  const mounts = await Deno.readTextFile("/proc/self/mountinfo").catch(() => "");
+  if (!mounts.split("\n").some((line) => line.split(" ")[4] === rootfs)) return;
+  await runTool(hostTool("umount", "util-linux"), ["-l", rootfs]);
+}
+
+/**
+ * Copies one entry (recursively), never following a symlink: links are
+ * copied as links. Nothing is written through a path another user could
+ * have changed: a file is created exclusively (a symlink planted in its
+ * place fails it, as docker's tar extraction would refuse it) with its mode
+ * set on the open file, and a directory is made 0700 and gets its mode only
+ * once what is under it is copied (`made` collects them, deepest last).
+ * A directory in the way of something else is refused, as docker refuses
+ * it.
+ */
+async function copyEntry(from: string, to: string, made: [string, number][]): Promise<void> {
   const info = await Deno.lstat(from);
   const existing = await lstatIfExists(to);
-  // What is in the way and not a directory to merge into is replaced (a symlink never followed).
-  if (existing && !(existing.isDirectory && info.isDirectory)) {
-    await Deno.remove(to, { recursive: existing.isDirectory });
+  if (existing?.isDirectory && !info.isDirectory) {
+    throw new InvalidInputError(`Cannot copy: cannot overwrite directory ${to} with non-directory`);
   }
+  if (existing && !existing.isDirectory) await Deno.remove(to);
   if (info.isSymlink) {
     await Deno.symlink(await Deno.readLink(from), to);
   } else if (info.isDirectory) {
-    if (!existing) await Deno.mkdir(to);
-    await Deno.chmod(to, (info.mode ?? 0o755) & 0o7777);
+    if (!existing) {
+      await Deno.mkdir(to, { mode: 0o700 });
+      made.push([to, (info.mode ?? 0o755) & 0o7777]);
+    }
     for await (const entry of Deno.readDir(from)) {
-      await copyEntry(join(from, entry.name), join(to, entry.name));
+      await copyEntry(join(from, entry.name), join(to, entry.name), made);
     }
   } else if (info.isFile) {
-    await Deno.copyFile(from, to);
-    await Deno.chmod(to, (info.mode ?? 0o644) & 0o7777);
+    // O_CREAT|O_EXCL, and the source's mode by fchmod on the new file (libuv's copyfile).
+    copyFileSync(from, to, fsConstants.COPYFILE_EXCL);
   }
   // Devices, sockets and pipes are not copied. What is made belongs to this process's user
   // (root, who runs containers), as docker's copies do.
@@ -166,10 +190,15 @@ async function target(
 
 /** Copies `from` to `to` (its contents into `to` with `contents`). */
 async function copyTo(from: string, to: string, contents: boolean): Promise<void> {
-  if (!contents) return await copyEntry(from, to);
-  for await (const entry of Deno.readDir(from)) {
-    await copyEntry(join(from, entry.name), join(to, entry.name));
+  const made: [string, number][] = [];
+  if (!contents) await copyEntry(from, to, made);
+  else {
+    for await (const entry of Deno.readDir(from)) {
+      await copyEntry(join(from, entry.name), join(to, entry.name), made);
+    }
   }
+  // Deepest first: while a directory gets its mode, the one above it is still 0700 and ours.
+  for (const [directory, mode] of made.reverse()) await Deno.chmod(directory, mode);
 }
 
 /**

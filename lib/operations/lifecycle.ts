@@ -17,6 +17,8 @@ import {
   stopMarkerPath,
 } from "../runtime/containers.ts";
 import { startMonitor } from "../runtime/launch.ts";
+import { unmountStale } from "./container_copy.ts";
+import { join } from "node:path";
 import { hostEnvironment, hostTool } from "../runtime/host_tools.ts";
 import {
   containersOf,
@@ -142,6 +144,7 @@ export async function startStoppedContainer(
     }
     current.owner = undefined;
     current.state = "created";
+    await unmountStale(join(current.spec.directory, "rootfs"));
     await containers.save(current);
     await startMonitor(containers, current, options.holdOutput);
   });

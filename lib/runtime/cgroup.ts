@@ -25,7 +25,7 @@ export interface Limits {
 }
 
 const CGROUP_ROOT = "/sys/fs/cgroup";
-const V1_CONTROLLERS = ["devices", "memory", "cpu", "pids"] as const;
+const V1_CONTROLLERS = ["devices", "freezer", "memory", "cpu", "pids"] as const;
 const CPU_PERIOD_US = 100_000;
 
 /** Which cgroup version a cgroup mount point holds: 2 when it is the unified tree. */
@@ -92,13 +92,14 @@ export async function createCgroup(
   // Only the hierarchies the device rules and the limits need: each one joined costs the start a
   // few milliseconds (a cgroup migration waits for an RCU grace period), and the PID namespace
   // already ends every process of the container with its first.
+  // The freezer always: `cp` freezes a running container while it copies (v2 has it built in).
   const wanted = {
     devices: limits.devices !== undefined,
+    freezer: true,
     memory: limits.memory !== undefined,
     cpu: limits.cpus !== undefined,
     pids: limits.pids !== undefined,
   };
-  if (!wanted.devices && !wanted.memory && !wanted.cpu && !wanted.pids) return [];
   if (await cgroupVersion(base) === 2) return [await createV2Cgroup(base, id, path, limits)];
   const directories: CgroupDirectory[] = [];
   for (const controller of V1_CONTROLLERS) {
@@ -113,7 +114,10 @@ export async function createCgroup(
     }
     const directory = join(hierarchy, "denocker", id);
     await Deno.mkdir(directory, { recursive: true });
-    directories.push({ directory, controller, path, early: controller === "devices" });
+    // Joined from outside while the init starts: the device rules hold from the start, and the
+    // freezer has no limit that could weigh on the init.
+    const early = controller === "devices" || controller === "freezer";
+    directories.push({ directory, controller, path, early });
     await setV1Limits(directory, controller, limits);
   }
   return directories;
@@ -228,6 +232,8 @@ export async function cgroupProcesses(directory: string): Promise<number[]> {
  * @param directories What {@link createCgroup} made.
  */
 export async function removeCgroup(directories: string[]): Promise<void> {
+  // A frozen process cannot die: what a crashed `cp` left frozen is thawed first.
+  await thaw(directories);
   for (const directory of directories) {
     if (!(await lstatIfExists(directory))) continue;
     for (let attempt = 0;; attempt++) {
@@ -252,5 +258,63 @@ export async function removeCgroup(directories: string[]): Promise<void> {
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
     }
+  }
+}
+
+/** The file that freezes a cgroup directory, and the values that freeze and thaw it. */
+function freezerOf(directory: string): { file: string; frozen: string; thawed: string } {
+  return directory.includes("/freezer/")
+    ? { file: join(directory, "freezer.state"), frozen: "FROZEN", thawed: "THAWED" }
+    : { file: join(directory, "cgroup.freeze"), frozen: "1", thawed: "0" };
+}
+
+/** Whether a cgroup directory can be frozen: v1's freezer hierarchy, or any v2 directory. */
+async function freezable(directory: string): Promise<boolean> {
+  if (directory.includes("/freezer/")) return true;
+  return !/\/(devices|memory|cpu|pids)\//.test(directory) &&
+    await lstatIfExists(join(directory, "cgroup.freeze")) !== undefined;
+}
+
+/** Whether a freezable directory says every process in it is frozen. */
+async function isFrozen(directory: string): Promise<boolean> {
+  if (directory.includes("/freezer/")) {
+    return (await Deno.readTextFile(join(directory, "freezer.state"))).trim() === "FROZEN";
+  }
+  return /^frozen 1$/m.test(await Deno.readTextFile(join(directory, "cgroup.events")));
+}
+
+/**
+ * Freezes every process of a container (cgroup v1's freezer, v2's
+ * `cgroup.freeze`), as `docker pause` does: none runs, none can be made
+ * (a child is born frozen, a process that joins is frozen), until
+ * {@link thaw}. Unlike SIGSTOP, nothing in the container can undo it.
+ *
+ * @param directories The container's cgroup directories.
+ * @returns Whether it is frozen (false where it has no freezer).
+ */
+export async function freeze(directories: string[]): Promise<boolean> {
+  const targets = [];
+  for (const directory of directories) {
+    if (await freezable(directory)) targets.push(directory);
+  }
+  if (targets.length === 0) return false;
+  for (const directory of targets) {
+    const { file, frozen } = freezerOf(directory);
+    await Deno.writeTextFile(file, frozen);
+  }
+  for (let attempt = 0; attempt < 500; attempt++) {
+    if ((await Promise.all(targets.map(isFrozen))).every(Boolean)) return true;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  await thaw(targets);
+  throw new DenockerError("Cannot freeze the container: its processes did not stop");
+}
+
+/** Lets a frozen container's processes go on. */
+export async function thaw(directories: string[]): Promise<void> {
+  for (const directory of directories) {
+    if (!(await freezable(directory).catch(() => false))) continue;
+    const { file, thawed } = freezerOf(directory);
+    await Deno.writeTextFile(file, thawed).catch(() => {});
   }
 }

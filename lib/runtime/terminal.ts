@@ -17,6 +17,8 @@ import type { AttachSession } from "./attach.ts";
 export class PseudoTerminal {
   readonly #master: number;
   #closed = false;
+  /** Writes go one at a time: a container that stops reading holds one pool thread, not many. */
+  #writing: Promise<void> = Promise.resolve();
 
   /** Wraps a master descriptor (this process's own). */
   constructor(master: number) {
@@ -31,10 +33,14 @@ export class PseudoTerminal {
     return n === 0 ? null : buffer.subarray(0, n);
   }
 
-  /** Types `bytes` into the terminal. */
-  async write(bytes: Uint8Array): Promise<void> {
-    if (this.#closed) return;
-    await writeAsync(this.#master, new Uint8Array(bytes));
+  /** Types `bytes` into the terminal (after what was typed before). */
+  write(bytes: Uint8Array): Promise<void> {
+    const copy = new Uint8Array(bytes);
+    const next = this.#writing.then(() => {
+      if (!this.#closed) return writeAsync(this.#master, copy);
+    });
+    this.#writing = next.catch(() => {});
+    return next;
   }
 
   /** Sets its window size (its foreground processes get SIGWINCH). */
