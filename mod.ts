@@ -197,6 +197,7 @@ export {
   attachContainer,
   type AttachedContainer,
   type AttachSession,
+  startAttached,
 } from "./lib/operations/attach.ts";
 export { type ContainerInspect, inspectContainer } from "./lib/operations/container_inspect.ts";
 export { copyFromContainer, copyToContainer } from "./lib/operations/container_copy.ts";

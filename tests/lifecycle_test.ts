@@ -400,6 +400,20 @@ containerTest("detached containers live on their own, as docker's do", async (t)
       ]);
       assertEquals(refused.code, 125);
       assertMatch(refused.stderr, /conflicting options: --restart and --rm/);
+      // A foreground one that ends at once is still attached to (its output held for run).
+      for (let i = 0; i < 3; i++) {
+        const quick = await runAll([
+          "--root",
+          root,
+          "run",
+          "--restart",
+          "on-failure:1",
+          "busybox",
+          "echo",
+          "quick",
+        ]);
+        assertEquals([quick.code, quick.stdout], [0, "quick\n"]);
+      }
       // In the foreground: every run's output, and the last status.
       const foreground = await runAll([
         "--root",

@@ -17,7 +17,6 @@ import {
 import { pullPrinter } from "../pull_output.ts";
 import { whileForwardingSignals } from "../signals.ts";
 import {
-  attachContainer,
   ContainerStartError,
   parsePlatform,
   type RestartPolicy,
@@ -195,7 +194,9 @@ export async function containerOptions(
     detach: values.detach || (values.restart !== undefined && values.restart !== "no"),
     tty: values.tty,
     interactive: values.interactive,
-    holdOutput: !values.detach && (values.tty || values.interactive),
+    // Attached at once (-i, -t, or a restart policy in the foreground): its output kept for it.
+    holdOutput: command === "run" && !values.detach &&
+      (values.tty || values.interactive || (values.restart ?? "no") !== "no"),
     restart: values.restart === undefined ? undefined : restartPolicy(values.restart),
     labels: labels(values.label ?? []),
     stopSignal,
@@ -345,7 +346,7 @@ export const command: Command = {
   ownsSignals: true,
   failureCode: 125,
   async run(invocation) {
-    const { values, positionals, root } = invocation;
+    const { values, positionals } = invocation;
     const options = await containerOptions(values, "run", invocation);
     // Before the container is known a signal stops the pull (and is passed on once it is).
     const abort = new AbortController();
@@ -354,7 +355,6 @@ export const command: Command = {
     try {
       return await whileForwardingSignals(
         async () => {
-          const since = new Date();
           const container = await startContainer(positionals[0], positionals.slice(1), {
             ...options,
             onPull: (image) => console.error(`Unable to find image '${image}' locally`),
@@ -369,12 +369,10 @@ export const command: Command = {
             console.log(container.id);
             return { kill() {}, exited: Promise.resolve(0) };
           }
-          const restarts = values.restart !== undefined && values.restart !== "no";
-          if (!values.tty && !values.interactive && !restarts) return container;
-          const session = await attachContainer(container.id, { root: root(), since });
+          if (!container.session) return container;
           return {
             kill: container.kill,
-            exited: attachTerminal(session, {
+            exited: attachTerminal(container.session, {
               input: values.interactive ?? false,
               detachKeys: detachKeysOf(values),
             }),

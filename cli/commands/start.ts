@@ -6,15 +6,8 @@
  */
 
 import { atLeastOne, type Command, forEachName, UsageError } from "../command.ts";
-import { writeEntries } from "./logs.ts";
 import { attachTerminal, DETACH_KEYS, detachKeysOf } from "../attach.ts";
-import {
-  attachContainer,
-  containerLogs,
-  inspectContainer,
-  startStoppedContainer,
-  waitContainer,
-} from "../../mod.ts";
+import { startAttached, startStoppedContainer } from "../../mod.ts";
 
 export const command: Command = {
   usage: "start [OPTIONS] CONTAINER [CONTAINER...]",
@@ -34,7 +27,7 @@ export const command: Command = {
   },
   examples: ["denocker start web", "denocker start -a job"],
   arguments: atLeastOne,
-  async run({ values, positionals, root, signal }) {
+  async run({ values, positionals, root }) {
     if (!values.attach) {
       return await forEachName(
         positionals,
@@ -44,20 +37,10 @@ export const command: Command = {
     if (positionals.length > 1) {
       throw new UsageError("you cannot start and attach multiple containers at once", "start");
     }
-    const { Config } = await inspectContainer(positionals[0], { root: root() });
-    const since = new Date();
-    const interactive = Config.Tty || Config.OpenStdin;
-    await startStoppedContainer(positionals[0], { root: root(), holdOutput: interactive });
-    if (interactive) {
-      const session = await attachContainer(positionals[0], { root: root() });
-      return await attachTerminal(session, {
-        input: values.interactive ?? false,
-        detachKeys: detachKeysOf(values),
-      });
-    }
-    await writeEntries(
-      containerLogs(positionals[0], { root: root(), since, follow: true, signal }),
-    );
-    return await waitContainer(positionals[0], { root: root(), signal });
+    const session = await startAttached(positionals[0], { root: root() });
+    return await attachTerminal(session, {
+      input: values.interactive ?? false,
+      detachKeys: detachKeysOf(values),
+    });
   },
 };

@@ -8,19 +8,18 @@
 
 import { DenockerError } from "../errors.ts";
 import type { StoreOptions } from "../store/store.ts";
-import { type AttachSession, attachSocketPath, connectAttach } from "../runtime/attach.ts";
+import {
+  type AttachedContainer,
+  attachHeld,
+  type AttachSession,
+  attachSocketPath,
+  connectAttach,
+} from "../runtime/attach.ts";
+import { startStoppedContainer } from "./lifecycle.ts";
 import { findContainer, running } from "./_container_lookup.ts";
 import { containerLogs } from "./logs.ts";
 
-export type { AttachSession };
-
-/** An attached container, and whether it has a terminal. */
-export interface AttachedContainer extends AttachSession {
-  /** It has a terminal (`-t`): raw input, one output stream. */
-  tty: boolean;
-  /** It takes input (`-i` or `-t`). */
-  interactive: boolean;
-}
+export type { AttachedContainer, AttachSession };
 
 /**
  * Attaches to a running container: its output as it comes, and, with `-i`
@@ -92,4 +91,23 @@ export async function attachContainer(
     tty,
     interactive,
   };
+}
+
+/**
+ * Starts an ended (or created) container again and attaches to it from
+ * its first output (`start -a`), however soon it ends.
+ *
+ * Requires every permission (`--allow-all`), as containers do.
+ *
+ * @param name A container's name or ID (prefix).
+ * @param options The store.
+ * @returns The session.
+ */
+export async function startAttached(
+  name: string,
+  options: StoreOptions = {},
+): Promise<AttachedContainer> {
+  const { record } = await findContainer(name, options);
+  await startStoppedContainer(record.id, { ...options, holdOutput: true });
+  return await attachHeld(record.id, record.spec.tty === true, record.interactive === true);
 }

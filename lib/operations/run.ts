@@ -55,6 +55,7 @@ import {
 } from "../runtime/containers.ts";
 import { pullImage, type PullOptions, type PullResult } from "./pull.ts";
 import { flatten } from "../layer/flatten.ts";
+import { type AttachedContainer, attachHeld } from "../runtime/attach.ts";
 import {
   endContainer,
   launchContainer,
@@ -182,6 +183,8 @@ export interface RunningContainer {
   kill(signal: Deno.Signal): void;
   /** Settles with the exit status once the container has ended (and was cleaned up). */
   exited: Promise<number>;
+  /** With `holdOutput`: attached to it, its output from the start. */
+  session?: AttachedContainer;
 }
 
 const ADJECTIVES = [
@@ -684,6 +687,7 @@ async function detached(
   containers: ContainerStore,
   record: ContainerRecord,
   monitor: MonitorHandle,
+  hold: boolean,
 ): Promise<RunningContainer> {
   try {
     await monitor.start();
@@ -706,6 +710,9 @@ async function detached(
       }
     },
     exited: containers.ended(record.id).then((status) => status ?? 0),
+    session: hold
+      ? await attachHeld(record.id, record.spec.tty === true, record.interactive === true)
+      : undefined,
   };
 }
 
@@ -821,7 +828,7 @@ export async function startContainer(
       monitor.cancel();
       throw error;
     }
-    return await detached(containers, made, monitor);
+    return await detached(containers, made, monitor, options.holdOutput ?? false);
   }
   await containers.reap();
   const found = await findOrPull(store, image, options);

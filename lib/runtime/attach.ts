@@ -103,6 +103,11 @@ export class AttachServer {
   /** Output kept for the first client (`run -it`: what came before it attached). */
   #held: Uint8Array[] | undefined;
   #heldBytes = 0;
+  /** Settles once a first client got what was held (`hold`). */
+  readonly #attached: Promise<void>;
+  #settleAttached: () => void = () => {};
+  /** The last window size a client gave (a restarted container's new terminal gets it). */
+  size?: [number, number];
 
   private constructor(
     path: string,
@@ -114,6 +119,7 @@ export class AttachServer {
     this.#listener = listener;
     this.handlers = handlers;
     this.#held = hold ? [] : undefined;
+    this.#attached = new Promise((resolve) => this.#settleAttached = resolve);
     this.#accept();
   }
 
@@ -144,6 +150,7 @@ export class AttachServer {
         const held = this.#held;
         this.#held = undefined;
         for (const frame of held ?? []) await send(connection, frame);
+        this.#settleAttached();
         this.#serve(connection);
       }
     } catch {
@@ -157,7 +164,8 @@ export class AttachServer {
       else if (type === FRAME.stdinEnd) this.handlers.inputEnd();
       else if (type === FRAME.resize && payload.byteLength === 4) {
         const view = new DataView(payload.buffer, payload.byteOffset, 4);
-        this.handlers.resize(view.getUint16(0), view.getUint16(2));
+        this.size = [view.getUint16(0), view.getUint16(2)];
+        this.handlers.resize(...this.size);
       }
     }
     this.#clients.delete(connection);
@@ -181,8 +189,20 @@ export class AttachServer {
     await Promise.all([...this.#clients].map((client) => send(client, frame)));
   }
 
-  /** Tells every client the container ended, and closes. */
+  /**
+   * Tells every client the container ended, and closes. Output held for a
+   * first client (one that ended before it came: `run -it --rm … echo`)
+   * waits for it, up to 10 s (its caller may be gone).
+   */
   async close(status?: number): Promise<void> {
+    if (this.#held) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        this.#attached,
+        new Promise((resolve) => timer = setTimeout(resolve, 10_000)),
+      ]);
+      clearTimeout(timer);
+    }
     if (status !== undefined) {
       const frame = encodeFrame(FRAME.exit, new TextEncoder().encode(String(status)));
       await Promise.all([...this.#clients].map((client) => send(client, frame)));
@@ -217,6 +237,14 @@ export interface AttachSession {
   endInput(): Promise<void>;
   /** Lets go of it (it runs on). */
   close(): void;
+}
+
+/** An attached container, and whether it has a terminal. */
+export interface AttachedContainer extends AttachSession {
+  /** It has a terminal (`-t`): raw input, one output stream. */
+  tty: boolean;
+  /** It takes input (`-i` or `-t`). */
+  interactive: boolean;
 }
 
 /**
@@ -271,4 +299,22 @@ export async function connectAttach(path: string): Promise<AttachSession> {
     },
     close,
   };
+}
+
+/**
+ * Attaches to a container just handed to its monitor with its output held
+ * (`run -it`, `start -a`): its socket is there until this first client has
+ * come, however soon the container ends.
+ *
+ * @param id The container's ID.
+ * @param tty It has a terminal.
+ * @param interactive It takes input.
+ * @returns The session.
+ */
+export async function attachHeld(
+  id: string,
+  tty: boolean,
+  interactive: boolean,
+): Promise<AttachedContainer> {
+  return { ...await connectAttach(attachSocketPath(id)), tty, interactive: tty || interactive };
 }

@@ -241,7 +241,7 @@ export async function launchContainer(
     : undefined;
   relayed ??= relayStdio(child, stdio, sink);
   const pumped = terminal ? pumpTerminal(terminal, sink) : Promise.resolve();
-  if (server) server.handlers = inputHandlers(child, terminal, server);
+  if (server) server.handlers = inputHandlers(child, terminal, interactive, server);
   // Running (and open to exec) once its first process is the command: until then it is
   // denocker's init, which no process of the container may see at work.
   const seen = pid !== undefined && !record.spec.runtime && await untilCommand(pid, child);
@@ -275,33 +275,27 @@ async function pumpTerminal(terminal: PseudoTerminal, sink: OutputSink): Promise
 }
 
 /**
- * Where attached clients' input goes: into the terminal (the last window
- * size they gave is kept for the next start), or the container's stdin.
+ * Where attached clients' input goes: into the terminal (which gets the
+ * last window size they gave), or the container's stdin (`-i`), or nowhere.
  */
 function inputHandlers(
   child: Deno.ChildProcess,
   terminal: PseudoTerminal | undefined,
+  interactive: boolean,
   server: AttachServer,
 ): AttachHandlers {
-  const previous = server.handlers as AttachHandlers & { size?: [number, number] };
-  const size = previous.size;
-  if (terminal && size) terminal.resize(...size);
-  const writer = terminal ? undefined : child.stdin.getWriter();
-  const handlers: AttachHandlers & { size?: [number, number] } = {
-    size,
+  if (terminal && server.size) terminal.resize(...server.size);
+  const writer = !terminal && interactive ? child.stdin.getWriter() : undefined;
+  return {
     input: (bytes) => {
       if (terminal) terminal.write(bytes).catch(() => {});
       else writer?.write(bytes).catch(() => {});
     },
-    resize: (rows, columns) => {
-      handlers.size = [rows, columns];
-      terminal?.resize(rows, columns);
-    },
+    resize: (rows, columns) => terminal?.resize(rows, columns),
     inputEnd: () => {
       writer?.close().catch(() => {});
     },
   };
-  return handlers;
 }
 
 /**

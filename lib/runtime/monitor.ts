@@ -130,8 +130,9 @@ export async function monitorContainer(
   record.error = undefined;
   const logPath = containers.logPath(id);
   const log = await ContainerLogWriter.open(logPath, record.log).catch(() => undefined);
-  // Clients attach to a container with a terminal or an open stdin (-t, -i).
-  const server = record.spec.tty || record.interactive
+  // Clients attach to a container with a terminal or an open stdin (-t, -i), and to one whose
+  // starter attaches at once (its output held for it).
+  const server = record.spec.tty || record.interactive || hold
     ? await AttachServer.listen(attachSocketPath(id), NO_INPUT, hold).catch(() => undefined)
     : undefined;
   const end = async (status: number) => {
