@@ -172,7 +172,7 @@ export {
   type RunOptions,
   startContainer,
 } from "./lib/operations/run.ts";
-export { parseSignal, type RestartPolicy } from "./lib/runtime/containers.ts";
+export { parseSignal, type RestartPolicy, signalNumber } from "./lib/runtime/containers.ts";
 export {
   type ContainerSummary,
   execInContainer,

@@ -21,6 +21,7 @@ import {
   parsePlatform,
   type RestartPolicy,
   type RunOptions,
+  signalNumber,
   startContainer,
 } from "../../mod.ts";
 import { attachTerminal, DETACH_KEYS, detachKeysOf } from "../attach.ts";
@@ -391,19 +392,9 @@ export const command: Command = {
       // A signal before the container started (during its pull): the shell's code for it.
       if (interrupted === undefined) throw error;
       console.error("denocker: interrupted");
-      return 128 + (SIGNAL_NUMBERS[interrupted] ?? 0);
+      return 128 + signalNumber(interrupted);
     }
   },
-};
-
-/** Numbers of the signals run passes on. */
-const SIGNAL_NUMBERS: Record<string, number> = {
-  SIGHUP: 1,
-  SIGINT: 2,
-  SIGQUIT: 3,
-  SIGUSR1: 10,
-  SIGUSR2: 12,
-  SIGTERM: 15,
 };
 
 /**

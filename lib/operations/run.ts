@@ -287,7 +287,7 @@ function checkRunOptions(image: string, options: RunOptions): void {
   if (options.tty && options.runtime) {
     throw new InvalidInputError(`Cannot run ${image}: -t is not supported with --runtime yet`);
   }
-  if (restart !== "no" && !options.detach && !options.tty && !options.interactive) {
+  if (restart !== "no" && !byMonitor(options)) {
     throw new InvalidInputError(
       `Cannot run ${image}: --restart ${restart} needs detach (the container's monitor restarts it)`,
     );
@@ -417,7 +417,7 @@ async function makeContainer(
       })`,
     );
   }
-  const args = commandOf(imageConfig, command, image, options.entrypoint);
+  const { args, entrypoint, cmd } = commandOf(imageConfig, command, image, options.entrypoint);
   const onWarning = options.onWarning ?? (() => {});
   const { security, filter, devices } = await securityOf(options, onWarning);
   const runtime = options.runtime === undefined
@@ -447,6 +447,8 @@ async function makeContainer(
     image,
     record,
     args,
+    entrypoint,
+    cmd,
     hostname,
     network,
     mode,
@@ -475,6 +477,8 @@ interface ContainerPlan {
   image: string;
   record: ImageRecord;
   args: string[];
+  entrypoint: string[];
+  cmd: string[];
   hostname: string;
   network: "none" | "host";
   mode: "overlay" | "copy";
@@ -518,15 +522,13 @@ async function registerContainer(
     imageId: plan.record.id,
     diffIds: plan.record.layers.map((layer) => layer.diffId),
     command: plan.args,
-    entrypoint: options.entrypoint ?? imageConfig.Entrypoint ?? [],
-    cmd: plan.args.slice((options.entrypoint ?? imageConfig.Entrypoint ?? []).length),
+    entrypoint: plan.entrypoint,
+    cmd: plan.cmd,
     created: new Date().toISOString(),
     state: "created",
     autoRemove: options.remove ?? false,
     interactive: options.interactive,
-    owner: options.detach || options.tty || options.interactive
-      ? undefined
-      : await currentProcess(),
+    owner: byMonitor(options) ? undefined : await currentProcess(),
     cgroups: cgroups.map((cgroup) => cgroup.directory),
     limits,
     restartPolicy: options.restart,
@@ -571,15 +573,19 @@ function commandOf(
   config: RuntimeConfig,
   command: string[],
   image: string,
-  entrypoint: string[] | undefined,
-): string[] {
-  const args = entrypoint !== undefined
-    ? [...entrypoint, ...command]
-    : [...(config.Entrypoint ?? []), ...(command.length > 0 ? command : config.Cmd ?? [])];
-  if (args.length === 0) {
+  given: string[] | undefined,
+): { entrypoint: string[]; cmd: string[]; args: string[] } {
+  const entrypoint = given ?? config.Entrypoint ?? [];
+  const cmd = given !== undefined || command.length > 0 ? command : config.Cmd ?? [];
+  if (entrypoint.length + cmd.length === 0) {
     throw new InvalidInputError(`Cannot run ${image}: no command given and the image has none`);
   }
-  return args;
+  return { entrypoint, cmd, args: [...entrypoint, ...cmd] };
+}
+
+/** Whether a container is started by a monitor of its own (not waited for by this process). */
+function byMonitor(options: RunOptions): boolean {
+  return options.detach === true || options.tty === true || options.interactive === true;
 }
 
 /**
@@ -816,7 +822,7 @@ export async function startContainer(
   const store = await storeOf(options, { create: true });
   const containers = new ContainerStore(store.root);
   const id = newContainerId();
-  if (options.detach || options.tty || options.interactive) {
+  if (byMonitor(options)) {
     // The monitor's start-up overlaps the container's making (and a pull).
     const monitor = spawnMonitor(store.root, id, options.holdOutput);
     let made;

@@ -101,7 +101,7 @@ export interface ContainerRecord extends ContainerSummary {
 }
 
 /** Signal numbers by name (Linux, x86-64 and arm64 alike). */
-export const SIGNAL_NUMBERS: Record<string, number> = {
+const SIGNAL_NUMBERS: Record<string, number> = {
   SIGHUP: 1,
   SIGINT: 2,
   SIGQUIT: 3,
@@ -160,9 +160,14 @@ export function stopMarkerPath(directory: string): string {
   return join(directory, "stopped");
 }
 
+/** A signal's number (0 for one this table lacks). */
+export function signalNumber(signal: Deno.Signal): number {
+  return SIGNAL_NUMBERS[signal] ?? 0;
+}
+
 /** The exit status docker reports for a process: its code, or 128 + the signal's number. */
 export function exitStatus(status: Deno.CommandStatus): number {
-  if (status.signal !== null) return 128 + (SIGNAL_NUMBERS[status.signal] ?? 0);
+  if (status.signal !== null) return 128 + signalNumber(status.signal);
   return status.code;
 }
 
