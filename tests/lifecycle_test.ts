@@ -765,7 +765,7 @@ containerTest("detached containers live on their own, as docker's do", async (t)
 }, ["script", "setsid", "ps", "pgrep", "tini-static"]);
 
 integrationTest(
-  "a detached container's inspect, ps and logs read as docker's",
+  "a detached container's inspect, ps, logs and cp through symlinks read as docker's",
   ["dockerd", "docker", "umoci", "skopeo", "unshare", "runc"],
   async () => {
     await using layout = await OciLayout.create();
@@ -820,6 +820,59 @@ integrationTest(
     assertEquals(ours.stdout, "run\nrun\nrun\n");
     await daemon.docker("rm", "-f", "flaky");
     await cli("rm", "-f", "flaky");
+
+    // cp through the container's symlinks to a host directory, absolute and relative: docker
+    // refuses to read through them and writes inside the container; so does denocker.
+    const host = join(dir.path, "host");
+    await Deno.mkdir(host);
+    await Deno.writeTextFile(join(host, "secret"), "host secret\n");
+    const links = `mkdir -p /srv ${host}; ln -s ${host} /srv/abs; ` +
+      `ln -s ${"../".repeat(12)}${host.slice(1)} /srv/rel; exec sleep 60`;
+    await daemon.docker(
+      "run",
+      "-d",
+      "--network",
+      "none",
+      "--name",
+      "links",
+      "busybox:latest",
+      "sh",
+      "-c",
+      links,
+    );
+    await cli("run", "-d", "--name", "links", "busybox:latest", "sh", "-c", links);
+    const dockerCode = (...args: string[]) =>
+      new Deno.Command("docker", { args: ["-H", `unix://${daemon.socket}`, ...args] }).output()
+        .then((output) => output.code);
+    const ourCode = (...args: string[]) => runAll(["--root", root, ...args]).then((r) => r.code);
+    const out = join(dir.path, "out");
+    await Deno.mkdir(out);
+    for (const link of ["abs", "rel"]) {
+      const [theirRead, ourRead] = [
+        await dockerCode("cp", `links:/srv/${link}/secret`, join(out, `docker-${link}`)),
+        await ourCode("cp", `links:/srv/${link}/secret`, join(out, `ours-${link}`)),
+      ];
+      assertEquals([ourRead, theirRead], [1, 1]);
+      assertEquals(await Array.fromAsync(Deno.readDir(out)), []);
+      assertEquals(
+        await dockerCode("cp", join(host, "secret"), `links:/srv/${link}/docker-${link}`),
+        0,
+      );
+      assertEquals(await ourCode("cp", join(host, "secret"), `links:/srv/${link}/ours-${link}`), 0);
+    }
+    assertEquals((await Array.fromAsync(Deno.readDir(host))).map((entry) => entry.name), [
+      "secret",
+    ]);
+    assertEquals(
+      (await daemon.docker("exec", "links", "ls", host)).trim().split("\n"),
+      ["docker-abs", "docker-rel"],
+    );
+    assertEquals((await cli("exec", "links", "ls", host)).trim().split("\n"), [
+      "ours-abs",
+      "ours-rel",
+    ]);
+    await daemon.docker("rm", "-f", "links");
+    await cli("rm", "-f", "links");
   },
   { root: true },
 );
