@@ -1,5 +1,6 @@
 import { assertEquals, assertMatch, assertRejects, assertThrows } from "./_assert.ts";
-import { digestOf, parseDigest, verifyingStream } from "../lib/model/digest.ts";
+import { digestOf, verifyingStream } from "../lib/model/digest.ts";
+import { parseDigest } from "../lib/model/digest_syntax.ts";
 import { InvalidInputError, VerificationError } from "../lib/errors.ts";
 
 const hello = new TextEncoder().encode("hello");

@@ -6,8 +6,6 @@
  * @module
  */
 
-import { createHash } from "node:crypto";
-
 /** The marker of an opaque directory (its lower-layer content is hidden). */
 export const OPAQUE_MARKER = ".wh..wh..opq";
 /** The prefix of a whiteout marker. */
@@ -28,14 +26,20 @@ export interface LowerLink {
  * @param diffIds The layers' diff_ids, lowest first.
  * @returns One chain ID per layer.
  */
-export function chainIds(diffIds: string[]): string[] {
+export async function chainIds(diffIds: string[]): Promise<string[]> {
+  // Web Crypto rather than node:crypto: running a container needs no other hashing, and Node's
+  // compatibility layer would cost every container start its load time.
   const chains: string[] = [];
   for (const diffId of diffIds) {
     const parent = chains.at(-1);
+    if (parent === undefined) {
+      chains.push(diffId);
+      continue;
+    }
+    const bytes = new TextEncoder().encode(`${parent} ${diffId}`);
+    const hash = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
     chains.push(
-      parent === undefined
-        ? diffId
-        : `sha256:${createHash("sha256").update(`${parent} ${diffId}`).digest("hex")}`,
+      `sha256:${Array.from(hash, (byte) => byte.toString(16).padStart(2, "0")).join("")}`,
     );
   }
   return chains;

@@ -11,7 +11,7 @@ import {
   INDEX_TYPES,
   MANIFEST_TYPES,
 } from "./media_types.ts";
-import { parseDigest } from "./digest.ts";
+import { parseDigest } from "./digest_syntax.ts";
 import { InvalidInputError } from "../errors.ts";
 
 /** A platform as named in an OCI index. */

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { parseDigest } from "./digest.ts";
+import { parseDigest } from "./digest_syntax.ts";
 import { InvalidReferenceError } from "../errors.ts";
 
 /** Docker Hub's canonical registry name as it appears in references. */

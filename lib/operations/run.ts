@@ -53,8 +53,7 @@ import {
   isAlive,
   type RestartPolicy,
 } from "../runtime/containers.ts";
-import { pullImage, type PullOptions, type PullResult } from "./pull.ts";
-import { flatten } from "../layer/flatten.ts";
+import type { PullOptions, PullResult } from "./pull.ts";
 import { type AttachedContainer, attachHeld } from "../runtime/attach.ts";
 import {
   endContainer,
@@ -248,6 +247,8 @@ async function findOrPull(store: Store, text: string, options: RunOptions): Prom
     );
   }
   options.onPull?.(text);
+  // Loaded only when a pull is needed: a container's start does not pay for the pull's code.
+  const { pullImage } = await import("./pull.ts");
   options.onPulled?.(await pullImage(reference, { ...options.pull, platform, store }));
   return await store.find(text);
 }
@@ -600,7 +601,7 @@ async function withLayerStack<T>(
   mode: "overlay" | "copy",
   fn: (lowers: string[]) => Promise<T>,
 ): Promise<T> {
-  const chains = chainIds(diffIds);
+  const chains = await chainIds(diffIds);
   const stack: StackLayer[] = diffIds.map((diffId, i) => ({ diffId, chainId: chains[i] }));
   const ready = mode === "copy" || (await Promise.all(
     stack.map((layer) => lstatIfExists(overlayDirectory(store.root, layer.chainId))),
@@ -626,6 +627,7 @@ async function copyRootfs(
     // The root is 0755 unless a layer's root entry says otherwise (flatten applies it).
     await Deno.mkdir(copy);
     await Deno.chmod(copy, 0o755);
+    const { flatten } = await import("../layer/flatten.ts");
     await flatten(layers, record, copy, { preserveOwnership: true });
   } catch (error) {
     await containers.remove(container).catch(() => {});

@@ -8,7 +8,7 @@
 
 import { join } from "node:path";
 import { syncDirectory, writeFileAtomic } from "../io/atomic_file.ts";
-import { parseDigest } from "../model/digest.ts";
+import { parseDigest } from "../model/digest_syntax.ts";
 import type { ImageConfig, Platform } from "../model/manifest.ts";
 import { parseImageConfig } from "../model/manifest.ts";
 import { lstatIfExists, readDirIfExists, removeIfExists } from "../io/fs.ts";

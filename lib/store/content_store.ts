@@ -7,12 +7,12 @@
  */
 
 import { join } from "node:path";
-import { digestOf, parseDigest } from "../model/digest.ts";
+import { parseDigest } from "../model/digest_syntax.ts";
 import { syncDirectory, tempName } from "../io/atomic_file.ts";
 import { readDirIfExists, removeIfExists } from "../io/fs.ts";
 import { acquireLock } from "../io/lock.ts";
 import { rootLayout } from "./layout.ts";
-import { type BlobWriter, openBlobWriter } from "./_blob_writer.ts";
+import type { BlobWriter, BlobWriterOptions } from "./_blob_writer.ts";
 
 export type { BlobWriter };
 
@@ -89,7 +89,7 @@ export class ContentStore {
     const target = this.path(digest);
     await Deno.mkdir(this.tempDirectory, { recursive: true, mode: 0o700 });
     const path = join(this.tempDirectory, tempName("blob"));
-    return await openBlobWriter({ digest, size, path, target, keepOnAbort: false });
+    return await openWriter({ digest, size, path, target, keepOnAbort: false });
   }
 
   /**
@@ -132,7 +132,7 @@ export class ContentStore {
         return undefined;
       }
       const target = this.path(digest);
-      return await openBlobWriter({ digest, size, path, target, keepOnAbort: true, release });
+      return await openWriter({ digest, size, path, target, keepOnAbort: true, release });
     } catch (error) {
       release();
       throw error;
@@ -213,7 +213,7 @@ export class ContentStore {
    * @returns The digest.
    */
   async putBytes(bytes: Uint8Array, digest?: string): Promise<string> {
-    const expected = digest ?? digestOf(bytes);
+    const expected = digest ?? (await import("../model/digest.ts")).digestOf(bytes);
     if (await this.has(expected, bytes.byteLength)) return expected;
     await this.put(new Blob([bytes as Uint8Array<ArrayBuffer>]).stream(), {
       digest: expected,
@@ -272,4 +272,13 @@ export class ContentStore {
     }
     return digests;
   }
+}
+
+/**
+ * Opens a blob writer, its code (and node:crypto's) loaded on the first
+ * write: reading the store, as a container's start does, needs neither.
+ */
+async function openWriter(options: BlobWriterOptions): Promise<BlobWriter> {
+  const { openBlobWriter } = await import("./_blob_writer.ts");
+  return await openBlobWriter(options);
 }

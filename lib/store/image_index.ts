@@ -5,7 +5,7 @@
  */
 
 import { writeFileAtomic } from "../io/atomic_file.ts";
-import { parseDigest } from "../model/digest.ts";
+import { parseDigest } from "../model/digest_syntax.ts";
 import { withLock } from "../io/lock.ts";
 import { DenockerError, InvalidInputError } from "../errors.ts";
 import { rootLayout } from "./layout.ts";

@@ -7,11 +7,11 @@
  */
 
 import { join } from "node:path";
-import { parseDigest } from "../model/digest.ts";
+import { parseDigest } from "../model/digest_syntax.ts";
 import type { LowerLink } from "../model/layer.ts";
 import { syncDirectory } from "../io/atomic_file.ts";
 import { readDirIfExists } from "../io/fs.ts";
-import { type ExtractedFiles, summarizeExtractedFiles } from "./layer_summary.ts";
+import type { ExtractedFiles } from "./layer_summary.ts";
 import { rootLayout } from "./layout.ts";
 
 /** What is known of a stored layer. */
@@ -111,6 +111,8 @@ export class LayerStore {
   async verifyFiles(diffId: string): Promise<LayerFilesState> {
     const expected = (await this.read(diffId)).extractedFiles;
     if (!expected) return { state: "unrecorded" };
+    // Loaded when a check asks: it hashes, and reading layers needs none of it.
+    const { summarizeExtractedFiles } = await import("./layer_summary.ts");
     const found = summarizeExtractedFiles(this.fsPath(diffId));
     return found.digest === expected.digest ? { state: "intact" } : {
       state: "changed",

@@ -22,7 +22,7 @@ import { type ImageLayer, type ImageRecord, ImageStore } from "./_image_store.ts
 import { LayerStore } from "./layer_store.ts";
 import { withLock } from "../io/lock.ts";
 import { ensureDirectory } from "../io/paths.ts";
-import { checkStore, type Problem } from "./_check.ts";
+import type { Problem } from "./_check.ts";
 import { Staging } from "./_staging.ts";
 import { ImageIndex, type ImageIndexData } from "./image_index.ts";
 import { defaultRoot } from "./root.ts";
@@ -590,9 +590,11 @@ export class Store {
    *
    * @ignore
    */
-  check(options: { repair?: boolean; staging?: string } = {}): Promise<Problem[]> {
+  async check(options: { repair?: boolean; staging?: string } = {}): Promise<Problem[]> {
     const { blobs, layers } = this;
-    return checkStore(
+    // Loaded when asked for: it hashes every blob, and other commands need none of its code.
+    const { checkStore } = await import("./_check.ts");
+    return await checkStore(
       {
         root: this.root,
         blobs,
@@ -645,7 +647,7 @@ export class Store {
       await blobs.delete(digest);
       collected.deletedBlobs.push(digest);
     }
-    const keepChains = new Set(stacks.flatMap(chainIds));
+    const keepChains = new Set((await Promise.all(stacks.map(chainIds))).flat());
     const overlay = rootLayout(this.root).overlay;
     for (const entry of await readDirIfExists(overlay)) {
       if (keepChains.has(`sha256:${entry.name}`)) continue;

@@ -9,7 +9,8 @@
 
 import { Authenticator } from "./_auth.ts";
 import type { CredentialLookup } from "./credentials.ts";
-import { digestOf, parseDigest, verifyingStream } from "../model/digest.ts";
+import { digestOf, verifyingStream } from "../model/digest.ts";
+import { parseDigest } from "../model/digest_syntax.ts";
 import { DenockerError, InvalidInputError, RegistryError, VerificationError } from "../errors.ts";
 
 import {
