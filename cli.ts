@@ -16,77 +16,49 @@ import {
 import { QuietExit } from "./cli/files.ts";
 import { useColor } from "./cli/format.ts";
 import { abortOnSignals } from "./cli/signals.ts";
-import { containerInit } from "./lib/runtime/init.ts";
-import { monitorContainer } from "./lib/runtime/monitor.ts";
-import { defaultRoot, readConfig, storeRootWarning, VERSION } from "./mod.ts";
-import { command as pullCommand } from "./cli/commands/pull.ts";
-import { command as imagesCommand } from "./cli/commands/images.ts";
-import { command as inspectCommand } from "./cli/commands/inspect.ts";
-import { command as rmiCommand } from "./cli/commands/rmi.ts";
-import { command as pruneCommand } from "./cli/commands/prune.ts";
-import { command as exportCommand } from "./cli/commands/export.ts";
-import { command as saveCommand } from "./cli/commands/save.ts";
-import { command as loadCommand } from "./cli/commands/load.ts";
-import { command as loginCommand } from "./cli/commands/login.ts";
-import { command as logoutCommand } from "./cli/commands/logout.ts";
-import { command as copyCommand } from "./cli/commands/copy.ts";
-import { command as pushCommand } from "./cli/commands/push.ts";
-import { command as tagCommand } from "./cli/commands/tag.ts";
-import { command as tagsCommand } from "./cli/commands/tags.ts";
-import { command as manifestCommand } from "./cli/commands/manifest.ts";
-import { command as checkCommand } from "./cli/commands/check.ts";
-import { command as runCommand } from "./cli/commands/run.ts";
-import { command as psCommand } from "./cli/commands/ps.ts";
-import { command as rmCommand } from "./cli/commands/rm.ts";
-import { command as stopCommand } from "./cli/commands/stop.ts";
-import { command as logsCommand } from "./cli/commands/logs.ts";
-import { command as waitCommand } from "./cli/commands/wait.ts";
-import { command as execCommand } from "./cli/commands/exec.ts";
-import { command as unpackCommand } from "./cli/commands/unpack.ts";
-import { command as startCommand } from "./cli/commands/start.ts";
-import { command as restartCommand } from "./cli/commands/restart.ts";
-import { command as killCommand } from "./cli/commands/kill.ts";
-import { command as renameCommand } from "./cli/commands/rename.ts";
-import { command as topCommand } from "./cli/commands/top.ts";
-import { command as attachCommand } from "./cli/commands/attach.ts";
-import { command as cpCommand } from "./cli/commands/cp.ts";
-import { command as createCommand } from "./cli/commands/create.ts";
-import { command as containerPruneCommand } from "./cli/commands/container_prune.ts";
+import { defaultRoot, storeRootWarning } from "./lib/store/root.ts";
+import { readConfig } from "./lib/transport/config.ts";
+import { VERSION } from "./lib/version.ts";
 
-const COMMANDS: Record<string, Command> = {
-  pull: pullCommand,
-  images: imagesCommand,
-  inspect: inspectCommand,
-  rmi: rmiCommand,
-  prune: pruneCommand,
-  export: exportCommand,
-  save: saveCommand,
-  load: loadCommand,
-  login: loginCommand,
-  logout: logoutCommand,
-  copy: copyCommand,
-  push: pushCommand,
-  tag: tagCommand,
-  tags: tagsCommand,
-  manifest: manifestCommand,
-  check: checkCommand,
-  run: runCommand,
-  create: createCommand,
-  ps: psCommand,
-  rm: rmCommand,
-  start: startCommand,
-  stop: stopCommand,
-  restart: restartCommand,
-  kill: killCommand,
-  rename: renameCommand,
-  top: topCommand,
-  attach: attachCommand,
-  cp: cpCommand,
-  logs: logsCommand,
-  wait: waitCommand,
-  exec: execCommand,
-  unpack: unpackCommand,
-  "container prune": containerPruneCommand,
+/**
+ * Each command's module, loaded when it is the one asked for: a command
+ * loads only the library code it uses (a container's start does not load
+ * the pull's), which is most of a short command's time.
+ */
+const COMMANDS: Record<string, () => Promise<{ command: Command }>> = {
+  pull: () => import("./cli/commands/pull.ts"),
+  images: () => import("./cli/commands/images.ts"),
+  inspect: () => import("./cli/commands/inspect.ts"),
+  rmi: () => import("./cli/commands/rmi.ts"),
+  prune: () => import("./cli/commands/prune.ts"),
+  export: () => import("./cli/commands/export.ts"),
+  save: () => import("./cli/commands/save.ts"),
+  load: () => import("./cli/commands/load.ts"),
+  login: () => import("./cli/commands/login.ts"),
+  logout: () => import("./cli/commands/logout.ts"),
+  copy: () => import("./cli/commands/copy.ts"),
+  push: () => import("./cli/commands/push.ts"),
+  tag: () => import("./cli/commands/tag.ts"),
+  tags: () => import("./cli/commands/tags.ts"),
+  manifest: () => import("./cli/commands/manifest.ts"),
+  check: () => import("./cli/commands/check.ts"),
+  run: () => import("./cli/commands/run.ts"),
+  create: () => import("./cli/commands/create.ts"),
+  ps: () => import("./cli/commands/ps.ts"),
+  rm: () => import("./cli/commands/rm.ts"),
+  start: () => import("./cli/commands/start.ts"),
+  stop: () => import("./cli/commands/stop.ts"),
+  restart: () => import("./cli/commands/restart.ts"),
+  kill: () => import("./cli/commands/kill.ts"),
+  rename: () => import("./cli/commands/rename.ts"),
+  top: () => import("./cli/commands/top.ts"),
+  attach: () => import("./cli/commands/attach.ts"),
+  cp: () => import("./cli/commands/cp.ts"),
+  logs: () => import("./cli/commands/logs.ts"),
+  wait: () => import("./cli/commands/wait.ts"),
+  exec: () => import("./cli/commands/exec.ts"),
+  unpack: () => import("./cli/commands/unpack.ts"),
+  "container prune": () => import("./cli/commands/container_prune.ts"),
 };
 
 /**
@@ -159,8 +131,12 @@ function optionLines(options: Record<string, OptionSpec>): string {
   return entries.map(([flags, help]) => `  ${flags.padEnd(width)}   ${help}`).join("\n");
 }
 
-function commandHelp(name: string): string {
-  const command = COMMANDS[name];
+/** The command named `name` (one of {@link COMMANDS}' keys), loaded. */
+async function loadCommand(name: string): Promise<Command> {
+  return (await COMMANDS[name]()).command;
+}
+
+function commandHelp(command: Command): string {
   return `Usage:  denocker ${command.usage}
 
 ${command.summary}
@@ -173,18 +149,16 @@ ${command.examples.map((example) => `  ${example}`).join("\n")}
 `;
 }
 
-function mainHelp(): string {
-  const width = Math.max(...Object.keys(COMMANDS).map((name) => name.length));
+async function mainHelp(): Promise<string> {
+  const names = Object.keys(COMMANDS);
+  const commands = await Promise.all(names.map(loadCommand));
+  const width = Math.max(...names.map((name) => name.length));
   return `Usage:  denocker [--root DIR] COMMAND [OPTIONS]
 
 A container-image tool: pulls images from OCI/Docker registries into a verified local store.
 
 Commands:
-${
-    Object.entries(COMMANDS).map(([name, command]) =>
-      `  ${name.padEnd(width)}   ${command.summary}`
-    ).join("\n")
-  }
+${names.map((name, i) => `  ${name.padEnd(width)}   ${commands[i].summary}`).join("\n")}
 
 docker's management forms work too: ${
     Object.entries(ALIASES).map(([name, table]) => `${name} ${Object.keys(table).join("|")}`)
@@ -278,8 +252,12 @@ function splitAtPositional(
   return { own: args, rest: [] };
 }
 
-async function runNamed(name: string, args: string[], globalRoot: string | undefined) {
-  const command = COMMANDS[name];
+async function runNamed(
+  name: string,
+  command: Command,
+  args: string[],
+  globalRoot: string | undefined,
+) {
   const specs = { ...command.options, ...GLOBAL_OPTIONS };
   const split = command.optionsEndAfter === undefined
     ? { own: args, rest: [] }
@@ -288,7 +266,7 @@ async function runNamed(name: string, args: string[], globalRoot: string | undef
   const values = parsed.values;
   const positionals = [...parsed.positionals, ...split.rest];
   if (values.help) {
-    console.log(commandHelp(name));
+    console.log(commandHelp(command));
     return 0;
   }
   const rootFlag = (values.root as string | undefined) ?? globalRoot;
@@ -339,6 +317,7 @@ async function runNamed(name: string, args: string[], globalRoot: string | undef
  */
 export async function main(args: string[]): Promise<number> {
   let command: string | undefined;
+  let loaded: Command | undefined;
   try {
     const split = splitGlobal(args);
     Object.assign(split, resolveAlias(split.command, split.rest));
@@ -353,27 +332,32 @@ export async function main(args: string[]): Promise<number> {
       return 0;
     }
     if (split.command === undefined || split.command === "help" && command === undefined) {
-      (split.command === undefined && !global.help ? console.error : console.log)(mainHelp());
+      (split.command === undefined && !global.help ? console.error : console.log)(
+        await mainHelp(),
+      );
       return split.command === undefined && !global.help ? 2 : 0;
     }
     if (global.help && split.command !== "help") {
-      console.log(COMMANDS[split.command] ? commandHelp(split.command) : mainHelp());
+      console.log(
+        Object.hasOwn(COMMANDS, split.command)
+          ? commandHelp(await loadCommand(split.command))
+          : await mainHelp(),
+      );
       return 0;
     }
     if (command === undefined || !Object.hasOwn(COMMANDS, command)) {
       console.error(`denocker: '${command}' is not a denocker command.\nSee 'denocker --help'.`);
       return 2;
     }
+    loaded = await loadCommand(command);
     if (split.command === "help") {
-      console.log(commandHelp(command));
+      console.log(commandHelp(loaded));
       return 0;
     }
-    return await runNamed(command, split.rest, global.root as string | undefined);
+    return await runNamed(command, loaded, split.rest, global.root as string | undefined);
   } catch (error) {
     // `run` and `exec` keep 1, 2, … for the container's command: their own failures are 125.
-    const failureCode = command && Object.hasOwn(COMMANDS, command)
-      ? COMMANDS[command].failureCode
-      : undefined;
+    const failureCode = loaded?.failureCode;
     if (error instanceof QuietExit) return error.code;
     if (error instanceof UsageError) {
       const help = error.command ? `denocker ${error.command} --help` : "denocker --help";
@@ -389,8 +373,12 @@ export async function main(args: string[]): Promise<number> {
 
 if (import.meta.main) {
   // A compiled denocker starting a container's first process (see lib/runtime/init.ts).
-  if (Deno.args[0] === "__container-init") Deno.exit(containerInit(Deno.args[1], Deno.args[2]));
+  if (Deno.args[0] === "__container-init") {
+    const { containerInit } = await import("./lib/runtime/init.ts");
+    Deno.exit(containerInit(Deno.args[1], Deno.args[2]));
+  }
   if (Deno.args[0] === "__container-monitor") {
+    const { monitorContainer } = await import("./lib/runtime/monitor.ts");
     Deno.exit(await monitorContainer(Deno.args[1], Deno.args[2], Deno.args[3] === "--hold"));
   }
   Deno.exit(await main(Deno.args));

@@ -8,7 +8,7 @@
  * @module
  */
 
-import type { AttachedContainer } from "../mod.ts";
+import type { AttachedContainer } from "../lib/operations/attach.ts";
 import { type OptionSpec, UsageError } from "./command.ts";
 
 /** `--detach-keys`, as run, exec, start and attach take it. */

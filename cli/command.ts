@@ -6,7 +6,8 @@
  * @module
  */
 
-import { type DenockerConfig, parseInsecureRegistry, type RegistriesConfig } from "../mod.ts";
+import type { DenockerConfig, RegistriesConfig } from "../lib/transport/config.ts";
+import { parseInsecureRegistry } from "../lib/transport/endpoint.ts";
 
 /** A mistake in how the command was called: exit code 2, with a pointer to the help. */
 export class UsageError extends Error {

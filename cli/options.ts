@@ -5,7 +5,7 @@
  */
 
 import { UsageError } from "./command.ts";
-import { parseSignal } from "../mod.ts";
+import { parseSignal } from "../lib/runtime/containers.ts";
 
 /**
  * A size as docker reads it: bytes, or a number with b, k, m or g (powers of 1024).

@@ -8,7 +8,8 @@
 import { writeError } from "./command.ts";
 import { useColor } from "./format.ts";
 import { progressRenderer } from "./progress.ts";
-import { familiarReference, type PullEvent, type PullResult } from "../mod.ts";
+import { familiarReference } from "../lib/model/reference.ts";
+import type { PullEvent, PullResult } from "../lib/operations/pull.ts";
 
 /**
  * Prints a pull as docker does, on stderr: `Using default tag:` when the

@@ -7,7 +7,7 @@
 
 import { type Command, exactly } from "../command.ts";
 import { attachTerminal, DETACH_KEYS, detachKeysOf } from "../attach.ts";
-import { attachContainer } from "../../mod.ts";
+import { attachContainer } from "../../lib/operations/attach.ts";
 
 export const command: Command = {
   usage: "attach [OPTIONS] CONTAINER",

@@ -7,7 +7,7 @@
  */
 
 import { type Command, none, waitingFor } from "../command.ts";
-import { checkStore } from "../../mod.ts";
+import { checkStore } from "../../lib/operations/check.ts";
 
 export const command: Command = {
   usage: "check [--repair]",

@@ -7,7 +7,7 @@
 
 import { type Command, none } from "../command.ts";
 import { formatBytes } from "../format.ts";
-import { pruneContainers } from "../../mod.ts";
+import { pruneContainers } from "../../lib/operations/lifecycle.ts";
 
 /** Asks on stderr and reads the answer from stdin: whether it is yes. */
 async function confirmed(question: string): Promise<boolean> {

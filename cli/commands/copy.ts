@@ -7,7 +7,7 @@
  */
 
 import { type Command, exactly, INSECURE_REGISTRY, remoteOptions } from "../command.ts";
-import { copyImage } from "../../mod.ts";
+import { copyImage } from "../../lib/operations/copy.ts";
 
 export const command: Command = {
   usage: "copy [OPTIONS] SOURCE DESTINATION",

@@ -6,7 +6,7 @@
  */
 
 import { type Command, exactly, UsageError } from "../command.ts";
-import { copyFromContainer, copyToContainer } from "../../mod.ts";
+import { copyFromContainer, copyToContainer } from "../../lib/operations/container_copy.ts";
 
 /** `CONTAINER:PATH` split, as docker reads it (a `:` before any `/`); undefined for a host path. */
 function containerPath(text: string): { container: string; path: string } | undefined {

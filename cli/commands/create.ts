@@ -9,7 +9,7 @@
 import type { Command } from "../command.ts";
 import { pullPrinter } from "../pull_output.ts";
 import { command as run, containerOptions } from "./run.ts";
-import { createContainer } from "../../mod.ts";
+import { createContainer } from "../../lib/operations/run.ts";
 
 const { detach: _detach, "detach-keys": _keys, ...options } = run.options;
 

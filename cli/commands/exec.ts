@@ -8,7 +8,7 @@
 import { type Command, UsageError } from "../command.ts";
 import { attachTerminal, DETACH_KEYS, detachKeysOf } from "../attach.ts";
 import { whileForwardingSignals } from "../signals.ts";
-import { startExec } from "../../mod.ts";
+import { startExec } from "../../lib/operations/containers.ts";
 
 export const command: Command = {
   usage: "exec [OPTIONS] CONTAINER COMMAND [ARG...]",

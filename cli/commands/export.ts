@@ -7,7 +7,7 @@
 
 import { type Command, exactly, waitingFor } from "../command.ts";
 import { writeArchive } from "../files.ts";
-import { exportImage } from "../../mod.ts";
+import { exportImage } from "../../lib/operations/export.ts";
 
 export const command: Command = {
   usage: "export [-o FILE] IMAGE",

@@ -8,7 +8,8 @@
 import { type Command, UsageError } from "../command.ts";
 import { formatBytes, shortDigest, table, timeAgo } from "../format.ts";
 import { renderRows } from "../template.ts";
-import { familiarName, type ImageSummary, listImages, parseReference } from "../../mod.ts";
+import { familiarName, parseReference } from "../../lib/model/reference.ts";
+import { type ImageSummary, listImages } from "../../lib/operations/inspect.ts";
 
 const HEADERS: Record<string, string> = {
   Repository: "REPOSITORY",

@@ -8,7 +8,8 @@
 
 import { atLeastOne, type Command, oneLine, UsageError } from "../command.ts";
 import { renderTemplate } from "../template.ts";
-import { inspectContainer, inspectImage } from "../../mod.ts";
+import { inspectContainer } from "../../lib/operations/container_inspect.ts";
+import { inspectImage } from "../../lib/operations/inspect.ts";
 
 /** A container's document, else an image's (as docker, containers first), as `type` allows. */
 async function inspectAny(name: string, type: string | undefined, root: string) {

@@ -7,7 +7,7 @@
 
 import { atLeastOne, type Command, forEachName } from "../command.ts";
 import { signalOption } from "../options.ts";
-import { killContainer } from "../../mod.ts";
+import { killContainer } from "../../lib/operations/lifecycle.ts";
 
 export const command: Command = {
   usage: "kill [OPTIONS] CONTAINER [CONTAINER...]",

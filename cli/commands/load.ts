@@ -8,7 +8,7 @@
 
 import { type Command, none } from "../command.ts";
 import { readArchive } from "../files.ts";
-import { loadImages } from "../../mod.ts";
+import { loadImages } from "../../lib/operations/load.ts";
 
 export const command: Command = {
   usage: "load [-i FILE]",

@@ -7,7 +7,7 @@
  */
 
 import { type Command, exactly, INSECURE_REGISTRY, remoteOptions, UsageError } from "../command.ts";
-import { login } from "../../mod.ts";
+import { login } from "../../lib/operations/login.ts";
 
 export const command: Command = {
   usage: "login -u USER (-p PASSWORD | --password-stdin) REGISTRY",

@@ -7,7 +7,7 @@
  */
 
 import { type Command, exactly } from "../command.ts";
-import { logout } from "../../mod.ts";
+import { logout } from "../../lib/operations/login.ts";
 
 export const command: Command = {
   usage: "logout REGISTRY",

@@ -7,7 +7,8 @@
 
 import { type Command, exactly, positiveInteger } from "../command.ts";
 import { timeOption } from "../options.ts";
-import { containerLogs, type LogEntry } from "../../mod.ts";
+import { containerLogs } from "../../lib/operations/logs.ts";
+import type { LogEntry } from "../../lib/runtime/container_log.ts";
 
 /** Writes log entries as they come: stdout's to stdout, stderr's to stderr. */
 export async function writeEntries(

@@ -6,7 +6,7 @@
  */
 
 import { type Command, exactly, INSECURE_REGISTRY, remoteOptions } from "../command.ts";
-import { fetchManifest } from "../../mod.ts";
+import { fetchManifest } from "../../lib/operations/remote.ts";
 
 export const command: Command = {
   usage: "manifest [OPTIONS] IMAGE",

@@ -7,7 +7,7 @@
  */
 
 import { type Command, none, waitingFor } from "../command.ts";
-import { pruneImages } from "../../mod.ts";
+import { pruneImages } from "../../lib/operations/remove.ts";
 
 export const command: Command = {
   usage: "prune",

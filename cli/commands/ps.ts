@@ -8,7 +8,7 @@
 import { type Command, none, positiveInteger, UsageError } from "../command.ts";
 import { since } from "../format.ts";
 import { renderRows } from "../template.ts";
-import { type ContainerSummary, listContainers } from "../../mod.ts";
+import { type ContainerSummary, listContainers } from "../../lib/operations/containers.ts";
 
 /** The fields `--format` reads, docker's names; `{{.ID}}` and the rest. */
 function fields(row: ContainerSummary, noTrunc: boolean): Record<string, string> {

@@ -15,7 +15,9 @@ import {
   UsageError,
 } from "../command.ts";
 import { pullPrinter } from "../pull_output.ts";
-import { parsePlatform, parseReference, pullImage } from "../../mod.ts";
+import { parsePlatform } from "../../lib/model/platform.ts";
+import { parseReference } from "../../lib/model/reference.ts";
+import { pullImage } from "../../lib/operations/pull.ts";
 
 export const command: Command = {
   usage: "pull [OPTIONS] IMAGE",

@@ -8,7 +8,7 @@
 
 import { type Command, exactly, INSECURE_REGISTRY, remoteOptions } from "../command.ts";
 import { shortDigest } from "../format.ts";
-import { pushImage } from "../../mod.ts";
+import { pushImage } from "../../lib/operations/push.ts";
 
 export const command: Command = {
   usage: "push [OPTIONS] IMAGE",

@@ -5,7 +5,7 @@
  */
 
 import { type Command, exactly } from "../command.ts";
-import { renameContainer } from "../../mod.ts";
+import { renameContainer } from "../../lib/operations/lifecycle.ts";
 
 export const command: Command = {
   usage: "rename CONTAINER NEW_NAME",

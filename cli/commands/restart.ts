@@ -7,7 +7,7 @@
 
 import { atLeastOne, type Command, forEachName } from "../command.ts";
 import { graceOption } from "./stop.ts";
-import { restartContainer } from "../../mod.ts";
+import { restartContainer } from "../../lib/operations/lifecycle.ts";
 
 export const command: Command = {
   usage: "restart [OPTIONS] CONTAINER [CONTAINER...]",

@@ -6,7 +6,7 @@
  */
 
 import { atLeastOne, type Command } from "../command.ts";
-import { removeContainers } from "../../mod.ts";
+import { removeContainers } from "../../lib/operations/containers.ts";
 
 export const command: Command = {
   usage: "rm [OPTIONS] CONTAINER [CONTAINER...]",

@@ -7,7 +7,7 @@
  */
 
 import { atLeastOne, type Command, waitingFor } from "../command.ts";
-import { removeImages } from "../../mod.ts";
+import { removeImages } from "../../lib/operations/remove.ts";
 
 export const command: Command = {
   usage: "rmi [OPTIONS] IMAGE|ID [IMAGE|ID...]",

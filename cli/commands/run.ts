@@ -16,14 +16,10 @@ import {
 } from "../command.ts";
 import { pullPrinter } from "../pull_output.ts";
 import { whileForwardingSignals } from "../signals.ts";
-import {
-  ContainerStartError,
-  parsePlatform,
-  type RestartPolicy,
-  type RunOptions,
-  signalNumber,
-  startContainer,
-} from "../../mod.ts";
+import { ContainerStartError } from "../../lib/errors.ts";
+import { parsePlatform } from "../../lib/model/platform.ts";
+import { type RestartPolicy, signalNumber } from "../../lib/runtime/containers.ts";
+import { type RunOptions, startContainer } from "../../lib/operations/run.ts";
 import { attachTerminal, DETACH_KEYS, detachKeysOf } from "../attach.ts";
 import { parseByteSize, signalOption } from "../options.ts";
 

@@ -7,7 +7,7 @@
 
 import { atLeastOne, type Command, UsageError } from "../command.ts";
 import { writeArchive } from "../files.ts";
-import { saveImages } from "../../mod.ts";
+import { saveImages } from "../../lib/operations/save.ts";
 
 export const command: Command = {
   usage: "save [-o FILE] [--format docker|oci] IMAGE...",

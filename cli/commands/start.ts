@@ -7,7 +7,8 @@
 
 import { atLeastOne, type Command, forEachName, UsageError } from "../command.ts";
 import { attachTerminal, DETACH_KEYS, detachKeysOf } from "../attach.ts";
-import { startAttached, startStoppedContainer } from "../../mod.ts";
+import { startAttached } from "../../lib/operations/attach.ts";
+import { startStoppedContainer } from "../../lib/operations/lifecycle.ts";
 
 export const command: Command = {
   usage: "start [OPTIONS] CONTAINER [CONTAINER...]",

@@ -6,7 +6,7 @@
  */
 
 import { atLeastOne, type Command, forEachName, UsageError } from "../command.ts";
-import { stopContainer } from "../../mod.ts";
+import { stopContainer } from "../../lib/operations/lifecycle.ts";
 
 /** `-t SECONDS`, as stop and restart take it. */
 export function graceOption(text: string | undefined, command: string): number | undefined {

@@ -6,7 +6,8 @@
  */
 
 import { type Command, exactly, UsageError } from "../command.ts";
-import { InvalidReferenceError, tagImage } from "../../mod.ts";
+import { InvalidReferenceError } from "../../lib/errors.ts";
+import { tagImage } from "../../lib/operations/tag.ts";
 
 export const command: Command = {
   usage: "tag SOURCE TARGET",

@@ -7,7 +7,7 @@
  */
 
 import { type Command, exactly, INSECURE_REGISTRY, remoteOptions } from "../command.ts";
-import { listTags } from "../../mod.ts";
+import { listTags } from "../../lib/operations/remote.ts";
 
 export const command: Command = {
   usage: "tags [OPTIONS] REPOSITORY",

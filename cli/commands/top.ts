@@ -8,7 +8,7 @@
 
 import type { Command } from "../command.ts";
 import { table } from "../format.ts";
-import { containerProcesses } from "../../mod.ts";
+import { containerProcesses } from "../../lib/operations/lifecycle.ts";
 
 export const command: Command = {
   usage: "top CONTAINER [ps OPTIONS]",

@@ -7,7 +7,7 @@
  */
 
 import { type Command, waitingFor } from "../command.ts";
-import { unpackImage } from "../../mod.ts";
+import { unpackImage } from "../../lib/operations/unpack.ts";
 
 export const command: Command = {
   usage: "unpack IMAGE|ID DIR",

@@ -7,7 +7,7 @@
  */
 
 import { type Command, exactly } from "../command.ts";
-import { waitContainer } from "../../mod.ts";
+import { waitContainer } from "../../lib/operations/lifecycle.ts";
 
 export const command: Command = {
   usage: "wait CONTAINER",
