@@ -199,7 +199,11 @@ export {
   type AttachSession,
   startAttached,
 } from "./lib/operations/attach.ts";
-export { type ContainerInspect, inspectContainer } from "./lib/operations/container_inspect.ts";
+export {
+  type ContainerInspect,
+  inspectContainer,
+  type NetworkEndpoint,
+} from "./lib/operations/container_inspect.ts";
 export { copyFromContainer, copyToContainer } from "./lib/operations/container_copy.ts";
 export type { LogEntry, LogOptions, LogStream } from "./lib/runtime/container_log.ts";
 export {

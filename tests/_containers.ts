@@ -31,9 +31,27 @@ export function containerTest(
     ["umoci", "skopeo", "docker-registry", "unshare", "nsenter", "timeout", BUSYBOX, ...tools],
     async (t) => {
       if (!root) throw new Error("running containers needs Linux and root, and CI runs as root");
+      if (await inMachineNetwork()) {
+        throw new Error(
+          "containers get a bridge, veth pairs and firewall rules: run the tests with " +
+            "`deno task test`, which gives them a network namespace of their own",
+        );
+      }
       await fn(t);
     },
   );
+}
+
+/**
+ * Whether this process is in a network namespace with interfaces of the
+ * machine's (anything but `lo` and denocker's own bridge and veths), not in
+ * one made for the tests.
+ */
+async function inMachineNetwork(): Promise<boolean> {
+  const listed = await new Deno.Command("ip", { args: ["-o", "link", "show"] }).output();
+  const names = new TextDecoder().decode(listed.stdout).trim().split("\n")
+    .map((line) => line.split(": ")[1]?.split("@")[0] ?? "");
+  return names.some((name) => name !== "lo" && !/^(denocker|vd)/.test(name));
 }
 
 /** Writes a busybox root: the binary, its applets as symlinks, users and groups. */

@@ -153,6 +153,8 @@ containerTest("run busybox: output, exit statuses, namespaces, defaults and opti
       const result = await run(
         "--hostname",
         "box",
+        "--network",
+        "none",
         "busybox",
         "sh",
         "-c",

@@ -120,9 +120,9 @@ export async function containerOptions(
   command: string,
   { root, config }: Pick<Invocation, "root" | "config">,
 ): Promise<RunOptions & { pull: Omit<NonNullable<RunOptions["pull"]>, "signal" | "onProgress"> }> {
-  const network = values.network ?? "none";
-  if (network !== "none" && network !== "host") {
-    throw new UsageError(`--network takes none or host, got "${network}"`, command);
+  const network = values.network ?? "bridge";
+  if (network !== "none" && network !== "host" && network !== "bridge") {
+    throw new UsageError(`--network takes bridge, none or host, got "${network}"`, command);
   }
   if (values.rootfs !== undefined && values.rootfs !== "overlay" && values.rootfs !== "copy") {
     throw new UsageError(`--rootfs takes overlay or copy, got "${values.rootfs}"`, command);
@@ -284,7 +284,8 @@ export const command: Command = {
     network: {
       type: "string",
       value: "none|host",
-      help: "none (default): only lo; host: the host's network",
+      help:
+        "bridge (default): an address on denocker0, outbound NAT; none: only lo; host: the host's",
     },
     "read-only": { type: "boolean", help: "Mount the root file system read-only" },
     rootfs: {

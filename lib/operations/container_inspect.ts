@@ -96,6 +96,21 @@ export interface ContainerInspect {
   };
   /** docker's `Mounts`. */
   Mounts: unknown[];
+  /** docker's `NetworkSettings`: the address while it runs on a bridge network. */
+  NetworkSettings: {
+    /** The network namespace's file (docker's `SandboxKey`). */
+    SandboxKey: string;
+    /** docker's `NetworkSettings.Gateway` (of the default network). */
+    Gateway: string;
+    /** docker's `NetworkSettings.IPAddress` (on the default network). */
+    IPAddress: string;
+    /** docker's `NetworkSettings.IPPrefixLen`. */
+    IPPrefixLen: number;
+    /** docker's `NetworkSettings.MacAddress`. */
+    MacAddress: string;
+    /** docker's `NetworkSettings.Networks`, by network name. */
+    Networks: Record<string, NetworkEndpoint>;
+  };
   /** docker's `Config`. */
   Config: {
     /** docker's `Config.Hostname`. */
@@ -122,6 +137,34 @@ export interface ContainerInspect {
     StopSignal: string;
     /** docker's `Config.StopTimeout`. */
     StopTimeout: number | null;
+  };
+}
+
+/** A container's place on one network, as docker's `NetworkSettings.Networks` entries. */
+export interface NetworkEndpoint {
+  /** docker's `Gateway`. */
+  Gateway: string;
+  /** docker's `IPAddress`. */
+  IPAddress: string;
+  /** docker's `IPPrefixLen`. */
+  IPPrefixLen: number;
+  /** docker's `MacAddress`. */
+  MacAddress: string;
+}
+
+/** What docker shows of a container's networks (empty while it has no address). */
+function networkSettings(record: ContainerRecord): ContainerInspect["NetworkSettings"] {
+  const attachment = record.attachment;
+  const endpoint: NetworkEndpoint = {
+    Gateway: attachment?.gateway ?? "",
+    IPAddress: attachment?.address ?? "",
+    IPPrefixLen: attachment?.prefixLength ?? 0,
+    MacAddress: attachment?.macAddress ?? "",
+  };
+  return {
+    SandboxKey: attachment?.namespace ?? "",
+    ...endpoint,
+    Networks: { [record.spec.network]: endpoint },
   };
 }
 
@@ -161,6 +204,7 @@ export function containerDocument(
     RestartCount: record.restartCount ?? 0,
     Driver: record.spec.rootfs === "copy" ? "copy" : "overlay2",
     Platform: "linux",
+    NetworkSettings: networkSettings(record),
     HostConfig: {
       Binds: null,
       LogConfig: {

@@ -186,7 +186,7 @@ export async function startExec(
   const spec: ExecSpec = {
     pid: record.process!.pid,
     start: record.process!.start,
-    joinNetwork: record.spec.network === "none",
+    joinNetwork: record.spec.network !== "host",
     env: mergedEnvironment(record.spec.env, options.env ?? []),
     args: command,
     cwd: options.workdir ?? record.spec.cwd,

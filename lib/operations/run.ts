@@ -36,6 +36,7 @@ import { seccompFilter } from "../runtime/seccomp.ts";
 import { ociConfig } from "../runtime/oci_config.ts";
 import type { SecuritySpec } from "../runtime/init.ts";
 import { hostTool } from "../runtime/host_tools.ts";
+import { hostsFile, resolvConf } from "../runtime/network.ts";
 import { ContainerLogWriter, type LogOptions } from "../runtime/container_log.ts";
 import { chainIds } from "../model/layer.ts";
 import {
@@ -85,8 +86,11 @@ export interface RunOptions extends StoreOptions {
   cpus?: number;
   /** Most processes and threads. */
   pidsLimit?: number;
-  /** `none` (default: a network namespace with only `lo`) or `host`. */
-  network?: "none" | "host";
+  /**
+   * `bridge` (default, as docker's: an address on denocker's bridge, with
+   * outbound NAT), `none` (a network namespace with only `lo`) or `host`.
+   */
+  network?: "none" | "host" | "bridge";
   /** Mount the root read-only. */
   readOnly?: boolean;
   /** Remove the container when it ends. */
@@ -424,7 +428,7 @@ async function makeContainer(
   const runtime = options.runtime === undefined
     ? undefined
     : hostTool(options.runtime, "the OCI runtime");
-  const network = options.network ?? "none";
+  const network = options.network ?? "bridge";
   const hostname = options.hostname ??
     (network === "host"
       ? (await Deno.readTextFile("/proc/sys/kernel/hostname")).trim()
@@ -481,7 +485,7 @@ interface ContainerPlan {
   entrypoint: string[];
   cmd: string[];
   hostname: string;
-  network: "none" | "host";
+  network: "none" | "host" | "bridge";
   mode: "overlay" | "copy";
   runtime?: string;
   limits: Limits;
@@ -670,15 +674,17 @@ async function writeContainerDirectory(
     );
   }
   await Deno.writeTextFile(join(directory, "hostname"), `${hostname}\n`);
+  // A bridge network's address is added when it starts (it has one only while it runs).
   await Deno.writeTextFile(
     join(directory, "hosts"),
     network === "host"
       ? await Deno.readTextFile("/etc/hosts").catch(() => "127.0.0.1\tlocalhost\n")
-      : `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n`,
+      : hostsFile(hostname),
   );
+  const hostResolver = await Deno.readTextFile("/etc/resolv.conf").catch(() => "");
   await Deno.writeTextFile(
     join(directory, "resolv.conf"),
-    await Deno.readTextFile("/etc/resolv.conf").catch(() => ""),
+    network === "host" ? hostResolver : resolvConf(hostResolver),
   );
 }
 

@@ -17,6 +17,7 @@ import { type InitSpec, runtimeStateDirectory } from "./init.ts";
 import { type Limits, removeCgroup } from "./cgroup.ts";
 import type { LogOptions } from "./container_log.ts";
 import { hostEnvironment } from "./host_tools.ts";
+import { detachNetwork, type NetworkAttachment } from "./network.ts";
 import { rootLayout } from "../store/layout.ts";
 
 /** A process, told apart from a later one with the same PID by its start time. */
@@ -96,6 +97,8 @@ export interface ContainerRecord extends ContainerSummary {
   log?: LogOptions;
   /** Why its last start failed, when it did. */
   error?: string;
+  /** Its place on a bridge network while it runs (or until what its end left is cleaned). */
+  attachment?: NetworkAttachment;
   /** What the init reads. */
   spec: InitSpec;
 }
@@ -201,10 +204,16 @@ export async function isAlive(process: ProcessRef | undefined): Promise<boolean>
 }
 
 /**
- * Has the OCI runtime that ran a container forget it (its state and
- * cgroup), when one did; nothing is left to forget after a clean end.
+ * Releases what a container held on the machine while it ran: its place
+ * on a network (namespace, veth pair, address; the record forgets it), and
+ * the OCI runtime's state and cgroup when one ran it. Nothing is left
+ * after a clean end, and it is safe to call again.
  */
 export async function releaseRuntime(record: ContainerRecord): Promise<void> {
+  if (record.attachment) {
+    await detachNetwork(record.attachment);
+    record.attachment = undefined;
+  }
   const runtime = record.spec.runtime;
   if (!runtime) return;
   const state = runtimeStateDirectory(record.spec.directory);

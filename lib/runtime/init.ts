@@ -118,7 +118,8 @@ export interface InitSpec {
   cwd: string;
   /** `uid[:gid]` or `name[:group]`, or empty for root. */
   user: string;
-  network: "none" | "host";
+  /** `none`: a namespace of its own with `lo` up here; `bridge`: one made and joined before. */
+  network: "none" | "host" | "bridge";
   readOnly: boolean;
   /** The cgroups to be in (some joined from the outside already). */
   cgroups: CgroupDirectory[];

@@ -16,6 +16,8 @@ import { hostEnvironment, hostTool } from "./host_tools.ts";
 import { type OutputSink, relayStdio, type StdioMode, stdioOptions } from "./stdio.ts";
 import type { AttachHandlers, AttachServer } from "./attach.ts";
 import { type PseudoTerminal, receiveTerminal } from "./terminal.ts";
+import { attachNetwork, DEFAULT_NETWORK, hostsFile } from "./network.ts";
+import { rootLayout } from "../store/layout.ts";
 import type { ContainerLogWriter } from "./container_log.ts";
 import {
   type ContainerRecord,
@@ -156,8 +158,13 @@ export function fromReadOnlyBinary(command: string[]): string[] {
 function startCommand(record: ContainerRecord, specPath: string): string[] {
   const unshare = hostTool("unshare", "util-linux");
   const network = record.spec.network === "none" ? ["--net"] : [];
+  // On a bridge network the container joins the namespace made for it (see network.ts).
+  const joined = record.attachment
+    ? [hostTool("nsenter", "util-linux"), `--net=${record.attachment.namespace}`, "--"]
+    : [];
   if (record.spec.runtime) {
     return [
+      ...joined,
       unshare,
       "--mount",
       "--propagation",
@@ -168,6 +175,7 @@ function startCommand(record: ContainerRecord, specPath: string): string[] {
     ];
   }
   return [
+    ...joined,
     unshare,
     "--mount",
     "--uts",
@@ -209,6 +217,21 @@ export async function launchContainer(
       await Promise.all([log?.write(stream, chunk), server?.output(stream, chunk)]);
     },
   };
+  if (record.spec.network === "bridge" && !record.attachment) {
+    record.attachment = await attachNetwork(record.id, DEFAULT_NETWORK, {
+      directory: rootLayout(containers.root).networks,
+      inUse: async (id) => {
+        // One of its own without an attachment is what a crash left: taken back.
+        if (id === record.id) return false;
+        const holder = await containers.read(id);
+        return holder !== undefined && holder.state !== "exited";
+      },
+    });
+    await Deno.writeTextFile(
+      join(record.spec.directory, "hosts"),
+      hostsFile(record.spec.hostname, record.attachment.address),
+    );
+  }
   let child: Deno.ChildProcess;
   try {
     const [program, ...args] = startCommand(

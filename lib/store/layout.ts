@@ -42,6 +42,8 @@ export interface RootLayout {
   containersLock: string;
   /** Overlays' lower directories, by chain ID. */
   overlay: string;
+  /** Networks' state: `networks/NAME/` (its lock and address reservations). */
+  networks: string;
 }
 
 /**
@@ -64,5 +66,6 @@ export function rootLayout(root: string): RootLayout {
     containers: join(root, "containers"),
     containersLock: join(root, "containers.lock"),
     overlay: join(root, "overlay"),
+    networks: join(root, "networks"),
   };
 }

@@ -1,0 +1,360 @@
+/**
+ * A container's place on a bridge network: a network namespace of its own
+ * (iproute2's `ip netns`, made before the container and joined by it), a
+ * veth pair with the container's end as `eth0`, an address from the
+ * network's pool, and a default route through the bridge. The bridge, its
+ * address and its nftables table (outbound NAT, forwarding) exist while the
+ * network has containers: the first container makes them and the last one
+ * removes them, so nothing is left on the machine when none runs.
+ *
+ * Addresses are reserved as files `<network>/addresses/<address>` (the
+ * container's ID inside) made exclusively under the network's lock; a
+ * reservation whose container is gone or has ended is taken back by the
+ * next allocation, so a crash leaks none.
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import { DenockerError } from "../errors.ts";
+import { withLock } from "../io/lock.ts";
+import { readDirIfExists } from "../io/fs.ts";
+import { hostEnvironment, hostTool } from "./host_tools.ts";
+
+/** A bridge network: its name, its Linux bridge and its IPv4 subnet. */
+export interface NetworkDefinition {
+  /** The network's name (`bridge` for the default one, as docker's). */
+  name: string;
+  /** The Linux bridge's interface name. */
+  bridge: string;
+  /** The subnet, `ADDRESS/PREFIX`. */
+  subnet: string;
+  /** The bridge's own address in it: the containers' default route. */
+  gateway: string;
+}
+
+/**
+ * The default network: docker's `bridge`, on gocker's `gocker0` subnet
+ * (172.29.0.0/16), which neither docker's 172.17.0.0/16 nor podman's
+ * 10.88.0.0/16 takes.
+ */
+export const DEFAULT_NETWORK: NetworkDefinition = {
+  name: "bridge",
+  bridge: "denocker0",
+  subnet: "172.29.0.0/16",
+  gateway: "172.29.0.1",
+};
+
+/** A container on a network: what was made for it, all of it removed by {@link detachNetwork}. */
+export interface NetworkAttachment {
+  /** The container's ID. */
+  container: string;
+  /** The network's name. */
+  network: string;
+  /** Its bridge. */
+  bridge: string;
+  /** Its subnet. */
+  subnet: string;
+  /** The container's address. */
+  address: string;
+  /** The subnet's prefix length. */
+  prefixLength: number;
+  /** The default route. */
+  gateway: string;
+  /** The container's `eth0` hardware address (from its IP address, as docker makes it). */
+  macAddress: string;
+  /** The network namespace's file (`/run/netns/…`), which the container joins. */
+  namespace: string;
+  /** The veth pair's host end, on the bridge. */
+  hostInterface: string;
+  /** The network's state directory (its lock and reservations). */
+  directory: string;
+}
+
+/** A 32-bit IPv4 address as a number. */
+function ipv4Number(text: string): number {
+  const parts = text.split(".");
+  if (parts.length !== 4 || parts.some((part) => !/^\d{1,3}$/.test(part) || Number(part) > 255)) {
+    throw new DenockerError(`invalid IPv4 address "${text}"`);
+  }
+  return parts.reduce((value, part) => value * 256 + Number(part), 0);
+}
+
+function ipv4Text(value: number): string {
+  return [24, 16, 8, 0].map((shift) => Math.floor(value / 2 ** shift) % 256).join(".");
+}
+
+/**
+ * A subnet's first and last usable host addresses (the network's own
+ * address and its broadcast excluded).
+ *
+ * @param subnet `ADDRESS/PREFIX`, the address at the start of the subnet.
+ */
+export function subnetRange(subnet: string): { first: number; last: number; prefixLength: number } {
+  const [address, prefix] = subnet.split("/");
+  const prefixLength = Number(prefix);
+  if (!/^\d+$/.test(prefix ?? "") || prefixLength < 8 || prefixLength > 30) {
+    throw new DenockerError(
+      `invalid subnet "${subnet}": needs ADDRESS/PREFIX, a prefix of 8 to 30`,
+    );
+  }
+  const size = 2 ** (32 - prefixLength);
+  const base = ipv4Number(address);
+  if (base % size !== 0) {
+    throw new DenockerError(
+      `invalid subnet "${subnet}": ${address} is not where a /${prefix} starts`,
+    );
+  }
+  return { first: base + 1, last: base + size - 2, prefixLength };
+}
+
+/** Runs a host tool; its last line of stderr in the error when it fails. */
+async function run(program: string, args: string[], input?: string): Promise<void> {
+  const child = new Deno.Command(program, {
+    args,
+    clearEnv: true,
+    env: hostEnvironment(),
+    stdin: input === undefined ? "null" : "piped",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  if (input !== undefined) {
+    const writer = child.stdin.getWriter();
+    await writer.write(new TextEncoder().encode(input));
+    await writer.close();
+  }
+  const { code, stderr } = await child.output();
+  if (code !== 0) {
+    const message = new TextDecoder().decode(stderr).trim().split("\n").at(-1) ?? "";
+    throw new DenockerError(`${program.split("/").at(-1)} ${args.join(" ")} failed: ${message}`);
+  }
+}
+
+/** Whether the bridge exists in this network namespace (netlink, not /sys: that shows another's). */
+async function bridgeExists(bridge: string): Promise<boolean> {
+  const { code } = await new Deno.Command(hostTool("ip", "iproute2"), {
+    args: ["link", "show", "dev", bridge],
+    clearEnv: true,
+    env: hostEnvironment(),
+    stdout: "null",
+    stderr: "null",
+  }).output();
+  return code === 0;
+}
+
+/** The nftables table of a network's rules. */
+function tableName(network: NetworkDefinition): string {
+  return `denocker-${network.name}`;
+}
+
+/**
+ * Makes the network's bridge, its address, forwarding and its nftables
+ * table (masquerade of what leaves the subnet by another interface, and
+ * forwarding from and back to the bridge). Call it under the network's lock.
+ */
+async function bringUp(network: NetworkDefinition): Promise<void> {
+  const { prefixLength } = subnetRange(network.subnet);
+  const ip = hostTool("ip", "iproute2");
+  if (!(await bridgeExists(network.bridge))) {
+    await run(
+      ip,
+      ["-batch", "-"],
+      [
+        `link add ${network.bridge} type bridge`,
+        `addr add ${network.gateway}/${prefixLength} dev ${network.bridge}`,
+        `link set ${network.bridge} up`,
+        "",
+      ].join("\n"),
+    );
+  }
+  // Per network namespace: the value of the namespace this process is in.
+  await Deno.writeTextFile("/proc/sys/net/ipv4/ip_forward", "1\n");
+  const table = tableName(network);
+  // Declared, then flushed and filled: the same whether it existed or not.
+  await run(
+    hostTool("nft", "nftables"),
+    ["-f", "-"],
+    `table ip ${table} {}
+flush table ip ${table}
+table ip ${table} {
+  chain postrouting {
+    type nat hook postrouting priority srcnat; policy accept;
+    ip saddr ${network.subnet} oifname != "${network.bridge}" masquerade
+  }
+  chain forward {
+    type filter hook forward priority filter; policy accept;
+    iifname "${network.bridge}" accept
+    oifname "${network.bridge}" ct state established,related accept
+  }
+}
+`,
+  );
+}
+
+/** Removes the bridge and its table (the network has no container left). */
+async function bringDown(network: NetworkDefinition): Promise<void> {
+  await run(hostTool("nft", "nftables"), ["delete", "table", "ip", tableName(network)])
+    .catch(() => {});
+  if (await bridgeExists(network.bridge)) {
+    await run(hostTool("ip", "iproute2"), ["link", "delete", network.bridge]);
+  }
+}
+
+/** Options for {@link attachNetwork}. */
+export interface AttachNetworkOptions {
+  /** Where networks keep their state (`networks/` of the store root). */
+  directory: string;
+  /** Whether the container of a reservation still holds it (exists and has not ended). */
+  inUse: (id: string) => Promise<boolean>;
+}
+
+/**
+ * Gives a container a place on a network: an address, and a network
+ * namespace with `lo`, `eth0` on the bridge and a default route, made
+ * before the container starts (it joins the namespace).
+ *
+ * @param id The container's ID.
+ * @param network The network.
+ * @param options Where its state is, and which reservations are live.
+ * @returns What was made, for {@link detachNetwork}.
+ */
+export async function attachNetwork(
+  id: string,
+  network: NetworkDefinition,
+  options: AttachNetworkOptions,
+): Promise<NetworkAttachment> {
+  const directory = join(options.directory, network.name);
+  const addresses = join(directory, "addresses");
+  await Deno.mkdir(addresses, { recursive: true, mode: 0o700 });
+  const { first, last, prefixLength } = subnetRange(network.subnet);
+  const gateway = ipv4Number(network.gateway);
+  const address = await withLock(join(directory, "lock"), { exclusive: true }, async () => {
+    const taken = new Set<number>([gateway]);
+    for (const entry of await readDirIfExists(addresses)) {
+      const holder = await Deno.readTextFile(join(addresses, entry.name)).catch(() => "");
+      if (holder.trim() !== "" && await options.inUse(holder.trim())) {
+        taken.add(ipv4Number(entry.name));
+      } else {
+        await Deno.remove(join(addresses, entry.name)).catch(() => {});
+      }
+    }
+    let candidate = first;
+    while (candidate <= last && taken.has(candidate)) candidate++;
+    if (candidate > last) {
+      throw new DenockerError(`Cannot attach to network ${network.name}: no address is free`);
+    }
+    if (taken.size === 1) await bringUp(network);
+    const text = ipv4Text(candidate);
+    await Deno.writeTextFile(join(addresses, text), `${id}\n`, { createNew: true });
+    return text;
+  });
+  const octets = address.split(".").map((part) => Number(part).toString(16).padStart(2, "0"));
+  const attachment: NetworkAttachment = {
+    container: id,
+    network: network.name,
+    bridge: network.bridge,
+    subnet: network.subnet,
+    address,
+    prefixLength,
+    gateway: network.gateway,
+    macAddress: ["02", "42", ...octets].join(":"),
+    namespace: `/run/netns/denocker-${id.slice(0, 12)}`,
+    hostInterface: `vd${id.slice(0, 11)}`,
+    directory,
+  };
+  const name = `denocker-${id.slice(0, 12)}`;
+  const ip = hostTool("ip", "iproute2");
+  try {
+    await run(
+      ip,
+      ["-batch", "-"],
+      [
+        `netns add ${name}`,
+        `link add ${attachment.hostInterface} type veth peer name eth0 netns ${name}`,
+        `link set ${attachment.hostInterface} master ${network.bridge}`,
+        `link set ${attachment.hostInterface} up`,
+        "",
+      ].join("\n"),
+    );
+    await run(
+      ip,
+      ["-netns", name, "-batch", "-"],
+      [
+        "link set lo up",
+        `link set eth0 address ${attachment.macAddress}`,
+        `addr add ${address}/${prefixLength} dev eth0`,
+        "link set eth0 up",
+        `route add default via ${network.gateway}`,
+        "",
+      ].join("\n"),
+    );
+  } catch (error) {
+    await detachNetwork(attachment);
+    throw new DenockerError(
+      `Cannot attach the container to network ${network.name}: ${(error as Error).message}`,
+      { cause: error },
+    );
+  }
+  return attachment;
+}
+
+/**
+ * Removes what {@link attachNetwork} made: the namespace (its veth pair
+ * goes with it), the address's reservation, and the bridge and its rules
+ * when no container is left on the network. Safe to call again.
+ */
+export async function detachNetwork(attachment: NetworkAttachment): Promise<void> {
+  const name = attachment.namespace.split("/").at(-1)!;
+  await run(hostTool("ip", "iproute2"), ["netns", "delete", name]).catch(() => {});
+  const addresses = join(attachment.directory, "addresses");
+  const network: NetworkDefinition = {
+    name: attachment.network,
+    bridge: attachment.bridge,
+    subnet: attachment.subnet,
+    gateway: attachment.gateway,
+  };
+  await withLock(join(attachment.directory, "lock"), { exclusive: true }, async () => {
+    const reservation = join(addresses, attachment.address);
+    const holder = await Deno.readTextFile(reservation).catch(() => "");
+    // Only its own: a reservation taken back (its container thought gone) may be another's now.
+    if (holder.trim() === attachment.container) await Deno.remove(reservation).catch(() => {});
+    if ((await readDirIfExists(addresses)).length === 0) await bringDown(network);
+  });
+}
+
+/**
+ * A container's `/etc/hosts`, as docker writes it: localhost and the IPv6
+ * names, and the container's address with its hostname.
+ *
+ * @param hostname The container's hostname.
+ * @param address Its address on a network (none with `--network none`).
+ */
+export function hostsFile(hostname: string, address?: string): string {
+  return [
+    "127.0.0.1\tlocalhost",
+    "::1\tlocalhost ip6-localhost ip6-loopback",
+    "fe00::0\tip6-localnet",
+    "ff00::0\tip6-mcastprefix",
+    "ff02::1\tip6-allnodes",
+    "ff02::2\tip6-allrouters",
+    ...(address ? [`${address}\t${hostname}`] : []),
+    "",
+  ].join("\n");
+}
+
+/**
+ * A container's `/etc/resolv.conf` from the host's, as docker makes it:
+ * loopback name servers (a local resolver the container cannot reach) are
+ * left out, and when none is left, Google's public ones are used.
+ *
+ * @param host The host's `/etc/resolv.conf`.
+ */
+export function resolvConf(host: string): string {
+  const lines = host.split("\n").filter((line) => {
+    const server = /^\s*nameserver\s+(\S+)/.exec(line)?.[1];
+    return server === undefined || !(server.startsWith("127.") || server === "::1");
+  });
+  const text = lines.join("\n").replace(/\n*$/, "\n");
+  if (/^\s*nameserver\s/m.test(text)) return text;
+  return `${text.trim() === "" ? "" : text}nameserver 8.8.8.8\nnameserver 8.8.4.4\n`;
+}

@@ -1,0 +1,256 @@
+/**
+ * Bridge networking, all of it inside network namespaces this test makes
+ * (`ip netns add`): denocker's bridge, its containers and the clients are
+ * in one, an "outside" host with its own address in another, joined by a
+ * veth pair. Nothing is sent anywhere else, and the machine's own network
+ * is never touched.
+ */
+
+import { join } from "node:path";
+import { assert, assertEquals, assertMatch } from "./_assert.ts";
+import { tempDir } from "./_fake_registry.ts";
+import { OciLayout, run } from "./_real_registry.ts";
+import { busyboxImage, containerTest, loadImage } from "./_containers.ts";
+import { hostsFile, resolvConf } from "../lib/runtime/network.ts";
+
+const CLI = new URL("../cli.ts", import.meta.url).pathname;
+
+/** A command's result; it is not required to succeed. */
+async function output(program: string, args: string[]) {
+  const result = await new Deno.Command(program, { args, stdout: "piped", stderr: "piped" })
+    .output();
+  return {
+    code: result.code,
+    stdout: new TextDecoder().decode(result.stdout),
+    stderr: new TextDecoder().decode(result.stderr),
+  };
+}
+
+/** A network namespace of the test's own, removed at the end. */
+class Namespace {
+  constructor(readonly name: string) {}
+
+  static async create(name: string): Promise<Namespace> {
+    await run("ip", ["netns", "add", name]);
+    await run("ip", ["-n", name, "link", "set", "lo", "up"]);
+    return new Namespace(name);
+  }
+
+  /** Runs `program` inside. */
+  exec(program: string, args: string[]) {
+    return output("nsenter", [`--net=/run/netns/${this.name}`, "--", program, ...args]);
+  }
+
+  /** Starts `program` inside, in the background. */
+  spawn(program: string, args: string[]): Deno.ChildProcess {
+    return new Deno.Command("nsenter", {
+      args: [`--net=/run/netns/${this.name}`, "--", program, ...args],
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+  }
+
+  /** What containers could leave behind here: interfaces and firewall rules. */
+  async leftovers(): Promise<{ links: string[]; ruleset: string }> {
+    const links = (await this.exec("ip", ["-o", "link", "show"])).stdout.trim().split("\n")
+      .map((line) => line.split(": ")[1].split("@")[0]);
+    const ruleset = (await this.exec("nft", ["list", "ruleset"])).stdout.trim();
+    return { links, ruleset };
+  }
+
+  async remove(): Promise<void> {
+    await output("ip", ["netns", "delete", this.name]);
+  }
+}
+
+Deno.test("a container's /etc/hosts and /etc/resolv.conf are docker's", () => {
+  // docker 20-26 write these lines, in this order, for a container on a bridge network.
+  assertEquals(
+    hostsFile("c0ffee123456", "172.29.0.2"),
+    "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\n" +
+      "ff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n" +
+      "172.29.0.2\tc0ffee123456\n",
+  );
+  // A local resolver (systemd-resolved's 127.0.0.53) cannot be reached from the container.
+  assertEquals(
+    resolvConf("nameserver 127.0.0.53\noptions edns0 trust-ad\nsearch lan\n"),
+    "options edns0 trust-ad\nsearch lan\nnameserver 8.8.8.8\nnameserver 8.8.4.4\n",
+  );
+  assertEquals(
+    resolvConf("nameserver 10.0.0.1\nnameserver ::1\nsearch lan\n"),
+    "nameserver 10.0.0.1\nsearch lan\n",
+  );
+});
+
+containerTest("containers on the default bridge network", async (t) => {
+  await using dir = await tempDir();
+  await using layout = await OciLayout.create();
+  const root = join(dir.path, "root");
+  await busyboxImage(layout, "busybox");
+  await loadImage(layout, "busybox", root, "busybox:latest");
+  const suffix = crypto.randomUUID().slice(0, 8);
+  const host = await Namespace.create(`dnt-host-${suffix}`);
+  const outside = await Namespace.create(`dnt-out-${suffix}`);
+  const cli = (...args: string[]) =>
+    host.exec(Deno.execPath(), ["run", "-A", CLI, "--root", root, ...args]);
+  const ok = async (...args: string[]) => {
+    const result = await cli(...args);
+    assertEquals(result.code, 0, `denocker ${args.join(" ")}: ${result.stderr}`);
+    return result.stdout;
+  };
+  const servers: Deno.ChildProcess[] = [];
+  try {
+    // The "outside": 192.0.2.1 (TEST-NET-1) in its own namespace, the test's host at .2.
+    await run("ip", [
+      "-n",
+      host.name,
+      "link",
+      "add",
+      "uplink",
+      "type",
+      "veth",
+      "peer",
+      "name",
+      "wan",
+      "netns",
+      outside.name,
+    ]);
+    await run("ip", ["-n", host.name, "addr", "add", "192.0.2.2/24", "dev", "uplink"]);
+    await run("ip", ["-n", host.name, "link", "set", "uplink", "up"]);
+    await run("ip", ["-n", host.name, "route", "add", "default", "via", "192.0.2.1"]);
+    await run("ip", ["-n", outside.name, "addr", "add", "192.0.2.1/24", "dev", "wan"]);
+    await run("ip", ["-n", outside.name, "link", "set", "wan", "up"]);
+    // A web server there that answers with the client's address, as it sees it.
+    const site = join(dir.path, "site");
+    await Deno.mkdir(join(site, "cgi-bin"), { recursive: true });
+    await Deno.writeTextFile(
+      join(site, "cgi-bin", "ip"),
+      '#!/bin/busybox sh\necho "Content-Type: text/plain"\necho\necho "$REMOTE_ADDR"\n',
+    );
+    await Deno.chmod(join(site, "cgi-bin", "ip"), 0o755);
+    servers.push(
+      outside.spawn("/bin/busybox", ["httpd", "-f", "-p", "192.0.2.1:8080", "-h", site]),
+    );
+    const before = await host.leftovers();
+
+    await t.step("a container gets an address, a route and docker's files", async () => {
+      const out = await ok(
+        "run",
+        "--rm",
+        "busybox",
+        "sh",
+        "-c",
+        "ip -o -4 addr show eth0; ip route | grep ^default; tail -1 /etc/hosts; hostname",
+      );
+      const [address, route, hostsLine, hostname] = out.trim().split("\n");
+      assertMatch(address, /eth0\s+inet 172\.29\.0\.\d+\/16/);
+      assertMatch(route, /^default via 172\.29\.0\.1 dev eth0/);
+      const ip = /inet (172\.29\.0\.\d+)/.exec(address)![1];
+      assertEquals(hostsLine, `${ip}\t${hostname}`);
+    });
+
+    await t.step("two containers reach each other by address", async () => {
+      await ok("run", "-d", "--name", "web", "busybox", "httpd", "-f", "-p", "80", "-h", "/etc");
+      const ip = (await ok("inspect", "-f", "{{.NetworkSettings.IPAddress}}", "web")).trim();
+      assertMatch(ip, /^172\.29\.0\.\d+$/);
+      assertEquals(
+        (await ok("inspect", "-f", "{{.NetworkSettings.Networks.bridge.Gateway}}", "web")).trim(),
+        "172.29.0.1",
+      );
+      const hostname = (await ok("inspect", "-f", "{{.Config.Hostname}}", "web")).trim();
+      let fetched = "";
+      for (let i = 0; i < 50 && fetched === ""; i++) {
+        fetched = (await cli("run", "--rm", "busybox", "wget", "-qO-", `http://${ip}/hostname`))
+          .stdout;
+        if (fetched === "") await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      assertEquals(fetched.trim(), hostname);
+      // And the test's host reaches it through the bridge.
+      const fromHost = await host.exec("/bin/busybox", ["wget", "-qO-", `http://${ip}/hostname`]);
+      assertEquals(fromHost.stdout.trim(), hostname);
+    });
+
+    await t.step("going out, a container's address is masqueraded", async () => {
+      const seen = await ok(
+        "run",
+        "--rm",
+        "busybox",
+        "wget",
+        "-qO-",
+        "http://192.0.2.1:8080/cgi-bin/ip",
+      );
+      assertEquals(seen.trim(), "192.0.2.2");
+    });
+
+    await t.step(
+      "addresses are not given twice, and a stale reservation is taken back",
+      async () => {
+        const addresses = join(root, "networks", "bridge", "addresses");
+        const web = (await ok("inspect", "-f", "{{.NetworkSettings.IPAddress}}", "web")).trim();
+        await ok("run", "-d", "--name", "second", "busybox", "sleep", "60");
+        const second = (await ok("inspect", "-f", "{{.NetworkSettings.IPAddress}}", "second"))
+          .trim();
+        assert(second !== web, `both got ${web}`);
+        assertEquals(
+          (await Deno.readTextFile(join(addresses, second))).trim(),
+          (await ok("inspect", "-f", "{{.Id}}", "second")).trim(),
+        );
+        // What a crash left: an address held for a container that does not exist.
+        await ok("rm", "-f", "second");
+        await Deno.writeTextFile(join(addresses, second), "0".repeat(64));
+        await ok("run", "-d", "--name", "third", "busybox", "sleep", "60");
+        assertEquals(
+          (await ok("inspect", "-f", "{{.NetworkSettings.IPAddress}}", "third")).trim(),
+          second,
+        );
+        await ok("rm", "-f", "third");
+      },
+    );
+
+    await t.step("nothing is left: --rm, stop, rm -f, and a killed denocker run", async () => {
+      await ok("stop", "-t", "1", "web");
+      assertEquals(
+        (await ok("inspect", "-f", "{{.NetworkSettings.IPAddress}}", "web")).trim(),
+        "",
+      );
+      const killed = host.spawn(Deno.execPath(), [
+        "run",
+        "-A",
+        CLI,
+        "--root",
+        root,
+        "run",
+        "--name",
+        "killed",
+        "busybox",
+        "sleep",
+        "60",
+      ]);
+      for (let i = 0; i < 100; i++) {
+        const state = await cli("inspect", "-f", "{{.State.Status}}", "killed");
+        if (state.stdout.trim() === "running") break;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      assert((await host.leftovers()).links.some((link) => link.startsWith("vd")));
+      // SIGKILL to the nsenter and the denocker run under it.
+      await output("pkill", ["-KILL", "-f", "--", "--name killed"]);
+      await killed.status;
+      // The next container command finds the orphan and releases what it held.
+      await ok("ps", "-a");
+      await ok("rm", "-f", "web", "killed");
+      assertEquals(await host.leftovers(), before);
+      assertEquals(before.ruleset, "");
+      assertEquals([...Deno.readDirSync(join(root, "networks", "bridge", "addresses"))], []);
+      const namespaces = (await output("ip", ["netns", "list"])).stdout;
+      assert(!/denocker-/.test(namespaces), namespaces);
+    });
+  } finally {
+    for (const server of servers) {
+      server.kill("SIGKILL");
+      await server.status;
+    }
+    await cli("rm", "-f", "web", "second", "third", "killed");
+    await host.remove();
+    await outside.remove();
+  }
+}, ["ip", "nft"]);
