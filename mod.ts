@@ -206,6 +206,12 @@ export {
 } from "./lib/operations/container_inspect.ts";
 export { copyFromContainer, copyToContainer } from "./lib/operations/container_copy.ts";
 export type { LogEntry, LogOptions, LogStream } from "./lib/runtime/container_log.ts";
+export { parsePortBinding, type PortBinding } from "./lib/runtime/ports.ts";
+export {
+  DEFAULT_NETWORK,
+  type NetworkAttachment,
+  type NetworkDefinition,
+} from "./lib/runtime/network.ts";
 export {
   extractLayer,
   type ExtractLimits,

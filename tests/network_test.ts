@@ -15,6 +15,28 @@ import { hostsFile, resolvConf } from "../lib/runtime/network.ts";
 
 const CLI = new URL("../cli.ts", import.meta.url).pathname;
 
+/** A UDP echo server (busybox has none): answers each datagram with "echo:" and it. */
+const UDP_ECHO = `#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+int main(int argc, char **argv) {
+  int s = socket(AF_INET, SOCK_DGRAM, 0);
+  struct sockaddr_in a;
+  memset(&a, 0, sizeof a);
+  a.sin_family = AF_INET;
+  a.sin_port = htons(atoi(argv[1]));
+  if (bind(s, (struct sockaddr *)&a, sizeof a) != 0) return 1;
+  for (;;) {
+    char b[600] = "echo:";
+    struct sockaddr_in p;
+    socklen_t l = sizeof p;
+    int n = recvfrom(s, b + 5, 512, 0, (struct sockaddr *)&p, &l);
+    if (n > 0) sendto(s, b, n + 5, 0, (struct sockaddr *)&p, l);
+  }
+}
+`;
+
 /** A command's result; it is not required to succeed. */
 async function output(program: string, args: string[]) {
   const result = await new Deno.Command(program, { args, stdout: "piped", stderr: "piped" })
@@ -132,6 +154,11 @@ containerTest("containers on the default bridge network", async (t) => {
       outside.spawn("/bin/busybox", ["httpd", "-f", "-p", "192.0.2.1:8080", "-h", site]),
     );
     const before = await host.leftovers();
+    // Every network namespace on the machine (another test's may come and go, not denocker's).
+    const namespaces = async () =>
+      (await output("ip", ["netns", "list"])).stdout.split("\n")
+        .filter((line) => line.startsWith("denocker-")).sort();
+    const namespacesBefore = await namespaces();
 
     await t.step("a container gets an address, a route and docker's files", async () => {
       const out = await ok(
@@ -180,6 +207,130 @@ containerTest("containers on the default bridge network", async (t) => {
         "http://192.0.2.1:8080/cgi-bin/ip",
       );
       assertEquals(seen.trim(), "192.0.2.2");
+    });
+
+    /** What `url` serves, fetched with busybox wget from `where`, once it answers (or ""). */
+    const fetchFrom = async (where: Namespace, url: string, tries = 50) => {
+      for (let i = 0; i < tries; i++) {
+        const got = await where.exec("/bin/busybox", ["wget", "-qO-", url]);
+        if (got.code === 0) return got.stdout.trim();
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      return "";
+    };
+
+    await t.step(
+      "published TCP ports: on every address, on 127.0.0.1 only, a free one",
+      async () => {
+        await ok(
+          "run",
+          "-d",
+          "--name",
+          "pub",
+          "-p",
+          "8080:80",
+          "-p",
+          "127.0.0.1:8081:80",
+          "-p",
+          "90",
+          "busybox",
+          "httpd",
+          "-f",
+          "-p",
+          "80",
+          "-h",
+          "/etc",
+        );
+        const hostname = (await ok("inspect", "-f", "{{.Config.Hostname}}", "pub")).trim();
+        const ports = (await ok("port", "pub")).trim().split("\n");
+        assertEquals(ports.slice(0, 2), ["80/tcp -> 0.0.0.0:8080", "80/tcp -> 127.0.0.1:8081"]);
+        assertMatch(ports[2], /^90\/tcp -> 0\.0\.0\.0:\d+$/);
+        assertEquals((await ok("port", "pub", "80")).trim(), "0.0.0.0:8080\n127.0.0.1:8081");
+        // From the host itself: its loopback and its own address; from another host: DNAT.
+        assertEquals(await fetchFrom(host, "http://127.0.0.1:8080/hostname"), hostname);
+        assertEquals(await fetchFrom(host, "http://192.0.2.2:8080/hostname"), hostname);
+        assertEquals(await fetchFrom(host, "http://127.0.0.1:8081/hostname"), hostname);
+        assertEquals(await fetchFrom(outside, "http://192.0.2.2:8080/hostname"), hostname);
+        // Published on 127.0.0.1 only: not reachable from outside.
+        assertEquals(await fetchFrom(outside, "http://192.0.2.2:8081/hostname", 1), "");
+        // Another container reaches it through the host's address (hairpin).
+        const hairpin = await cli(
+          "run",
+          "--rm",
+          "busybox",
+          "wget",
+          "-qO-",
+          "http://192.0.2.2:8080/hostname",
+        );
+        assertEquals(hairpin.stdout.trim(), hostname);
+      },
+    );
+
+    await t.step("a published UDP port", async () => {
+      await Deno.writeTextFile(join(dir.path, "udpecho.c"), UDP_ECHO);
+      await run("gcc", [
+        "-static",
+        "-O1",
+        "-o",
+        join(dir.path, "udpecho"),
+        join(dir.path, "udpecho.c"),
+      ]);
+      await ok(
+        "run",
+        "-d",
+        "--name",
+        "udp",
+        "-p",
+        "5353:5353/udp",
+        "busybox",
+        "sh",
+        "-c",
+        "while [ ! -x /bin/udpecho ]; do sleep 0.1; done; exec udpecho 5353",
+      );
+      await ok("cp", join(dir.path, "udpecho"), "udp:/bin/udpecho");
+      let answer = "";
+      for (let i = 0; i < 30 && answer === ""; i++) {
+        answer = (await host.exec("python3", [
+          "-c",
+          "import socket; s=socket.socket(2,2); s.settimeout(0.5); " +
+          "s.sendto(b'ping',('127.0.0.1',5353)); print(s.recvfrom(100)[0].decode())",
+        ])).stdout.trim();
+      }
+      assertEquals(answer, "echo:ping");
+      await ok("rm", "-f", "udp");
+    });
+
+    await t.step("a port already published, or in use on the host, fails cleanly", async () => {
+      for (const spec of ["8080:80", "127.0.0.1:8080:80"]) {
+        const taken = await cli(
+          "run",
+          "-d",
+          "--name",
+          "port-taken",
+          "-p",
+          spec,
+          "busybox",
+          "sleep",
+          "9",
+        );
+        assertEquals(taken.code, 125);
+        assertMatch(taken.stderr, /Bind for [0-9.]+:8080\/tcp failed: port is already allocated/);
+        assertEquals(taken.stderr.trim().split("\n").length, 1, taken.stderr);
+        const listed = await ok("ps", "-a");
+        assert(!listed.includes("port-taken"), listed);
+      }
+      const listener = host.spawn("/bin/busybox", ["nc", "-l", "-p", "9090"]);
+      servers.push(listener);
+      let busy = { code: 0, stderr: "" };
+      for (let i = 0; i < 20; i++) {
+        busy = await cli("run", "--rm", "-p", "9090:80", "busybox", "true");
+        if (busy.code !== 0) break;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      assertEquals(busy.code, 125);
+      assertMatch(busy.stderr, /9090\/tcp failed: port is already in use on the host/);
+      await ok("rm", "-f", "pub");
+      assertEquals([...Deno.readDirSync(join(root, "networks", "ports"))], []);
     });
 
     await t.step(
@@ -241,16 +392,15 @@ containerTest("containers on the default bridge network", async (t) => {
       assertEquals(await host.leftovers(), before);
       assertEquals(before.ruleset, "");
       assertEquals([...Deno.readDirSync(join(root, "networks", "bridge", "addresses"))], []);
-      const namespaces = (await output("ip", ["netns", "list"])).stdout;
-      assert(!/denocker-/.test(namespaces), namespaces);
+      assertEquals(await namespaces(), namespacesBefore);
     });
   } finally {
     for (const server of servers) {
       server.kill("SIGKILL");
       await server.status;
     }
-    await cli("rm", "-f", "web", "second", "third", "killed");
+    await cli("rm", "-f", "web", "second", "third", "killed", "pub", "udp", "port-taken");
     await host.remove();
     await outside.remove();
   }
-}, ["ip", "nft"]);
+}, ["ip", "nft", "gcc", "python3"]);

@@ -20,6 +20,7 @@ import { ContainerStartError } from "../../lib/errors.ts";
 import { parsePlatform } from "../../lib/model/platform.ts";
 import { type RestartPolicy, signalNumber } from "../../lib/runtime/containers.ts";
 import { type RunOptions, startContainer } from "../../lib/operations/run.ts";
+import { parsePortBinding } from "../../lib/runtime/ports.ts";
 import { attachTerminal, DETACH_KEYS, detachKeysOf } from "../attach.ts";
 import { parseByteSize, signalOption } from "../options.ts";
 
@@ -199,6 +200,8 @@ export async function containerOptions(
     stopSignal,
     stopTimeout,
     log: logOptions(values["log-opt"] ?? []),
+    publish: (values.publish ?? []).map(parsePortBinding),
+    publishAll: values["publish-all"],
     pull: remote,
   };
 }
@@ -245,6 +248,18 @@ export const command: Command = {
       type: "string",
       value: "SECONDS",
       help: "How long stop waits before SIGKILL (default 10)",
+    },
+    publish: {
+      type: "string",
+      short: "p",
+      multiple: true,
+      value: "[IP:][HOST:]PORT[/PROTO]",
+      help: "Publish a port on the host (bridge network; no HOST: a free one); repeatable",
+    },
+    "publish-all": {
+      type: "boolean",
+      short: "P",
+      help: "Publish each of the image's exposed ports on a free host port",
     },
     "log-opt": {
       type: "string",

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import type { StoreOptions } from "../store/store.ts";
 import { DEFAULT_LOG_MAX_FILES, DEFAULT_LOG_MAX_SIZE } from "../runtime/container_log.ts";
 import { type ContainerRecord, isAlive } from "../runtime/containers.ts";
+import type { PortBinding } from "../runtime/ports.ts";
 import { findContainer } from "./_container_lookup.ts";
 
 /** Go's zero time, which docker shows for a time that has not come. */
@@ -75,6 +76,8 @@ export interface ContainerInspect {
     LogConfig: { Type: "json-file"; Config: Record<string, string> };
     /** docker's `HostConfig.NetworkMode`. */
     NetworkMode: string;
+    /** docker's `HostConfig.PortBindings`: what `-p` asked for (`HostPort` "" for any). */
+    PortBindings: Record<string, { HostIp: string; HostPort: string }[]>;
     /** docker's `HostConfig.RestartPolicy`. */
     RestartPolicy: { Name: string; MaximumRetryCount: number };
     /** docker's `HostConfig.AutoRemove`. */
@@ -110,6 +113,8 @@ export interface ContainerInspect {
     MacAddress: string;
     /** docker's `NetworkSettings.Networks`, by network name. */
     Networks: Record<string, NetworkEndpoint>;
+    /** docker's `NetworkSettings.Ports`: `80/tcp` to where it is published, while it runs. */
+    Ports: Record<string, { HostIp: string; HostPort: string }[]>;
   };
   /** docker's `Config`. */
   Config: {
@@ -152,6 +157,19 @@ export interface NetworkEndpoint {
   MacAddress: string;
 }
 
+/** Ports by `PORT/PROTOCOL`, as docker lists them. */
+function portMap(bindings: PortBinding[]): Record<string, { HostIp: string; HostPort: string }[]> {
+  const map: Record<string, { HostIp: string; HostPort: string }[]> = {};
+  for (const binding of bindings) {
+    const key = `${binding.containerPort}/${binding.protocol}`;
+    (map[key] ??= []).push({
+      HostIp: binding.hostIp,
+      HostPort: binding.hostPort === 0 ? "" : String(binding.hostPort),
+    });
+  }
+  return map;
+}
+
 /** What docker shows of a container's networks (empty while it has no address). */
 function networkSettings(record: ContainerRecord): ContainerInspect["NetworkSettings"] {
   const attachment = record.attachment;
@@ -165,6 +183,7 @@ function networkSettings(record: ContainerRecord): ContainerInspect["NetworkSett
     SandboxKey: attachment?.namespace ?? "",
     ...endpoint,
     Networks: { [record.spec.network]: endpoint },
+    Ports: portMap(attachment?.ports ?? []),
   };
 }
 
@@ -215,6 +234,7 @@ export function containerDocument(
         },
       },
       NetworkMode: record.spec.network,
+      PortBindings: portMap(record.ports ?? []),
       RestartPolicy: {
         Name: record.restartPolicy?.name ?? "no",
         MaximumRetryCount: record.restartPolicy?.maximumRetryCount ?? 0,

@@ -37,6 +37,7 @@ import { ociConfig } from "../runtime/oci_config.ts";
 import type { SecuritySpec } from "../runtime/init.ts";
 import { hostTool } from "../runtime/host_tools.ts";
 import { hostsFile, resolvConf } from "../runtime/network.ts";
+import type { PortBinding } from "../runtime/ports.ts";
 import { ContainerLogWriter, type LogOptions } from "../runtime/container_log.ts";
 import { chainIds } from "../model/layer.ts";
 import {
@@ -123,6 +124,10 @@ export interface RunOptions extends StoreOptions {
   stopTimeout?: number;
   /** The log's rotation (`--log-opt max-size=…,max-file=…`). */
   log?: LogOptions;
+  /** Ports published on the host (`-p`, read by `parsePortBinding`); bridge network only. */
+  publish?: PortBinding[];
+  /** Publish each of the image's `ExposedPorts` on a free host port (`-P`). */
+  publishAll?: boolean;
   /**
    * The image's platform: a stored image of another is pulled again for
    * this one; one that is not the host's gets a warning (it runs only
@@ -259,11 +264,55 @@ async function findOrPull(store: Store, text: string, options: RunOptions): Prom
 
 /** The image's config section (`Env`, `Cmd`, …) as docker names its fields. */
 interface RuntimeConfig {
+  ExposedPorts?: Record<string, unknown>;
   Env?: string[];
   Cmd?: string[];
   Entrypoint?: string[];
   WorkingDir?: string;
   User?: string;
+}
+
+/**
+ * The ports a container publishes: `-p`'s, and with `-P` each of the
+ * image's `ExposedPorts` on a free host port. Only a bridge network has
+ * them: with the host's network they are left out with a warning (as
+ * docker does), and `none` refuses them.
+ */
+function publishedPorts(
+  image: string,
+  options: RunOptions,
+  imageConfig: RuntimeConfig,
+  network: string,
+  onWarning: (message: string) => void,
+): PortBinding[] {
+  const exposed = options.publishAll
+    ? Object.keys(imageConfig.ExposedPorts ?? {}).map((key): PortBinding => {
+      const [port, protocol = "tcp"] = key.split("/");
+      return {
+        hostIp: "0.0.0.0",
+        hostPort: 0,
+        containerPort: Number(port),
+        protocol: protocol === "udp" ? "udp" : "tcp",
+      };
+    })
+    : [];
+  const given = options.publish ?? [];
+  const ports = [
+    ...given,
+    ...exposed.filter((port) =>
+      !given.some((other) =>
+        other.containerPort === port.containerPort && other.protocol === port.protocol
+      )
+    ),
+  ];
+  if (ports.length === 0 || network === "bridge") return ports;
+  if (network === "host") {
+    onWarning("Published ports are discarded when using host network mode");
+    return [];
+  }
+  throw new InvalidInputError(
+    `Cannot run ${image}: published ports need a bridge network, not --network ${network}`,
+  );
 }
 
 /**
@@ -429,6 +478,7 @@ async function makeContainer(
     ? undefined
     : hostTool(options.runtime, "the OCI runtime");
   const network = options.network ?? "bridge";
+  const ports = publishedPorts(image, options, imageConfig, network, onWarning);
   const hostname = options.hostname ??
     (network === "host"
       ? (await Deno.readTextFile("/proc/sys/kernel/hostname")).trim()
@@ -456,6 +506,7 @@ async function makeContainer(
     cmd,
     hostname,
     network,
+    ports,
     mode,
     runtime,
     limits,
@@ -486,6 +537,7 @@ interface ContainerPlan {
   cmd: string[];
   hostname: string;
   network: "none" | "host" | "bridge";
+  ports: PortBinding[];
   mode: "overlay" | "copy";
   runtime?: string;
   limits: Limits;
@@ -541,6 +593,7 @@ async function registerContainer(
     stopSignal: options.stopSignal,
     stopTimeout: options.stopTimeout,
     log: options.log,
+    ports: plan.ports,
     spec: {
       directory,
       rootfs: plan.mode,

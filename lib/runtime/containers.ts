@@ -18,6 +18,7 @@ import { type Limits, removeCgroup } from "./cgroup.ts";
 import type { LogOptions } from "./container_log.ts";
 import { hostEnvironment } from "./host_tools.ts";
 import { detachNetwork, type NetworkAttachment } from "./network.ts";
+import type { PortBinding } from "./ports.ts";
 import { rootLayout } from "../store/layout.ts";
 
 /** A process, told apart from a later one with the same PID by its start time. */
@@ -97,6 +98,8 @@ export interface ContainerRecord extends ContainerSummary {
   log?: LogOptions;
   /** Why its last start failed, when it did. */
   error?: string;
+  /** The ports it publishes (a host port of 0: a free one, chosen at each start). */
+  ports?: PortBinding[];
   /** Its place on a bridge network while it runs (or until what its end left is cleaned). */
   attachment?: NetworkAttachment;
   /** What the init reads. */

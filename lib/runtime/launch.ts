@@ -220,6 +220,7 @@ export async function launchContainer(
   if (record.spec.network === "bridge" && !record.attachment) {
     record.attachment = await attachNetwork(record.id, DEFAULT_NETWORK, {
       directory: rootLayout(containers.root).networks,
+      ports: record.ports,
       inUse: async (id) => {
         // One of its own without an attachment is what a crash left: taken back.
         if (id === record.id) return false;

@@ -148,9 +148,11 @@ export async function monitorContainer(
       launched = await launchContainer(containers, record, "log", log, server);
     } catch (error) {
       const message = (error as Error).message;
-      if (first) await report({ error: message });
       record.error = message;
+      // Recorded before it is reported: the starter removes the record once told, and a save
+      // after that would bring it back.
       await end(125);
+      if (first) await report({ error: message });
       return 1;
     }
     const startedAt = Date.now();
@@ -160,12 +162,12 @@ export async function monitorContainer(
       // It ended before it was the command: the init's message says why (126, 127), or the
       // command was that quick.
       const error = status >= 125 && status <= 127 ? await lastError(logPath) : undefined;
-      await report({ error: error && `Cannot start container ${record.name}: ${error}`, status });
       if (error !== undefined) {
         record.error = error;
         await end(status);
-        return 1;
       }
+      await report({ error: error && `Cannot start container ${record.name}: ${error}`, status });
+      if (error !== undefined) return 1;
     }
     delay = await restartAfter(containers, record, status, Date.now() - startedAt, delay);
     if (delay === undefined) {

@@ -20,6 +20,7 @@ import { DenockerError } from "../errors.ts";
 import { withLock } from "../io/lock.ts";
 import { readDirIfExists } from "../io/fs.ts";
 import { hostEnvironment, hostTool } from "./host_tools.ts";
+import { type PortBinding, portElements, releasePorts, reservePorts } from "./ports.ts";
 
 /** A bridge network: its name, its Linux bridge and its IPv4 subnet. */
 export interface NetworkDefinition {
@@ -69,6 +70,8 @@ export interface NetworkAttachment {
   hostInterface: string;
   /** The network's state directory (its lock and reservations). */
   directory: string;
+  /** Its published ports, host ports chosen (see ports.ts). */
+  ports: PortBinding[];
 }
 
 /** A 32-bit IPv4 address as a number. */
@@ -169,22 +172,40 @@ async function bringUp(network: NetworkDefinition): Promise<void> {
   }
   // Per network namespace: the value of the namespace this process is in.
   await Deno.writeTextFile("/proc/sys/net/ipv4/ip_forward", "1\n");
+  // 127.0.0.1:PORT forwarded to a container leaves by the bridge with a loopback source.
+  await Deno.writeTextFile(`/proc/sys/net/ipv4/conf/${network.bridge}/route_localnet`, "1\n");
   const table = tableName(network);
-  // Declared, then flushed and filled: the same whether it existed or not.
+  // Published ports: by host port (on every address), or by host address and port.
+  const maps = ["tcp", "udp"].map((protocol) => `
+  map ${protocol}-any { type inet_service : ipv4_addr . inet_service; }
+  map ${protocol}-at { type ipv4_addr . inet_service : ipv4_addr . inet_service; }`).join("");
+  const forwards = ["tcp", "udp"].map((protocol) => `
+    fib daddr type local dnat ip to ${protocol} dport map @${protocol}-any
+    fib daddr type local dnat ip to ip daddr . ${protocol} dport map @${protocol}-at`).join("");
+  // Declared, deleted and made again: the same whether it existed or not.
   await run(
     hostTool("nft", "nftables"),
     ["-f", "-"],
     `table ip ${table} {}
-flush table ip ${table}
-table ip ${table} {
+delete table ip ${table}
+table ip ${table} {${maps}
+  chain prerouting {
+    type nat hook prerouting priority dstnat; policy accept;${forwards}
+  }
+  chain output {
+    type nat hook output priority -100; policy accept;${forwards}
+  }
   chain postrouting {
     type nat hook postrouting priority srcnat; policy accept;
     ip saddr ${network.subnet} oifname != "${network.bridge}" masquerade
+    oifname "${network.bridge}" ip saddr 127.0.0.0/8 masquerade
+    oifname "${network.bridge}" ip saddr ${network.subnet} ct status dnat masquerade
   }
   chain forward {
     type filter hook forward priority filter; policy accept;
     iifname "${network.bridge}" accept
     oifname "${network.bridge}" ct state established,related accept
+    oifname "${network.bridge}" ct status dnat accept
   }
 }
 `,
@@ -206,6 +227,8 @@ export interface AttachNetworkOptions {
   directory: string;
   /** Whether the container of a reservation still holds it (exists and has not ended). */
   inUse: (id: string) => Promise<boolean>;
+  /** Ports to publish. */
+  ports?: PortBinding[];
 }
 
 /**
@@ -225,6 +248,9 @@ export async function attachNetwork(
 ): Promise<NetworkAttachment> {
   const directory = join(options.directory, network.name);
   const addresses = join(directory, "addresses");
+  // First, so that a port already taken stops the start before anything is made.
+  const ports = await reservePorts(id, options.ports ?? [], options);
+  const release = () => releasePorts(id, ports, options.directory);
   await Deno.mkdir(addresses, { recursive: true, mode: 0o700 });
   const { first, last, prefixLength } = subnetRange(network.subnet);
   const gateway = ipv4Number(network.gateway);
@@ -241,9 +267,15 @@ export async function attachNetwork(
     let candidate = first;
     while (candidate <= last && taken.has(candidate)) candidate++;
     if (candidate > last) {
+      await release();
       throw new DenockerError(`Cannot attach to network ${network.name}: no address is free`);
     }
-    if (taken.size === 1) await bringUp(network);
+    if (taken.size === 1) {
+      await bringUp(network).catch(async (error) => {
+        await release();
+        throw error;
+      });
+    }
     const text = ipv4Text(candidate);
     await Deno.writeTextFile(join(addresses, text), `${id}\n`, { createNew: true });
     return text;
@@ -261,6 +293,7 @@ export async function attachNetwork(
     namespace: `/run/netns/denocker-${id.slice(0, 12)}`,
     hostInterface: `vd${id.slice(0, 11)}`,
     directory,
+    ports,
   };
   const name = `denocker-${id.slice(0, 12)}`;
   const ip = hostTool("ip", "iproute2");
@@ -288,6 +321,10 @@ export async function attachNetwork(
         "",
       ].join("\n"),
     );
+    if (ports.length > 0) {
+      const elements = portElements("add", tableName(network), address, ports);
+      await run(hostTool("nft", "nftables"), ["-f", "-"], elements);
+    }
   } catch (error) {
     await detachNetwork(attachment);
     throw new DenockerError(
@@ -305,6 +342,14 @@ export async function attachNetwork(
  */
 export async function detachNetwork(attachment: NetworkAttachment): Promise<void> {
   const name = attachment.namespace.split("/").at(-1)!;
+  const ports = attachment.ports ?? [];
+  const table = `denocker-${attachment.network}`;
+  // One at a time: one already gone must not keep the others.
+  for (const binding of ports) {
+    const elements = portElements("delete", table, attachment.address, [binding]);
+    await run(hostTool("nft", "nftables"), ["-f", "-"], elements).catch(() => {});
+  }
+  await releasePorts(attachment.container, ports, join(attachment.directory, ".."));
   await run(hostTool("ip", "iproute2"), ["netns", "delete", name]).catch(() => {});
   const addresses = join(attachment.directory, "addresses");
   const network: NetworkDefinition = {
