@@ -202,11 +202,27 @@ export {
 export {
   type ContainerInspect,
   inspectContainer,
+  type MountPoint,
   type NetworkEndpoint,
 } from "./lib/operations/container_inspect.ts";
 export { copyFromContainer, copyToContainer } from "./lib/operations/container_copy.ts";
 export type { LogEntry, LogOptions, LogStream } from "./lib/runtime/container_log.ts";
 export { parsePortBinding, type PortBinding } from "./lib/runtime/ports.ts";
+export {
+  type MountRequest,
+  type MountSpec,
+  parseMountFlag,
+  parseTmpfsFlag,
+  parseVolumeFlag,
+  type VolumeRecord,
+} from "./lib/runtime/volumes.ts";
+export {
+  createVolume,
+  inspectVolumes,
+  listVolumes,
+  pruneVolumes,
+  removeVolumes,
+} from "./lib/operations/volumes.ts";
 export {
   DEFAULT_NETWORK,
   type NetworkAttachment,

@@ -13,11 +13,16 @@ export const command: Command = {
   summary: "Remove containers",
   options: {
     force: { type: "boolean", short: "f", help: "Kill and remove a running container" },
+    volumes: { type: "boolean", short: "v", help: "Remove its anonymous volumes too" },
   },
   examples: ["denocker rm brave_turing_1a2b", "denocker rm -f 4f2c1d9e8a7b"],
   arguments: atLeastOne,
   async run({ values, positionals, root }) {
-    await removeContainers(positionals, { root: root(), force: values.force });
+    await removeContainers(positionals, {
+      root: root(),
+      force: values.force,
+      volumes: values.volumes,
+    });
     for (const name of positionals) console.log(name);
     return 0;
   },

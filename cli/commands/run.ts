@@ -21,6 +21,7 @@ import { parsePlatform } from "../../lib/model/platform.ts";
 import { type RestartPolicy, signalNumber } from "../../lib/runtime/containers.ts";
 import { type RunOptions, startContainer } from "../../lib/operations/run.ts";
 import { parsePortBinding } from "../../lib/runtime/ports.ts";
+import { parseMountFlag, parseTmpfsFlag, parseVolumeFlag } from "../../lib/runtime/volumes.ts";
 import { attachTerminal, DETACH_KEYS, detachKeysOf } from "../attach.ts";
 import { parseByteSize, signalOption } from "../options.ts";
 
@@ -202,6 +203,11 @@ export async function containerOptions(
     log: logOptions(values["log-opt"] ?? []),
     publish: (values.publish ?? []).map(parsePortBinding),
     publishAll: values["publish-all"],
+    mounts: [
+      ...(values.volume ?? []).map(parseVolumeFlag),
+      ...(values.mount ?? []).map(parseMountFlag),
+      ...(values.tmpfs ?? []).map(parseTmpfsFlag),
+    ],
     pull: remote,
   };
 }
@@ -255,6 +261,25 @@ export const command: Command = {
       multiple: true,
       value: "[IP:][HOST:]PORT[/PROTO]",
       help: "Publish a port on the host (bridge network; no HOST: a free one); repeatable",
+    },
+    volume: {
+      type: "string",
+      short: "v",
+      multiple: true,
+      value: "[SOURCE:]TARGET[:ro]",
+      help: "A host directory (absolute SOURCE), a named volume, or an anonymous one; repeatable",
+    },
+    mount: {
+      type: "string",
+      multiple: true,
+      value: "SPEC",
+      help: "type=bind|volume|tmpfs,source=…,target=…[,readonly]; repeatable",
+    },
+    tmpfs: {
+      type: "string",
+      multiple: true,
+      value: "PATH[:OPTIONS]",
+      help: "A new tmpfs at PATH (options: size=64m,mode=1777); repeatable",
     },
     "publish-all": {
       type: "boolean",

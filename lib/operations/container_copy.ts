@@ -24,6 +24,7 @@ import { type ContainerRecord, type ContainerStore, isAlive } from "../runtime/c
 import { hostEnvironment, hostTool } from "../runtime/host_tools.ts";
 import { findContainer, running } from "./_container_lookup.ts";
 import { freeze, thaw } from "../runtime/cgroup.ts";
+import type { MountSpec } from "../runtime/volumes.ts";
 
 /**
  * Runs `fn` while every process of a running container is frozen (its
@@ -324,4 +325,29 @@ async function untarToContainer(
   } finally {
     await Deno.remove(staging, { recursive: true }).catch(() => {});
   }
+}
+
+/**
+ * Fills volumes made for a new container with what its image has at their
+ * targets, as docker does the first time a volume is used: the content,
+ * owners, modes, times and links (coreutils `cp -a`), read from the
+ * container's root mounted on the host, the target resolved inside it.
+ *
+ * @param containers The store's containers.
+ * @param record The new container (not started).
+ * @param fresh Its volumes made now.
+ */
+export async function fillVolumes(
+  containers: ContainerStore,
+  record: ContainerRecord,
+  fresh: MountSpec[],
+): Promise<void> {
+  if (fresh.length === 0) return;
+  await withRoot(containers, record, async (root) => {
+    for (const volume of fresh) {
+      const source = secureJoin(root, volume.target);
+      if (!(await lstatIfExists(source))?.isDirectory) continue;
+      await runTool(hostTool("cp", "coreutils"), ["-a", "--", `${source}/.`, volume.source!]);
+    }
+  });
 }

@@ -98,7 +98,7 @@ export interface ContainerInspect {
     PidsLimit: number | null;
   };
   /** docker's `Mounts`. */
-  Mounts: unknown[];
+  Mounts: MountPoint[];
   /** docker's `NetworkSettings`: the address while it runs on a bridge network. */
   NetworkSettings: {
     /** The network namespace's file (docker's `SandboxKey`). */
@@ -143,6 +143,26 @@ export interface ContainerInspect {
     /** docker's `Config.StopTimeout`. */
     StopTimeout: number | null;
   };
+}
+
+/** One of a container's mounts, as docker's `Mounts` entries. */
+export interface MountPoint {
+  /** `bind`, `volume` or `tmpfs`. */
+  Type: string;
+  /** The volume's name (volumes only). */
+  Name?: string;
+  /** The host path (none for tmpfs). */
+  Source: string;
+  /** Where inside. */
+  Destination: string;
+  /** `local` for volumes. */
+  Driver?: string;
+  /** `ro`, or "" (docker's `-v` modes). */
+  Mode: string;
+  /** Writable. */
+  RW: boolean;
+  /** Mount propagation: always `rprivate`. */
+  Propagation: string;
 }
 
 /** A container's place on one network, as docker's `NetworkSettings.Networks` entries. */
@@ -248,7 +268,16 @@ export function containerDocument(
       NanoCpus: Math.round((limits.cpus ?? 0) * 1e9),
       PidsLimit: limits.pids ?? null,
     },
-    Mounts: [],
+    Mounts: (record.spec.mounts ?? []).map((mount) => ({
+      Type: mount.type,
+      ...(mount.name ? { Name: mount.name } : {}),
+      Source: mount.source ?? "",
+      Destination: mount.target,
+      ...(mount.type === "volume" ? { Driver: "local" } : {}),
+      Mode: mount.readOnly ? "ro" : "",
+      RW: !mount.readOnly,
+      Propagation: mount.type === "bind" ? "rprivate" : "",
+    })),
     Config: {
       Hostname: record.spec.hostname,
       User: record.spec.user,

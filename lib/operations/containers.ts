@@ -80,7 +80,7 @@ export async function listContainers(
  */
 export async function removeContainers(
   names: string[],
-  options: StoreOptions & { force?: boolean } = {},
+  options: StoreOptions & { force?: boolean; volumes?: boolean } = {},
 ): Promise<string[]> {
   const containers = await containersOf(options);
   const records = [];
@@ -98,7 +98,7 @@ export async function removeContainers(
       await settled(containers!, record.id);
     }
     const current = await containers!.read(record.id);
-    if (current) await containers!.remove(current);
+    if (current) await containers!.remove(current, { volumes: options.volumes });
     removed.push(record.id);
   }
   return removed;

@@ -38,6 +38,12 @@ import type { SecuritySpec } from "../runtime/init.ts";
 import { hostTool } from "../runtime/host_tools.ts";
 import { hostsFile, resolvConf } from "../runtime/network.ts";
 import type { PortBinding } from "../runtime/ports.ts";
+import {
+  type MountRequest,
+  type MountSpec,
+  resolveMounts,
+  VolumeStore,
+} from "../runtime/volumes.ts";
 import { ContainerLogWriter, type LogOptions } from "../runtime/container_log.ts";
 import { chainIds } from "../model/layer.ts";
 import {
@@ -128,6 +134,8 @@ export interface RunOptions extends StoreOptions {
   publish?: PortBinding[];
   /** Publish each of the image's `ExposedPorts` on a free host port (`-P`). */
   publishAll?: boolean;
+  /** Volumes, bind mounts and tmpfs (`-v`, `--mount`, `--tmpfs`, read by `parseVolumeFlag` and the like). */
+  mounts?: MountRequest[];
   /**
    * The image's platform: a stored image of another is pulled again for
    * this one; one that is not the host's gets a warning (it runs only
@@ -265,6 +273,7 @@ async function findOrPull(store: Store, text: string, options: RunOptions): Prom
 /** The image's config section (`Env`, `Cmd`, …) as docker names its fields. */
 interface RuntimeConfig {
   ExposedPorts?: Record<string, unknown>;
+  Volumes?: Record<string, unknown>;
   Env?: string[];
   Cmd?: string[];
   Entrypoint?: string[];
@@ -479,6 +488,11 @@ async function makeContainer(
     : hostTool(options.runtime, "the OCI runtime");
   const network = options.network ?? "bridge";
   const ports = publishedPorts(image, options, imageConfig, network, onWarning);
+  const { mounts, fresh } = await resolveMounts(
+    options.mounts ?? [],
+    new VolumeStore(store.root),
+    Object.keys(imageConfig.Volumes ?? {}),
+  );
   const hostname = options.hostname ??
     (network === "host"
       ? (await Deno.readTextFile("/proc/sys/kernel/hostname")).trim()
@@ -507,6 +521,7 @@ async function makeContainer(
     hostname,
     network,
     ports,
+    mounts,
     mode,
     runtime,
     limits,
@@ -523,6 +538,14 @@ async function makeContainer(
       () => registerContainer(containers, plan, options, { rootOwner, lowers }),
     );
     if (mode === "copy") await copyRootfs(containers, container, layers, record);
+    if (fresh.length > 0) {
+      // Loaded only then: copying needs code a container's start otherwise does not.
+      const { fillVolumes } = await import("./container_copy.ts");
+      await fillVolumes(containers, container, fresh).catch(async (error) => {
+        await containers.remove(container, { volumes: true }).catch(() => {});
+        throw error;
+      });
+    }
     return container;
   });
 }
@@ -538,6 +561,7 @@ interface ContainerPlan {
   hostname: string;
   network: "none" | "host" | "bridge";
   ports: PortBinding[];
+  mounts: MountSpec[];
   mode: "overlay" | "copy";
   runtime?: string;
   limits: Limits;
@@ -604,6 +628,7 @@ async function registerContainer(
       cwd: options.workdir ?? (imageConfig.WorkingDir || "/"),
       user: options.user ?? imageConfig.User ?? "",
       network,
+      mounts: plan.mounts,
       readOnly: options.readOnly ?? false,
       cgroups,
       security: { ...security, seccomp },
@@ -687,7 +712,7 @@ async function copyRootfs(
     const { flatten } = await import("../layer/flatten.ts");
     await flatten(layers, record, copy, { preserveOwnership: true });
   } catch (error) {
-    await containers.remove(container).catch(() => {});
+    await containers.remove(container, { volumes: true }).catch(() => {});
     throw error;
   }
 }
@@ -760,7 +785,9 @@ async function detached(
     await monitor.start();
   } catch (error) {
     const current = await containers.read(record.id);
-    if (current && current.state !== "running") await containers.remove(current).catch(() => {});
+    if (current && current.state !== "running") {
+      await containers.remove(current, { volumes: true }).catch(() => {});
+    }
     throw error;
   }
   return {
@@ -912,7 +939,7 @@ export async function startContainer(
     ({ ended } = await launchContainer(containers, record, stdio, log));
   } catch (error) {
     await log?.close();
-    await containers.remove(record).catch(() => {});
+    await containers.remove(record, { volumes: true }).catch(() => {});
     throw error;
   }
   const exited = ended.then(async (status) => {

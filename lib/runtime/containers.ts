@@ -19,6 +19,7 @@ import type { LogOptions } from "./container_log.ts";
 import { hostEnvironment } from "./host_tools.ts";
 import { detachNetwork, type NetworkAttachment } from "./network.ts";
 import type { PortBinding } from "./ports.ts";
+import { VolumeStore } from "./volumes.ts";
 import { rootLayout } from "../store/layout.ts";
 
 /** A process, told apart from a later one with the same PID by its start time. */
@@ -349,8 +350,11 @@ export class ContainerStore {
     throw new InvalidInputError(`Cannot find container "${text}": no such container`);
   }
 
-  /** Removes a container's directory and cgroup (it must not run). */
-  async remove(record: ContainerRecord): Promise<void> {
+  /**
+   * Removes a container's directory and cgroup (it must not run), and with
+   * `volumes` its anonymous volumes (`rm -v`, `--rm`).
+   */
+  async remove(record: ContainerRecord, options: { volumes?: boolean } = {}): Promise<void> {
     await releaseRuntime(record);
     await removeCgroup(record.cgroups);
     const directory = this.path(record.id);
@@ -359,6 +363,11 @@ export class ContainerStore {
     await Deno.remove(directory, { recursive: true }).catch(async (error) => {
       if (await lstatIfExists(directory)) throw error;
     });
+    if (!options.volumes) return;
+    const volumes = new VolumeStore(this.root);
+    for (const mount of record.spec.mounts ?? []) {
+      if (mount.anonymous && mount.name) await volumes.remove(mount.name).catch(() => {});
+    }
   }
 
   /**
@@ -393,7 +402,7 @@ export class ContainerStore {
       }
       cleaned++;
       if (record.autoRemove) {
-        await this.remove(record);
+        await this.remove(record, { volumes: true });
         continue;
       }
       await releaseRuntime(record);

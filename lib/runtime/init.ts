@@ -86,6 +86,7 @@ import { mkdirInRoot } from "./secure_join.ts";
 import { DenockerError } from "../errors.ts";
 import type { CgroupDirectory } from "./cgroup.ts";
 import { TERMINAL_MARK } from "./terminal_mark.ts";
+import type { MountSpec } from "./volumes.ts";
 
 /** What limits a container's processes (the first one and every exec'd one alike). */
 export interface SecuritySpec {
@@ -118,6 +119,8 @@ export interface InitSpec {
   cwd: string;
   /** `uid[:gid]` or `name[:group]`, or empty for root. */
   user: string;
+  /** Volumes, bind mounts and tmpfs, mounted in this order over the root. */
+  mounts?: MountSpec[];
   /** `none`: a namespace of its own with `lo` up here; `bridge`: one made and joined before. */
   network: "none" | "host" | "bridge";
   readOnly: boolean;
@@ -281,6 +284,42 @@ function maskPaths(rootfs: string): void {
  * Binds a file of the container's directory onto `/etc/NAME` of the root,
  * resolved inside it; a symlink there is replaced by a file.
  */
+/**
+ * Mounts a volume, host path or tmpfs at its target, resolved inside the
+ * root (the image's symlinks never lead it out; nothing of the container
+ * runs yet). A file is mounted on a file, made empty where there is none.
+ */
+function mountVolume(rootfs: string, volume: MountSpec, nodev: boolean): void {
+  let target: string;
+  try {
+    const file = volume.source !== undefined && !Deno.statSync(volume.source).isDirectory;
+    if (file) {
+      const parent = volume.target.split("/").slice(0, -1).join("/") || "/";
+      target = join(mkdirInRoot(rootfs, parent), volume.target.split("/").at(-1)!);
+      const info = lstat(target);
+      if (info?.isSymlink || info?.isDirectory) {
+        throw new InitError(`cannot mount the file ${volume.source} on ${volume.target}`);
+      }
+      if (!info) Deno.writeFileSync(target, new Uint8Array(), { createNew: true });
+    } else {
+      target = mkdirInRoot(rootfs, volume.target);
+    }
+  } catch (error) {
+    if (error instanceof InitError) throw error;
+    throw new InitError(`cannot mount on ${volume.target}: ${(error as Error).message}`);
+  }
+  const readOnly = volume.readOnly ? MS.RDONLY : 0;
+  if (volume.type === "tmpfs") {
+    const options = volume.options ?? "mode=1777";
+    mount("tmpfs", target, "tmpfs", MS.NOSUID | MS.NODEV | readOnly, options);
+    return;
+  }
+  mount(volume.source!, target, null, MS.BIND | MS.REC);
+  // Where the machine cannot enforce device rules, no device node of a volume opens either.
+  const flags = readOnly | (nodev ? MS.NODEV : 0);
+  if (flags) mount(null, target, null, MS.REMOUNT | MS.BIND | flags);
+}
+
 function bindEtcFile(rootfs: string, source: string, name: string): void {
   const etc = mkdirInRoot(rootfs, "/etc");
   const target = join(etc, name);
@@ -474,6 +513,7 @@ function runInit(spec: InitSpec): never {
   for (const name of ["hostname", "hosts", "resolv.conf"]) {
     bindEtcFile(rootfs, join(spec.directory, name), name);
   }
+  for (const volume of spec.mounts ?? []) mountVolume(rootfs, volume, spec.security.rootNodev);
   const cgroups = openCgroups(spec.cgroups);
   const seccomp = readSeccomp(spec.security);
   chdir(rootfs);

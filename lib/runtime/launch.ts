@@ -333,7 +333,7 @@ export async function endContainer(
 ): Promise<void> {
   await removeCgroup(record.cgroups);
   if (record.autoRemove) {
-    await containers.remove(record);
+    await containers.remove(record, { volumes: true });
     return;
   }
   await releaseRuntime(record);

@@ -44,6 +44,8 @@ export interface RootLayout {
   overlay: string;
   /** Networks' state: `networks/NAME/` (its lock and address reservations). */
   networks: string;
+  /** Named volumes, `volumes/NAME/_data`. */
+  volumes: string;
 }
 
 /**
@@ -67,5 +69,6 @@ export function rootLayout(root: string): RootLayout {
     containersLock: join(root, "containers.lock"),
     overlay: join(root, "overlay"),
     networks: join(root, "networks"),
+    volumes: join(root, "volumes"),
   };
 }
