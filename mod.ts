@@ -224,6 +224,13 @@ export {
   removeVolumes,
 } from "./lib/operations/volumes.ts";
 export {
+  createNetwork,
+  inspectNetworks,
+  listNetworks,
+  type NetworkInspect,
+  removeNetworks,
+} from "./lib/operations/networks.ts";
+export {
   DEFAULT_NETWORK,
   type NetworkAttachment,
   type NetworkDefinition,

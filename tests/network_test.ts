@@ -209,6 +209,102 @@ containerTest("containers on the default bridge network", async (t) => {
       assertEquals(seen.trim(), "192.0.2.2");
     });
 
+    await t.step("a user-defined network: names, aliases, --ip, isolation, rm", async () => {
+      const id = (await ok("network", "create", "--subnet", "10.77.0.0/24", "appnet")).trim();
+      assertMatch(id, /^[0-9a-f]{64}$/);
+      assertMatch(await ok("network", "ls"), /^[0-9a-f]{12}\s+appnet\s+bridge\s+local$/m);
+      await ok(
+        "run",
+        "-d",
+        "--name",
+        "db",
+        "--network",
+        "appnet",
+        "--network-alias",
+        "database",
+        "--ip",
+        "10.77.0.50",
+        "busybox",
+        "httpd",
+        "-f",
+        "-p",
+        "80",
+        "-h",
+        "/etc",
+      );
+      const dbHostname = (await ok("inspect", "-f", "{{.Config.Hostname}}", "db")).trim();
+      const client = await ok(
+        "run",
+        "--rm",
+        "--network",
+        "appnet",
+        "--add-host",
+        "registry.lan:10.1.2.3",
+        "--dns",
+        "10.0.0.53",
+        "busybox",
+        "sh",
+        "-c",
+        "for i in 1 2 3 4 5 6 7 8 9 10; do wget -qO- http://db/hostname && break; sleep 0.2; done; " +
+          "wget -qO- http://database/hostname; grep -E 'registry|db' /etc/hosts; " +
+          "grep nameserver /etc/resolv.conf",
+      );
+      assertEquals(client.trim().split("\n"), [
+        dbHostname,
+        dbHostname,
+        "10.1.2.3\tregistry.lan",
+        `10.77.0.50\tdb database ${dbHostname}`,
+        "nameserver 10.0.0.53",
+      ]);
+      const inspected = JSON.parse(await ok("network", "inspect", "appnet"))[0];
+      assertEquals(inspected.IPAM.Config, [{ Subnet: "10.77.0.0/24", Gateway: "10.77.0.1" }]);
+      assertEquals(
+        Object.values(inspected.Containers).map((c) => (c as { IPv4Address: string }).IPv4Address),
+        ["10.77.0.50/24"],
+      );
+      // The default network does not resolve names, and networks do not reach each other. (sh
+      // stays PID 1: busybox timeout execs its command, and PID 1 ignores its SIGTERM.)
+      const fromBridge = await cli(
+        "run",
+        "--rm",
+        "busybox",
+        "sh",
+        "-c",
+        "timeout 3 wget -qO- http://10.77.0.50/hostname; exit $?",
+      );
+      assert(fromBridge.code !== 0, fromBridge.stdout);
+      const webIp = (await ok("inspect", "-f", "{{.NetworkSettings.IPAddress}}", "web")).trim();
+      const toBridge = await cli(
+        "run",
+        "--rm",
+        "--network",
+        "appnet",
+        "busybox",
+        "sh",
+        "-c",
+        `timeout 3 wget -qO- http://${webIp}/hostname; exit $?`,
+      );
+      assert(toBridge.code !== 0, toBridge.stdout);
+      const taken = await cli(
+        "run",
+        "--rm",
+        "--network",
+        "appnet",
+        "--ip",
+        "10.77.0.50",
+        "busybox",
+        "true",
+      );
+      assertEquals(taken.code, 125);
+      assertMatch(taken.stderr, /address 10\.77\.0\.50: it is already in use/);
+      const busy = await cli("network", "rm", "appnet");
+      assertEquals(busy.code, 1);
+      assertMatch(busy.stderr, /container [0-9a-f]{12} is on it/);
+      await ok("rm", "-f", "db");
+      assertEquals((await ok("network", "rm", "appnet")).trim(), "appnet");
+      assert(!(await host.leftovers()).links.some((link) => link.startsWith("dn-")));
+    });
+
     /** What `url` serves, fetched with busybox wget from `where`, once it answers (or ""). */
     const fetchFrom = async (where: Namespace, url: string, tries = 50) => {
       for (let i = 0; i < tries; i++) {
@@ -343,7 +439,7 @@ containerTest("containers on the default bridge network", async (t) => {
           .trim();
         assert(second !== web, `both got ${web}`);
         assertEquals(
-          (await Deno.readTextFile(join(addresses, second))).trim(),
+          JSON.parse(await Deno.readTextFile(join(addresses, second))).container,
           (await ok("inspect", "-f", "{{.Id}}", "second")).trim(),
         );
         // What a crash left: an address held for a container that does not exist.
@@ -399,7 +495,8 @@ containerTest("containers on the default bridge network", async (t) => {
       server.kill("SIGKILL");
       await server.status;
     }
-    await cli("rm", "-f", "web", "second", "third", "killed", "pub", "udp", "port-taken");
+    await cli("rm", "-f", "web", "second", "third", "killed", "pub", "udp", "port-taken", "db");
+    await cli("network", "rm", "appnet");
     await host.remove();
     await outside.remove();
   }

@@ -123,9 +123,15 @@ export async function containerOptions(
   { root, config }: Pick<Invocation, "root" | "config">,
 ): Promise<RunOptions & { pull: Omit<NonNullable<RunOptions["pull"]>, "signal" | "onProgress"> }> {
   const network = values.network ?? "bridge";
-  if (network !== "none" && network !== "host" && network !== "bridge") {
-    throw new UsageError(`--network takes bridge, none or host, got "${network}"`, command);
-  }
+  if (network === "") throw new UsageError("--network needs a network's name", command);
+  const addHosts = ((values["add-host"] ?? []) as string[]).map((entry) => {
+    const at = entry.indexOf(":");
+    const [host, ip] = [entry.slice(0, at), entry.slice(at + 1)];
+    if (at <= 0 || !/^\d+\.\d+\.\d+\.\d+$/.test(ip)) {
+      throw new UsageError(`invalid argument "${entry}" for "--add-host": use HOST:IP`, command);
+    }
+    return { host, ip };
+  });
   if (values.rootfs !== undefined && values.rootfs !== "overlay" && values.rootfs !== "copy") {
     throw new UsageError(`--rootfs takes overlay or copy, got "${values.rootfs}"`, command);
   }
@@ -203,6 +209,10 @@ export async function containerOptions(
     log: logOptions(values["log-opt"] ?? []),
     publish: (values.publish ?? []).map(parsePortBinding),
     publishAll: values["publish-all"],
+    networkAliases: values["network-alias"],
+    ip: values.ip,
+    addHosts,
+    dns: values.dns,
     mounts: [
       ...(values.volume ?? []).map(parseVolumeFlag),
       ...(values.mount ?? []).map(parseMountFlag),
@@ -281,6 +291,25 @@ export const command: Command = {
       value: "PATH[:OPTIONS]",
       help: "A new tmpfs at PATH (options: size=64m,mode=1777); repeatable",
     },
+    "network-alias": {
+      type: "string",
+      multiple: true,
+      value: "NAME",
+      help: "Another name it is found by on a user-defined network; repeatable",
+    },
+    ip: { type: "string", value: "ADDRESS", help: "Its address on a user-defined network" },
+    "add-host": {
+      type: "string",
+      multiple: true,
+      value: "HOST:IP",
+      help: "A line of its own in /etc/hosts; repeatable",
+    },
+    dns: {
+      type: "string",
+      multiple: true,
+      value: "ADDRESS",
+      help: "A name server for /etc/resolv.conf instead of the host's; repeatable",
+    },
     "publish-all": {
       type: "boolean",
       short: "P",
@@ -323,9 +352,9 @@ export const command: Command = {
     "pids-limit": { type: "string", value: "N", help: "Most processes and threads" },
     network: {
       type: "string",
-      value: "none|host",
+      value: "bridge|NAME|none|host",
       help:
-        "bridge (default): an address on denocker0, outbound NAT; none: only lo; host: the host's",
+        "bridge (default): an address on denocker0, outbound NAT; NAME: a user-defined network; none: only lo; host: the host's",
     },
     "read-only": { type: "boolean", help: "Mount the root file system read-only" },
     rootfs: {

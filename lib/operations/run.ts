@@ -37,6 +37,7 @@ import { ociConfig } from "../runtime/oci_config.ts";
 import type { SecuritySpec } from "../runtime/init.ts";
 import { hostTool } from "../runtime/host_tools.ts";
 import { hostsFile, resolvConf } from "../runtime/network.ts";
+import { NetworkStore } from "../runtime/network_store.ts";
 import type { PortBinding } from "../runtime/ports.ts";
 import {
   type MountRequest,
@@ -95,9 +96,19 @@ export interface RunOptions extends StoreOptions {
   pidsLimit?: number;
   /**
    * `bridge` (default, as docker's: an address on denocker's bridge, with
-   * outbound NAT), `none` (a network namespace with only `lo`) or `host`.
+   * outbound NAT), a user-defined network's name (containers there find
+   * each other by name), `none` (a network namespace with only `lo`) or
+   * `host`.
    */
-  network?: "none" | "host" | "bridge";
+  network?: string;
+  /** More names it is found by on a user-defined network (`--network-alias`). */
+  networkAliases?: string[];
+  /** Its address on a user-defined network (`--ip`). */
+  ip?: string;
+  /** `/etc/hosts` entries of its own (`--add-host HOST:IP`). */
+  addHosts?: { host: string; ip: string }[];
+  /** Name servers for its `/etc/resolv.conf` instead of the host's (`--dns`). */
+  dns?: string[];
   /** Mount the root read-only. */
   readOnly?: boolean;
   /** Remove the container when it ends. */
@@ -279,6 +290,36 @@ interface RuntimeConfig {
   Entrypoint?: string[];
   WorkingDir?: string;
   User?: string;
+}
+
+/** `--add-host`'s entries as `/etc/hosts` lines. */
+function extraHostsOf(options: RunOptions): string[] {
+  return (options.addHosts ?? []).map(({ host, ip }) => `${ip}\t${host}`);
+}
+
+/**
+ * The network a container asks for: `none`, `host`, the default bridge, or
+ * a user-defined network (which must exist); aliases and a fixed address
+ * only on a user-defined one, as docker has it.
+ */
+async function networkOf(
+  root: string,
+  image: string,
+  options: RunOptions,
+): Promise<{ network: "none" | "host" | "bridge"; networkName?: string }> {
+  const asked = options.network ?? "bridge";
+  const userDefined = asked !== "none" && asked !== "host" && asked !== "bridge";
+  if (!userDefined && (options.networkAliases?.length || options.ip !== undefined)) {
+    throw new InvalidInputError(
+      `Cannot run ${image}: ${
+        options.ip !== undefined ? "--ip" : "--network-alias"
+      } is supported only on user-defined networks`,
+    );
+  }
+  if (!userDefined) return { network: asked };
+  const found = await new NetworkStore(root).read(asked);
+  if (!found) throw new InvalidInputError(`Cannot run ${image}: network ${asked} not found`);
+  return { network: "bridge", networkName: found.name };
 }
 
 /**
@@ -486,7 +527,7 @@ async function makeContainer(
   const runtime = options.runtime === undefined
     ? undefined
     : hostTool(options.runtime, "the OCI runtime");
-  const network = options.network ?? "bridge";
+  const { network, networkName } = await networkOf(store.root, image, options);
   const ports = publishedPorts(image, options, imageConfig, network, onWarning);
   const { mounts, fresh } = await resolveMounts(
     options.mounts ?? [],
@@ -520,6 +561,7 @@ async function makeContainer(
     cmd,
     hostname,
     network,
+    networkName,
     ports,
     mounts,
     mode,
@@ -560,6 +602,7 @@ interface ContainerPlan {
   cmd: string[];
   hostname: string;
   network: "none" | "host" | "bridge";
+  networkName?: string;
   ports: PortBinding[];
   mounts: MountSpec[];
   mode: "overlay" | "copy";
@@ -584,7 +627,13 @@ async function registerContainer(
   const { id, hostname, network, runtime, limits, security, imageConfig } = plan;
   const name = await freeName(containers, options.name ?? generatedName(id));
   const directory = containers.path(id);
-  await writeContainerDirectory(directory, { ...root, hostname, network });
+  await writeContainerDirectory(directory, {
+    ...root,
+    hostname,
+    network,
+    extraHosts: extraHostsOf(options),
+    dns: options.dns,
+  });
   const seccomp = plan.filter ? join(directory, "seccomp.bpf") : undefined;
   if (seccomp) {
     await Deno.writeFile(seccomp, seccompFilter(Deno.build.arch, security.capabilities), {
@@ -613,6 +662,10 @@ async function registerContainer(
     cgroups: cgroups.map((cgroup) => cgroup.directory),
     limits,
     restartPolicy: options.restart,
+    networkName: plan.networkName,
+    aliases: options.networkAliases,
+    ipAddress: options.ip,
+    extraHosts: extraHostsOf(options),
     labels: options.labels,
     stopSignal: options.stopSignal,
     stopTimeout: options.stopTimeout,
@@ -731,9 +784,11 @@ async function writeContainerDirectory(
     lowers: string[];
     hostname: string;
     network: string;
+    extraHosts: string[];
+    dns?: string[];
   },
 ): Promise<void> {
-  const { rootOwner, lowers, hostname, network } = parts;
+  const { rootOwner, lowers, hostname, network, extraHosts, dns } = parts;
   await Deno.mkdir(directory, { mode: 0o700 });
   await Deno.chmod(directory, 0o700);
   for (const part of ["upper", "work", "rootfs", "lower"]) {
@@ -753,16 +808,17 @@ async function writeContainerDirectory(
   }
   await Deno.writeTextFile(join(directory, "hostname"), `${hostname}\n`);
   // A bridge network's address is added when it starts (it has one only while it runs).
+  const hosts = network === "host"
+    ? await Deno.readTextFile("/etc/hosts").catch(() => "127.0.0.1\tlocalhost\n")
+    : hostsFile(hostname);
   await Deno.writeTextFile(
     join(directory, "hosts"),
-    network === "host"
-      ? await Deno.readTextFile("/etc/hosts").catch(() => "127.0.0.1\tlocalhost\n")
-      : hostsFile(hostname),
+    hosts.replace(/\n*$/, "\n") + extraHosts.map((line) => `${line}\n`).join(""),
   );
   const hostResolver = await Deno.readTextFile("/etc/resolv.conf").catch(() => "");
   await Deno.writeTextFile(
     join(directory, "resolv.conf"),
-    network === "host" ? hostResolver : resolvConf(hostResolver),
+    network === "host" && !dns ? hostResolver : resolvConf(hostResolver, dns),
   );
 }
 

@@ -99,6 +99,14 @@ export interface ContainerRecord extends ContainerSummary {
   log?: LogOptions;
   /** Why its last start failed, when it did. */
   error?: string;
+  /** Its bridge network when not the default one (`--network NAME`). */
+  networkName?: string;
+  /** More names it is found by there (`--network-alias`). */
+  aliases?: string[];
+  /** The address it asked for there (`--ip`). */
+  ipAddress?: string;
+  /** `/etc/hosts` lines of its own (`--add-host HOST:IP`, as `IP\tHOST`). */
+  extraHosts?: string[];
   /** The ports it publishes (a host port of 0: a free one, chosen at each start). */
   ports?: PortBinding[];
   /** Its place on a bridge network while it runs (or until what its end left is cleaned). */

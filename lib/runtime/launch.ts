@@ -16,7 +16,8 @@ import { hostEnvironment, hostTool } from "./host_tools.ts";
 import { type OutputSink, relayStdio, type StdioMode, stdioOptions } from "./stdio.ts";
 import type { AttachHandlers, AttachServer } from "./attach.ts";
 import { type PseudoTerminal, receiveTerminal } from "./terminal.ts";
-import { attachNetwork, DEFAULT_NETWORK, hostsFile } from "./network.ts";
+import { attachNetwork, DEFAULT_NETWORK } from "./network.ts";
+import { NetworkStore } from "./network_store.ts";
 import { rootLayout } from "../store/layout.ts";
 import type { ContainerLogWriter } from "./container_log.ts";
 import {
@@ -218,9 +219,21 @@ export async function launchContainer(
     },
   };
   if (record.spec.network === "bridge" && !record.attachment) {
-    record.attachment = await attachNetwork(record.id, DEFAULT_NETWORK, {
+    const networkName = record.networkName ?? DEFAULT_NETWORK.name;
+    const network = await new NetworkStore(containers.root).read(networkName);
+    if (!network) {
+      throw new DenockerError(
+        `Cannot start container ${record.name}: network ${networkName} not found`,
+      );
+    }
+    record.attachment = await attachNetwork(record.id, network, {
       directory: rootLayout(containers.root).networks,
       ports: record.ports,
+      address: record.ipAddress,
+      hostname: record.spec.hostname,
+      hosts: join(record.spec.directory, "hosts"),
+      names: [record.name, ...(record.aliases ?? []), record.id.slice(0, 12)],
+      extraHosts: record.extraHosts,
       inUse: async (id) => {
         // One of its own without an attachment is what a crash left: taken back.
         if (id === record.id) return false;
@@ -228,10 +241,6 @@ export async function launchContainer(
         return holder !== undefined && holder.state !== "exited";
       },
     });
-    await Deno.writeTextFile(
-      join(record.spec.directory, "hosts"),
-      hostsFile(record.spec.hostname, record.attachment.address),
-    );
   }
   let child: Deno.ChildProcess;
   try {

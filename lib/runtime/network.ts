@@ -26,6 +26,12 @@ import { type PortBinding, portElements, releasePorts, reservePorts } from "./po
 export interface NetworkDefinition {
   /** The network's name (`bridge` for the default one, as docker's). */
   name: string;
+  /** Its ID (64 hex digits). */
+  id: string;
+  /** When it was made (RFC 3339); none for the default one. */
+  created?: string;
+  /** Its labels. */
+  labels?: Record<string, string>;
   /** The Linux bridge's interface name. */
   bridge: string;
   /** The subnet, `ADDRESS/PREFIX`. */
@@ -41,6 +47,8 @@ export interface NetworkDefinition {
  */
 export const DEFAULT_NETWORK: NetworkDefinition = {
   name: "bridge",
+  // sha256("denocker bridge"): the same on every machine, as it is made the same everywhere.
+  id: "444279d25a56f1bae936fe3cac118e7ce7255a94a9ba5fda547f06d007e873a5",
   bridge: "denocker0",
   subnet: "172.29.0.0/16",
   gateway: "172.29.0.1",
@@ -52,6 +60,10 @@ export interface NetworkAttachment {
   container: string;
   /** The network's name. */
   network: string;
+  /** The network's ID. */
+  networkId: string;
+  /** Its nftables table. */
+  table: string;
   /** Its bridge. */
   bridge: string;
   /** Its subnet. */
@@ -72,6 +84,41 @@ export interface NetworkAttachment {
   directory: string;
   /** Its published ports, host ports chosen (see ports.ts). */
   ports: PortBinding[];
+  /** The names other containers of a user-defined network find it by (name, aliases). */
+  names: string[];
+}
+
+/**
+ * What a reservation file holds: its container, and on a user-defined
+ * network what the other containers' `/etc/hosts` list for it.
+ */
+interface Reservation {
+  /** The container's ID. */
+  container: string;
+  /** Its hostname (its own line in its `/etc/hosts`). */
+  hostname?: string;
+  /** The names others find it by. */
+  names?: string[];
+  /** Lines of its own it keeps in its `/etc/hosts` (`--add-host`). */
+  extraHosts?: string[];
+  /** Its `/etc/hosts` on the host, rewritten as containers come and go. */
+  hosts?: string;
+}
+
+/** A reservation file's content (a bare ID, as the first versions wrote, or JSON). */
+function readReservation(text: string): Reservation {
+  const trimmed = text.trim();
+  if (!trimmed.startsWith("{")) return { container: trimmed };
+  try {
+    return JSON.parse(trimmed) as Reservation;
+  } catch {
+    return { container: "" };
+  }
+}
+
+/** Whether containers of this network find each other by name (docker: user-defined ones). */
+function resolvesNames(network: { name: string }): boolean {
+  return network.name !== DEFAULT_NETWORK.name;
 }
 
 /** A 32-bit IPv4 address as a number. */
@@ -147,7 +194,9 @@ async function bridgeExists(bridge: string): Promise<boolean> {
 
 /** The nftables table of a network's rules. */
 function tableName(network: NetworkDefinition): string {
-  return `denocker-${network.name}`;
+  return network.name === DEFAULT_NETWORK.name
+    ? `denocker-${network.name}`
+    : `denocker-${network.id.slice(0, 12)}`;
 }
 
 /**
@@ -203,6 +252,8 @@ table ip ${table} {${maps}
   }
   chain forward {
     type filter hook forward priority filter; policy accept;
+    iifname "${network.bridge}" oifname "denocker0" oifname != "${network.bridge}" drop
+    iifname "${network.bridge}" oifname "dn-*" oifname != "${network.bridge}" drop
     iifname "${network.bridge}" accept
     oifname "${network.bridge}" ct state established,related accept
     oifname "${network.bridge}" ct status dnat accept
@@ -229,16 +280,52 @@ export interface AttachNetworkOptions {
   inUse: (id: string) => Promise<boolean>;
   /** Ports to publish. */
   ports?: PortBinding[];
+  /** The address asked for (`--ip`); the first free one otherwise. */
+  address?: string;
+  /** Its hostname, written with its address into its `/etc/hosts`. */
+  hostname: string;
+  /** Its `/etc/hosts` on the host (rewritten in place: it is mounted). */
+  hosts: string;
+  /** The names others on a user-defined network find it by (name, aliases). */
+  names?: string[];
+  /** `/etc/hosts` lines of its own (`--add-host`). */
+  extraHosts?: string[];
+}
+
+/**
+ * Rewrites the `/etc/hosts` of every container on a network: its own line,
+ * its `--add-host` lines, and on a user-defined network a line for each
+ * other container there. Call under the network's lock.
+ */
+async function refreshHosts(network: NetworkDefinition, addresses: string): Promise<void> {
+  const members: (Reservation & { address: string })[] = [];
+  for (const entry of await readDirIfExists(addresses)) {
+    const text = await Deno.readTextFile(join(addresses, entry.name)).catch(() => "");
+    members.push({ ...readReservation(text), address: entry.name });
+  }
+  for (const member of members) {
+    if (!member.hosts || member.hostname === undefined) continue;
+    const others = resolvesNames(network)
+      ? members.filter((other) => other !== member && (other.names ?? []).length > 0)
+        .map((other) => `${other.address}\t${other.names!.join(" ")}`)
+      : [];
+    const lines = [...(member.extraHosts ?? []), ...others];
+    const text = hostsFile(member.hostname, member.address) +
+      lines.map((line) => `${line}\n`).join("");
+    // In place, not renamed: the running container has this file mounted.
+    await Deno.writeTextFile(member.hosts, text).catch(() => {});
+  }
 }
 
 /**
  * Gives a container a place on a network: an address, and a network
  * namespace with `lo`, `eth0` on the bridge and a default route, made
- * before the container starts (it joins the namespace).
+ * before the container starts (it joins the namespace); published ports
+ * forwarded to it.
  *
  * @param id The container's ID.
  * @param network The network.
- * @param options Where its state is, and which reservations are live.
+ * @param options Where its state is, which reservations are live, and the container's names.
  * @returns What was made, for {@link detachNetwork}.
  */
 export async function attachNetwork(
@@ -254,17 +341,33 @@ export async function attachNetwork(
   await Deno.mkdir(addresses, { recursive: true, mode: 0o700 });
   const { first, last, prefixLength } = subnetRange(network.subnet);
   const gateway = ipv4Number(network.gateway);
+  const names = resolvesNames(network) ? options.names ?? [] : [];
   const address = await withLock(join(directory, "lock"), { exclusive: true }, async () => {
     const taken = new Set<number>([gateway]);
     for (const entry of await readDirIfExists(addresses)) {
-      const holder = await Deno.readTextFile(join(addresses, entry.name)).catch(() => "");
-      if (holder.trim() !== "" && await options.inUse(holder.trim())) {
+      const text = await Deno.readTextFile(join(addresses, entry.name)).catch(() => "");
+      const holder = readReservation(text).container;
+      if (holder !== "" && holder !== id && await options.inUse(holder)) {
         taken.add(ipv4Number(entry.name));
       } else {
         await Deno.remove(join(addresses, entry.name)).catch(() => {});
       }
     }
     let candidate = first;
+    if (options.address !== undefined) {
+      candidate = ipv4Number(options.address);
+      const problem = candidate < first || candidate > last
+        ? `it is not in the network's subnet ${network.subnet}`
+        : taken.has(candidate)
+        ? "it is already in use"
+        : undefined;
+      if (problem) {
+        await release();
+        throw new DenockerError(
+          `Cannot attach to network ${network.name}: address ${options.address}: ${problem}`,
+        );
+      }
+    }
     while (candidate <= last && taken.has(candidate)) candidate++;
     if (candidate > last) {
       await release();
@@ -277,13 +380,25 @@ export async function attachNetwork(
       });
     }
     const text = ipv4Text(candidate);
-    await Deno.writeTextFile(join(addresses, text), `${id}\n`, { createNew: true });
+    const reservation: Reservation = {
+      container: id,
+      hostname: options.hostname,
+      names,
+      extraHosts: options.extraHosts ?? [],
+      hosts: options.hosts,
+    };
+    await Deno.writeTextFile(join(addresses, text), JSON.stringify(reservation) + "\n", {
+      createNew: true,
+    });
+    await refreshHosts(network, addresses);
     return text;
   });
   const octets = address.split(".").map((part) => Number(part).toString(16).padStart(2, "0"));
   const attachment: NetworkAttachment = {
     container: id,
     network: network.name,
+    networkId: network.id,
+    table: tableName(network),
     bridge: network.bridge,
     subnet: network.subnet,
     address,
@@ -291,9 +406,10 @@ export async function attachNetwork(
     gateway: network.gateway,
     macAddress: ["02", "42", ...octets].join(":"),
     namespace: `/run/netns/denocker-${id.slice(0, 12)}`,
-    hostInterface: `vd${id.slice(0, 11)}`,
+    hostInterface: `vd${id.slice(0, 9)}${network.id.slice(0, 4)}`,
     directory,
     ports,
+    names,
   };
   const name = `denocker-${id.slice(0, 12)}`;
   const ip = hostTool("ip", "iproute2");
@@ -322,7 +438,7 @@ export async function attachNetwork(
       ].join("\n"),
     );
     if (ports.length > 0) {
-      const elements = portElements("add", tableName(network), address, ports);
+      const elements = portElements("add", attachment.table, address, ports);
       await run(hostTool("nft", "nftables"), ["-f", "-"], elements);
     }
   } catch (error) {
@@ -337,33 +453,41 @@ export async function attachNetwork(
 
 /**
  * Removes what {@link attachNetwork} made: the namespace (its veth pair
- * goes with it), the address's reservation, and the bridge and its rules
- * when no container is left on the network. Safe to call again.
+ * goes with it), published ports,
+ * the address's reservation, the other containers' `/etc/hosts` lines for
+ * it, and the bridge and its rules when no container is left on the
+ * network. Safe to call again.
  */
 export async function detachNetwork(attachment: NetworkAttachment): Promise<void> {
   const name = attachment.namespace.split("/").at(-1)!;
   const ports = attachment.ports ?? [];
-  const table = `denocker-${attachment.network}`;
+  const table = attachment.table ?? `denocker-${attachment.network}`;
   // One at a time: one already gone must not keep the others.
   for (const binding of ports) {
     const elements = portElements("delete", table, attachment.address, [binding]);
     await run(hostTool("nft", "nftables"), ["-f", "-"], elements).catch(() => {});
   }
   await releasePorts(attachment.container, ports, join(attachment.directory, ".."));
+  // Its veth pair goes with the namespace.
   await run(hostTool("ip", "iproute2"), ["netns", "delete", name]).catch(() => {});
   const addresses = join(attachment.directory, "addresses");
   const network: NetworkDefinition = {
     name: attachment.network,
+    id: attachment.networkId ?? DEFAULT_NETWORK.id,
     bridge: attachment.bridge,
     subnet: attachment.subnet,
     gateway: attachment.gateway,
   };
   await withLock(join(attachment.directory, "lock"), { exclusive: true }, async () => {
     const reservation = join(addresses, attachment.address);
-    const holder = await Deno.readTextFile(reservation).catch(() => "");
+    const holder = readReservation(await Deno.readTextFile(reservation).catch(() => "")).container;
     // Only its own: a reservation taken back (its container thought gone) may be another's now.
-    if (holder.trim() === attachment.container) await Deno.remove(reservation).catch(() => {});
-    if ((await readDirIfExists(addresses)).length === 0) await bringDown(network);
+    if (holder === attachment.container) await Deno.remove(reservation).catch(() => {});
+    if ((await readDirIfExists(addresses)).length === 0) {
+      await bringDown(network);
+    } else if (resolvesNames(network)) {
+      await refreshHosts(network, addresses);
+    }
   });
 }
 
@@ -391,14 +515,20 @@ export function hostsFile(hostname: string, address?: string): string {
  * A container's `/etc/resolv.conf` from the host's, as docker makes it:
  * loopback name servers (a local resolver the container cannot reach) are
  * left out, and when none is left, Google's public ones are used.
+ * `servers` (`--dns`) replace the host's name servers.
  *
  * @param host The host's `/etc/resolv.conf`.
+ * @param servers Name servers asked for.
  */
-export function resolvConf(host: string): string {
+export function resolvConf(host: string, servers?: string[]): string {
   const lines = host.split("\n").filter((line) => {
     const server = /^\s*nameserver\s+(\S+)/.exec(line)?.[1];
+    if (server !== undefined && servers) return false;
     return server === undefined || !(server.startsWith("127.") || server === "::1");
   });
+  if (servers) {
+    lines.unshift(...servers.map((server) => `nameserver ${server}`));
+  }
   const text = lines.join("\n").replace(/\n*$/, "\n");
   if (/^\s*nameserver\s/m.test(text)) return text;
   return `${text.trim() === "" ? "" : text}nameserver 8.8.8.8\nnameserver 8.8.4.4\n`;
