@@ -22,16 +22,24 @@ export interface DockerDaemon extends AsyncDisposable {
   close(): Promise<void>;
 }
 
-/** Starts dockerd and waits until it answers. */
-export async function startDocker(): Promise<DockerDaemon> {
+/**
+ * Starts dockerd and waits until it answers: without networking, or with
+ * `namespace` inside that network namespace (made by the test) with its
+ * bridge, iptables rules and all, which stay there.
+ */
+export async function startDocker(options: { namespace?: string } = {}): Promise<DockerDaemon> {
   const dir = await Deno.makeTempDir({ prefix: "denocker-dockerd-" });
   // Passable by other users, so that the daemon's own modes are what keeps them out.
   await Deno.chmod(dir, 0o755);
   const socketPath = join(dir, "docker.sock");
   const socket = `unix://${socketPath}`;
   const log = await Deno.open(join(dir, "dockerd.log"), { write: true, create: true });
-  const daemon = new Deno.Command("dockerd", {
+  const inNamespace = options.namespace
+    ? ["nsenter", `--net=/run/netns/${options.namespace}`, "--", "dockerd"]
+    : ["dockerd"];
+  const daemon = new Deno.Command(inNamespace[0], {
     args: [
+      ...inNamespace.slice(1),
       "-H",
       socket,
       "--data-root",
@@ -40,9 +48,7 @@ export async function startDocker(): Promise<DockerDaemon> {
       join(dir, "exec"),
       "--pidfile",
       join(dir, "dockerd.pid"),
-      "--iptables=false",
-      "--ip6tables=false",
-      "--bridge=none",
+      ...(options.namespace ? [] : ["--iptables=false", "--ip6tables=false", "--bridge=none"]),
       "--storage-driver=overlay2",
     ],
     stdout: "null",

@@ -11,6 +11,7 @@ import { assert, assertEquals, assertMatch } from "./_assert.ts";
 import { tempDir } from "./_fake_registry.ts";
 import { OciLayout, run } from "./_real_registry.ts";
 import { busyboxImage, containerTest, loadImage } from "./_containers.ts";
+import { startDocker } from "./_docker.ts";
 import { hostsFile, resolvConf } from "../lib/runtime/network.ts";
 
 const CLI = new URL("../cli.ts", import.meta.url).pathname;
@@ -501,3 +502,108 @@ containerTest("containers on the default bridge network", async (t) => {
     await outside.remove();
   }
 }, ["ip", "nft", "gcc", "python3"]);
+
+containerTest(
+  "hosts, resolv.conf, port and inspect as a real dockerd with its bridge has them",
+  async () => {
+    await using dir = await tempDir();
+    await using layout = await OciLayout.create();
+    const root = join(dir.path, "root");
+    await busyboxImage(layout, "busybox");
+    await loadImage(layout, "busybox", root, "busybox:latest");
+    const host = await Namespace.create(`dnt-dk-${crypto.randomUUID().slice(0, 8)}`);
+    // docker's bridge, NAT and proxy are made inside the test's namespace only.
+    const daemon = await startDocker({ namespace: host.name });
+    try {
+      const archive = join(dir.path, "busybox.tar");
+      await run(Deno.execPath(), [
+        "run",
+        "-A",
+        CLI,
+        "--root",
+        root,
+        "save",
+        "-o",
+        archive,
+        "busybox",
+      ]);
+      await daemon.docker("load", "-i", archive);
+      const ours = async (...args: string[]) => {
+        const result = await host.exec(Deno.execPath(), [
+          "run",
+          "-A",
+          CLI,
+          "--root",
+          root,
+          ...args,
+        ]);
+        assertEquals(result.code, 0, `denocker ${args.join(" ")}: ${result.stderr}`);
+        return result.stdout;
+      };
+      const theirs = (...args: string[]) => daemon.docker(...args);
+      const seen = async (tool: (...args: string[]) => Promise<string>) => {
+        await tool(
+          "run",
+          "-d",
+          "--name",
+          "web",
+          "-p",
+          "8080:80",
+          "-p",
+          "127.0.0.1:8081:80/udp",
+          "busybox",
+          "sleep",
+          "60",
+        );
+        const files = await tool(
+          "run",
+          "--rm",
+          "--hostname",
+          "h1",
+          "busybox",
+          "sh",
+          "-c",
+          "cat /etc/hosts; echo ---; cat /etc/resolv.conf",
+        );
+        const none = await tool(
+          "run",
+          "--rm",
+          "--network",
+          "none",
+          "--hostname",
+          "h1",
+          "busybox",
+          "cat",
+          "/etc/hosts",
+        );
+        // docker adds IPv6 ([::]) bindings; denocker publishes IPv4 only.
+        const port = (await tool("port", "web")).split("\n").filter((line) =>
+          !line.includes("[::]") && !line.includes(":::")
+        );
+        const ports = JSON.parse(
+          await tool("inspect", "-f", "{{json .NetworkSettings.Ports}}", "web"),
+        );
+        for (const key of Object.keys(ports)) {
+          ports[key] = ports[key].filter((binding: { HostIp: string }) => binding.HostIp !== "::");
+        }
+        const bindings = await tool("inspect", "-f", "{{json .HostConfig.PortBindings}}", "web");
+        const prefix = await tool("inspect", "-f", "{{.NetworkSettings.IPPrefixLen}}", "web");
+        await tool("rm", "-f", "web");
+        // The subnets differ (docker's 172.17.0.0/16, denocker's 172.29.0.0/16).
+        return {
+          files: files.replace(/172\.(17|29)\.0\./g, "SUBNET."),
+          none,
+          port,
+          ports,
+          bindings,
+          prefix,
+        };
+      };
+      assertEquals(await seen(ours), await seen(theirs));
+    } finally {
+      await daemon.close();
+      await host.remove();
+    }
+  },
+  ["ip", "nft", "dockerd", "docker", "iptables"],
+);

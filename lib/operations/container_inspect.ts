@@ -254,7 +254,16 @@ export function containerDocument(
         },
       },
       NetworkMode: record.spec.network,
-      PortBindings: portMap(record.ports ?? []),
+      // docker shows the address -p was given, "" for none.
+      PortBindings: Object.fromEntries(
+        Object.entries(portMap(record.ports ?? [])).map(([port, bindings]) => [
+          port,
+          bindings.map((binding) => ({
+            ...binding,
+            HostIp: binding.HostIp === "0.0.0.0" ? "" : binding.HostIp,
+          })),
+        ]),
+      ),
       RestartPolicy: {
         Name: record.restartPolicy?.name ?? "no",
         MaximumRetryCount: record.restartPolicy?.maximumRetryCount ?? 0,
