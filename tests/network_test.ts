@@ -170,6 +170,28 @@ containerTest("containers on the default bridge network", async (t) => {
         "-c",
         "ip -o -4 addr show eth0; ip route | grep ^default; tail -1 /etc/hosts; hostname",
       );
+      assertEquals(
+        (await ok(
+          "run",
+          "--rm",
+          "--mac-address",
+          "02:00:00:00:00:2a",
+          "busybox",
+          "cat",
+          "/sys/class/net/eth0/address",
+        )).trim(),
+        "02:00:00:00:00:2a",
+      );
+      const multicast = await cli(
+        "run",
+        "--rm",
+        "--mac-address",
+        "01:00:00:00:00:01",
+        "busybox",
+        "true",
+      );
+      assertEquals(multicast.code, 125);
+      assertMatch(multicast.stderr, /multicast MAC address/);
       const [address, route, hostsLine, hostname] = out.trim().split("\n");
       assertMatch(address, /eth0\s+inet 172\.29\.0\.\d+\/16/);
       assertMatch(route, /^default via 172\.29\.0\.1 dev eth0/);

@@ -211,6 +211,7 @@ export async function containerOptions(
     publishAll: values["publish-all"],
     networkAliases: values["network-alias"],
     ip: values.ip,
+    macAddress: values["mac-address"],
     addHosts,
     dns: values.dns,
     mounts: [
@@ -298,6 +299,11 @@ export const command: Command = {
       help: "Another name it is found by on a user-defined network; repeatable",
     },
     ip: { type: "string", value: "ADDRESS", help: "Its address on a user-defined network" },
+    "mac-address": {
+      type: "string",
+      value: "ADDRESS",
+      help: "Its eth0's hardware address (default: 02:42 and its IP address)",
+    },
     "add-host": {
       type: "string",
       multiple: true,

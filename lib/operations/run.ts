@@ -105,6 +105,8 @@ export interface RunOptions extends StoreOptions {
   networkAliases?: string[];
   /** Its address on a user-defined network (`--ip`). */
   ip?: string;
+  /** Its `eth0`'s hardware address on a bridge network (`--mac-address`). */
+  macAddress?: string;
   /** `/etc/hosts` entries of its own (`--add-host HOST:IP`). */
   addHosts?: { host: string; ip: string }[];
   /** Name servers for its `/etc/resolv.conf` instead of the host's (`--dns`). */
@@ -315,6 +317,20 @@ async function networkOf(
         options.ip !== undefined ? "--ip" : "--network-alias"
       } is supported only on user-defined networks`,
     );
+  }
+  if (options.macAddress !== undefined) {
+    // A unicast address (the first octet's lowest bit clear), as docker requires.
+    if (!/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/i.test(options.macAddress)) {
+      throw new InvalidInputError(`Cannot run ${image}: invalid MAC address ${options.macAddress}`);
+    }
+    if (parseInt(options.macAddress.slice(0, 2), 16) & 1) {
+      throw new InvalidInputError(
+        `Cannot run ${image}: ${options.macAddress} is a multicast MAC address`,
+      );
+    }
+    if (asked === "none" || asked === "host") {
+      throw new InvalidInputError(`Cannot run ${image}: --mac-address needs a bridge network`);
+    }
   }
   if (!userDefined) return { network: asked };
   const found = await new NetworkStore(root).read(asked);
@@ -665,6 +681,7 @@ async function registerContainer(
     networkName: plan.networkName,
     aliases: options.networkAliases,
     ipAddress: options.ip,
+    macAddress: options.macAddress,
     extraHosts: extraHostsOf(options),
     labels: options.labels,
     stopSignal: options.stopSignal,

@@ -105,6 +105,8 @@ export interface ContainerRecord extends ContainerSummary {
   aliases?: string[];
   /** The address it asked for there (`--ip`). */
   ipAddress?: string;
+  /** The hardware address it asked for (`--mac-address`). */
+  macAddress?: string;
   /** `/etc/hosts` lines of its own (`--add-host HOST:IP`, as `IP\tHOST`). */
   extraHosts?: string[];
   /** The ports it publishes (a host port of 0: a free one, chosen at each start). */

@@ -230,6 +230,7 @@ export async function launchContainer(
       directory: rootLayout(containers.root).networks,
       ports: record.ports,
       address: record.ipAddress,
+      macAddress: record.macAddress,
       hostname: record.spec.hostname,
       hosts: join(record.spec.directory, "hosts"),
       names: [record.name, ...(record.aliases ?? []), record.id.slice(0, 12)],

@@ -282,6 +282,8 @@ export interface AttachNetworkOptions {
   ports?: PortBinding[];
   /** The address asked for (`--ip`); the first free one otherwise. */
   address?: string;
+  /** The hardware address asked for (`--mac-address`); made from the IP address otherwise. */
+  macAddress?: string;
   /** Its hostname, written with its address into its `/etc/hosts`. */
   hostname: string;
   /** Its `/etc/hosts` on the host (rewritten in place: it is mounted). */
@@ -404,7 +406,7 @@ export async function attachNetwork(
     address,
     prefixLength,
     gateway: network.gateway,
-    macAddress: ["02", "42", ...octets].join(":"),
+    macAddress: options.macAddress ?? ["02", "42", ...octets].join(":"),
     namespace: `/run/netns/denocker-${id.slice(0, 12)}`,
     hostInterface: `vd${id.slice(0, 9)}${network.id.slice(0, 4)}`,
     directory,
