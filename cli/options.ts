@@ -72,3 +72,22 @@ export function timeOption(text: string, flag: string, command: string, now = Da
   }
   return new Date(time);
 }
+
+/**
+ * `--label KEY=VALUE` entries (`KEY` alone: an empty value), as docker
+ * reads them; undefined when there are none.
+ */
+export function labelOption(
+  entries: string[],
+  command: string,
+): Record<string, string> | undefined {
+  if (entries.length === 0) return undefined;
+  const result: Record<string, string> = {};
+  for (const entry of entries) {
+    const at = entry.indexOf("=");
+    const key = at < 0 ? entry : entry.slice(0, at);
+    if (key === "") throw new UsageError(`invalid label "${entry}": no key`, command);
+    result[key] = at < 0 ? "" : entry.slice(at + 1);
+  }
+  return result;
+}

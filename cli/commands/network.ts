@@ -8,6 +8,7 @@
 
 import { type Command, none } from "../command.ts";
 import { table } from "../format.ts";
+import { labelOption } from "../options.ts";
 import {
   createNetwork,
   inspectNetworks,
@@ -33,12 +34,7 @@ export const create: Command = {
   ],
   arguments: (positionals) => positionals.length === 1 ? undefined : "requires exactly 1 argument",
   async run({ values, positionals, root }) {
-    const labels = Object.fromEntries(
-      ((values.label ?? []) as string[]).map((label) => {
-        const at = label.indexOf("=");
-        return at < 0 ? [label, ""] : [label.slice(0, at), label.slice(at + 1)];
-      }),
-    );
+    const labels = labelOption((values.label ?? []) as string[], "network create");
     const network = await createNetwork(positionals[0], {
       root: root(),
       subnet: values.subnet as string | undefined,

@@ -23,7 +23,7 @@ import { type RunOptions, startContainer } from "../../lib/operations/run.ts";
 import { parsePortBinding } from "../../lib/runtime/ports.ts";
 import { parseMountFlag, parseTmpfsFlag, parseVolumeFlag } from "../../lib/runtime/volumes.ts";
 import { attachTerminal, DETACH_KEYS, detachKeysOf } from "../attach.ts";
-import { parseByteSize, signalOption } from "../options.ts";
+import { labelOption, parseByteSize, signalOption } from "../options.ts";
 
 /** `--memory` as docker reads it: bytes, or a number with b, k, m or g; at least 6 MiB. */
 function parseSize(text: string, command: string): number {
@@ -47,19 +47,6 @@ function restartPolicy(text: string): RestartPolicy {
     name: match[1] as RestartPolicy["name"],
     maximumRetryCount: match[2] === undefined ? 0 : Number(match[2]),
   };
-}
-
-/** `-l KEY=VALUE` (or `KEY`: an empty value) entries. */
-function labels(entries: string[]): Record<string, string> | undefined {
-  if (entries.length === 0) return undefined;
-  const result: Record<string, string> = {};
-  for (const entry of entries) {
-    const at = entry.indexOf("=");
-    const key = at < 0 ? entry : entry.slice(0, at);
-    if (key === "") throw new UsageError(`invalid label "${entry}": no key`, "run");
-    result[key] = at < 0 ? "" : entry.slice(at + 1);
-  }
-  return result;
 }
 
 /** `--log-opt max-size=SIZE` and `max-file=N`, as docker's json-file driver takes them. */
@@ -203,7 +190,7 @@ export async function containerOptions(
     holdOutput: command === "run" && !values.detach &&
       (values.tty || values.interactive || (values.restart ?? "no") !== "no"),
     restart: values.restart === undefined ? undefined : restartPolicy(values.restart),
-    labels: labels(values.label ?? []),
+    labels: labelOption(values.label ?? [], command),
     stopSignal,
     stopTimeout,
     log: logOptions(values["log-opt"] ?? []),

@@ -8,6 +8,7 @@
 
 import { type Command, none } from "../command.ts";
 import { table } from "../format.ts";
+import { labelOption } from "../options.ts";
 import {
   createVolume,
   inspectVolumes,
@@ -32,12 +33,7 @@ export const create: Command = {
   ],
   arguments: (positionals) => positionals.length <= 1 ? undefined : "requires at most 1 argument",
   async run({ values, positionals, root }) {
-    const labels = Object.fromEntries(
-      ((values.label ?? []) as string[]).map((label) => {
-        const at = label.indexOf("=");
-        return at < 0 ? [label, ""] : [label.slice(0, at), label.slice(at + 1)];
-      }),
-    );
+    const labels = labelOption((values.label ?? []) as string[], "volume create");
     console.log((await createVolume(positionals[0], { root: root(), labels })).Name);
     return 0;
   },
