@@ -17,6 +17,72 @@ import { hostsFile, resolvConf } from "../lib/runtime/network.ts";
 const CLI = new URL("../cli.ts", import.meta.url).pathname;
 
 /** A UDP echo server (busybox has none): answers each datagram with "echo:" and it. */
+/** Sends five UDP datagrams "raw" in hand-made Ethernet frames: rawudp IFACE MAC SRC DST PORT. */
+const RAW_UDP = `#include <arpa/inet.h>
+#include <linux/if_packet.h>
+#include <net/ethernet.h>
+#include <net/if.h>
+#include <netinet/ip.h>
+#include <netinet/udp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+static unsigned short sum(void *data, int len) {
+  unsigned long s = 0;
+  unsigned short *p = data;
+  for (; len > 1; len -= 2) s += *p++;
+  if (len) s += *(unsigned char *)p;
+  while (s >> 16) s = (s & 0xffff) + (s >> 16);
+  return ~s;
+}
+int main(int argc, char **argv) {
+  int s = socket(AF_PACKET, SOCK_RAW, htons(ETH_P_IP));
+  if (s < 0) return 1;
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  strncpy(ifr.ifr_name, argv[1], IFNAMSIZ - 1);
+  if (ioctl(s, SIOCGIFINDEX, &ifr) < 0) return 1;
+  int index = ifr.ifr_ifindex;
+  if (ioctl(s, SIOCGIFHWADDR, &ifr) < 0) return 1;
+  unsigned char frame[128];
+  memset(frame, 0, sizeof frame);
+  struct ether_header *eth = (void *)frame;
+  sscanf(argv[2], "%hhx:%hhx:%hhx:%hhx:%hhx:%hhx", &eth->ether_dhost[0], &eth->ether_dhost[1],
+         &eth->ether_dhost[2], &eth->ether_dhost[3], &eth->ether_dhost[4], &eth->ether_dhost[5]);
+  memcpy(eth->ether_shost, ifr.ifr_hwaddr.sa_data, 6);
+  eth->ether_type = htons(ETH_P_IP);
+  struct iphdr *ip = (void *)(frame + sizeof *eth);
+  struct udphdr *udp = (void *)((char *)ip + sizeof *ip);
+  memcpy((char *)udp + sizeof *udp, "raw", 3);
+  ip->version = 4;
+  ip->ihl = 5;
+  ip->ttl = 64;
+  ip->protocol = IPPROTO_UDP;
+  ip->tot_len = htons(sizeof *ip + sizeof *udp + 3);
+  ip->saddr = inet_addr(argv[3]);
+  ip->daddr = inet_addr(argv[4]);
+  ip->check = sum(ip, sizeof *ip);
+  udp->source = htons(40000);
+  udp->dest = htons(atoi(argv[5]));
+  udp->len = htons(sizeof *udp + 3);
+  struct sockaddr_ll to;
+  memset(&to, 0, sizeof to);
+  to.sll_family = AF_PACKET;
+  to.sll_ifindex = index;
+  to.sll_halen = 6;
+  memcpy(to.sll_addr, eth->ether_dhost, 6);
+  int n = sizeof *eth + sizeof *ip + sizeof *udp + 3;
+  for (int i = 0; i < 5; i++) {
+    if (sendto(s, frame, n, 0, (struct sockaddr *)&to, sizeof to) != n) return 1;
+    usleep(100000);
+  }
+  return 0;
+}
+`;
+
 const UDP_ECHO = `#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -419,6 +485,61 @@ containerTest("containers on the default bridge network", async (t) => {
       await ok("rm", "-f", "udp");
     });
 
+    await t.step(
+      "a container's raw frames to 127.0.0.1 never reach the host's loopback",
+      async () => {
+        // route_localnet lets 127.0.0.1 ports be published; it must not let a container with
+        // CAP_NET_RAW (docker's default) send to services bound to the host's 127.0.0.1.
+        await Deno.writeTextFile(join(dir.path, "rawudp.c"), RAW_UDP);
+        await run("gcc", [
+          "-static",
+          "-O1",
+          "-o",
+          join(dir.path, "rawudp"),
+          join(dir.path, "rawudp.c"),
+        ]);
+        await ok(
+          "run",
+          "-d",
+          "--name",
+          "raw",
+          "busybox",
+          "sh",
+          "-c",
+          "while [ ! -x /bin/rawudp ]; do sleep 0.1; done; sleep 60",
+        );
+        await ok("cp", join(dir.path, "rawudp"), "raw:/bin/rawudp");
+        const bridgeMac = /link\/ether ([0-9a-f:]+)/.exec(
+          (await host.exec("ip", ["-o", "link", "show", "denocker0"])).stdout,
+        )![1];
+        const address = (await ok("inspect", "-f", "{{.NetworkSettings.IPAddress}}", "raw")).trim();
+        const listener = new Deno.Command("nsenter", {
+          args: [
+            `--net=/run/netns/${host.name}`,
+            "--",
+            "python3",
+            "-c",
+            "import socket,sys; s=socket.socket(2,2); s.bind(('127.0.0.1',5555)); print('ready'); " +
+            "sys.stdout.flush(); s.settimeout(2)\ntry: print('got', s.recvfrom(100)[0])\n" +
+            "except socket.timeout: print('nothing')",
+          ],
+          stdout: "piped",
+        }).spawn();
+        const lines = listener.stdout.pipeThrough(new TextDecoderStream()).getReader();
+        assertEquals((await lines.read()).value?.trim(), "ready");
+        await ok("exec", "raw", "rawudp", "eth0", bridgeMac, address, "127.0.0.1", "5555");
+        let heard = "";
+        for (;;) {
+          const { value, done } = await lines.read();
+          if (done) break;
+          heard += value;
+        }
+        await listener.status;
+        assertEquals(heard.trim(), "nothing");
+        await ok("rm", "-f", "raw");
+      },
+    );
+
     await t.step("a port already published, or in use on the host, fails cleanly", async () => {
       for (const spec of ["8080:80", "127.0.0.1:8080:80"]) {
         const taken = await cli(
@@ -518,7 +639,19 @@ containerTest("containers on the default bridge network", async (t) => {
       server.kill("SIGKILL");
       await server.status;
     }
-    await cli("rm", "-f", "web", "second", "third", "killed", "pub", "udp", "port-taken", "db");
+    await cli(
+      "rm",
+      "-f",
+      "web",
+      "second",
+      "third",
+      "killed",
+      "pub",
+      "udp",
+      "port-taken",
+      "db",
+      "raw",
+    );
     await cli("network", "rm", "appnet");
     await host.remove();
     await outside.remove();

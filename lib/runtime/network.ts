@@ -221,7 +221,10 @@ async function bringUp(network: NetworkDefinition): Promise<void> {
   }
   // Per network namespace: the value of the namespace this process is in.
   await Deno.writeTextFile("/proc/sys/net/ipv4/ip_forward", "1\n");
-  // 127.0.0.1:PORT forwarded to a container leaves by the bridge with a loopback source.
+  // 127.0.0.1:PORT forwarded to a container leaves by the bridge with a loopback source. With
+  // route_localnet the kernel would also take what comes in by the bridge for 127.0.0.0/8: a
+  // container with CAP_NET_RAW could reach the host's loopback services (CVE-2020-8558's
+  // kind). The table's `guard` chain drops that before anything else sees it.
   await Deno.writeTextFile(`/proc/sys/net/ipv4/conf/${network.bridge}/route_localnet`, "1\n");
   const table = tableName(network);
   // Published ports: by host port (on every address), or by host address and port.
@@ -238,6 +241,10 @@ async function bringUp(network: NetworkDefinition): Promise<void> {
     `table ip ${table} {}
 delete table ip ${table}
 table ip ${table} {${maps}
+  chain guard {
+    type filter hook prerouting priority raw; policy accept;
+    iifname "${network.bridge}" ip daddr 127.0.0.0/8 drop
+  }
   chain prerouting {
     type nat hook prerouting priority dstnat; policy accept;${forwards}
   }
