@@ -135,6 +135,11 @@ containerTest("volumes, bind mounts and tmpfs", async (t) => {
     );
     assertEquals(anonymous.Type, "volume");
     assertMatch(anonymous.Name, /^[0-9a-f]{64}$/);
+    // A container not made (its name is taken) leaves no anonymous volume behind.
+    const before = await ok("volume", "ls", "-q");
+    const taken = await cli("run", "--rm", "--name", "user", "-v", "/anon3", "busybox", "true");
+    assertEquals(taken.code, 125);
+    assertEquals(await ok("volume", "ls", "-q"), before);
     await ok("rm", "-f", "-v", "user");
     assert(!(await lstatIfExists(join(root, "volumes", anonymous.Name))));
     assert(await lstatIfExists(join(root, "volumes", "appdata")));

@@ -587,7 +587,7 @@ async function makeContainer(
     filter,
     imageConfig,
   };
-  return await withLayerStack(store, diffIds, mode, async (lowers) => {
+  const made = withLayerStack(store, diffIds, mode, async (lowers) => {
     const rootOwner = mode === "copy" ? undefined : await rootAttributes(layers, diffIds);
     await containers.create();
     const container = await withLock(
@@ -605,6 +605,14 @@ async function makeContainer(
       });
     }
     return container;
+  });
+  return await made.catch(async (error) => {
+    // Anonymous volumes made for a container that was not made (a name in use, …) go too.
+    const volumes = new VolumeStore(store.root);
+    for (const mount of fresh) {
+      if (mount.anonymous && mount.name) await volumes.remove(mount.name).catch(() => {});
+    }
+    throw error;
   });
 }
 
