@@ -84,6 +84,7 @@ int main(int argc, char **argv) {
 `;
 
 const UDP_ECHO = `#include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -100,6 +101,7 @@ int main(int argc, char **argv) {
     socklen_t l = sizeof p;
     int n = recvfrom(s, b + 5, 512, 0, (struct sockaddr *)&p, &l);
     if (n > 0) sendto(s, b, n + 5, 0, (struct sockaddr *)&p, l);
+    if (n > 0) printf("%.*s\\n", n, b + 5), fflush(stdout);
   }
 }
 `;
@@ -261,6 +263,12 @@ containerTest("containers on the default bridge network", async (t) => {
       const [address, route, hostsLine, hostname] = out.trim().split("\n");
       assertMatch(address, /eth0\s+inet 172\.29\.0\.\d+\/16/);
       assertMatch(route, /^default via 172\.29\.0\.1 dev eth0/);
+      // IPv4 only: no IPv6 on eth0 (no router advertisement is taken), none on the host's bridge.
+      assertEquals(
+        (await ok("run", "--rm", "busybox", "cat", "/proc/sys/net/ipv6/conf/eth0/disable_ipv6"))
+          .trim(),
+        "1",
+      );
       const ip = /inet (172\.29\.0\.\d+)/.exec(address)![1];
       assertEquals(hostsLine, `${ip}\t${hostname}`);
     });
@@ -374,6 +382,18 @@ containerTest("containers on the default bridge network", async (t) => {
         `timeout 3 wget -qO- http://${webIp}/hostname; exit $?`,
       );
       assert(toBridge.code !== 0, toBridge.stdout);
+      const injected = await cli(
+        "run",
+        "--rm",
+        "--network",
+        "appnet",
+        "--network-alias",
+        "x\n6.6.6.6 db",
+        "busybox",
+        "true",
+      );
+      assertEquals(injected.code, 125);
+      assertMatch(injected.stderr, /invalid network alias/);
       const taken = await cli(
         "run",
         "--rm",
@@ -448,6 +468,19 @@ containerTest("containers on the default bridge network", async (t) => {
           "http://192.0.2.2:8080/hostname",
         );
         assertEquals(hairpin.stdout.trim(), hostname);
+        // Another host that routes the containers' subnet through this one reaches no port that
+        // is not published (the forward chain drops new connections to the bridge).
+        const webIp = (await ok("inspect", "-f", "{{.NetworkSettings.IPAddress}}", "pub")).trim();
+        await outside.exec("ip", ["route", "add", "172.29.0.0/16", "via", "192.0.2.2"]);
+        const direct = await outside.exec("timeout", [
+          "3",
+          "/bin/busybox",
+          "wget",
+          "-qO-",
+          `http://${webIp}/hostname`,
+        ]);
+        assert(direct.code !== 0, direct.stdout);
+        await outside.exec("ip", ["route", "del", "172.29.0.0/16"]);
       },
     );
 
@@ -467,6 +500,8 @@ containerTest("containers on the default bridge network", async (t) => {
         "udp",
         "-p",
         "5353:5353/udp",
+        "-p",
+        "127.0.0.1:5354:5353/udp",
         "busybox",
         "sh",
         "-c",
@@ -482,6 +517,29 @@ containerTest("containers on the default bridge network", async (t) => {
         ])).stdout.trim();
       }
       assertEquals(answer, "echo:ping");
+      // A port published on 127.0.0.1 only: another host's frames for 127.0.0.1 never reach it.
+      await Deno.writeTextFile(join(dir.path, "rawudp.c"), RAW_UDP);
+      await run("gcc", [
+        "-static",
+        "-O1",
+        "-o",
+        join(dir.path, "rawudp"),
+        join(dir.path, "rawudp.c"),
+      ]);
+      const uplinkMac = /link\/ether ([0-9a-f:]+)/.exec(
+        (await host.exec("ip", ["-o", "link", "show", "uplink"])).stdout,
+      )![1];
+      const sent = await outside.exec(join(dir.path, "rawudp"), [
+        "wan",
+        uplinkMac,
+        "192.0.2.1",
+        "127.0.0.1",
+        "5354",
+      ]);
+      assertEquals(sent.code, 0, sent.stderr);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const received = await ok("logs", "udp");
+      assert(received.includes("ping") && !received.includes("raw"), received);
       await ok("rm", "-f", "udp");
     });
 
@@ -639,19 +697,12 @@ containerTest("containers on the default bridge network", async (t) => {
       server.kill("SIGKILL");
       await server.status;
     }
-    await cli(
-      "rm",
-      "-f",
-      "web",
-      "second",
-      "third",
-      "killed",
-      "pub",
-      "udp",
-      "port-taken",
-      "db",
-      "raw",
-    );
+    // One at a time: rm of several stops at the first it does not find.
+    for (
+      const name of ["web", "second", "third", "killed", "pub", "udp", "port-taken", "db", "raw"]
+    ) {
+      await cli("rm", "-f", name);
+    }
     await cli("network", "rm", "appnet");
     await host.remove();
     await outside.remove();

@@ -332,6 +332,12 @@ async function networkOf(
       throw new InvalidInputError(`Cannot run ${image}: --mac-address needs a bridge network`);
     }
   }
+  for (const alias of options.networkAliases ?? []) {
+    // Each lands in other containers' /etc/hosts: a name, nothing that could add a line.
+    if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(alias)) {
+      throw new InvalidInputError(`Cannot run ${image}: invalid network alias "${alias}"`);
+    }
+  }
   if (!userDefined) return { network: asked };
   const found = await new NetworkStore(root).read(asked);
   if (!found) throw new InvalidInputError(`Cannot run ${image}: network ${asked} not found`);

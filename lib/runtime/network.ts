@@ -226,6 +226,9 @@ async function bringUp(network: NetworkDefinition): Promise<void> {
   // container with CAP_NET_RAW could reach the host's loopback services (CVE-2020-8558's
   // kind). The table's `guard` chain drops that before anything else sees it.
   await Deno.writeTextFile(`/proc/sys/net/ipv4/conf/${network.bridge}/route_localnet`, "1\n");
+  // IPv4 only: a container's router advertisement must not become the host's IPv6 route.
+  await Deno.writeTextFile(`/proc/sys/net/ipv6/conf/${network.bridge}/accept_ra`, "0\n")
+    .catch(() => {}); // No IPv6 in this kernel: nothing to refuse.
   const table = tableName(network);
   // Published ports: by host port (on every address), or by host address and port.
   const maps = ["tcp", "udp"].map((protocol) => `
@@ -243,7 +246,7 @@ delete table ip ${table}
 table ip ${table} {${maps}
   chain guard {
     type filter hook prerouting priority raw; policy accept;
-    iifname "${network.bridge}" ip daddr 127.0.0.0/8 drop
+    iifname != "lo" ip daddr 127.0.0.0/8 drop
   }
   chain prerouting {
     type nat hook prerouting priority dstnat; policy accept;${forwards}
@@ -264,6 +267,7 @@ table ip ${table} {${maps}
     iifname "${network.bridge}" accept
     oifname "${network.bridge}" ct state established,related accept
     oifname "${network.bridge}" ct status dnat accept
+    oifname "${network.bridge}" drop
   }
 }
 `,
@@ -434,6 +438,16 @@ export async function attachNetwork(
         "",
       ].join("\n"),
     );
+    // Before eth0 is up: IPv4 only, as docker's IPv4 networks (no address, no router
+    // advertisement taken from a neighbour); lo keeps ::1.
+    await run(hostTool("nsenter", "util-linux"), [
+      `--net=${attachment.namespace}`,
+      "--",
+      hostTool("sh", "a POSIX shell"),
+      "-c",
+      "for f in default eth0; do [ ! -e /proc/sys/net/ipv6/conf/$f ] || " +
+      "echo 1 > /proc/sys/net/ipv6/conf/$f/disable_ipv6 || exit 1; done",
+    ]);
     await run(
       ip,
       ["-netns", name, "-batch", "-"],

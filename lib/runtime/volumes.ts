@@ -270,7 +270,11 @@ export async function resolveMounts(
   const targets = new Set<string>();
   const all = [
     ...requests,
-    ...imageVolumes.map((path): MountRequest => ({ type: "volume", target: path, readOnly: false }))
+    ...imageVolumes.map((path): MountRequest => ({
+      type: "volume",
+      target: checkTarget(path, `the image's volume ${path}`),
+      readOnly: false,
+    }))
       .filter((request) => !requests.some((other) => other.target === request.target)),
   ];
   const mounts: MountSpec[] = [];
