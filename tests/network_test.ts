@@ -190,6 +190,26 @@ containerTest("containers on the default bridge network", async (t) => {
     return result.stdout;
   };
   const servers: Deno.ChildProcess[] = [];
+  /** Builds a C program static with gcc into the test directory, once. */
+  const built = new Map<string, Promise<void>>();
+  const buildStatic = (name: string, source: string) => {
+    if (!built.has(name)) {
+      built.set(
+        name,
+        (async () => {
+          await Deno.writeTextFile(join(dir.path, `${name}.c`), source);
+          await run("gcc", [
+            "-static",
+            "-O1",
+            "-o",
+            join(dir.path, name),
+            join(dir.path, `${name}.c`),
+          ]);
+        })(),
+      );
+    }
+    return built.get(name)!;
+  };
   try {
     // The "outside": 192.0.2.1 (TEST-NET-1) in its own namespace, the test's host at .2.
     await run("ip", [
@@ -485,14 +505,7 @@ containerTest("containers on the default bridge network", async (t) => {
     );
 
     await t.step("a published UDP port", async () => {
-      await Deno.writeTextFile(join(dir.path, "udpecho.c"), UDP_ECHO);
-      await run("gcc", [
-        "-static",
-        "-O1",
-        "-o",
-        join(dir.path, "udpecho"),
-        join(dir.path, "udpecho.c"),
-      ]);
+      await buildStatic("udpecho", UDP_ECHO);
       await ok(
         "run",
         "-d",
@@ -518,14 +531,7 @@ containerTest("containers on the default bridge network", async (t) => {
       }
       assertEquals(answer, "echo:ping");
       // A port published on 127.0.0.1 only: another host's frames for 127.0.0.1 never reach it.
-      await Deno.writeTextFile(join(dir.path, "rawudp.c"), RAW_UDP);
-      await run("gcc", [
-        "-static",
-        "-O1",
-        "-o",
-        join(dir.path, "rawudp"),
-        join(dir.path, "rawudp.c"),
-      ]);
+      await buildStatic("rawudp", RAW_UDP);
       const uplinkMac = /link\/ether ([0-9a-f:]+)/.exec(
         (await host.exec("ip", ["-o", "link", "show", "uplink"])).stdout,
       )![1];
@@ -548,14 +554,7 @@ containerTest("containers on the default bridge network", async (t) => {
       async () => {
         // route_localnet lets 127.0.0.1 ports be published; it must not let a container with
         // CAP_NET_RAW (docker's default) send to services bound to the host's 127.0.0.1.
-        await Deno.writeTextFile(join(dir.path, "rawudp.c"), RAW_UDP);
-        await run("gcc", [
-          "-static",
-          "-O1",
-          "-o",
-          join(dir.path, "rawudp"),
-          join(dir.path, "rawudp.c"),
-        ]);
+        await buildStatic("rawudp", RAW_UDP);
         await ok(
           "run",
           "-d",
