@@ -92,7 +92,7 @@ export interface NetworkAttachment {
  * What a reservation file holds: its container, and on a user-defined
  * network what the other containers' `/etc/hosts` list for it.
  */
-interface Reservation {
+export interface Reservation {
   /** The container's ID. */
   container: string;
   /** Its hostname (its own line in its `/etc/hosts`). */
@@ -106,7 +106,7 @@ interface Reservation {
 }
 
 /** A reservation file's content (a bare ID, as the first versions wrote, or JSON). */
-function readReservation(text: string): Reservation {
+export function readReservation(text: string): Reservation {
   const trimmed = text.trim();
   if (!trimmed.startsWith("{")) return { container: trimmed };
   try {

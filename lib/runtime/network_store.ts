@@ -15,7 +15,12 @@ import { readDirIfExists } from "../io/fs.ts";
 import { withLock } from "../io/lock.ts";
 import { rootLayout } from "../store/layout.ts";
 import { hostEnvironment, hostTool } from "./host_tools.ts";
-import { DEFAULT_NETWORK, type NetworkDefinition, subnetRange } from "./network.ts";
+import {
+  DEFAULT_NETWORK,
+  type NetworkDefinition,
+  readReservation,
+  subnetRange,
+} from "./network.ts";
 
 const NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 
@@ -193,7 +198,7 @@ export class NetworkStore {
       const text = await Deno.readTextFile(join(directory, "addresses", entry.name)).catch(() =>
         ""
       );
-      const holder = /"container":"([0-9a-f]+)"/.exec(text)?.[1] ?? text.trim();
+      const holder = readReservation(text).container;
       if (holder && await inUse(holder)) {
         throw new DenockerError(
           `Cannot remove network ${network.name}: container ${holder.slice(0, 12)} is on it`,
