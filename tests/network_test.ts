@@ -363,7 +363,7 @@ containerTest("containers on the default bridge network", async (t) => {
         "sh",
         "-c",
         "for i in 1 2 3 4 5 6 7 8 9 10; do wget -qO- http://db/hostname && break; sleep 0.2; done; " +
-          "wget -qO- http://database/hostname; grep -E 'registry|db' /etc/hosts; " +
+          "wget -qO- http://database/hostname; grep -wE 'registry.lan|db' /etc/hosts; " +
           "grep nameserver /etc/resolv.conf",
       );
       assertEquals(client.trim().split("\n"), [
