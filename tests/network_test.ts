@@ -781,10 +781,11 @@ containerTest(
           "cat",
           "/etc/hosts",
         );
-        // docker adds IPv6 ([::]) bindings; denocker publishes IPv4 only.
+        // docker adds IPv6 ([::]) bindings; denocker publishes IPv4 only. docker prints the
+        // ports in its map's (random) order, so the lines are compared as a sorted set.
         const port = (await tool("port", "web")).split("\n").filter((line) =>
-          !line.includes("[::]") && !line.includes(":::")
-        );
+          line !== "" && !line.includes("[::]") && !line.includes(":::")
+        ).sort();
         const ports = JSON.parse(
           await tool("inspect", "-f", "{{json .NetworkSettings.Ports}}", "web"),
         );

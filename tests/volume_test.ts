@@ -77,6 +77,20 @@ containerTest("volumes, bind mounts and tmpfs", async (t) => {
     );
     await run("-v", `${join(host, "new")}:/new`, "busybox", "touch", "/new/made");
     assert(await lstatIfExists(join(host, "new", "made")));
+    // Through runc too (denocker mounts them in the root it hands over).
+    assertEquals(
+      await run(
+        "--runtime",
+        "runc",
+        "-v",
+        `${host}:/data:ro`,
+        "busybox",
+        "sh",
+        "-c",
+        "cat /data/from-host; touch /data/y 2>/dev/null || echo refused",
+      ),
+      "host file\nrefused\n",
+    );
   });
 
   await t.step("a named volume is filled from the image, kept, and seen by the next", async () => {
@@ -199,4 +213,4 @@ containerTest("volumes, bind mounts and tmpfs", async (t) => {
     await run("-v", `${host}:/escape/mounted`, "busybox", "ls", "/escape/mounted/from-host");
     assertEquals([...Deno.readDirSync(decoy)], []);
   });
-});
+}, ["runc"]);

@@ -44,6 +44,7 @@ const SYMBOLS = {
   setns: { parameters: ["i32", "i32"], result: "i32" },
   open: { parameters: ["buffer", "i32", "u32"], result: "i32" },
   openat: { parameters: ["i32", "buffer", "i32", "u32"], result: "i32" },
+  mkdirat: { parameters: ["i32", "buffer", "u32"], result: "i32" },
   read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
   statx: { parameters: ["i32", "buffer", "i32", "u32", "buffer"], result: "i32" },
   fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" },
@@ -681,7 +682,10 @@ export function joinNamespace(fd: number, type: number): void {
 /** Open flags used here. */
 export const O = {
   RDONLY: 0,
+  WRONLY: 1,
   RDWR: 2,
+  CREAT: 0o100,
+  EXCL: 0o200,
   NOCTTY: 0o400,
   NONBLOCK: 0o4000,
   DIRECTORY: Deno.build.arch === "aarch64" ? 0o40000 : 0o200000,
@@ -813,26 +817,115 @@ export function readFileInRoot(
   maxBytes: number,
   proc: number,
 ): Uint8Array | undefined {
+  let fd: number | undefined;
+  try {
+    fd = openInRoot(rootFd, path, O.PATH);
+  } catch (error) {
+    if (error instanceof SystemCallError && error.errno === 20) return undefined;
+    throw error;
+  }
+  return fd === undefined ? undefined : readRegularDescriptor(fd, path, maxBytes, proc);
+}
+
+/** What a descriptor refers to, from statx(2). */
+export interface DescriptorStat {
+  /** `directory`, `file` (regular), `symlink` or `other`. */
+  type: "directory" | "file" | "symlink" | "other";
+  /** The device and inode, as `MAJOR:MINOR:INODE`: equal for the same file. */
+  identity: string;
+}
+
+/** statx(2) of a descriptor (any, `O_PATH` too). */
+export function statDescriptor(fd: number): DescriptorStat {
+  const stat = new Uint8Array(256);
+  // STATX_TYPE | STATX_INO.
+  check(libc().statx(fd, cString(""), AT_EMPTY_PATH, 0x1 | 0x100, stat), "statx");
+  const view = new DataView(stat.buffer);
+  const format = view.getUint16(0x1c, true) & S_IFMT;
+  const type = format === S_IFREG
+    ? "file"
+    : format === 0o040000
+    ? "directory"
+    : format === 0o120000
+    ? "symlink"
+    : "other";
+  const inode = view.getBigUint64(0x20, true);
+  return { type, identity: `${view.getUint32(0x88, true)}:${view.getUint32(0x8c, true)}:${inode}` };
+}
+
+/**
+ * Opens `path` inside the directory `rootFd` refers to, as if it were
+ * `/`: the kernel resolves every symlink and `..` and none leaves it
+ * (openat2 with RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS, Linux 5.6).
+ *
+ * @param rootFd A directory descriptor.
+ * @param path The path inside it.
+ * @param flags Open flags (`O.PATH` to only hold the file).
+ * @returns The descriptor, or undefined when a component does not exist.
+ */
+export function openInRoot(rootFd: number, path: string, flags: number): number | undefined {
   // struct open_how: flags, mode, resolve.
   const how = new BigUint64Array([
-    BigInt(O.PATH | O.CLOEXEC),
+    BigInt(flags | O.CLOEXEC),
     0n,
     BigInt(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS),
   ]);
   const fd = Number(
     libc().openat2(BigInt(SYS_OPENAT2), rootFd, cString(path), new Uint8Array(how.buffer), 24n),
   );
-  if (fd < 0) {
-    const code = errno();
-    if (code === 2 || code === 20) return undefined;
-    if (code === 38) {
-      throw new DenockerError(
-        `Cannot read ${path} inside the container: the kernel has no openat2 (Linux 5.6 or later is needed)`,
-      );
-    }
-    throw new SystemCallError(`open ${path}`, code);
+  if (fd >= 0) return fd;
+  const code = errno();
+  if (code === 2) return undefined;
+  if (code === 38) {
+    throw new DenockerError(
+      `Cannot open ${path} inside the container: the kernel has no openat2 (Linux 5.6 or later is needed)`,
+    );
   }
-  return readRegularDescriptor(fd, path, maxBytes, proc);
+  throw new SystemCallError(`open ${path}`, code);
+}
+
+/**
+ * openat(2) of one name in the directory `dirFd`.
+ *
+ * @returns The descriptor, or undefined when nothing has that name.
+ */
+export function openAt(dirFd: number, name: string, flags: number): number | undefined {
+  const fd = libc().openat(dirFd, cString(name), flags | O.CLOEXEC, 0);
+  if (fd >= 0) return fd;
+  const code = errno();
+  if (code === 2) return undefined;
+  throw new SystemCallError(`open ${name}`, code);
+}
+
+/**
+ * mkdirat(2) of one name in the directory `dirFd` (a symlink there is
+ * not followed).
+ *
+ * @returns False when something of that name exists.
+ */
+export function makeDirectoryAt(dirFd: number, name: string, mode: number): boolean {
+  if (libc().mkdirat(dirFd, cString(name), mode) === 0) return true;
+  const code = errno();
+  if (code === 17) return false;
+  throw new SystemCallError(`mkdir ${name}`, code);
+}
+
+/**
+ * Creates an empty regular file of one name in the directory `dirFd`
+ * (O_CREAT | O_EXCL | O_NOFOLLOW: never through a symlink).
+ *
+ * @returns False when something of that name exists.
+ */
+export function createFileAt(dirFd: number, name: string, mode: number): boolean {
+  const flags = O.WRONLY | O.CREAT | O.EXCL | O.NOFOLLOW | O.CLOEXEC | O.NOCTTY;
+  const fd = libc().openat(dirFd, cString(name), flags, mode);
+  if (fd >= 0) {
+    libc().close(fd);
+    return true;
+  }
+  const code = errno();
+  if (code === 17) return false;
+  throw new SystemCallError(`create ${name}`, code);
 }
 
 /**

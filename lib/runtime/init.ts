@@ -73,6 +73,7 @@ import {
   setNoNewPrivileges,
   setUndumpable,
   spawn,
+  statDescriptor,
   SystemCallError,
   takeControllingTerminal,
   unshareFileSystem,
@@ -83,6 +84,7 @@ import {
 import { type Capability, capabilityNumber, capabilityWords } from "./capabilities.ts";
 import { MAX_USER_DATABASE_BYTES, resolveUser, type UserIds } from "./user.ts";
 import { mkdirInRoot } from "./secure_join.ts";
+import { closeMountTarget, mountedAt, type MountTarget, openMountTarget } from "./mount_target.ts";
 import { DenockerError } from "../errors.ts";
 import type { CgroupDirectory } from "./cgroup.ts";
 import { TERMINAL_MARK } from "./terminal_mark.ts";
@@ -281,43 +283,59 @@ function maskPaths(rootfs: string): void {
 }
 
 /**
- * Binds a file of the container's directory onto `/etc/NAME` of the root,
- * resolved inside it; a symlink there is replaced by a file.
- */
-/**
  * Mounts a volume, host path or tmpfs at its target, resolved inside the
- * root (the image's symlinks never lead it out; nothing of the container
- * runs yet). A file is mounted on a file, made empty where there is none.
+ * root and held by a descriptor until mounted ({@link openMountTarget}):
+ * neither the image's symlinks nor a process of another container sharing
+ * a volume mounted here can lead it out. A file is mounted on a file, made
+ * empty where there is none.
  */
-function mountVolume(rootfs: string, volume: MountSpec, nodev: boolean): void {
-  let target: string;
+function mountVolume(rootfs: string, rootFd: number, volume: MountSpec, nodev: boolean): void {
+  let source: number | undefined;
+  let target: MountTarget | undefined;
   try {
-    const file = volume.source !== undefined && !Deno.statSync(volume.source).isDirectory;
-    if (file) {
-      const parent = volume.target.split("/").slice(0, -1).join("/") || "/";
-      target = join(mkdirInRoot(rootfs, parent), volume.target.split("/").at(-1)!);
-      const info = lstat(target);
-      if (info?.isSymlink || info?.isDirectory) {
-        throw new InitError(`cannot mount the file ${volume.source} on ${volume.target}`);
-      }
-      if (!info) Deno.writeFileSync(target, new Uint8Array(), { createNew: true });
-    } else {
-      target = mkdirInRoot(rootfs, volume.target);
+    source = volume.type === "tmpfs" ? undefined : openRaw(volume.source!, O.PATH);
+    const sourceStat = source === undefined ? undefined : statDescriptor(source);
+    const kind = sourceStat?.type === "directory" || !sourceStat ? "directory" : "file";
+    target = openMountTarget(rootfs, rootFd, volume.target, kind);
+    if (target.type !== kind) {
+      throw new InitError(
+        `cannot mount ${kind === "file" ? "the file " : ""}${
+          volume.source ?? "a tmpfs"
+        } on ${volume.target}: it is a ${target.type} in the container`,
+      );
+    }
+    const readOnly = volume.readOnly ? MS.RDONLY : 0;
+    if (source === undefined || !sourceStat) {
+      const options = volume.options ?? "mode=1777";
+      mount("tmpfs", target.path, "tmpfs", MS.NOSUID | MS.NODEV | readOnly, options);
+      return;
+    }
+    mount(`/proc/thread-self/fd/${source}`, target.path, null, MS.BIND | MS.REC);
+    // Where the machine cannot enforce device rules, no device node of a volume opens either.
+    const flags = readOnly | (nodev ? MS.NODEV : 0);
+    if (!flags) return;
+    const mounted = mountedAt(target, sourceStat.identity);
+    if (!mounted) throw new InitError(`cannot mount on ${volume.target}: it was replaced`);
+    try {
+      mount(null, mounted.path, null, MS.REMOUNT | MS.BIND | flags);
+    } finally {
+      closeRaw(mounted.fd);
     }
   } catch (error) {
     if (error instanceof InitError) throw error;
     throw new InitError(`cannot mount on ${volume.target}: ${(error as Error).message}`);
+  } finally {
+    if (source !== undefined) closeRaw(source);
+    if (target) closeMountTarget(target, rootFd);
   }
-  const readOnly = volume.readOnly ? MS.RDONLY : 0;
-  if (volume.type === "tmpfs") {
-    const options = volume.options ?? "mode=1777";
-    mount("tmpfs", target, "tmpfs", MS.NOSUID | MS.NODEV | readOnly, options);
-    return;
-  }
-  mount(volume.source!, target, null, MS.BIND | MS.REC);
-  // Where the machine cannot enforce device rules, no device node of a volume opens either.
-  const flags = readOnly | (nodev ? MS.NODEV : 0);
-  if (flags) mount(null, target, null, MS.REMOUNT | MS.BIND | flags);
+}
+
+/** Mounts the spec's volumes, bind mounts and tmpfs, in order, over the root. */
+function mountVolumes(rootfs: string, spec: InitSpec): void {
+  if (!spec.mounts?.length) return;
+  const rootFd = openRaw(rootfs, O.PATH | O.DIRECTORY);
+  for (const volume of spec.mounts) mountVolume(rootfs, rootFd, volume, spec.security.rootNodev);
+  closeRaw(rootFd);
 }
 
 function bindEtcFile(rootfs: string, source: string, name: string): void {
@@ -513,7 +531,7 @@ function runInit(spec: InitSpec): never {
   for (const name of ["hostname", "hosts", "resolv.conf"]) {
     bindEtcFile(rootfs, join(spec.directory, name), name);
   }
-  for (const volume of spec.mounts ?? []) mountVolume(rootfs, volume, spec.security.rootNodev);
+  mountVolumes(rootfs, spec);
   const cgroups = openCgroups(spec.cgroups);
   const seccomp = readSeccomp(spec.security);
   chdir(rootfs);
@@ -698,8 +716,18 @@ function runtimeInit(spec: InitSpec): never {
   // replaced, as denocker's own init does (and docker's init layer); and it cannot make a
   // working directory through the image's symlinks, which docker makes for it.
   for (const name of ["proc", "sys", "dev"]) realDirectory(rootfs, name);
+  // Mounted here, not by the runtime: its own creation of missing targets can be raced onto the
+  // host (runc before 1.1.14, CVE-2024-45310); it binds the root with these mounts under it.
+  mountVolumes(rootfs, spec);
   try {
-    mkdirInRoot(rootfs, spec.cwd);
+    // Held by descriptors as it is made: it may be under a volume another container shares.
+    if (spec.cwd.split("/").some((part) => part !== "" && part !== ".")) {
+      const rootFd = openRaw(rootfs, O.PATH | O.DIRECTORY);
+      const cwd = openMountTarget(rootfs, rootFd, spec.cwd, "directory");
+      closeMountTarget(cwd, rootFd);
+      closeRaw(rootFd);
+      if (cwd.type !== "directory") throw new Error("it is not a directory");
+    }
   } catch (error) {
     throw new InitError(
       `cannot create the working directory ${spec.cwd}: ${(error as Error).message}`,
