@@ -57,6 +57,12 @@ const COMMANDS: Record<string, () => Promise<{ command: Command }>> = {
   "network ls": async () => ({ command: (await import("./cli/commands/network.ts")).list }),
   "network inspect": async () => ({ command: (await import("./cli/commands/network.ts")).inspect }),
   "network rm": async () => ({ command: (await import("./cli/commands/network.ts")).remove }),
+  "network connect": async () => ({
+    command: (await import("./cli/commands/network.ts")).connect,
+  }),
+  "network disconnect": async () => ({
+    command: (await import("./cli/commands/network.ts")).disconnect,
+  }),
   "volume create": async () => ({ command: (await import("./cli/commands/volume.ts")).create }),
   "volume ls": async () => ({ command: (await import("./cli/commands/volume.ts")).list }),
   "volume inspect": async () => ({ command: (await import("./cli/commands/volume.ts")).inspect }),
@@ -96,6 +102,8 @@ const ALIASES: Record<string, Record<string, string>> = {
     inspect: "network inspect",
     rm: "network rm",
     remove: "network rm",
+    connect: "network connect",
+    disconnect: "network disconnect",
   },
   volume: {
     create: "volume create",

@@ -655,6 +655,133 @@ containerTest("containers on the default bridge network", async (t) => {
       },
     );
 
+    await t.step("network connect and disconnect, running and stopped", async () => {
+      await ok("network", "create", "--subnet", "10.78.0.0/24", "joinnet");
+      await ok("run", "-d", "--name", "member", "--network", "joinnet", "busybox", "sleep", "300");
+      await ok("run", "-d", "--name", "joiner", "busybox", "sleep", "300");
+      const addresses = "ip -4 -o addr | awk '{print $2, $4}'";
+      // A running container gets eth1 at once; both ends find each other by name and alias.
+      await ok(
+        "network",
+        "connect",
+        "--alias",
+        "newcomer",
+        "--ip",
+        "10.78.0.9",
+        "joinnet",
+        "joiner",
+      );
+      const joinerIp = (await ok("inspect", "-f", "{{.NetworkSettings.IPAddress}}", "joiner"))
+        .trim();
+      assertEquals((await ok("exec", "joiner", "sh", "-c", addresses)).trim().split("\n"), [
+        "lo 127.0.0.1/8",
+        `eth0 ${joinerIp}/16`,
+        "eth1 10.78.0.9/24",
+      ]);
+      assertEquals(
+        (await ok("exec", "member", "sh", "-c", "ping -c1 -W2 newcomer >/dev/null && echo up"))
+          .trim(),
+        "up",
+      );
+      assertEquals(
+        (await ok("exec", "joiner", "sh", "-c", "ping -c1 -W2 member >/dev/null && echo up"))
+          .trim(),
+        "up",
+      );
+      const networks = JSON.parse(
+        await ok("inspect", "-f", "{{json .NetworkSettings.Networks}}", "joiner"),
+      );
+      assertEquals(Object.keys(networks), ["bridge", "joinnet"]);
+      assertEquals(networks.joinnet.IPAddress, "10.78.0.9");
+      const again = await cli("network", "connect", "joinnet", "joiner");
+      assertEquals(again.code, 1);
+      assertMatch(again.stderr, /^denocker: .*it is already on it\n$/);
+      // Kept across a stop and start.
+      await ok("stop", "-t", "1", "joiner");
+      await ok("start", "joiner");
+      assertMatch(await ok("exec", "joiner", "sh", "-c", addresses), /^eth1 10\.78\.0\.9\/24$/m);
+      // Gone at once: the interface, the other side's /etc/hosts line, the reservation.
+      await ok("network", "disconnect", "joinnet", "joiner");
+      assertEquals((await ok("exec", "joiner", "sh", "-c", addresses)).trim().split("\n"), [
+        "lo 127.0.0.1/8",
+        `eth0 ${joinerIp}/16`,
+      ]);
+      assert(!(await ok("exec", "member", "cat", "/etc/hosts")).includes("newcomer"));
+      assertEquals(
+        [...Deno.readDirSync(join(root, "networks", "joinnet", "addresses"))].length,
+        1,
+      );
+      const notOn = await cli("network", "disconnect", "joinnet", "joiner");
+      assertEquals(notOn.code, 1);
+      assertMatch(notOn.stderr, /it is not connected to it/);
+      // Its first network too: then it has only lo, as --network none.
+      await ok("network", "disconnect", "bridge", "joiner");
+      assertEquals((await ok("exec", "joiner", "sh", "-c", addresses)).trim(), "lo 127.0.0.1/8");
+      assertEquals(
+        (await ok("inspect", "-f", "{{.HostConfig.NetworkMode}}", "joiner")).trim(),
+        "none",
+      );
+      // A stopped container is connected at its next start.
+      await ok("stop", "-t", "1", "member");
+      await ok("network", "connect", "bridge", "member");
+      await ok("start", "member");
+      assertMatch(await ok("exec", "member", "sh", "-c", addresses), /^eth1 172\.29\.0\.\d+\/16$/m);
+      await ok("rm", "-f", "member", "joiner");
+      await ok("network", "rm", "joinnet");
+      assert(!(await host.leftovers()).links.some((link) => link.startsWith("dn-")));
+    });
+
+    await t.step("the default network's subnet comes from the config's bip", async () => {
+      const config = join(dir.path, "bip.json");
+      await Deno.writeTextFile(config, JSON.stringify({ bip: "10.79.0.1/24" }));
+      const withBip = (...args: string[]) =>
+        host.exec("env", [
+          `DENOCKER_CONFIG=${config}`,
+          Deno.execPath(),
+          "run",
+          "-A",
+          CLI,
+          "--root",
+          root,
+          ...args,
+        ]);
+      // Not while a container is on it (web runs there).
+      const busy = await withBip("run", "--rm", "busybox", "true");
+      assertEquals(busy.code, 125);
+      assertMatch(
+        busy.stderr,
+        /^denocker: Cannot move the default network to 10\.79\.0\.0\/24 .*container [0-9a-f]{12} is on 172\.29\.0\.0\/16/,
+      );
+      await ok("stop", "-t", "1", "web");
+      const moved = await withBip(
+        "run",
+        "--rm",
+        "busybox",
+        "sh",
+        "-c",
+        "ip -4 -o addr show eth0; ip route",
+      );
+      assertEquals(moved.code, 0, moved.stderr);
+      assertMatch(moved.stdout, /inet 10\.79\.0\.2\/24 /);
+      assertMatch(moved.stdout, /^default via 10\.79\.0\.1 /m);
+      const inspected = JSON.parse((await withBip("network", "inspect", "bridge")).stdout)[0];
+      assertEquals(inspected.IPAM.Config, [{ Subnet: "10.79.0.0/24", Gateway: "10.79.0.1" }]);
+      await Deno.writeTextFile(config, JSON.stringify({ bip: "10.79.0.0/24" }));
+      const bad = await withBip("run", "--rm", "busybox", "true");
+      assertEquals(bad.code, 125);
+      assertMatch(
+        bad.stderr,
+        /^denocker: Cannot read config .*"bip": 10\.79\.0\.0\/24 is its subnet's network/,
+      );
+      // Without it, the built-in subnet again (web starts there once more).
+      await ok("run", "--rm", "busybox", "true");
+      await ok("start", "web");
+      assertMatch(
+        (await ok("inspect", "-f", "{{.NetworkSettings.IPAddress}}", "web")).trim(),
+        /^172\.29\.0\.\d+$/,
+      );
+    });
+
     await t.step("nothing is left: --rm, stop, rm -f, and a killed denocker run", async () => {
       await ok("stop", "-t", "1", "web");
       assertEquals(

@@ -1,7 +1,7 @@
 // deno-lint-ignore-file no-console
 /**
- * `denocker network create|ls|inspect|rm`: user-defined bridge networks,
- * on which containers find each other by name.
+ * `denocker network create|ls|inspect|rm|connect|disconnect`: user-defined
+ * bridge networks, on which containers find each other by name.
  *
  * @module
  */
@@ -10,7 +10,9 @@ import { type Command, none } from "../command.ts";
 import { table } from "../format.ts";
 import { labelOption } from "../options.ts";
 import {
+  connectNetwork,
   createNetwork,
+  disconnectNetwork,
   inspectNetworks,
   listNetworks,
   removeNetworks,
@@ -93,6 +95,45 @@ export const remove: Command = {
   arguments: atLeastOne,
   async run({ positionals, root }) {
     for (const name of await removeNetworks(positionals, { root: root() })) console.log(name);
+    return 0;
+  },
+};
+
+const networkAndContainer = (positionals: string[]) =>
+  positionals.length === 2 ? undefined : "requires exactly 2 arguments: NETWORK CONTAINER";
+
+/** `network connect [--alias NAME] [--ip IP] NETWORK CONTAINER`. */
+export const connect: Command = {
+  usage: "network connect [OPTIONS] NETWORK CONTAINER",
+  summary: "Connect a container to a network (at once if it runs, and at each start)",
+  options: {
+    alias: { type: "string", multiple: true, value: "NAME", help: "Another name it is found by" },
+    ip: { type: "string", value: "IP", help: "Its IPv4 address there" },
+  },
+  examples: [
+    "denocker network connect app web",
+    "denocker network connect --alias db --ip 10.42.0.10 lab postgres",
+  ],
+  arguments: networkAndContainer,
+  async run({ values, positionals, root }) {
+    await connectNetwork(positionals[0], positionals[1], {
+      root: root(),
+      aliases: (values.alias ?? []) as string[],
+      ip: values.ip as string | undefined,
+    });
+    return 0;
+  },
+};
+
+/** `network disconnect NETWORK CONTAINER`. */
+export const disconnect: Command = {
+  usage: "network disconnect NETWORK CONTAINER",
+  summary: "Disconnect a container from a network",
+  options: {},
+  examples: ["denocker network disconnect app web"],
+  arguments: networkAndContainer,
+  async run({ positionals, root }) {
+    await disconnectNetwork(positionals[0], positionals[1], { root: root() });
     return 0;
   },
 };

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import type { StoreOptions } from "../store/store.ts";
 import { DEFAULT_LOG_MAX_FILES, DEFAULT_LOG_MAX_SIZE } from "../runtime/container_log.ts";
 import { type ContainerRecord, isAlive } from "../runtime/containers.ts";
+import type { NetworkAttachment } from "../runtime/network.ts";
 import type { PortBinding } from "../runtime/ports.ts";
 import { findContainer } from "./_container_lookup.ts";
 
@@ -193,16 +194,28 @@ function portMap(bindings: PortBinding[]): Record<string, { HostIp: string; Host
 /** What docker shows of a container's networks (empty while it has no address). */
 function networkSettings(record: ContainerRecord): ContainerInspect["NetworkSettings"] {
   const attachment = record.attachment;
-  const endpoint: NetworkEndpoint = {
-    Gateway: attachment?.gateway ?? "",
-    IPAddress: attachment?.address ?? "",
-    IPPrefixLen: attachment?.prefixLength ?? 0,
-    MacAddress: attachment?.macAddress ?? "",
-  };
+  const endpointOf = (item: NetworkAttachment | undefined): NetworkEndpoint => ({
+    Gateway: item?.gateway ?? "",
+    IPAddress: item?.address ?? "",
+    IPPrefixLen: item?.prefixLength ?? 0,
+    MacAddress: item?.macAddress ?? "",
+  });
+  const endpoint = endpointOf(attachment);
+  const first = record.spec.network === "bridge"
+    ? record.networkName ?? "bridge"
+    : record.spec.network;
+  const connected = new Map((record.connected ?? []).map((item) => [item.network, item]));
   return {
-    SandboxKey: attachment?.namespace ?? "",
+    SandboxKey: attachment?.namespace ?? record.connected?.[0]?.namespace ?? "",
     ...endpoint,
-    Networks: { [record.spec.network]: endpoint },
+    Networks: Object.fromEntries([
+      [first, endpoint],
+      // Connected ones: their endpoints while it runs, empty ones until it does.
+      ...(record.connections ?? []).map((connection) => [
+        connection.network,
+        endpointOf(connected.get(connection.network)),
+      ]),
+    ]),
     Ports: portMap(attachment?.ports ?? []),
   };
 }

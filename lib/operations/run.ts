@@ -338,6 +338,15 @@ async function networkOf(
       throw new InvalidInputError(`Cannot run ${image}: invalid network alias "${alias}"`);
     }
   }
+  if (asked === "bridge") {
+    // The default network takes the config's subnet (docker's bip) while no container is on it.
+    const { readConfig } = await import("../transport/config.ts");
+    const containers = new ContainerStore(root);
+    await new NetworkStore(root).configureDefault((await readConfig()).bip, async (id) => {
+      const record = await containers.read(id);
+      return record !== undefined && record.state !== "exited";
+    });
+  }
   if (!userDefined) return { network: asked };
   const found = await new NetworkStore(root).read(asked);
   if (!found) throw new InvalidInputError(`Cannot run ${image}: network ${asked} not found`);

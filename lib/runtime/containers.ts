@@ -113,8 +113,22 @@ export interface ContainerRecord extends ContainerSummary {
   ports?: PortBinding[];
   /** Its place on a bridge network while it runs (or until what its end left is cleaned). */
   attachment?: NetworkAttachment;
+  /** The networks it was connected to besides its first (`network connect`), in order. */
+  connections?: NetworkConnection[];
+  /** Its places on those while it runs (`eth1`…). */
+  connected?: NetworkAttachment[];
   /** What the init reads. */
   spec: InitSpec;
+}
+
+/** A network a container was connected to with `network connect`. */
+export interface NetworkConnection {
+  /** The network's name. */
+  network: string;
+  /** More names it is found by there (`--alias`). */
+  aliases?: string[];
+  /** The address it asked for there (`--ip`). */
+  ipAddress?: string;
 }
 
 /** Signal numbers by name (Linux, x86-64 and arm64 alike). */
@@ -224,6 +238,8 @@ export async function isAlive(process: ProcessRef | undefined): Promise<boolean>
  * after a clean end, and it is safe to call again.
  */
 export async function releaseRuntime(record: ContainerRecord): Promise<void> {
+  for (const attachment of record.connected ?? []) await detachNetwork(attachment);
+  record.connected = undefined;
   if (record.attachment) {
     await detachNetwork(record.attachment);
     record.attachment = undefined;
@@ -337,6 +353,24 @@ export class ContainerStore {
     const current = await this.read(record.id);
     if (current) record.name = current.name;
     await this.save(record);
+  }
+
+  /**
+   * Takes into `record` what other commands change while its owner holds
+   * it: its name (`rename`) and its networks (`network connect|disconnect`).
+   * Before its end releases them.
+   */
+  async refresh(record: ContainerRecord): Promise<void> {
+    const current = await this.read(record.id);
+    if (!current) return;
+    record.name = current.name;
+    record.connections = current.connections;
+    record.connected = current.connected;
+    record.attachment = current.attachment;
+    record.networkName = current.networkName;
+    record.aliases = current.aliases;
+    record.ipAddress = current.ipAddress;
+    record.spec.network = current.spec.network;
   }
 
   /**

@@ -16,7 +16,7 @@ import { hostEnvironment, hostTool } from "./host_tools.ts";
 import { type OutputSink, relayStdio, type StdioMode, stdioOptions } from "./stdio.ts";
 import type { AttachHandlers, AttachServer } from "./attach.ts";
 import { type PseudoTerminal, receiveTerminal } from "./terminal.ts";
-import { attachNetwork, DEFAULT_NETWORK } from "./network.ts";
+import { attachNetwork, DEFAULT_NETWORK, type NetworkAttachment } from "./network.ts";
 import { NetworkStore } from "./network_store.ts";
 import { rootLayout } from "../store/layout.ts";
 import type { ContainerLogWriter } from "./container_log.ts";
@@ -24,6 +24,7 @@ import {
   type ContainerRecord,
   type ContainerStore,
   exitStatus,
+  type NetworkConnection,
   processStart,
   releaseRuntime,
 } from "./containers.ts";
@@ -191,6 +192,50 @@ function startCommand(record: ContainerRecord, specPath: string): string[] {
   ];
 }
 
+/** The first `ethN` none of a container's attachments has. */
+export function nextInterface(attachments: NetworkAttachment[]): string {
+  const taken = new Set(attachments.map((attachment) => attachment.interface ?? "eth0"));
+  let n = 0;
+  while (taken.has(`eth${n}`)) n++;
+  return `eth${n}`;
+}
+
+/**
+ * Gives a container an address on a network and the interface `device`
+ * there (`eth0` makes its network namespace; see {@link attachNetwork}).
+ * Its first network also publishes its ports.
+ */
+export async function attachRecord(
+  containers: ContainerStore,
+  record: ContainerRecord,
+  connection: NetworkConnection,
+  device: string,
+): Promise<NetworkAttachment> {
+  const network = await new NetworkStore(containers.root).read(connection.network);
+  if (!network) {
+    throw new DenockerError(
+      `Cannot start container ${record.name}: network ${connection.network} not found`,
+    );
+  }
+  return await attachNetwork(record.id, network, {
+    directory: rootLayout(containers.root).networks,
+    ports: device === "eth0" ? record.ports : [],
+    address: connection.ipAddress,
+    macAddress: device === "eth0" ? record.macAddress : undefined,
+    hostname: record.spec.hostname,
+    hosts: join(record.spec.directory, "hosts"),
+    names: [record.name, ...(connection.aliases ?? []), record.id.slice(0, 12)],
+    extraHosts: record.extraHosts,
+    interface: device,
+    inUse: async (id) => {
+      // One of its own without an attachment is what a crash left: taken back.
+      if (id === record.id) return false;
+      const holder = await containers.read(id);
+      return holder !== undefined && holder.state !== "exited";
+    },
+  });
+}
+
 /**
  * Starts a created (or ended) container's command once: spawns it, relays
  * or logs its output, and records it as running once its first process is
@@ -219,29 +264,25 @@ export async function launchContainer(
     },
   };
   if (record.spec.network === "bridge" && !record.attachment) {
-    const networkName = record.networkName ?? DEFAULT_NETWORK.name;
-    const network = await new NetworkStore(containers.root).read(networkName);
-    if (!network) {
-      throw new DenockerError(
-        `Cannot start container ${record.name}: network ${networkName} not found`,
+    record.attachment = await attachRecord(containers, record, {
+      network: record.networkName ?? DEFAULT_NETWORK.name,
+      aliases: record.aliases,
+      ipAddress: record.ipAddress,
+    }, "eth0");
+  }
+  if (record.attachment) {
+    // The networks it was connected to, each on the next free interface.
+    for (const connection of record.connections ?? []) {
+      const connected = record.connected ?? [];
+      if (connected.some((attachment) => attachment.network === connection.network)) continue;
+      const attachment = await attachRecord(
+        containers,
+        record,
+        connection,
+        nextInterface([record.attachment, ...connected]),
       );
+      record.connected = [...connected, attachment];
     }
-    record.attachment = await attachNetwork(record.id, network, {
-      directory: rootLayout(containers.root).networks,
-      ports: record.ports,
-      address: record.ipAddress,
-      macAddress: record.macAddress,
-      hostname: record.spec.hostname,
-      hosts: join(record.spec.directory, "hosts"),
-      names: [record.name, ...(record.aliases ?? []), record.id.slice(0, 12)],
-      extraHosts: record.extraHosts,
-      inUse: async (id) => {
-        // One of its own without an attachment is what a crash left: taken back.
-        if (id === record.id) return false;
-        const holder = await containers.read(id);
-        return holder !== undefined && holder.state !== "exited";
-      },
-    });
   }
   let child: Deno.ChildProcess;
   try {
@@ -341,6 +382,8 @@ export async function endContainer(
   record: ContainerRecord,
   status: number,
 ): Promise<void> {
+  // Its networks as `network connect|disconnect` left them, all released.
+  await containers.refresh(record);
   await removeCgroup(record.cgroups);
   if (record.autoRemove) {
     await containers.remove(record, { volumes: true });

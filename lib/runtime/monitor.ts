@@ -144,6 +144,8 @@ export async function monitorContainer(
   for (let first = true;; first = false) {
     let launched;
     try {
+      // Networks connected or disconnected while it ran are the ones it restarts with.
+      if (!first) await containers.refresh(record);
       await recreateCgroups(record);
       launched = await launchContainer(containers, record, "log", log, server);
     } catch (error) {

@@ -80,6 +80,8 @@ export interface NetworkAttachment {
   namespace: string;
   /** The veth pair's host end, on the bridge. */
   hostInterface: string;
+  /** The container's end (`eth0` for its first network, `eth1`… for those connected later). */
+  interface?: string;
   /** The network's state directory (its lock and reservations). */
   directory: string;
   /** Its published ports, host ports chosen (see ports.ts). */
@@ -103,6 +105,8 @@ export interface Reservation {
   extraHosts?: string[];
   /** Its `/etc/hosts` on the host, rewritten as containers come and go. */
   hosts?: string;
+  /** The container's interface with this address (`eth0` when not written). */
+  interface?: string;
 }
 
 /** A reservation file's content (a bare ID, as the first versions wrote, or JSON). */
@@ -303,27 +307,58 @@ export interface AttachNetworkOptions {
   names?: string[];
   /** `/etc/hosts` lines of its own (`--add-host`). */
   extraHosts?: string[];
+  /**
+   * Its interface: `eth0` (the default) makes the network namespace, `lo`
+   * and the default route; another (`eth1`…, `network connect`) is added to
+   * the namespace it already has.
+   */
+  interface?: string;
+}
+
+/** Every reservation of every network under `networks/`, with its network's name and address. */
+async function allReservations(
+  networks: string,
+): Promise<(Reservation & { network: string; address: string })[]> {
+  const all: (Reservation & { network: string; address: string })[] = [];
+  for (const network of await readDirIfExists(networks)) {
+    if (!network.isDirectory) continue;
+    const addresses = join(networks, network.name, "addresses");
+    for (const entry of await readDirIfExists(addresses)) {
+      const text = await Deno.readTextFile(join(addresses, entry.name)).catch(() => "");
+      all.push({ ...readReservation(text), network: network.name, address: entry.name });
+    }
+  }
+  return all;
 }
 
 /**
- * Rewrites the `/etc/hosts` of every container on a network: its own line,
- * its `--add-host` lines, and on a user-defined network a line for each
- * other container there. Call under the network's lock.
+ * Rewrites the `/etc/hosts` of every container on a network: its own line
+ * (with the address of its first network), its `--add-host` lines, and for
+ * each user-defined network it is on, a line for each other container
+ * there. Call under the network's lock.
  */
-async function refreshHosts(network: NetworkDefinition, addresses: string): Promise<void> {
-  const members: (Reservation & { address: string })[] = [];
-  for (const entry of await readDirIfExists(addresses)) {
-    const text = await Deno.readTextFile(join(addresses, entry.name)).catch(() => "");
-    members.push({ ...readReservation(text), address: entry.name });
-  }
-  for (const member of members) {
+async function refreshHosts(addresses: string, leaving?: string): Promise<void> {
+  const networks = join(addresses, "..", "..");
+  const network = addresses.split("/").at(-2)!;
+  const all = await allReservations(networks);
+  // And the one leaving, on the networks it stays on: it no longer lists this one's.
+  for (
+    const member of all.filter((reservation) =>
+      reservation.network === network || reservation.container === leaving
+    )
+  ) {
     if (!member.hosts || member.hostname === undefined) continue;
-    const others = resolvesNames(network)
-      ? members.filter((other) => other !== member && (other.names ?? []).length > 0)
-        .map((other) => `${other.address}\t${other.names!.join(" ")}`)
-      : [];
-    const lines = [...(member.extraHosts ?? []), ...others];
-    const text = hostsFile(member.hostname, member.address) +
+    const own = all.filter((other) => other.container === member.container);
+    const first = own.find((other) => (other.interface ?? "eth0") === "eth0") ?? member;
+    const shared = new Set(
+      own.filter((other) => resolvesNames({ name: other.network })).map((other) => other.network),
+    );
+    const others = all.filter((other) =>
+      shared.has(other.network) && other.container !== member.container &&
+      (other.names ?? []).length > 0
+    ).map((other) => `${other.address}\t${other.names!.join(" ")}`);
+    const lines = [...new Set([...(member.extraHosts ?? []), ...others])];
+    const text = hostsFile(member.hostname, first.address) +
       lines.map((line) => `${line}\n`).join("");
     // In place, not renamed: the running container has this file mounted.
     await Deno.writeTextFile(member.hosts, text).catch(() => {});
@@ -355,6 +390,7 @@ export async function attachNetwork(
   const { first, last, prefixLength } = subnetRange(network.subnet);
   const gateway = ipv4Number(network.gateway);
   const names = resolvesNames(network) ? options.names ?? [] : [];
+  const device = options.interface ?? "eth0";
   const address = await withLock(join(directory, "lock"), { exclusive: true }, async () => {
     const taken = new Set<number>([gateway]);
     for (const entry of await readDirIfExists(addresses)) {
@@ -399,11 +435,12 @@ export async function attachNetwork(
       names,
       extraHosts: options.extraHosts ?? [],
       hosts: options.hosts,
+      ...(device === "eth0" ? {} : { interface: device }),
     };
     await Deno.writeTextFile(join(addresses, text), JSON.stringify(reservation) + "\n", {
       createNew: true,
     });
-    await refreshHosts(network, addresses);
+    await refreshHosts(addresses);
     return text;
   });
   const octets = address.split(".").map((part) => Number(part).toString(16).padStart(2, "0"));
@@ -420,6 +457,7 @@ export async function attachNetwork(
     macAddress: options.macAddress ?? ["02", "42", ...octets].join(":"),
     namespace: `/run/netns/denocker-${id.slice(0, 12)}`,
     hostInterface: `vd${id.slice(0, 9)}${network.id.slice(0, 4)}`,
+    ...(device === "eth0" ? {} : { interface: device }),
     directory,
     ports,
     names,
@@ -431,32 +469,33 @@ export async function attachNetwork(
       ip,
       ["-batch", "-"],
       [
-        `netns add ${name}`,
-        `link add ${attachment.hostInterface} type veth peer name eth0 netns ${name}`,
+        ...(device === "eth0" ? [`netns add ${name}`] : []),
+        `link add ${attachment.hostInterface} type veth peer name ${device} netns ${name}`,
         `link set ${attachment.hostInterface} master ${network.bridge}`,
         `link set ${attachment.hostInterface} up`,
         "",
       ].join("\n"),
     );
-    // Before eth0 is up: IPv4 only, as docker's IPv4 networks (no address, no router
+    // Before it is up: IPv4 only, as docker's IPv4 networks (no address, no router
     // advertisement taken from a neighbour); lo keeps ::1.
     await run(hostTool("nsenter", "util-linux"), [
       `--net=${attachment.namespace}`,
       "--",
       hostTool("sh", "a POSIX shell"),
       "-c",
-      "for f in default eth0; do [ ! -e /proc/sys/net/ipv6/conf/$f ] || " +
+      `for f in default ${device}; do [ ! -e /proc/sys/net/ipv6/conf/$f ] || ` +
       "echo 1 > /proc/sys/net/ipv6/conf/$f/disable_ipv6 || exit 1; done",
     ]);
     await run(
       ip,
       ["-netns", name, "-batch", "-"],
       [
-        "link set lo up",
-        `link set eth0 address ${attachment.macAddress}`,
-        `addr add ${address}/${prefixLength} dev eth0`,
-        "link set eth0 up",
-        `route add default via ${network.gateway}`,
+        ...(device === "eth0" ? ["link set lo up"] : []),
+        `link set ${device} address ${attachment.macAddress}`,
+        `addr add ${address}/${prefixLength} dev ${device}`,
+        `link set ${device} up`,
+        // The first network's gateway is the default route; others serve their subnet.
+        ...(device === "eth0" ? [`route add default via ${network.gateway}`] : []),
         "",
       ].join("\n"),
     );
@@ -465,7 +504,7 @@ export async function attachNetwork(
       await run(hostTool("nft", "nftables"), ["-f", "-"], elements);
     }
   } catch (error) {
-    await detachNetwork(attachment);
+    await detachNetwork(attachment, device === "eth0");
     throw new DenockerError(
       `Cannot attach the container to network ${network.name}: ${(error as Error).message}`,
       { cause: error },
@@ -475,13 +514,17 @@ export async function attachNetwork(
 }
 
 /**
- * Removes what {@link attachNetwork} made: the namespace (its veth pair
- * goes with it), published ports,
- * the address's reservation, the other containers' `/etc/hosts` lines for
- * it, and the bridge and its rules when no container is left on the
- * network. Safe to call again.
+ * Removes what {@link attachNetwork} made: the namespace (its veth pairs
+ * go with it) or, with `removeNamespace` false, this network's veth pair
+ * only (`network disconnect`), published ports, the address's
+ * reservation, the other containers' `/etc/hosts` lines for it, and the
+ * bridge and its rules when no container is left on the network. Safe to
+ * call again.
  */
-export async function detachNetwork(attachment: NetworkAttachment): Promise<void> {
+export async function detachNetwork(
+  attachment: NetworkAttachment,
+  removeNamespace = true,
+): Promise<void> {
   const name = attachment.namespace.split("/").at(-1)!;
   const ports = attachment.ports ?? [];
   const table = attachment.table ?? `denocker-${attachment.network}`;
@@ -491,8 +534,11 @@ export async function detachNetwork(attachment: NetworkAttachment): Promise<void
     await run(hostTool("nft", "nftables"), ["-f", "-"], elements).catch(() => {});
   }
   await releasePorts(attachment.container, ports, join(attachment.directory, ".."));
-  // Its veth pair goes with the namespace.
-  await run(hostTool("ip", "iproute2"), ["netns", "delete", name]).catch(() => {});
+  // Its veth pairs go with the namespace.
+  await run(
+    hostTool("ip", "iproute2"),
+    removeNamespace ? ["netns", "delete", name] : ["link", "delete", attachment.hostInterface],
+  ).catch(() => {});
   const addresses = join(attachment.directory, "addresses");
   const network: NetworkDefinition = {
     name: attachment.network,
@@ -506,11 +552,8 @@ export async function detachNetwork(attachment: NetworkAttachment): Promise<void
     const holder = readReservation(await Deno.readTextFile(reservation).catch(() => "")).container;
     // Only its own: a reservation taken back (its container thought gone) may be another's now.
     if (holder === attachment.container) await Deno.remove(reservation).catch(() => {});
-    if ((await readDirIfExists(addresses)).length === 0) {
-      await bringDown(network);
-    } else if (resolvesNames(network)) {
-      await refreshHosts(network, addresses);
-    }
+    if ((await readDirIfExists(addresses)).length === 0) await bringDown(network);
+    await refreshHosts(addresses, attachment.container);
   });
 }
 

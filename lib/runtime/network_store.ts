@@ -1,6 +1,8 @@
 /**
- * The store's networks: the default `bridge` (built in) and user-defined
- * bridge networks, each `networks/<name>/network.json`. A user-defined
+ * The store's networks: the default `bridge` (built in: 172.29.0.0/16
+ * unless {@link NetworkStore.configureDefault} gave it another subnet,
+ * kept in `networks/bridge/network.json`) and user-defined bridge
+ * networks, each `networks/<name>/network.json`. A user-defined
  * network's bridge is `dn-<id12>`, its subnet given or the first free one
  * of 172.30.0.0/16 … 172.31.0.0/16, 10.90.0.0/16 … 10.99.0.0/16 (none that
  * overlaps another network's or a route of this namespace).
@@ -77,9 +79,77 @@ export class NetworkStore {
     this.directory = rootLayout(root).networks;
   }
 
+  /** The default network, as configured. */
+  async defaultNetwork(): Promise<NetworkDefinition> {
+    const text = await Deno.readTextFile(
+      join(this.directory, DEFAULT_NETWORK.name, "network.json"),
+    ).catch(() => undefined);
+    if (text === undefined) return DEFAULT_NETWORK;
+    const { subnet, gateway } = JSON.parse(text) as NetworkDefinition;
+    return { ...DEFAULT_NETWORK, subnet, gateway };
+  }
+
+  /**
+   * Gives the default network the bridge address and prefix `bip`
+   * (`10.77.0.1/16`), or its built-in one (172.29.0.1/16) when none is
+   * given. Only while no container is on it.
+   *
+   * @param bip The bridge's address and prefix (checked as the config checks it).
+   * @param inUse Whether a container still holds an address there.
+   */
+  async configureDefault(
+    bip: string | undefined,
+    inUse: (id: string) => Promise<boolean>,
+  ): Promise<NetworkDefinition> {
+    const wanted = bip === undefined ? DEFAULT_NETWORK : (() => {
+      const [gateway, prefix] = bip.split("/");
+      const address = gateway.split(".").reduce((sum, part) => sum * 256 + Number(part), 0);
+      const size = 2 ** (32 - Number(prefix));
+      const start = address - (address % size);
+      const base = [24, 16, 8, 0].map((shift) => Math.floor(start / 2 ** shift) % 256);
+      return { ...DEFAULT_NETWORK, subnet: `${base.join(".")}/${prefix}`, gateway };
+    })();
+    const current = await this.defaultNetwork();
+    if (current.subnet === wanted.subnet && current.gateway === wanted.gateway) return current;
+    await Deno.mkdir(join(this.directory, DEFAULT_NETWORK.name), { recursive: true, mode: 0o700 });
+    return await withLock(join(this.directory, "create.lock"), { exclusive: true }, async () => {
+      const directory = join(this.directory, DEFAULT_NETWORK.name);
+      for (const entry of await readDirIfExists(join(directory, "addresses"))) {
+        const text = await Deno.readTextFile(join(directory, "addresses", entry.name))
+          .catch(() => "");
+        const holder = readReservation(text).container;
+        if (holder && await inUse(holder)) {
+          throw new DenockerError(
+            `Cannot move the default network to ${wanted.subnet} (bip in the config): ` +
+              `container ${holder.slice(0, 12)} is on ${current.subnet}; stop it first`,
+          );
+        }
+      }
+      const other = (await this.list()).find((network) =>
+        network.name !== DEFAULT_NETWORK.name && overlaps(network.subnet, wanted.subnet)
+      );
+      if (other) {
+        throw new InvalidInputError(
+          `Cannot move the default network to ${wanted.subnet} (bip in the config): ` +
+            `it overlaps ${other.subnet} of network ${other.name}`,
+        );
+      }
+      const file = join(directory, "network.json");
+      if (wanted === DEFAULT_NETWORK) {
+        await Deno.remove(file).catch(() => {});
+      } else {
+        await writeFileAtomic(
+          file,
+          new TextEncoder().encode(JSON.stringify(wanted, null, 2) + "\n"),
+        );
+      }
+      return wanted;
+    });
+  }
+
   /** A network by name (or by a prefix of its ID), or undefined. */
   async read(name: string): Promise<NetworkDefinition | undefined> {
-    if (name === DEFAULT_NETWORK.name) return DEFAULT_NETWORK;
+    if (name === DEFAULT_NETWORK.name) return await this.defaultNetwork();
     if (NAME.test(name)) {
       const text = await Deno.readTextFile(join(this.directory, name, "network.json"))
         .catch(() => undefined);
@@ -101,7 +171,10 @@ export class NetworkStore {
         .catch(() => undefined);
       if (text !== undefined) networks.push(JSON.parse(text) as NetworkDefinition);
     }
-    return [DEFAULT_NETWORK, ...networks.sort((a, b) => a.name.localeCompare(b.name))];
+    return [
+      await this.defaultNetwork(),
+      ...networks.sort((a, b) => a.name.localeCompare(b.name)),
+    ];
   }
 
   /**

@@ -1,13 +1,15 @@
 /**
  * denocker's own configuration file: per-registry mirrors (pull-through
- * caches) and plain-HTTP registries.
+ * caches) and plain-HTTP registries, and the default network's address
+ * (`bip`, as docker's `daemon.json`: the bridge's address and prefix).
  *
  * ```json
  * {
  *   "registries": {
  *     "docker.io": { "mirrors": ["https://cache.lan:5000"] },
  *     "registry.lan:5000": { "insecure": true }
- *   }
+ *   },
+ *   "bip": "10.77.0.1/16"
  * }
  * ```
  *
@@ -38,6 +40,11 @@ export type RegistriesConfig = Record<string, RegistrySettings>;
 export interface DenockerConfig {
   /** Settings by registry name. */
   registries: RegistriesConfig;
+  /**
+   * The default network's bridge address and prefix (`10.77.0.1/16`: the
+   * gateway, in subnet 10.77.0.0/16); 172.29.0.1/16 when not set.
+   */
+  bip?: string;
 }
 
 /** Options for {@link readConfig}. */
@@ -116,7 +123,7 @@ function isObject(value: unknown): value is Record<string, unknown> {
 }
 
 /** The keys a config document may have, and those of one registry's settings. */
-const TOP_KEYS = ["registries"];
+const TOP_KEYS = ["registries", "bip"];
 const REGISTRY_KEYS = ["mirrors", "insecure"];
 
 /** Levenshtein distance: how many letters to add, drop or change to get from `a` to `b`. */
@@ -199,7 +206,35 @@ export function parseConfig(document: unknown): DenockerConfig {
     }
     registries[key] = entry;
   }
-  return { registries };
+  if (document.bip === undefined) return { registries };
+  return { registries, bip: parseBip(document.bip) };
+}
+
+/**
+ * Checks a `bip`: an IPv4 address with a prefix of 8 to 30 bits that is
+ * neither the subnet's first nor its last address.
+ */
+function parseBip(value: unknown): string {
+  const match = typeof value === "string"
+    ? /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(value)
+    : null;
+  const octets = match?.slice(1, 5).map(Number) ?? [];
+  const prefix = Number(match?.[5]);
+  if (!match || octets.some((octet) => octet > 255) || prefix < 8 || prefix > 30) {
+    throw new InvalidInputError(
+      `"bip": ${
+        JSON.stringify(value)
+      } is not ADDRESS/PREFIX (an IPv4 address, a prefix of 8 to 30)`,
+    );
+  }
+  const address = octets.reduce((sum, octet) => sum * 256 + octet, 0);
+  const size = 2 ** (32 - prefix);
+  if (address % size === 0 || address % size === size - 1) {
+    throw new InvalidInputError(
+      `"bip": ${value} is its subnet's network or broadcast address; give the bridge's own`,
+    );
+  }
+  return value as string;
 }
 
 /**
