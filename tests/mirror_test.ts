@@ -217,7 +217,15 @@ Deno.test("config file: where it is looked for, and its entries checked", async 
       `unknown key "mirror" in registries["docker.io"]; did you mean "mirrors"?`,
     ],
     [`{"registry":{}}`, `unknown key "registry"; did you mean "registries"?`],
-    [`{"mirrors":[]}`, `unknown key "mirrors"; known keys: registries`],
+    [`{"mirrors":[]}`, `unknown key "mirrors"; known keys: registries, bip`],
+    [
+      `{"bip":"10.77.0.0/16"}`,
+      `"bip": 10.77.0.0/16 is its subnet's network or broadcast address; give the bridge's own`,
+    ],
+    [
+      `{"bip":"10.77.0.1"}`,
+      `"bip": "10.77.0.1" is not ADDRESS/PREFIX (an IPv4 address, a prefix of 8 to 30)`,
+    ],
     [
       `{"registries":{"a.lan":{"insecure":true,"tls":false}}}`,
       `unknown key "tls" in registries["a.lan"]; known keys: mirrors, insecure`,
