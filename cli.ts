@@ -53,6 +53,9 @@ const COMMANDS: Record<string, () => Promise<{ command: Command }>> = {
   rename: () => import("./cli/commands/rename.ts"),
   top: () => import("./cli/commands/top.ts"),
   port: () => import("./cli/commands/port.ts"),
+  diff: () => import("./cli/commands/diff.ts"),
+  commit: () => import("./cli/commands/commit.ts"),
+  history: () => import("./cli/commands/history.ts"),
   "network create": async () => ({ command: (await import("./cli/commands/network.ts")).create }),
   "network ls": async () => ({ command: (await import("./cli/commands/network.ts")).list }),
   "network inspect": async () => ({ command: (await import("./cli/commands/network.ts")).inspect }),
@@ -94,6 +97,7 @@ const ALIASES: Record<string, Record<string, string>> = {
     load: "load",
     tag: "tag",
     prune: "prune",
+    history: "history",
   },
   network: {
     create: "network create",
@@ -135,6 +139,8 @@ const ALIASES: Record<string, Record<string, string>> = {
     port: "port",
     attach: "attach",
     cp: "cp",
+    diff: "diff",
+    commit: "commit",
     prune: "container prune",
   },
 };

@@ -32,6 +32,8 @@ function header(fields: {
   mtime: number;
   type: string;
   linkname?: string;
+  devmajor?: number;
+  devminor?: number;
 }): Uint8Array {
   const block = new Uint8Array(BLOCK);
   put(block, 0, fields.name);
@@ -43,6 +45,8 @@ function header(fields: {
   put(block, 156, fields.type);
   if (fields.linkname) put(block, 157, fields.linkname);
   put(block, 257, "ustar\x0000");
+  if (fields.devmajor !== undefined) put(block, 329, octal(fields.devmajor, 8));
+  if (fields.devminor !== undefined) put(block, 337, octal(fields.devminor, 8));
   block.fill(0x20, 148, 156);
   const sum = block.reduce((total, byte) => total + byte, 0);
   put(block, 148, `${octal(sum, 7)}\0`);
@@ -83,10 +87,11 @@ function fits(text: string): boolean {
 /** The headers (PAX entry included when needed) of one entry. */
 function entryHeaders(
   name: string,
-  info: Deno.FileInfo,
+  info: Pick<Deno.FileInfo, "mode" | "uid" | "gid" | "mtime">,
   type: string,
   size: number,
   linkname?: string,
+  device?: { major: number; minor: number },
 ) {
   const mtime = Math.floor((info.mtime?.getTime() ?? 0) / 1000);
   const records: [string, string][] = [];
@@ -111,6 +116,8 @@ function entryHeaders(
       : fits(linkname)
       ? linkname
       : linkname.slice(-100).replace(/[^\x20-\x7e]/g, "_"),
+    devmajor: device?.major,
+    devminor: device?.minor,
   });
   return records.length > 0 ? [paxEntry(records), block] : [block];
 }
@@ -213,4 +220,77 @@ export function tarFiles(
     yield new Uint8Array(2 * BLOCK);
   }
   return streamFrom(entries());
+}
+
+/** One entry of an archive written by {@link tarEntries}. */
+export interface TarEntrySpec {
+  /** Path in the archive (a directory's without its trailing `/`). */
+  name: string;
+  /** What it is. */
+  type: "file" | "directory" | "symlink" | "hardlink" | "char" | "block" | "fifo";
+  /** Permission bits (setuid, setgid and sticky included). */
+  mode: number;
+  /** Owner. */
+  uid: number;
+  /** Group. */
+  gid: number;
+  /** Modification time, in seconds. */
+  mtime: number;
+  /** A file's exact size in bytes. */
+  size?: number;
+  /** A symlink's target, or the archive path a hardlink names. */
+  linkname?: string;
+  /** A device's numbers. */
+  device?: { major: number; minor: number };
+  /** Opens a file's body when its turn comes. */
+  open?(): Promise<ReadableStream<Uint8Array>>;
+}
+
+const TYPE_FLAGS: Record<TarEntrySpec["type"], string> = {
+  file: "0",
+  hardlink: "1",
+  symlink: "2",
+  char: "3",
+  block: "4",
+  directory: "5",
+  fifo: "6",
+};
+
+/**
+ * A tar stream of the entries given, in their order, each file's body
+ * opened when its turn comes: nothing proportional to a file is held.
+ *
+ * @param entries The entries.
+ * @returns The archive.
+ */
+export function tarEntries(
+  entries: Iterable<TarEntrySpec> | AsyncIterable<TarEntrySpec>,
+): ReadableStream<Uint8Array> {
+  async function* blocks(): AsyncGenerator<Uint8Array> {
+    for await (const entry of entries) {
+      const size = entry.type === "file" ? entry.size ?? 0 : 0;
+      const info = {
+        mode: entry.mode,
+        uid: entry.uid,
+        gid: entry.gid,
+        mtime: new Date(entry.mtime * 1000),
+      };
+      const name = entry.type === "directory" ? `${entry.name}/` : entry.name;
+      yield* entryHeaders(name, info, TYPE_FLAGS[entry.type], size, entry.linkname, entry.device);
+      if (entry.type !== "file" || size === 0) continue;
+      let written = 0;
+      for await (const chunk of await entry.open!()) {
+        written += chunk.byteLength;
+        if (written > size) break;
+        yield chunk;
+      }
+      if (written !== size) {
+        throw new DenockerError(`Cannot archive ${entry.name}: it changed while it was read`);
+      }
+      const pad = (BLOCK - (written % BLOCK)) % BLOCK;
+      if (pad > 0) yield new Uint8Array(pad);
+    }
+    yield new Uint8Array(2 * BLOCK);
+  }
+  return streamFrom(blocks());
 }

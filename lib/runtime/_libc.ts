@@ -18,6 +18,7 @@ const SYMBOLS = {
   umount2: { parameters: ["buffer", "i32"], result: "i32" },
   mknod: { parameters: ["buffer", "u32", "u64"], result: "i32" },
   lsetxattr: { parameters: ["buffer", "buffer", "buffer", "usize", "i32"], result: "i32" },
+  lgetxattr: { parameters: ["buffer", "buffer", "buffer", "usize"], result: "isize" },
   sethostname: { parameters: ["buffer", "usize"], result: "i32" },
   chdir: { parameters: ["buffer"], result: "i32" },
   syscall: { parameters: ["i64", "buffer", "buffer"], result: "i64" },
@@ -202,6 +203,23 @@ export function setXattr(path: string, name: string, value: string): void {
     libc().lsetxattr(cString(path), cString(name), bytes, BigInt(bytes.byteLength), 0),
     `setxattr ${name} ${path}`,
   );
+}
+
+/**
+ * lgetxattr(2) of a value of at most 256 bytes.
+ *
+ * @returns The value, or undefined when the file has none of that name.
+ */
+export function getXattr(path: string, name: string): string | undefined {
+  const buffer = new Uint8Array(256);
+  const length = Number(
+    libc().lgetxattr(cString(path), cString(name), buffer, BigInt(buffer.byteLength)),
+  );
+  if (length >= 0) return new TextDecoder().decode(buffer.subarray(0, length));
+  const code = errno();
+  // ENODATA, or a file system without xattrs.
+  if (code === 61 || code === 95) return undefined;
+  throw new SystemCallError(`getxattr ${name} ${path}`, code);
 }
 
 /** sethostname(2). */
