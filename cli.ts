@@ -56,6 +56,7 @@ const COMMANDS: Record<string, () => Promise<{ command: Command }>> = {
   diff: () => import("./cli/commands/diff.ts"),
   commit: () => import("./cli/commands/commit.ts"),
   history: () => import("./cli/commands/history.ts"),
+  build: () => import("./cli/commands/build.ts"),
   "network create": async () => ({ command: (await import("./cli/commands/network.ts")).create }),
   "network ls": async () => ({ command: (await import("./cli/commands/network.ts")).list }),
   "network inspect": async () => ({ command: (await import("./cli/commands/network.ts")).inspect }),
@@ -98,6 +99,7 @@ const ALIASES: Record<string, Record<string, string>> = {
     tag: "tag",
     prune: "prune",
     history: "history",
+    build: "build",
   },
   network: {
     create: "network create",

@@ -39,7 +39,7 @@ export const command: Command = {
       return 0;
     }
     const createdBy = (text: string) => {
-      const line = text.replace(/\s+/g, " ");
+      const line = text.replace(/[\r\n\t]+/g, " ");
       return full || line.length <= 45 ? line : `${line.slice(0, 44)}…`;
     };
     console.log(table([

@@ -59,6 +59,13 @@ export function envVariables(env: string[]): Record<string, string> {
   );
 }
 
+/** An object with its keys in order, as docker (Go) writes a map. */
+function sorted<T>(object: Record<string, T>): Record<string, T> {
+  return Object.fromEntries(
+    Object.entries(object).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+  );
+}
+
 /** A path made absolute against the working directory, `.` and `..` resolved. */
 export function resolvePath(path: string, cwd: string): string {
   const parts: string[] = [];
@@ -125,7 +132,7 @@ export function applyInstruction(
       for (const [key, value] of keyValuePairs(instruction, variables, escape)) {
         labels[key] = value;
       }
-      config.Labels = labels;
+      config.Labels = sorted(labels);
       return;
     }
     case "WORKDIR": {
@@ -164,7 +171,7 @@ export function applyInstruction(
           ports[`${port}/${(match[3] ?? "tcp").toLowerCase()}`] = {};
         }
       }
-      config.ExposedPorts = ports;
+      config.ExposedPorts = sorted(ports);
       return;
     }
     case "VOLUME": {
@@ -177,7 +184,7 @@ export function applyInstruction(
         }
         volumes[path] = {};
       }
-      config.Volumes = volumes;
+      config.Volumes = sorted(volumes);
       return;
     }
     case "STOPSIGNAL":

@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { lstatIfExists } from "../io/fs.ts";
 import { DenockerError, InvalidInputError, InvalidReferenceError } from "../errors.ts";
 import { familiarName, familiarReference, parseReference } from "../model/reference.ts";
-import { storeOf, type StoreOptions } from "../store/store.ts";
+import { type Store, storeOf, type StoreOptions } from "../store/store.ts";
 import { freeze, thaw } from "../runtime/cgroup.ts";
 import {
   type ChangeKind,
@@ -27,6 +27,7 @@ import {
   applyInstruction,
   CONFIG_KEYWORDS,
   envValue,
+  envVariables,
   type RuntimeConfig,
   setEnv,
 } from "../build/image_config.ts";
@@ -186,6 +187,49 @@ export async function commitContainer(
   const store = await storeOf(options, { create: true });
   const containers = new ContainerStore(store.root);
   const record = await containers.find(container);
+  const image = await store.image(record.imageId).catch(() => undefined);
+  const config = containerConfig(record, image?.config.config ?? {});
+  const variables = envVariables((config.Env as string[] | undefined) ?? []);
+  for (const instruction of changes) applyInstruction(config, instruction, variables);
+  const imageId = await commitRecord(store, record, {
+    config,
+    createdBy: [...(record.entrypoint ?? []), ...(record.cmd ?? [])].join(" "),
+    comment: options.message,
+    author: options.author,
+    pause: options.pause ?? true,
+    name: parsed ? { repository: familiarName(parsed), tag: parsed.tag ?? "latest" } : undefined,
+  });
+  return { imageId, ...(parsed ? { name: familiarReference(parsed) } : {}) };
+}
+
+/** What {@link commitRecord} makes of a container. */
+export interface CommitRecordOptions {
+  /** The new image's runtime defaults. */
+  config: RuntimeConfig;
+  /** Its history entry's `created_by`. */
+  createdBy: string;
+  /** Its history entry's comment. */
+  comment?: string;
+  /** Its author. */
+  author?: string;
+  /** Freeze the container (when it runs) while its changes are read. */
+  pause?: boolean;
+  /** Tag it so. */
+  name?: { repository: string; tag: string };
+}
+
+/**
+ * A new image of a container's image and its changes (none: no layer, an
+ * `empty_layer` history entry, as docker records a step that changed
+ * nothing). Times are clamped to `SOURCE_DATE_EPOCH` when it is set.
+ *
+ * @returns The image's ID.
+ */
+export async function commitRecord(
+  store: Store,
+  record: ContainerRecord,
+  options: CommitRecordOptions,
+): Promise<string> {
   const { upper } = overlayOf(record, "commit");
   return await store.whileAdding(async (staging, blobs) => {
     const parent = await store.image(record.imageId).catch(() => {
@@ -199,41 +243,34 @@ export async function commitContainer(
       options.pause ?? true,
       "commit",
       () =>
-        withImageTree(
-          record.spec.directory,
-          record.spec.lowerCount,
-          async (tree) =>
-            await writeLayer(
-              store,
-              blobs,
-              staging,
-              layerEntries(await upperEntries(upper, tree), clamp),
-              mediaTypesOf(parent.manifest).layer,
-            ),
-        ),
+        withImageTree(record.spec.directory, record.spec.lowerCount, async (tree) => {
+          const entries = await upperEntries(upper, tree);
+          if (entries.length === 0) return undefined;
+          return await writeLayer(
+            store,
+            blobs,
+            staging,
+            layerEntries(entries, clamp),
+            mediaTypesOf(parent.manifest).layer,
+          );
+        }),
     );
-    const config = containerConfig(record, parent.config.config ?? {});
-    const variables = Object.fromEntries(
-      ((config.Env as string[] | undefined) ?? []).map((
-        item,
-      ) => [item.slice(0, item.indexOf("=")), item.slice(item.indexOf("=") + 1)]),
-    );
-    for (const instruction of changes) applyInstruction(config, instruction, variables);
-    const imageId = await writeImage(store, blobs, {
+    return await writeImage(store, blobs, {
       parent,
       layer,
-      config,
-      created: clamp === undefined
-        ? new Date().toISOString()
-        : new Date(clamp * 1000).toISOString(),
+      config: options.config,
+      created: createdTime(clamp),
       author: options.author,
-      history: {
-        created_by: [...(record.entrypoint ?? []), ...(record.cmd ?? [])].join(" "),
-        comment: options.message,
-      },
-    }, parsed ? { repository: familiarName(parsed), tag: parsed.tag ?? "latest" } : {});
-    return { imageId, ...(parsed ? { name: familiarReference(parsed) } : {}) };
+      history: { created_by: options.createdBy, comment: options.comment },
+    }, options.name ?? {});
   });
+}
+
+/** Now, or `SOURCE_DATE_EPOCH`'s time, as RFC 3339. */
+export function createdTime(clamp = sourceDateEpoch()): string {
+  return clamp === undefined
+    ? new Date().toISOString()
+    : new Date(clamp * 1000).toISOString().replace(".000Z", "Z");
 }
 
 /** `SOURCE_DATE_EPOCH` in seconds, when set (BuildKit's rule for reproducible images). */

@@ -79,7 +79,7 @@ async function runTool(program: string, args: string[], cwd?: string): Promise<v
  * stopped container's overlay mounted (under the containers' lock, so that
  * it is not started meanwhile).
  */
-async function withRoot<T>(
+export async function withContainerRoot<T>(
   containers: ContainerStore,
   record: ContainerRecord,
   fn: (root: string) => Promise<T>,
@@ -242,7 +242,7 @@ export async function copyFromContainer(
   options: StoreOptions = {},
 ): Promise<void> {
   const { containers, record } = await findContainer(name, options);
-  await withRoot(containers, record, async (root) => {
+  await withContainerRoot(containers, record, async (root) => {
     const from = sourceIn(root, source);
     const info = await lstatIfExists(from);
     if (!info) throw new InvalidInputError(`Cannot copy: no such file in ${name}: ${source}`);
@@ -283,7 +283,7 @@ export async function copyToContainer(
   const info = await lstatIfExists(source);
   if (!info) throw new InvalidInputError(`Cannot copy: no such file: ${source}`);
   const { containers, record } = await findContainer(name, options);
-  await withRoot(containers, record, async (root) => {
+  await withContainerRoot(containers, record, async (root) => {
     const inside = secureJoin(root, destination);
     const { to, contents } = await target(
       { path: source, given: source, isDirectory: info.isDirectory },
@@ -313,7 +313,7 @@ async function untarToContainer(
   const staging = await Deno.makeTempDir({ dir: rootLayout(containers.root).tmp, prefix: "cp-" });
   try {
     await extractLayer(tar, staging);
-    await withRoot(containers, record, async (root) => {
+    await withContainerRoot(containers, record, async (root) => {
       const inside = secureJoin(root, destination);
       if (!(await lstatIfExists(inside))?.isDirectory) {
         throw new InvalidInputError(
@@ -343,7 +343,7 @@ export async function fillVolumes(
   fresh: MountSpec[],
 ): Promise<void> {
   if (fresh.length === 0) return;
-  await withRoot(containers, record, async (root) => {
+  await withContainerRoot(containers, record, async (root) => {
     for (const volume of fresh) {
       const source = secureJoin(root, volume.target);
       if (!(await lstatIfExists(source))?.isDirectory) continue;

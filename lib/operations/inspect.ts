@@ -50,6 +50,19 @@ export interface ImageInspect {
   Metadata: { ManifestDigest: string; Pulled: string };
 }
 
+/** The fields of docker's image `Config`, as its inspect shows them when unset. */
+const IMAGE_CONFIG_FIELDS = {
+  User: "",
+  ExposedPorts: null,
+  Env: null,
+  Cmd: null,
+  Volumes: null,
+  WorkingDir: "",
+  Entrypoint: null,
+  OnBuild: null,
+  Labels: null,
+};
+
 /**
  * Lists stored images, one row per tag, and one `<none>` row for each image
  * without a tag, newest first.
@@ -139,7 +152,8 @@ export async function inspectImage(
     Architecture: config.architecture,
     Variant: config.variant,
     Os: config.os,
-    Config: config.config ?? null,
+    // docker's ContainerConfig: every field there, null where the image sets none.
+    Config: config.config ? { ...IMAGE_CONFIG_FIELDS, ...config.config } : null,
     RootFS: { Type: config.rootfs.type, Layers: config.rootfs.diff_ids },
     Size: record.size,
     Metadata: { ManifestDigest: record.manifestDigest, Pulled: record.pulled },
