@@ -252,6 +252,27 @@ containerTest("build: images as docker's classic builder makes them", async (t) 
     await compare("builder-only");
   });
 
+  await t.step("ONBUILD triggers run at the child's FROM; # escape=`", async () => {
+    await Deno.writeTextFile(
+      join(context, "Dockerfile.parent"),
+      "FROM busybox:latest\nONBUILD RUN echo triggered > /onbuild\nONBUILD ENV FROM_TRIGGER=1\n",
+    );
+    await Deno.writeTextFile(
+      join(context, "Dockerfile.child"),
+      "# escape=`\nFROM parent\nRUN echo a `\n  b > /escaped && echo $FROM_TRIGGER >> /escaped\n",
+    );
+    for (const name of ["parent", "child"]) {
+      const file = join(context, `Dockerfile.${name}`);
+      await cli("build", "-f", file, "-t", name, context);
+      await dockerBuild("-f", file, "-t", name, context);
+    }
+    await compare("child");
+    assertEquals(
+      await cli("run", "--rm", "--network", "none", "child", "cat", "/onbuild", "/escaped"),
+      "triggered\na b\n1\n",
+    );
+  });
+
   await t.step("COPY --chmod (BuildKit's; the classic builder refuses it)", async () => {
     await Deno.writeTextFile(
       join(context, "Dockerfile.chmod"),

@@ -20,7 +20,7 @@ import { DenockerError, InvalidInputError } from "../errors.ts";
 import { writeFileAtomic } from "../io/atomic_file.ts";
 import { lstatIfExists } from "../io/fs.ts";
 import type { Platform } from "../model/manifest.ts";
-import { hostPlatform, parsePlatform } from "../model/platform.ts";
+import { hostPlatform, parsePlatform, platformMatches } from "../model/platform.ts";
 import { familiarName, familiarReference, parseReference } from "../model/reference.ts";
 import { rootLayout } from "../store/layout.ts";
 import { type Store, storeOf, type StoreOptions } from "../store/store.ts";
@@ -275,11 +275,18 @@ class Builder {
   }
 
   /** A stored image (pulled when missing, or always with `--pull`). */
-  async #image(reference: string, line: number): Promise<string> {
-    const platform = this.#options.platform ? parsePlatform(this.#options.platform) : undefined;
+  async #image(reference: string, line: number, asked?: string): Promise<string> {
+    const text = asked ?? this.#options.platform;
+    const platform = text ? parsePlatform(text) : undefined;
     if (!this.#options.pull) {
       const found = await this.#store.find(reference).catch(() => undefined);
-      if (found && !found.missing) return found.record.id;
+      // A stored image serves only the platform asked for (the host's by default), as pull's.
+      if (
+        found && !found.missing &&
+        platformMatches(platform ?? hostPlatform(), found.record.platform)
+      ) {
+        return found.record.id;
+      }
     }
     const { pullImage } = await import("./pull.ts");
     try {
@@ -301,12 +308,13 @@ class Builder {
     if (earlier) {
       if (!earlier.imageId) fail(stage.from.line, `stage ${base} is not built before this one`);
       imageId = earlier.imageId;
-    } else if (base !== "scratch") {
-      imageId = await this.#image(base, stage.from.line);
     }
-    const platform = this.#options.platform
-      ? parsePlatform(this.#options.platform)
-      : hostPlatform();
+    // FROM --platform=… (substituted) over --platform.
+    const asked = stage.from.flags.platform === undefined
+      ? this.#options.platform
+      : processWords(stage.from.flags.platform, globals, this.#escape, false)[0];
+    if (!earlier && base !== "scratch") imageId = await this.#image(base, stage.from.line, asked);
+    const platform = asked ? parsePlatform(asked) : hostPlatform();
     // FROM scratch: the default PATH, as docker's builder gives it.
     const config: RuntimeConfig = imageId
       ? structuredClone((await this.#store.image(imageId)).config.config ?? {})
