@@ -224,12 +224,24 @@ export {
   removeVolumes,
 } from "./lib/operations/volumes.ts";
 export {
+  connectNetwork,
+  type ConnectOptions,
   createNetwork,
+  disconnectNetwork,
   inspectNetworks,
   listNetworks,
   type NetworkInspect,
   removeNetworks,
 } from "./lib/operations/networks.ts";
+export {
+  type Change,
+  commitContainer,
+  type CommitOptions,
+  diffContainer,
+} from "./lib/operations/commit.ts";
+export { type HistoryEntry, imageHistory } from "./lib/operations/history.ts";
+export { type BuildEvent, buildImage, type BuildOptions } from "./lib/operations/build.ts";
+export { type Dockerfile, type Instruction, parseDockerfile } from "./lib/build/dockerfile.ts";
 export {
   DEFAULT_NETWORK,
   type NetworkAttachment,

@@ -26,6 +26,7 @@ export const ORDER: readonly string[] = [
   "lib/layer", // extraction, flattening, the ingest pipeline and its worker
   "lib/transport", // registries: HTTP, auth, retries, mirrors, credentials, the config file
   "lib/runtime", // containers: namespaces, overlay, cgroups, seccomp, capabilities, the init
+  "lib/build", // Dockerfiles: parsing, config instructions, the context, COPY into a root
   "lib/operations", // the verbs: pull, push, save, load, run, …
   "mod.ts", // the public API: re-exports only
   "cli", // the command framework and what only the command line needs: printing, progress, files

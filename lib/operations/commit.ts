@@ -14,13 +14,7 @@ import { DenockerError, InvalidInputError, InvalidReferenceError } from "../erro
 import { familiarName, familiarReference, parseReference } from "../model/reference.ts";
 import { type Store, storeOf, type StoreOptions } from "../store/store.ts";
 import { freeze, thaw } from "../runtime/cgroup.ts";
-import {
-  type ChangeKind,
-  changeKind,
-  layerEntries,
-  upperEntries,
-  withImageTree,
-} from "../runtime/changes.ts";
+import { changeKind, layerEntries, upperEntries, withImageTree } from "../runtime/changes.ts";
 import { type ContainerRecord, ContainerStore, isAlive } from "../runtime/containers.ts";
 import { parseDockerfile } from "../build/dockerfile.ts";
 import {
@@ -36,7 +30,7 @@ import { mediaTypesOf, writeImage, writeLayer } from "./_image_writer.ts";
 /** One line of `diff`. */
 export interface Change {
   /** `A` added, `C` changed, `D` deleted. */
-  kind: ChangeKind;
+  kind: "A" | "C" | "D";
   /** The path inside the container. */
   path: string;
 }
