@@ -169,9 +169,12 @@ containerTest("build: images as docker's classic builder makes them", async (t) 
       await cli("inspect", "-f", facts, name),
       await daemon.docker("inspect", "-f", facts, name),
     );
+    // The same entries, and the same ones with an image of their own (each step's, the base's).
+    const pattern = (text: string) =>
+      text.trim().split("\n").map((line) => line === "<missing>" ? line : "ID");
     assertEquals(
-      (await cli("history", "-q", name)).trim().split("\n").length,
-      (await daemon.docker("history", "-q", name)).trim().split("\n").length,
+      pattern(await cli("history", "-q", name)),
+      pattern(await daemon.docker("history", "-q", name)),
     );
     const { ours, theirs } = await trees(name);
     assertEquals(ours, theirs);

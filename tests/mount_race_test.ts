@@ -73,6 +73,7 @@ for (const runtime of [[], ["--runtime", "runc"]]) {
           `mkdir /data/d; ln -s ${host} /data/l; cd /data; (swap d l >/dev/null 2>&1 &); true`,
         );
         let started = 0;
+        let failure = "";
         for (let i = 0; i < 20; i++) {
           const result = await runAll([
             "--root",
@@ -94,7 +95,10 @@ for (const runtime of [[], ["--runtime", "runc"]]) {
             "true",
           ]);
           if (result.code === 0) started++;
-          else assert(!result.stderr.includes("\n    at "), `a stack trace: ${result.stderr}`);
+          else {
+            failure = result.stderr;
+            assert(!result.stderr.includes("\n    at "), `a stack trace: ${result.stderr}`);
+          }
         }
         assertEquals(
           (await Array.fromAsync(Deno.readDir(host))).map((entry) => entry.name),
@@ -103,7 +107,8 @@ for (const runtime of [[], ["--runtime", "runc"]]) {
             [...Deno.readDirSync(host)].map((e) => e.name)
           }`,
         );
-        assert(started > 0, "no container started while the volume was raced");
+        // Each start looks a changed component up again: the neighbour cannot keep it from starting.
+        assert(started >= 15, `${started} of 20 started while the volume was raced: ${failure}`);
       } finally {
         await runAll(["--root", root, "rm", "-f", "racer"]);
       }

@@ -10,7 +10,7 @@ import { storeOf, type StoreOptions } from "../store/store.ts";
 
 /** One entry of an image's history. */
 export interface HistoryEntry {
-  /** The image's ID for its newest entry; none for the others (docker's `<missing>`). */
+  /** The stored image this entry ends (the image itself, its base, a build's step), if any. */
   id?: string;
   /** When (RFC 3339), if recorded. */
   created?: string;
@@ -41,6 +41,15 @@ export async function imageHistory(
     const { config } = await store.image(found.record.id);
     const diffIds = config.rootfs.diff_ids;
     const history = config.history ?? [];
+    // The stored images this one's history passes through (its base, a build's steps), by
+    // the history and layers they end with: docker shows their IDs.
+    const byPrefix = new Map<string, string>();
+    for (const record of await store.images()) {
+      const other = await store.image(record.id).catch(() => undefined);
+      if (!other) continue;
+      const key = JSON.stringify([other.config.history ?? [], other.config.rootfs.diff_ids]);
+      byPrefix.set(key, record.id);
+    }
     let layer = 0;
     const entries: HistoryEntry[] = [];
     for (const item of history) {
@@ -50,7 +59,11 @@ export async function imageHistory(
         size = (await store.layers.read(diffIds[layer])).size;
         layer++;
       }
+      const id = byPrefix.get(
+        JSON.stringify([history.slice(0, entries.length + 1), diffIds.slice(0, layer)]),
+      );
       entries.push({
+        ...(id ? { id } : {}),
         created: typeof item.created === "string" ? item.created : undefined,
         createdBy: typeof item.created_by === "string" ? item.created_by : "",
         size,

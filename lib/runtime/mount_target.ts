@@ -51,7 +51,7 @@ function open(rootFd: number, path: string): number | undefined {
     return openInRoot(rootFd, path, O.PATH);
   } catch (error) {
     if (error instanceof SystemCallError && error.errno === 20) {
-      throw new DenockerError(
+      throw new ChangedUnderWalk(
         `Cannot create ${path} in the container: a component is not a directory`,
       );
     }
@@ -76,9 +76,42 @@ export function openMountTarget(
   path: string,
   kind: "directory" | "file",
 ): MountTarget {
+  // A component that changed under the walk (another container renaming in a shared volume)
+  // is looked up again, a few times: such a neighbour must not keep this container from
+  // starting. Each attempt holds on its own; only its answer may differ.
+  for (let attempt = 1;; attempt++) {
+    try {
+      return walkToTarget(rootfs, rootFd, path, kind);
+    } catch (error) {
+      if (!(error instanceof ChangedUnderWalk) || attempt >= WALK_ATTEMPTS) throw error;
+    }
+  }
+}
+
+const WALK_ATTEMPTS = 20;
+
+/** A component that was there is not, or is no directory, when looked up again. */
+class ChangedUnderWalk extends DenockerError {}
+
+function walkToTarget(
+  rootfs: string,
+  rootFd: number,
+  path: string,
+  kind: "directory" | "file",
+): MountTarget {
   // Where nothing races, this is the path docker would mount on (symlinks followed inside the
   // root, even dangling ones); where something does, the walk below still never leaves it.
-  const parts = secureJoin(rootfs, path).slice(rootfs.length).split("/").filter(Boolean);
+  let resolved: string;
+  try {
+    resolved = secureJoin(rootfs, path);
+  } catch (error) {
+    // A symlink seen there was something else by the time it was read.
+    if (error instanceof DenockerError) throw error;
+    throw new ChangedUnderWalk(
+      `Cannot create ${path} in the container: ${(error as Error).message}`,
+    );
+  }
+  const parts = resolved.slice(rootfs.length).split("/").filter(Boolean);
   if (parts.length === 0) throw new DenockerError("Cannot mount on the container's root");
   let parent = rootFd;
   try {
@@ -91,7 +124,9 @@ export function openMountTarget(
         else makeDirectoryAt(parent, parts[index], 0o755);
         fd = open(rootFd, prefix);
         if (fd === undefined) {
-          throw new DenockerError(`Cannot create ${path} in the container: /${prefix} vanished`);
+          throw new ChangedUnderWalk(
+            `Cannot create ${path} in the container: /${prefix} changed while it was made`,
+          );
         }
       }
       const type = statDescriptor(fd).type;
@@ -102,7 +137,7 @@ export function openMountTarget(
       }
       if (type !== "directory") {
         closeRaw(fd);
-        throw new DenockerError(
+        throw new ChangedUnderWalk(
           `Cannot create ${path} in the container: /${prefix} is not a directory`,
         );
       }
