@@ -24,7 +24,7 @@ import { hostPlatform, parsePlatform, platformMatches } from "../model/platform.
 import { familiarName, familiarReference, parseReference } from "../model/reference.ts";
 import { rootLayout } from "../store/layout.ts";
 import { type Store, storeOf, type StoreOptions } from "../store/store.ts";
-import { upperEntries } from "../runtime/changes.ts";
+import { upperEntries, withImageTree } from "../runtime/changes.ts";
 import { ContainerStore } from "../runtime/containers.ts";
 import { secureJoin } from "../runtime/secure_join.ts";
 import { mkdirInRoot } from "../runtime/secure_join.ts";
@@ -468,9 +468,9 @@ class Builder {
   }
 
   /** A container of the state's image, made (not started) for a step, and its record. */
-  async #container(state: State, command: string[]) {
+  async #container(imageId: string, command: string[]) {
     const { createContainer } = await import("./run.ts");
-    const { id } = await createContainer(state.imageId!, command, {
+    const { id } = await createContainer(imageId, command, {
       root: this.#store.root,
       entrypoint: [],
       network: "none",
@@ -479,10 +479,10 @@ class Builder {
     return (await this.#containers.read(id))!;
   }
 
-  async #discard(id: string): Promise<void> {
+  async #discard(id: string, told = true): Promise<void> {
     const record = await this.#containers.read(id);
     if (record) await this.#containers.remove(record, { volumes: true }).catch(() => {});
-    this.#events({ type: "removed", container: id });
+    if (told) this.#events({ type: "removed", container: id });
   }
 
   async #workdir(state: State, createdBy: string): Promise<string> {
@@ -493,7 +493,7 @@ class Builder {
         return Promise.resolve();
       });
     }
-    const record = await this.#container(state, ["true"]);
+    const record = await this.#container(state.imageId, ["true"]);
     try {
       await withContainerRoot(this.#containers, record, (root) => {
         mkdirInRoot(root, directory);
@@ -610,34 +610,15 @@ class Builder {
         );
       }
     }
-    let tree = this.#context;
-    let unpacked: string | undefined;
-    let fromId: string | undefined;
-    try {
-      if (flags.from !== undefined) {
-        const from = processWords(flags.from, state.variables, this.#escape, false)[0] ?? "";
-        const stage = stages.find((other) => other.name === from.toLowerCase());
-        const index = /^\d+$/.test(from) ? stages[Number(from)] : undefined;
-        fromId = stage?.imageId ?? index?.imageId ?? await this.#image(from, line);
-        unpacked = await Deno.makeTempDir({
-          dir: rootLayout(this.#store.root).root,
-          prefix: "build-from-",
-        });
-        const { unpackImage } = await import("./unpack.ts");
-        await Deno.remove(unpacked);
-        await unpackImage(fromId, unpacked, { root: this.#store.root });
-        tree = new SourceTree(unpacked);
-      }
-      if (!tree) {
-        fail(line, `${keyword} needs a build context (the Dockerfile came alone, from stdin)`);
-      }
+    const owner = flags.chown === undefined ? undefined : flags.chown;
+    const mode = flags.chmod === undefined ? undefined : (() => {
+      if (!/^[0-7]{3,4}$/.test(flags.chmod)) fail(line, `invalid --chmod ${flags.chmod}: octal`);
+      return parseInt(flags.chmod, 8);
+    })();
+    /** The layer's image: the sources found in `tree`, copied into the state's image. */
+    const make = async (tree: SourceTree): Promise<string> => {
       const sources: Source[] = [];
       for (const name of names) sources.push(...await tree.resolve(name, what));
-      const owner = flags.chown === undefined ? undefined : flags.chown;
-      const mode = flags.chmod === undefined ? undefined : (() => {
-        if (!/^[0-7]{3,4}$/.test(flags.chmod)) fail(line, `invalid --chmod ${flags.chmod}: octal`);
-        return parseInt(flags.chmod, 8);
-      })();
       // ADD extracts local archives; COPY copies them.
       const archives = keyword === "ADD" ? await archivesOf(sources) : new Set<Source>();
       const digest = await tree.digest(sources);
@@ -645,35 +626,58 @@ class Builder {
       const createdBy = `/bin/sh -c #(nop) ${keyword} ${single ? "file" : "dir"}:${
         digest.slice(7)
       } in ${written} `;
-      const key = this.#key(state, [keyword, digest, destination, flags, fromId ?? ""]);
+      const fill = async (root: string) => {
+        const ids = owner === undefined ? { uid: 0, gid: 0 } : await ownerIn(root, owner, line);
+        const plain = sources.filter((source) => !archives.has(source));
+        if (plain.length > 0) await copyInto(root, tree, plain, destination, { owner: ids, mode });
+        for (const archive of archives) {
+          await extractArchiveInto(
+            root,
+            archive,
+            destination,
+            owner === undefined ? undefined : ids,
+          );
+        }
+      };
+      if (!state.imageId) return await this.#scratchLayer(state, createdBy, fill);
+      const record = await this.#container(state.imageId, ["true"]);
+      try {
+        await withContainerRoot(this.#containers, record, fill);
+        return await commitRecord(this.#store, record, { config: state.config, createdBy });
+      } finally {
+        await this.#discard(record.id);
+      }
+    };
+    if (flags.from !== undefined) {
+      // Another stage's or image's files: its ID is its content, so the key needs no digest,
+      // and its tree is mounted (read-only, over its layers) only when the step is made.
+      const from = processWords(flags.from, state.variables, this.#escape, false)[0] ?? "";
+      const stage = stages.find((other) => other.name === from.toLowerCase());
+      const index = /^\d+$/.test(from) ? stages[Number(from)] : undefined;
+      const fromId = stage?.imageId ?? index?.imageId ?? await this.#image(from, line);
+      const key = this.#key(state, [keyword, "from", fromId, names, destination, flags]);
       await this.#through(state, key, async () => {
-        const fill = async (root: string) => {
-          const ids = owner === undefined ? { uid: 0, gid: 0 } : await ownerIn(root, owner, line);
-          const plain = sources.filter((source) => !archives.has(source));
-          if (plain.length > 0) {
-            await copyInto(root, tree!, plain, destination, { owner: ids, mode });
-          }
-          for (const archive of archives) {
-            await extractArchiveInto(
-              root,
-              archive,
-              destination,
-              owner === undefined ? undefined : ids,
-            );
-          }
-        };
-        if (!state.imageId) return await this.#scratchLayer(state, createdBy, fill);
-        const record = await this.#container(state, ["true"]);
+        const source = await this.#container(fromId, ["true"]);
         try {
-          await withContainerRoot(this.#containers, record, fill);
-          return await commitRecord(this.#store, record, { config: state.config, createdBy });
+          return await withImageTree(
+            source.spec.directory,
+            source.spec.lowerCount,
+            (tree) => make(new SourceTree(tree)),
+          );
         } finally {
-          await this.#discard(record.id);
+          await this.#discard(source.id, false);
         }
       });
-    } finally {
-      if (unpacked) await Deno.remove(unpacked, { recursive: true }).catch(() => {});
+      return;
     }
+    const tree = this.#context;
+    if (!tree) {
+      fail(line, `${keyword} needs a build context (the Dockerfile came alone, from stdin)`);
+    }
+    const sources: Source[] = [];
+    for (const name of names) sources.push(...await tree.resolve(name, what));
+    const key = this.#key(state, [keyword, await tree.digest(sources), destination, flags]);
+    await this.#through(state, key, () => make(tree));
   }
 }
 
