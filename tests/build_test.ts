@@ -347,6 +347,10 @@ containerTest("build: images as docker's classic builder makes them", async (t) 
       /ADD from a URL .* is not supported/,
     );
     await bad("RUN true\n", /^denocker: Dockerfile line 1: RUN before the first FROM/);
+    await bad(
+      'FROM busybox:latest\nENV A="unclosed\n',
+      /^denocker: Dockerfile line 2: unexpected end of statement while looking for matching double-quote/,
+    );
     await bad("FROM busybox:latest\nRUN exit 3\n", /returned a non-zero code: 3/);
     const images = await cli("images");
     assert(!/^bad /m.test(images), images);

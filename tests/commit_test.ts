@@ -128,3 +128,70 @@ containerTest("diff, commit and history read and write as docker's", async () =>
     await runAll(["--root", root, "rm", "-f", "changed"]);
   }
 }, ["dockerd", "docker", "tar"]);
+
+/** Sets (`set FILE`) or prints (`get FILE`) a file capability and a user attribute. */
+const XATTR = `#include <stdio.h>
+#include <string.h>
+#include <sys/xattr.h>
+int main(int argc, char **argv) {
+  /* VFS_CAP_REVISION_2, CAP_NET_RAW (13) permitted. */
+  unsigned char cap[20] = {0x00, 0x00, 0x00, 0x02, 0x00, 0x20};
+  unsigned char buffer[64];
+  if (argc != 3) return 2;
+  if (strcmp(argv[1], "set") == 0) {
+    if (setxattr(argv[2], "security.capability", cap, sizeof cap, 0) != 0) return 3;
+    if (setxattr(argv[2], "user.note", "hello", 5, 0) != 0) return 4;
+    return 0;
+  }
+  ssize_t n = getxattr(argv[2], "security.capability", buffer, sizeof buffer);
+  printf("cap:");
+  for (ssize_t i = 0; i < n; i++) printf("%02x", buffer[i]);
+  n = getxattr(argv[2], "user.note", buffer, sizeof buffer);
+  printf(" note:%.*s\\n", n < 0 ? 0 : (int)n, buffer);
+  return 0;
+}
+`;
+
+containerTest("commit keeps file capabilities and user attributes, as docker's", async () => {
+  await using layout = await OciLayout.create();
+  await using dir = await tempDir();
+  const root = join(dir.path, "store");
+  await busyboxImage(layout, "busybox");
+  await loadImage(layout, "busybox", root, "busybox:latest");
+  await using daemon = await startDocker();
+  await daemon.docker("load", "-i", join(layout.dir, "busybox.tar"));
+  const helpers = join(dir.path, "helpers");
+  await Deno.mkdir(helpers);
+  await Deno.writeTextFile(join(dir.path, "xattr.c"), XATTR);
+  await run("gcc", ["-static", "-O1", "-o", join(helpers, "xattr"), join(dir.path, "xattr.c")]);
+  const cli = async (...args: string[]) => {
+    const result = await runAll(["--root", root, ...args]);
+    assertEquals(result.code, 0, `denocker ${args.join(" ")}: ${result.stderr}`);
+    return result.stdout;
+  };
+  const mount = ["-v", `${helpers}:/h:ro`, "--network", "none"];
+  const set = ["sh", "-c", "echo x > /capfile && /h/xattr set /capfile"];
+  const get = ["/h/xattr", "get", "/capfile"];
+  try {
+    await cli("run", "--name", "attrs", ...mount, "busybox", ...set);
+    await daemon.docker("run", "--name", "attrs", ...mount, "busybox:latest", ...set);
+    await cli("commit", "attrs", "attrs:1");
+    await daemon.docker("commit", "attrs", "attrs:1");
+    // docker's commit keeps the capability and drops user.* attributes; denocker keeps both.
+    const capability = "cap:0000000200200000000000000000000000000000";
+    assertEquals(
+      await daemon.docker("run", "--rm", ...mount, "attrs:1", ...get),
+      `${capability} note:\n`,
+    );
+    const expected = `${capability} note:hello\n`;
+    assertEquals(await cli("run", "--rm", ...mount, "attrs:1", ...get), expected);
+    // docker reads both from denocker's layer.
+    const saved = join(dir.path, "attrs.tar");
+    await cli("save", "-o", saved, "attrs:1");
+    await daemon.docker("rmi", "attrs:1");
+    await daemon.docker("load", "-i", saved);
+    assertEquals(await daemon.docker("run", "--rm", ...mount, "attrs:1", ...get), expected);
+  } finally {
+    await runAll(["--root", root, "rm", "-f", "attrs"]);
+  }
+}, ["dockerd", "docker", "gcc"]);

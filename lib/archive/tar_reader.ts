@@ -59,6 +59,8 @@ export interface TarEntryHeader {
   mtime: Date;
   /** Target of a symlink or hardlink. */
   linkname?: string;
+  /** Extended attributes (PAX `SCHILY.xattr.NAME`), by name. */
+  xattrs?: Record<string, Uint8Array>;
 }
 
 /** An entry: its header and its body (empty for all but files). */
@@ -311,7 +313,8 @@ function parsePax(bytes: Uint8Array, name: () => string): Map<string, string> {
     const valueBytes = record.subarray(equals + 1);
     let value: string;
     try {
-      value = utf8.decode(valueBytes);
+      // An attribute's value is bytes: kept one character per byte.
+      value = key.startsWith("SCHILY.xattr.") ? latin1.decode(valueBytes) : utf8.decode(valueBytes);
     } catch {
       if (key === "path" || key === "linkpath" || key === "GNU.sparse.name") {
         refuse(
@@ -656,7 +659,18 @@ function entryHeader(
     gid: paxNumber(pax, "gid", named) ?? numeric(block, 116, 8, "gid", named),
     mtime: paxTime(pax, "mtime") ?? clampedDate(headerTime(block, named) * 1000),
     ...(type === "link" || type === "symlink" ? { linkname } : {}),
+    ...xattrsOf(pax),
   };
+}
+
+/** The `SCHILY.xattr.NAME` records, as bytes by name. */
+function xattrsOf(pax: Map<string, string>): { xattrs?: Record<string, Uint8Array> } {
+  const xattrs: Record<string, Uint8Array> = {};
+  for (const [key, value] of pax) {
+    if (!key.startsWith("SCHILY.xattr.")) continue;
+    xattrs[key.slice(13)] = Uint8Array.from(value, (char) => char.charCodeAt(0));
+  }
+  return Object.keys(xattrs).length > 0 ? { xattrs } : {};
 }
 
 /**

@@ -53,29 +53,40 @@ function header(fields: {
   return block;
 }
 
-/** PAX records (`LEN key=value\n`) as an `x` entry, data padded to blocks. */
-function paxEntry(records: [string, string][]): Uint8Array {
-  let text = "";
+/** PAX records (`LEN key=value\n`) as an `x` entry, data padded to blocks; values may be bytes. */
+function paxEntry(records: [string, string | Uint8Array][]): Uint8Array {
+  const parts: Uint8Array[] = [];
   for (const [key, value] of records) {
-    const body = ` ${key}=${value}\n`;
-    let length = encoder.encode(body).byteLength + 1;
-    while (`${length}`.length + encoder.encode(body).byteLength !== length) length++;
-    text += `${length}${body}`;
+    const bytes = typeof value === "string" ? encoder.encode(value) : value;
+    const head = encoder.encode(` ${key}=`);
+    const body = head.byteLength + bytes.byteLength + 1;
+    let length = body + 1;
+    while (`${length}`.length + body !== length) length++;
+    const record = new Uint8Array(length);
+    record.set(encoder.encode(`${length}`));
+    record.set(head, `${length}`.length);
+    record.set(bytes, `${length}`.length + head.byteLength);
+    record[length - 1] = 0x0a;
+    parts.push(record);
   }
-  const data = encoder.encode(text);
-  const out = new Uint8Array(BLOCK + Math.ceil(data.byteLength / BLOCK) * BLOCK);
+  const size = parts.reduce((sum, part) => sum + part.byteLength, 0);
+  const out = new Uint8Array(BLOCK + Math.ceil(size / BLOCK) * BLOCK);
   out.set(
     header({
       name: "PaxHeader",
       mode: 0o644,
       uid: 0,
       gid: 0,
-      size: data.byteLength,
+      size,
       mtime: 0,
       type: "x",
     }),
   );
-  out.set(data, BLOCK);
+  let offset = BLOCK;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.byteLength;
+  }
   return out;
 }
 
@@ -92,9 +103,13 @@ function entryHeaders(
   size: number,
   linkname?: string,
   device?: { major: number; minor: number },
+  xattrs?: Record<string, Uint8Array>,
 ) {
   const mtime = Math.floor((info.mtime?.getTime() ?? 0) / 1000);
-  const records: [string, string][] = [];
+  const records: [string, string | Uint8Array][] = [];
+  for (const [key, value] of Object.entries(xattrs ?? {}).sort(([a], [b]) => a < b ? -1 : 1)) {
+    records.push([`SCHILY.xattr.${key}`, value]);
+  }
   if (!fits(name)) records.push(["path", name]);
   if (linkname !== undefined && !fits(linkname)) records.push(["linkpath", linkname]);
   if (mtime < 0 || mtime >= 8 ** 11) records.push(["mtime", String(mtime)]);
@@ -244,6 +259,8 @@ export interface TarEntrySpec {
   device?: { major: number; minor: number };
   /** Opens a file's body when its turn comes. */
   open?(): Promise<ReadableStream<Uint8Array>>;
+  /** Extended attributes, by name (PAX `SCHILY.xattr.NAME`). */
+  xattrs?: Record<string, Uint8Array>;
 }
 
 const TYPE_FLAGS: Record<TarEntrySpec["type"], string> = {
@@ -276,7 +293,15 @@ export function tarEntries(
         mtime: new Date(entry.mtime * 1000),
       };
       const name = entry.type === "directory" ? `${entry.name}/` : entry.name;
-      yield* entryHeaders(name, info, TYPE_FLAGS[entry.type], size, entry.linkname, entry.device);
+      yield* entryHeaders(
+        name,
+        info,
+        TYPE_FLAGS[entry.type],
+        size,
+        entry.linkname,
+        entry.device,
+        entry.xattrs,
+      );
       if (entry.type !== "file" || size === 0) continue;
       let written = 0;
       for await (const chunk of await entry.open!()) {

@@ -10,6 +10,7 @@ import { type LowerLink, OPAQUE_MARKER, WHITEOUT_PREFIX } from "../model/layer.t
 
 export type { LowerLink };
 import { lchownSync, lutimesSync } from "node:fs";
+import { writeXattrs } from "../io/xattr.ts";
 import { readTar, type TarEntryHeader as TarHeader } from "../archive/tar_reader.ts";
 import { permissionGranted, symlinkRefusal } from "../permissions.ts";
 import { InvalidInputError, MalformedLayerError } from "../errors.ts";
@@ -308,6 +309,8 @@ class LayerExtractor {
     // chown clears setuid/setgid, and the umask may have cut bits from the creation mode.
     if (owned) Deno.chownSync(path, header.uid ?? 0, header.gid ?? 0);
     if (owned || (mode & UMASK) !== 0 || mode > 0o777) Deno.chmodSync(path, mode);
+    // Last: chown clears file capabilities.
+    if (header.xattrs) writeXattrs(path, header.xattrs);
   }
 
   #symlink(name: string, components: string[], relative: string, header: TarHeader): void {

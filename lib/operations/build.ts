@@ -219,7 +219,7 @@ export async function buildImage(
     const state = await builder.from(stage, stages, globalValues);
     for (const instruction of stage.instructions) {
       events({ type: "step", index: ++index, count, instruction: instruction.original });
-      await builder.step(state, instruction, stages, globalValues);
+      await atLine(instruction, () => builder.step(state, instruction, stages, globalValues));
     }
     if (!state.imageId) {
       // FROM scratch and nothing else: an image without layers.
@@ -232,6 +232,23 @@ export async function buildImage(
     await store.index.set(familiarName(reference), reference.tag ?? "latest", imageId!);
   }
   return { imageId: imageId!, tags: tags.map((tag) => familiarReference(tag)) };
+}
+
+/** Runs a step; a bad-input error that names no line gets the instruction's. */
+async function atLine<T>(instruction: Instruction, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (error) {
+    if (
+      error instanceof InvalidInputError && !error.message.startsWith("Dockerfile line") &&
+      !/ failed: /.test(error.message)
+    ) {
+      throw new InvalidInputError(`Dockerfile line ${instruction.line}: ${error.message}`, {
+        cause: error,
+      });
+    }
+    throw error;
+  }
 }
 
 /** An ARG's names and defaults (undefined: none given). */

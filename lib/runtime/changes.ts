@@ -22,6 +22,7 @@
 import { join } from "node:path";
 import { DenockerError } from "../errors.ts";
 import { lstatIfExists } from "../io/fs.ts";
+import { readXattrs } from "../io/xattr.ts";
 import { hostEnvironment, hostTool } from "./host_tools.ts";
 import { getXattr } from "./_libc.ts";
 import type { TarEntrySpec } from "../archive/tar_writer.ts";
@@ -237,6 +238,7 @@ export async function* layerEntries(
       }
       if ((info.nlink ?? 1) > 1) links.set(key, relative);
       const path = entry.path;
+      const xattrs = readXattrs(path);
       yield {
         name: relative,
         type: "file",
@@ -244,6 +246,7 @@ export async function* layerEntries(
         mtime: time(info),
         size: info.size,
         open: async () => (await Deno.open(path)).readable,
+        ...(Object.keys(xattrs).length > 0 ? { xattrs } : {}),
       };
     } else if (info.isCharDevice || info.isBlockDevice) {
       yield {
