@@ -11,7 +11,7 @@
 import { join } from "node:path";
 import { assert, assertEquals, assertMatch } from "./_assert.ts";
 import { tempDir } from "./_fake_registry.ts";
-import { OciLayout, run } from "./_real_registry.ts";
+import { OciLayout, run, startRegistry } from "./_real_registry.ts";
 import { busyboxImage, containerTest, loadImage, runAll } from "./_containers.ts";
 import { DOCKER_CLIENT, startDocker } from "./_docker.ts";
 
@@ -378,4 +378,56 @@ containerTest("build: images as docker's classic builder makes them", async (t) 
     const built = new TextDecoder().decode(output.stdout).trim();
     assertMatch(await cli("inspect", "-f", "{{json .Config.Env}}", built), /FROM_STDIN=1/);
   });
-}, ["dockerd", "docker", "tar"]);
+
+  await t.step(
+    "--label and --network host as docker's; --pull fetches a changed base",
+    async () => {
+      // RUN sees the interfaces of the network asked for: none has only lo, host the test's own.
+      const networked = join(dir.path, "networked");
+      await Deno.mkdir(networked);
+      await Deno.writeTextFile(
+        join(networked, "Dockerfile"),
+        "FROM busybox:latest\nRUN awk -F: 'NR>2{print $1}' /proc/net/dev | tr -d ' ' | sort > /nets\n",
+      );
+      for (const network of ["none", "host"]) {
+        const flags = ["--network", network, "--label", "built.by=test", "--label", "n=" + network];
+        const name = `net-${network}`;
+        await cli("build", "-q", ...flags, "-t", name, networked);
+        await dockerBuild("-q", ...flags, "-t", `theirs-${name}`, networked);
+        const labels = "{{json .Config.Labels}}";
+        assertEquals(
+          await cli("inspect", "-f", labels, name),
+          await daemon.docker("inspect", "-f", labels, `theirs-${name}`),
+        );
+        const nets = async (image: string, docker: boolean) => {
+          const args = ["run", "--rm", "--network", "none", image, "cat", "/nets"];
+          return docker ? await daemon.docker(...args) : await cli(...args);
+        };
+        const ours = await nets(name, false);
+        assertEquals(ours, await nets(`theirs-${name}`, true));
+        const own = (await run("cat", ["/proc/net/dev"])).split("\n").slice(2)
+          .map((line) => line.split(":")[0].trim()).filter(Boolean).sort();
+        assertEquals(ours, network === "none" ? "lo\n" : own.map((name) => `${name}\n`).join(""));
+      }
+      // A base named by a registry: pulled when missing, then used as stored unless --pull.
+      await using registry = await startRegistry();
+      const base = `${registry.host}/base:1`;
+      const second = join(dir.path, "second-layer");
+      await Deno.mkdir(second);
+      await Deno.writeTextFile(join(second, "v2"), "2\n");
+      await busyboxImage(layout, "base-v2", [await layout.tarOf(second, "second")]);
+      await layout.push("busybox", base);
+      const based = join(dir.path, "based");
+      await Deno.mkdir(based);
+      await Deno.writeTextFile(join(based, "Dockerfile"), `FROM ${base}\nLABEL on=base\n`);
+      const layers = (image: string) => cli("inspect", "-f", "{{len .RootFS.Layers}}", image);
+      await cli("build", "-q", "-t", "on-base", based);
+      assertEquals(await layers("on-base"), "1\n");
+      await layout.push("base-v2", base);
+      await cli("build", "-q", "-t", "on-base", based);
+      assertEquals(await layers("on-base"), "1\n", "without --pull the stored base is used");
+      await cli("build", "-q", "--pull", "-t", "on-base", based);
+      assertEquals(await layers("on-base"), "2\n", "--pull did not fetch the changed base");
+    },
+  );
+}, ["dockerd", "docker", "tar", "docker-registry", "skopeo", "umoci"]);
