@@ -31,7 +31,8 @@ export const ORDER: readonly string[] = [
   "mod.ts", // the public API: re-exports only
   "cli", // the command framework and what only the command line needs: printing, progress, files
   "cli/commands", // one file per command, over mod.ts
-  "cli.ts", // the entry point: the command table, parsing, exit codes
+  "cli/main.ts", // the command line: the command table, parsing, exit codes
+  "cli.ts", // the entry point: loads only what its first argument needs
 ];
 
 /** A file's place in {@link ORDER}: its own entry, else its folder's; -1 when it has none. */
