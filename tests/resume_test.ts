@@ -103,6 +103,22 @@ Deno.test("two pulls of one blob download it once; prune removes partials", asyn
   assertEquals(await listFiles(root.path, "partial"), []);
 });
 
+Deno.test("two pulls of one layer into one root extract it once: the second finds it made", async () => {
+  await using root = await tempDir();
+  await using slow = faultyRegistry(image, () => undefined, { chunkDelayMs: 2 });
+  const results = await Promise.all(
+    [1, 2].map(() => runCli(["pull", "--root", root.path, `${slow.server.host}/team/app`])),
+  );
+  const short = layerHex.slice(0, 12);
+  const outcomes = results.map((result) => {
+    assertEquals(result.code, 0, result.stderr);
+    // Progress goes to stderr when stdout is not a terminal, as docker's does.
+    return result.stderr.split("\n").filter((line) => line.startsWith(`${short}:`)).at(-1);
+  }).sort();
+  assertEquals(outcomes, [`${short}: Already exists`, `${short}: Pull complete`]);
+  assertEquals(layerSends(slow.log).length, 1);
+});
+
 // A full disk needs a small file system of its own: a tmpfs, mounted as root (CI runs as root).
 const canMount = Deno.build.os === "linux" && Deno.uid() === 0;
 Deno.test({

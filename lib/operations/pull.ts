@@ -323,13 +323,38 @@ async function ensureLayer(
   diffId: string,
   stored: boolean,
 ): Promise<LayerRecord> {
-  const { blobs, layers, options, signal } = context;
+  const { layers, options } = context;
   const report = options.onProgress ?? (() => {});
   const { digest, size } = layer;
   if (stored) {
     report({ type: "layer-cached", digest, size });
     return layers.read(diffId);
   }
+  // Another pull into this root may be making the layer: it is made once, then found here.
+  const release = await layers.lockMaking(
+    diffId,
+    () => report({ type: "layer-waiting", digest, size }),
+  );
+  try {
+    if (await layerStored(context, layer, diffId)) {
+      report({ type: "layer-cached", digest, size });
+      return await layers.read(diffId);
+    }
+    return await makeLayer(context, layer, diffId);
+  } finally {
+    release();
+  }
+}
+
+/** Downloads (unless its blob is stored) and extracts a layer that is not stored. */
+async function makeLayer(
+  context: PullContext,
+  layer: Descriptor,
+  diffId: string,
+): Promise<LayerRecord> {
+  const { blobs, layers, options, signal } = context;
+  const report = options.onProgress ?? (() => {});
+  const { digest, size } = layer;
   const download = await startDownload(context, layer);
   // No download: the blob is stored (only its extraction is missing).
   report({

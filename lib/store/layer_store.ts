@@ -11,6 +11,7 @@ import { parseDigest } from "../model/digest_syntax.ts";
 import type { LowerLink } from "../model/layer.ts";
 import { syncDirectory } from "../io/atomic_file.ts";
 import { readDirIfExists } from "../io/fs.ts";
+import { acquireLock } from "../io/lock.ts";
 import type { ExtractedFiles } from "./layer_summary.ts";
 import { rootLayout } from "./layout.ts";
 
@@ -44,6 +45,7 @@ export type LayerFilesState =
 /** The `layers/` directory of a root. */
 export class LayerStore {
   readonly #directory: string;
+  readonly #partial: string;
 
   /**
    * Opens the layer store of a root.
@@ -52,6 +54,25 @@ export class LayerStore {
    */
   constructor(root: string) {
     this.#directory = rootLayout(root).layers;
+    this.#partial = rootLayout(root).partial;
+  }
+
+  /**
+   * Takes the lock under which a layer is made (downloaded and extracted),
+   * so that pulls sharing a root make each layer once: a second pull waits,
+   * then finds it stored. Held until the returned function is called (or
+   * the process ends). The lock file is `partial/ALGORITHM/HEX.layer.lock`,
+   * beside the partial downloads, where `check` looks for no layer.
+   *
+   * @param diffId The layer's uncompressed digest.
+   * @param onWait Called once when another process holds it for a second.
+   * @returns Releases the lock.
+   */
+  async lockMaking(diffId: string, onWait?: () => void): Promise<() => void> {
+    const { algorithm, hex } = parseDigest(diffId);
+    const directory = join(this.#partial, algorithm);
+    await Deno.mkdir(directory, { recursive: true });
+    return await acquireLock(join(directory, `${hex}.layer.lock`), { exclusive: true, onWait });
   }
 
   /**
