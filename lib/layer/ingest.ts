@@ -67,6 +67,14 @@ interface LayerExtraction {
 const WORKER_URL = new URL("./_extract_worker.ts", import.meta.url);
 
 /**
+ * Blobs smaller than this are extracted on this thread: starting a worker
+ * (an isolate, its modules) takes about 40 ms and 16 MiB, more than such a
+ * layer's whole extraction (100 one-file layers: 1.1 s inline, 5 s on
+ * workers).
+ */
+const INLINE_BELOW_BYTES = 1024 * 1024;
+
+/**
  * Whether the extraction worker's module may be loaded without a permission
  * prompt. A worker needs read access to its own source (or import access
  * to its host), which a pull under narrow permissions (`--allow-read=ROOT`)
@@ -220,7 +228,7 @@ export async function ingestLayer(
     what: `Cannot accept layer ${descriptor.digest}: uncompressed content`,
     extract: options.extract,
   };
-  const extraction: LayerExtraction = workerAllowed()
+  const extraction: LayerExtraction = descriptor.size >= INLINE_BELOW_BYTES && workerAllowed()
     ? new WorkerExtraction(plan)
     : new InlineExtraction(plan);
   let result: LayerExtractionResult;
