@@ -13,29 +13,11 @@ import { join } from "node:path";
 import { OciLayout, run } from "../tests/_real_registry.ts";
 import { busyboxImage, loadImage } from "../tests/_containers.ts";
 import { DOCKER_CLIENT, startDocker } from "../tests/_docker.ts";
+import { median } from "./_measure.ts";
+import { timeRun } from "./start_bench.ts";
 
 const RUNS = Number(Deno.env.get("RUN_BENCH_RUNS") ?? 10);
 const CLI = new URL("../cli.ts", import.meta.url).pathname;
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
-}
-
-/** Milliseconds from spawning to the first byte on stdout, and to the end. */
-async function timeRun(command: string, args: string[]): Promise<[number, number]> {
-  const started = performance.now();
-  const child = new Deno.Command(command, { args, stdout: "piped", stderr: "inherit" }).spawn();
-  const reader = child.stdout.getReader();
-  const first = await reader.read();
-  const firstOutput = performance.now() - started;
-  if (first.done) throw new Error(`${command} printed nothing`);
-  while (!(await reader.read()).done) { /* drain */ }
-  const status = await child.status;
-  if (!status.success) throw new Error(`${command} ${args.join(" ")} failed`);
-  return [firstOutput, performance.now() - started];
-}
 
 /** A process's memory in KiB: resident (VmRSS), its proportional share (Pss), and anonymous. */
 async function memoryKiB(pid: number): Promise<{ rss: number; pss: number; anon: number }> {

@@ -88,6 +88,8 @@ function freePort(): number {
 /** A running docker-registry; `await using` stops it at the end of the scope. */
 export interface RealRegistry extends AsyncDisposable {
   host: string;
+  /** The registry's process id (the benchmark reads what it sent from /proc). */
+  pid: number;
   /** Stops it and removes its storage; a second call waits for the first. */
   close(): Promise<void>;
 }
@@ -140,7 +142,7 @@ export async function startRegistry(
       await child.status;
       await Deno.remove(dir, { recursive: true });
     })();
-  return { host, close, [Symbol.asyncDispose]: close };
+  return { host, pid: child.pid, close, [Symbol.asyncDispose]: close };
 }
 
 /**
