@@ -12,7 +12,9 @@
 
 import { assert, assertEquals } from "./_assert.ts";
 import { integrationTest, run } from "./_real_registry.ts";
-import { type SeccompAction, seccompFilter } from "../lib/runtime/seccomp.ts";
+import { MACHINE_ARCHES, type SeccompAction, seccompFilter } from "../lib/runtime/seccomp.ts";
+import { containerFilter } from "../lib/runtime/container_filter.ts";
+import { DEFAULT_FILTERS } from "../lib/runtime/_seccomp_default.ts";
 import { profileSyscallNames, type SeccompArch } from "../lib/runtime/_seccomp_profile.ts";
 import { SYSCALL_NUMBERS } from "../lib/runtime/_syscall_numbers.ts";
 import {
@@ -250,3 +252,30 @@ integrationTest(
     }
   },
 );
+
+Deno.test("seccomp: the filters compiled ahead are what the compiler makes today", async () => {
+  // Stale after a change to the profile, the compiler or the default capabilities: run
+  // `deno run --allow-write tools/seccomp_default.ts`.
+  for (const machine of Object.keys(MACHINE_ARCHES)) {
+    assertEquals(
+      Uint8Array.fromBase64(DEFAULT_FILTERS[machine]),
+      seccompFilter(machine, DEFAULT_CAPABILITIES),
+      `lib/runtime/_seccomp_default.ts is stale for ${machine}`,
+    );
+    // Any other set of capabilities is compiled when the container is made.
+    const fewer = DEFAULT_CAPABILITIES.filter((name) => name !== "CAP_CHOWN");
+    const more = [...DEFAULT_CAPABILITIES, "CAP_SYS_ADMIN" as const];
+    for (const capabilities of [fewer, more, [...DEFAULT_CAPABILITIES].reverse()]) {
+      assertEquals(
+        await containerFilter(machine, capabilities),
+        seccompFilter(machine, capabilities),
+      );
+    }
+  }
+  // The capabilities matter (CAP_SYS_ADMIN allows more calls): a default filter for every set
+  // would be wrong.
+  assert(
+    Uint8Array.fromBase64(DEFAULT_FILTERS.x86_64).toBase64() !==
+      seccompFilter("x86_64", [...DEFAULT_CAPABILITIES, "CAP_SYS_ADMIN"]).toBase64(),
+  );
+});

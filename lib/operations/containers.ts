@@ -8,7 +8,8 @@
 import { join } from "node:path";
 import { DenockerError, InvalidInputError } from "../errors.ts";
 import type { StoreOptions } from "../store/store.ts";
-import { type ExecSpec, runtimeStateDirectory } from "../runtime/init.ts";
+import type { ExecSpec } from "../runtime/init.ts";
+import { runtimeStateDirectory } from "../runtime/runtime_state.ts";
 import type { UserIds } from "../runtime/user.ts";
 import type { UserLookupResult } from "../runtime/user_worker.ts";
 import { hostEnvironment, hostTool } from "../runtime/host_tools.ts";

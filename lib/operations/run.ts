@@ -32,8 +32,7 @@ import { requireAllPermissions } from "../permissions.ts";
 import { createCgroup, deviceRulesAvailable, type Limits } from "../runtime/cgroup.ts";
 import { capabilityNumber, containerCapabilities } from "../runtime/capabilities.ts";
 import { DEFAULT_DEVICE_RULES } from "../runtime/devices.ts";
-import { seccompFilter } from "../runtime/seccomp.ts";
-import { ociConfig } from "../runtime/oci_config.ts";
+import { containerFilter } from "../runtime/container_filter.ts";
 import type { SecuritySpec } from "../runtime/init.ts";
 import { hostTool } from "../runtime/host_tools.ts";
 import { hostsFile, resolvConf } from "../runtime/network.ts";
@@ -675,7 +674,7 @@ async function registerContainer(
   });
   const seccomp = plan.filter ? join(directory, "seccomp.bpf") : undefined;
   if (seccomp) {
-    await Deno.writeFile(seccomp, seccompFilter(Deno.build.arch, security.capabilities), {
+    await Deno.writeFile(seccomp, await containerFilter(Deno.build.arch, security.capabilities), {
       mode: 0o600,
     });
   }
@@ -731,6 +730,8 @@ async function registerContainer(
     },
   };
   if (runtime) {
+    // Loaded only then: the OCI config's seccomp section needs the profile and its compiler.
+    const { ociConfig } = await import("../runtime/oci_config.ts");
     await Deno.writeTextFile(
       join(directory, "config.json"),
       JSON.stringify(ociConfig(id, container.spec, limits), null, 2),

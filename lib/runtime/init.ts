@@ -89,6 +89,7 @@ import { DenockerError } from "../errors.ts";
 import type { CgroupDirectory } from "./cgroup.ts";
 import { TERMINAL_MARK } from "./terminal_mark.ts";
 import type { MountSpec } from "./volumes.ts";
+import { runtimeStateDirectory } from "./runtime_state.ts";
 
 /** What limits a container's processes (the first one and every exec'd one alike). */
 export interface SecuritySpec {
@@ -694,11 +695,6 @@ function execInit(spec: ExecSpec): never {
   }
   // denocker passes signals on to the command itself.
   exitNow(waitFor(pid));
-}
-
-/** Where the OCI runtime keeps its state of a container (under its directory). */
-export function runtimeStateDirectory(directory: string): string {
-  return join(directory, "runtime");
 }
 
 /**
