@@ -222,7 +222,8 @@ try {
         "{}"
       ),
     );
-    if (record.owner?.pid) owners.push(record.owner.pid);
+    // Running ones only: the foreground container before these may still be on record.
+    if (record.state === "running" && record.owner?.pid) owners.push(record.owner.pid);
   }
   const monitors = await Promise.all(owners.map(memoryKiB));
   const shims = (await run("pgrep", ["-f", "containerd-shim"]).catch(() => "")).trim().split("\n")
