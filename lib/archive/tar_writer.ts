@@ -7,7 +7,7 @@
  * @module
  */
 
-import { join } from "node:path";
+import { join } from "../io/path.ts";
 import { DenockerError } from "../errors.ts";
 import { streamFrom } from "../io/streams.ts";
 

@@ -8,7 +8,7 @@
  */
 
 import { createHash } from "node:crypto";
-import { join } from "node:path";
+import { join } from "../io/path.ts";
 import { InvalidInputError } from "../errors.ts";
 import { lstatIfExists } from "../io/fs.ts";
 import { cleanPath, hasWildcards, IgnoreRules, patternRegExp } from "./ignore.ts";

@@ -10,7 +10,7 @@
  * @module
  */
 
-import { basename, dirname } from "node:path";
+import { basename, dirname } from "../io/path.ts";
 import { lchownSync, lutimesSync } from "node:fs";
 import { DenockerError } from "../errors.ts";
 import { lstatIfExists } from "../io/fs.ts";

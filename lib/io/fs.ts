@@ -4,7 +4,7 @@
  * @module
  */
 
-import { join } from "node:path";
+import { join } from "./path.ts";
 
 /**
  * Removes a file or (with `recursive`) a tree; a missing path is fine, any other failure throws.

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { dirname, resolve } from "node:path";
+import { dirname, resolve } from "./path.ts";
 import { InvalidInputError } from "../errors.ts";
 
 /** What an OS error means for a path, in a few words. */

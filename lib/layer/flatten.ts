@@ -7,7 +7,7 @@
  */
 
 import { lchown, lutimes } from "node:fs/promises";
-import { join } from "node:path";
+import { join } from "../io/path.ts";
 import { OPAQUE_MARKER, WHITEOUT_PREFIX } from "../model/layer.ts";
 import type { LayerStore } from "../store/layer_store.ts";
 import { firstNonDirectoryParent, lstatIfExists, removeIfExists } from "../io/fs.ts";

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { join } from "node:path";
+import { join } from "../io/path.ts";
 import { fileURLToPath } from "node:url";
 import type { BlobWriter } from "../store/content_store.ts";
 import { assertSupportedLayer } from "../archive/compression.ts";

@@ -9,7 +9,7 @@
  */
 
 import { createHash } from "node:crypto";
-import { join } from "node:path";
+import { join } from "../io/path.ts";
 import { tarEntries, type TarEntrySpec } from "../archive/tar_writer.ts";
 import { ingestLayer } from "../layer/ingest.ts";
 import type { Descriptor, ImageConfig, ImageManifest } from "../model/manifest.ts";

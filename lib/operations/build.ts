@@ -15,7 +15,7 @@
  */
 
 import { createHash } from "node:crypto";
-import { join } from "node:path";
+import { join } from "../io/path.ts";
 import { DenockerError, InvalidInputError } from "../errors.ts";
 import { writeFileAtomic } from "../io/atomic_file.ts";
 import { lstatIfExists } from "../io/fs.ts";

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { join } from "node:path";
+import { join } from "../io/path.ts";
 import { lstatIfExists } from "../io/fs.ts";
 import { DenockerError, InvalidInputError, InvalidReferenceError } from "../errors.ts";
 import { familiarName, familiarReference, parseReference } from "../model/reference.ts";

@@ -10,7 +10,7 @@
  * @module
  */
 
-import { basename, dirname, join } from "node:path";
+import { basename, dirname, join } from "../io/path.ts";
 import { constants as fsConstants, copyFileSync } from "node:fs";
 import { DenockerError, InvalidInputError } from "../errors.ts";
 import type { StoreOptions } from "../store/store.ts";

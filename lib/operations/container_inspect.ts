@@ -5,7 +5,7 @@
  * @module
  */
 
-import { join } from "node:path";
+import { join } from "../io/path.ts";
 import type { StoreOptions } from "../store/store.ts";
 import { DEFAULT_LOG_MAX_FILES, DEFAULT_LOG_MAX_SIZE } from "../runtime/container_log.ts";
 import { type ContainerRecord, isAlive } from "../runtime/containers.ts";

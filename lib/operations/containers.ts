@@ -5,7 +5,7 @@
  * @module
  */
 
-import { join } from "node:path";
+import { join } from "../io/path.ts";
 import { DenockerError, InvalidInputError } from "../errors.ts";
 import type { StoreOptions } from "../store/store.ts";
 import type { ExecSpec } from "../runtime/init.ts";

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { join } from "node:path";
+import { join } from "../io/path.ts";
 import { runningAsRoot } from "../store/root.ts";
 import { storeOf, type StoreOptions } from "../store/store.ts";
 import { flatten } from "../layer/flatten.ts";

@@ -18,7 +18,7 @@ import {
 } from "../runtime/containers.ts";
 import { startMonitor } from "../runtime/launch.ts";
 import { unmountStale } from "./container_copy.ts";
-import { join } from "node:path";
+import { join } from "../io/path.ts";
 import { hostEnvironment, hostTool } from "../runtime/host_tools.ts";
 import {
   containersOf,

@@ -8,7 +8,7 @@
  */
 
 import { createHash } from "node:crypto";
-import { join, posix } from "node:path";
+import { dirname, join, normalize } from "../io/path.ts";
 import {
   DenockerError,
   InvalidInputError,
@@ -134,11 +134,11 @@ async function stageArchive(
   }
   for await (const { header, body } of all()) {
     entries++;
-    const name = posix.normalize(header.name.replace(/^\/+/, "")).replace(/\/$/, "");
+    const name = normalize(header.name.replace(/^\/+/, "")).replace(/\/$/, "");
     if (name.startsWith("..")) refuse(`the entry "${header.name}" leaves the archive`);
     if (header.type === "symlink") {
       // Old docker saves link a layer shared by two images to its first copy.
-      links.set(name, posix.normalize(posix.join(posix.dirname(name), header.linkname ?? "")));
+      links.set(name, normalize(join(dirname(name), header.linkname ?? "")));
       continue;
     }
     if (header.type !== "file") {
@@ -221,16 +221,14 @@ async function dockerCandidates(files: Map<string, Staged>): Promise<Candidate[]
     if (typeof entry?.Config !== "string" || !Array.isArray(entry.Layers)) {
       refuse("a manifest.json entry has no Config or Layers");
     }
-    const configName = posix.normalize(entry.Config as string);
+    const configName = normalize(entry.Config as string);
     const configBytes = await readStaged(files, configName);
     const configFile = files.get(configName)!;
     const config = parseImageConfig(configBytes);
     const layers: Descriptor[] = [];
     const layerFiles = new Map<string, Staged>();
     for (const layerName of entry.Layers as unknown[]) {
-      const staged = typeof layerName === "string"
-        ? files.get(posix.normalize(layerName))
-        : undefined;
+      const staged = typeof layerName === "string" ? files.get(normalize(layerName)) : undefined;
       if (!staged) refuse(`a layer named in manifest.json is missing: ${String(layerName)}`);
       layers.push({
         mediaType: await sniffLayer(staged),

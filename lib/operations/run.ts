@@ -9,7 +9,7 @@
  * @module
  */
 
-import { join, relative } from "node:path";
+import { join, relative } from "../io/path.ts";
 import { DenockerError, ImageNotFoundError, InvalidInputError } from "../errors.ts";
 import { parseReference } from "../model/reference.ts";
 import {

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { dirname, join, resolve } from "node:path";
+import { dirname, join, resolve } from "../io/path.ts";
 import { InvalidInputError } from "../errors.ts";
 import { lstatIfExists, readDirIfExists, removeIfExists } from "../io/fs.ts";
 import { directoryProblem } from "../io/paths.ts";

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { join } from "node:path";
+import { join } from "../io/path.ts";
 
 /** What a frame carries. */
 export const FRAME = {

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { join } from "node:path";
+import { join } from "../io/path.ts";
 import { DenockerError } from "../errors.ts";
 import { lstatIfExists } from "../io/fs.ts";
 import { attachDeviceProgram, type DeviceRule, deviceRuleLine } from "./devices.ts";

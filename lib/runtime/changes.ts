@@ -19,7 +19,7 @@
  * @module
  */
 
-import { join } from "node:path";
+import { join } from "../io/path.ts";
 import { DenockerError } from "../errors.ts";
 import { lstatIfExists } from "../io/fs.ts";
 import { readXattrs } from "../io/xattr.ts";

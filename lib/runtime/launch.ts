@@ -9,7 +9,7 @@
  * @module
  */
 
-import { join } from "node:path";
+import { join } from "../io/path.ts";
 import { ContainerStartError, DenockerError } from "../errors.ts";
 import { type CgroupDirectory, createCgroup, removeCgroup } from "./cgroup.ts";
 import { hostEnvironment, hostTool } from "./host_tools.ts";

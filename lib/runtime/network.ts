@@ -15,7 +15,7 @@
  * @module
  */
 
-import { join } from "node:path";
+import { join } from "../io/path.ts";
 import { DenockerError } from "../errors.ts";
 import { withLock } from "../io/lock.ts";
 import { readDirIfExists } from "../io/fs.ts";

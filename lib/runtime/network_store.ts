@@ -10,7 +10,7 @@
  * @module
  */
 
-import { join } from "node:path";
+import { join } from "../io/path.ts";
 import { DenockerError, InvalidInputError } from "../errors.ts";
 import { writeFileAtomic } from "../io/atomic_file.ts";
 import { readDirIfExists } from "../io/fs.ts";

@@ -20,7 +20,7 @@
  * @module
  */
 
-import { join } from "node:path";
+import { join } from "../io/path.ts";
 import { firstNonDirectoryParent, lstatIfExists } from "../io/fs.ts";
 import type { LayerStore } from "../store/layer_store.ts";
 import { OPAQUE_MARKER, WHITEOUT_PREFIX } from "../model/layer.ts";

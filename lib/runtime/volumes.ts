@@ -9,7 +9,7 @@
  * @module
  */
 
-import { join } from "node:path";
+import { join } from "../io/path.ts";
 import { InvalidInputError } from "../errors.ts";
 import { writeFileAtomic } from "../io/atomic_file.ts";
 import { lstatIfExists, readDirIfExists } from "../io/fs.ts";

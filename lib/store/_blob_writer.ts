@@ -9,7 +9,7 @@
  * @module
  */
 
-import { join } from "node:path";
+import { join } from "../io/path.ts";
 import { StreamVerifier } from "../model/digest.ts";
 import { syncDirectory } from "../io/atomic_file.ts";
 

@@ -6,7 +6,7 @@
  */
 
 import { createHash } from "node:crypto";
-import { join } from "node:path";
+import { join } from "../io/path.ts";
 import type { ContentStore } from "./content_store.ts";
 import { readDirIfExists, removeIfExists } from "../io/fs.ts";
 import type { ImageStore } from "./_image_store.ts";

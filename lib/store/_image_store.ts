@@ -6,7 +6,7 @@
  * @module
  */
 
-import { join } from "node:path";
+import { join } from "../io/path.ts";
 import { syncDirectory, writeFileAtomic } from "../io/atomic_file.ts";
 import { parseDigest } from "../model/digest_syntax.ts";
 import type { ImageConfig, Platform } from "../model/manifest.ts";

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { join } from "node:path";
+import { join } from "../io/path.ts";
 import { readDirIfExists, removeIfExists } from "../io/fs.ts";
 import { permissionGranted } from "../permissions.ts";
 import { rootLayout } from "./layout.ts";

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { join } from "node:path";
+import { join } from "../io/path.ts";
 import { parseDigest } from "../model/digest_syntax.ts";
 import type { LowerLink } from "../model/layer.ts";
 import { syncDirectory } from "../io/atomic_file.ts";

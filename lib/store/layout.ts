@@ -15,7 +15,7 @@
  * @module
  */
 
-import { join } from "node:path";
+import { join } from "../io/path.ts";
 
 /** The paths of a store root's parts. */
 export interface RootLayout {

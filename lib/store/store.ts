@@ -9,7 +9,7 @@
  * @module
  */
 
-import { isAbsolute, join, resolve } from "node:path";
+import { isAbsolute, join, resolve } from "../io/path.ts";
 import { DenockerError, ImageInUseError, ImageNotFoundError } from "../errors.ts";
 import type { ImageConfig, ImageManifest, Platform } from "../model/manifest.ts";
 import { parseImageConfig } from "../model/manifest.ts";

@@ -16,7 +16,7 @@
  * @module
  */
 
-import { join } from "node:path";
+import { join } from "../io/path.ts";
 import { InvalidInputError } from "../errors.ts";
 import { DOCKER_HUB } from "../model/reference.ts";
 import { permissionGranted } from "../permissions.ts";

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { dirname, join } from "node:path";
+import { dirname, join } from "../io/path.ts";
 import { writeFileAtomic } from "../io/atomic_file.ts";
 import { permissionGranted } from "../permissions.ts";
 import { DOCKER_HUB } from "../model/reference.ts";
