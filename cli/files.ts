@@ -6,7 +6,7 @@
  * @module
  */
 
-import { basename, dirname, join } from "node:path";
+import { basename, dirname, join } from "../lib/io/path.ts";
 import { DenockerError } from "../lib/errors.ts";
 
 /**

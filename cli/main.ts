@@ -6,8 +6,8 @@
  * @module
  */
 
-import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
 import { type Command, GLOBAL_OPTIONS, oneLine, type OptionSpec, UsageError } from "./command.ts";
+import { parseCommandLine } from "./args.ts";
 import { QuietExit } from "./files.ts";
 import { useColor } from "./format.ts";
 import { abortOnSignals } from "./signals.ts";
@@ -211,47 +211,6 @@ Run 'denocker COMMAND --help' for more information on a command.
 `;
 }
 
-/** parseArgs' errors in docker's words. */
-function usageFromParseError(error: unknown, command: string | undefined): UsageError | undefined {
-  const code = (error as { code?: string }).code ?? "";
-  if (!code.startsWith("ERR_PARSE_ARGS")) return undefined;
-  const message = (error as Error).message;
-  const flag = /'(-[^ ']+)/.exec(message)?.[1];
-  if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") {
-    return new UsageError(`unknown flag: ${flag}`, command);
-  }
-  if (code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE") {
-    return new UsageError(
-      message.includes("argument missing")
-        ? `flag needs an argument: ${flag}`
-        : `flag takes no value: ${flag}`,
-      command,
-    );
-  }
-  return new UsageError(message, command);
-}
-
-function parseWith(
-  args: string[],
-  options: Record<string, OptionSpec>,
-  command: string | undefined,
-  strict = true,
-) {
-  const config: ParseArgsOptionsConfig = {};
-  for (const [name, spec] of Object.entries(options)) {
-    config[name] = {
-      type: spec.type,
-      ...(spec.short ? { short: spec.short } : {}),
-      ...(spec.multiple ? { multiple: true } : {}),
-    };
-  }
-  try {
-    return parseArgs({ args, options: config, allowPositionals: true, strict });
-  } catch (error) {
-    throw usageFromParseError(error, command) ?? error;
-  }
-}
-
 /** Splits global options given before the command from the command and its arguments. */
 function splitGlobal(args: string[]): { global: string[]; command?: string; rest: string[] } {
   let i = 0;
@@ -301,7 +260,7 @@ async function runNamed(
   const split = command.optionsEndAfter === undefined
     ? { own: args, rest: [] }
     : splitAtPositional(args, specs, command.optionsEndAfter);
-  const parsed = parseWith(split.own, specs, name);
+  const parsed = parseCommandLine(split.own, specs, name);
   const values = parsed.values;
   const positionals = [...parsed.positionals, ...split.rest];
   if (values.help) {
@@ -361,7 +320,7 @@ export async function main(args: string[]): Promise<number> {
     const split = splitGlobal(args);
     Object.assign(split, resolveAlias(split.command, split.rest));
     command = split.command === "help" ? split.rest[0] : split.command;
-    const global = parseWith(
+    const global = parseCommandLine(
       split.global,
       { ...GLOBAL_OPTIONS, version: { type: "boolean", help: "" } },
       undefined,
