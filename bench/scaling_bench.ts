@@ -60,37 +60,50 @@ async function pushed(layout: OciLayout, registry: RealRegistry, tag: string) {
   return tag;
 }
 
+/** Median pull seconds of the image `make` builds at each size, a table row each. */
+async function pullAtSizes(
+  layout: OciLayout,
+  registry: RealRegistry,
+  work: string,
+  counts: number[],
+  unit: string,
+  make: (count: number) => Promise<string>,
+) {
+  const rows = [];
+  for (const count of counts) {
+    const tag = await pushed(layout, registry, await make(count));
+    const { seconds } = await pullFigures(registry, tag, work);
+    rows.push({ size: count, label: `${count} ${unit}`, value: seconds });
+  }
+  return rows;
+}
+
 /** Layers per image, files per layer, size of a layer. */
 async function imageCases(layout: OciLayout, registry: RealRegistry, work: string) {
-  const layers = [];
-  for (const count of [1, 10, 100]) {
-    const tag = await pushed(
+  table(
+    "pull: an image of N small layers",
+    "s",
+    await pullAtSizes(
       layout,
       registry,
-      await manyLayersImage(layout, `layers${count}`, count),
-    );
-    layers.push({
-      size: count,
-      label: `${count} layers`,
-      value: (await pullFigures(registry, tag, work)).seconds,
-    });
-  }
-  table("pull: an image of N small layers", "s", layers);
-
-  const files = [];
-  for (const count of [2_000, 20_000, 200_000]) {
-    const tag = await pushed(
+      work,
+      [1, 10, 100],
+      "layers",
+      (count) => manyLayersImage(layout, `layers${count}`, count),
+    ),
+  );
+  table(
+    "pull: one layer of N small files",
+    "s",
+    await pullAtSizes(
       layout,
       registry,
-      await manyFilesImage(layout, `files${count}`, count),
-    );
-    files.push({
-      size: count,
-      label: `${count} files`,
-      value: (await pullFigures(registry, tag, work)).seconds,
-    });
-  }
-  table("pull: one layer of N small files", "s", files);
+      work,
+      [2_000, 20_000, 200_000],
+      "files",
+      (count) => manyFilesImage(layout, `files${count}`, count),
+    ),
+  );
 
   const sizes = [];
   for (const totalMiB of [512, 4096]) {
