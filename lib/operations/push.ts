@@ -12,6 +12,10 @@ import { familiarName, parseReference, type Reference } from "../model/reference
 import { type ImageRecord, type Store, storeOf, type StoreOptions } from "../store/store.ts";
 import { registryAccess, type RemoteOptions } from "../transport/access.ts";
 import type { RegistryClient } from "../transport/registry.ts";
+import { mapConcurrent } from "../io/pool.ts";
+
+/** Layers uploaded at once (docker's default is 5, skopeo's 6; a pull's downloads are 3). */
+const MAX_CONCURRENT_UPLOADS = 3;
 
 /** Options for {@link pushImage}. */
 export interface PushOptions extends StoreOptions, RemoteOptions {
@@ -135,7 +139,7 @@ async function pushStored(
       kind: "config" as const,
     },
   ];
-  for (const { kind, ...descriptor } of descriptors) {
+  const upload = async ({ kind, ...descriptor }: (typeof descriptors)[number]) => {
     const how = await client.pushBlob(
       reference.repository,
       descriptor,
@@ -153,7 +157,10 @@ async function pushStored(
       how,
       ...(how === "mounted" ? { from: mountFrom } : {}),
     });
-  }
+  };
+  // Layers a few at once, as docker and skopeo upload them; the config once they are there.
+  await mapConcurrent(descriptors.slice(0, -1), MAX_CONCURRENT_UPLOADS, upload);
+  await upload(descriptors.at(-1)!);
   const digest = await client.putManifest(
     reference.repository,
     reference.tag!,
