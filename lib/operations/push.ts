@@ -131,15 +131,7 @@ async function pushStored(
     .find((pulled) =>
       pulled.registry === reference.registry && pulled.repository !== reference.repository
     )?.repository;
-  const descriptors = [
-    ...record.layers.map(({ digest, size }) => ({ digest, size, kind: "layer" as const })),
-    {
-      digest: record.id,
-      size: (await Deno.stat(blobs.path(record.id))).size,
-      kind: "config" as const,
-    },
-  ];
-  const upload = async ({ kind, ...descriptor }: (typeof descriptors)[number]) => {
+  const upload = async (kind: "layer" | "config", descriptor: { digest: string; size: number }) => {
     const how = await client.pushBlob(
       reference.repository,
       descriptor,
@@ -159,8 +151,15 @@ async function pushStored(
     });
   };
   // Layers a few at once, as docker and skopeo upload them; the config once they are there.
-  await mapConcurrent(descriptors.slice(0, -1), MAX_CONCURRENT_UPLOADS, upload);
-  await upload(descriptors.at(-1)!);
+  await mapConcurrent(
+    record.layers,
+    MAX_CONCURRENT_UPLOADS,
+    ({ digest, size }) => upload("layer", { digest, size }),
+  );
+  await upload("config", {
+    digest: record.id,
+    size: (await Deno.stat(blobs.path(record.id))).size,
+  });
   const digest = await client.putManifest(
     reference.repository,
     reference.tag!,

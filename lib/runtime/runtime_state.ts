@@ -6,6 +6,8 @@
  * @module
  */
 
+import { join } from "../io/path.ts";
+
 /**
  * The OCI runtime's state directory of a container.
  *
@@ -13,5 +15,5 @@
  * @returns `DIRECTORY/runtime`.
  */
 export function runtimeStateDirectory(directory: string): string {
-  return `${directory.replace(/\/+$/, "")}/runtime`;
+  return join(directory, "runtime");
 }
