@@ -21,9 +21,7 @@ export async function realisticImage(layout: OciLayout): Promise<string> {
     await run("tar", ["--numeric-owner", "-C", "/", "-cf", tar, directory]);
     tars.push(tar);
   }
-  await layout.image("realistic", tars);
-  for (const tar of tars) await Deno.remove(tar);
-  return "realistic";
+  return await imageOf(layout, "realistic", tars);
 }
 
 /** Writes `bytes` of text (the host's C headers, repeated) to `path`: compresses like real text. */
@@ -44,18 +42,35 @@ async function textFile(path: string, bytes: number) {
   }
 }
 
+/** A tar of the directory `fill` makes (the directory is gone after). */
+export async function layerTar(
+  layout: OciLayout,
+  name: string,
+  fill: (dir: string) => Promise<void>,
+): Promise<string> {
+  const dir = join(layout.dir, name);
+  await Deno.mkdir(dir, { recursive: true });
+  await fill(dir);
+  const tar = await layout.tarOf(dir, name);
+  await Deno.remove(dir, { recursive: true });
+  return tar;
+}
+
+/** Image `tag` of these layer tars, which are removed once it is made. */
+async function imageOf(layout: OciLayout, tag: string, tars: string[]): Promise<string> {
+  await layout.image(tag, tars);
+  for (const tar of tars) await Deno.remove(tar);
+  return tag;
+}
+
 /** One layer of `totalMiB`: half random bytes, half text. */
 export async function largeBlobImage(layout: OciLayout, tag: string, totalMiB: number) {
-  const dir = join(layout.dir, tag);
-  await Deno.mkdir(dir);
   const half = (totalMiB / 2) * MiB;
-  await run("sh", ["-c", `head -c ${half} /dev/urandom > "${dir}/random.bin"`]);
-  await textFile(join(dir, "text.txt"), half);
-  const tar = await layout.tarOf(dir, tag);
-  await Deno.remove(dir, { recursive: true });
-  await layout.image(tag, [tar]);
-  await Deno.remove(tar);
-  return tag;
+  const tar = await layerTar(layout, tag, async (dir) => {
+    await run("sh", ["-c", `head -c ${half} /dev/urandom > "${dir}/random.bin"`]);
+    await textFile(join(dir, "text.txt"), half);
+  });
+  return await imageOf(layout, tag, [tar]);
 }
 
 /**
@@ -87,33 +102,28 @@ export async function debianImage(layout: OciLayout): Promise<string> {
 export async function manyLayersImage(layout: OciLayout, tag: string, count: number) {
   const tars: string[] = [];
   for (let i = 0; i < count; i++) {
-    const dir = join(layout.dir, `${tag}-${i}`);
-    await Deno.mkdir(join(dir, "layers"), { recursive: true });
-    await Deno.writeTextFile(join(dir, "layers", `${i}.txt`), `layer ${i}\n`.repeat(100));
-    tars.push(await layout.tarOf(dir, `${tag}-${i}`));
-    await Deno.remove(dir, { recursive: true });
+    tars.push(
+      await layerTar(layout, `${tag}-${i}`, async (dir) => {
+        await Deno.mkdir(join(dir, "layers"));
+        await Deno.writeTextFile(join(dir, "layers", `${i}.txt`), `layer ${i}\n`.repeat(100));
+      }),
+    );
   }
-  await layout.image(tag, tars);
-  for (const tar of tars) await Deno.remove(tar);
-  return tag;
+  return await imageOf(layout, tag, tars);
 }
 
 /** One layer of `count` small files (100 to a directory), each a few hundred bytes. */
 export async function manyFilesImage(layout: OciLayout, tag: string, count: number) {
-  const dir = join(layout.dir, tag);
   // One shell loop instead of `count` calls from here: making the files is not what is measured.
-  await Deno.mkdir(dir);
-  await run("sh", [
-    "-c",
-    `cd "${dir}" && i=0; while [ $i -lt ${Math.ceil(count / 100)} ]; do mkdir d$i; ` +
-    `j=0; while [ $j -lt 100 ]; do echo "file $i/$j of the many-files layer" > d$i/f$j; ` +
-    `j=$((j+1)); done; i=$((i+1)); done`,
-  ]);
-  const tar = await layout.tarOf(dir, tag);
-  await Deno.remove(dir, { recursive: true });
-  await layout.image(tag, [tar]);
-  await Deno.remove(tar);
-  return tag;
+  const tar = await layerTar(layout, tag, async (dir) => {
+    await run("sh", [
+      "-c",
+      `cd "${dir}" && i=0; while [ $i -lt ${Math.ceil(count / 100)} ]; do mkdir d$i; ` +
+      `j=0; while [ $j -lt 100 ]; do echo "file $i/$j of the many-files layer" > d$i/f$j; ` +
+      `j=$((j+1)); done; i=$((i+1)); done`,
+    ]);
+  });
+  return await imageOf(layout, tag, [tar]);
 }
 
 /**
@@ -121,16 +131,12 @@ export async function manyFilesImage(layout: OciLayout, tag: string, count: numb
  * big to extract, quick to compress, so that only size grows.
  */
 export async function hugeLayerImage(layout: OciLayout, tag: string, totalMiB: number) {
-  const dir = join(layout.dir, tag);
-  await Deno.mkdir(dir);
-  await run("sh", [
-    "-c",
-    `i=0; while [ $i -lt ${totalMiB} ]; do echo "MiB $i"; head -c 1048000 /dev/zero; ` +
-    `i=$((i+1)); done > "${dir}/huge.bin"`,
-  ]);
-  const tar = await layout.tarOf(dir, tag);
-  await Deno.remove(dir, { recursive: true });
-  await layout.image(tag, [tar]);
-  await Deno.remove(tar);
-  return tag;
+  const tar = await layerTar(layout, tag, async (dir) => {
+    await run("sh", [
+      "-c",
+      `i=0; while [ $i -lt ${totalMiB} ]; do echo "MiB $i"; head -c 1048000 /dev/zero; ` +
+      `i=$((i+1)); done > "${dir}/huge.bin"`,
+    ]);
+  });
+  return await imageOf(layout, tag, [tar]);
 }

@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { tagImage } from "../mod.ts";
 import { DENOCKER_RUN } from "../tests/_cli.ts";
 import { type OciLayout, type RealRegistry, run } from "../tests/_real_registry.ts";
-import { hugeLayerImage, manyFilesImage, manyLayersImage } from "./_images.ts";
+import { hugeLayerImage, layerTar, manyFilesImage, manyLayersImage } from "./_images.ts";
 import { bytesWritten, measure, median, MiB, RUNS, sync } from "./_measure.ts";
 import { denockerRun, timeRun } from "./start_bench.ts";
 
@@ -185,18 +185,20 @@ async function tagCases(root: string) {
  */
 async function concurrentPulls(layout: OciLayout, registry: RealRegistry, work: string) {
   const count = 20;
-  const base = join(layout.dir, "shared-base");
-  await Deno.mkdir(base);
-  await run("sh", ["-c", `cp -a /usr/include "${base}/include"`]);
-  const baseTar = await layout.tarOf(base, "shared-base");
-  await Deno.remove(base, { recursive: true });
+  const baseTar = await layerTar(
+    layout,
+    "shared-base",
+    (dir) => run("sh", ["-c", `cp -a /usr/include "${dir}/include"`]).then(() => {}),
+  );
   let distinct = 0;
   for (let i = 0; i < count; i++) {
-    const own = join(layout.dir, `own-${i}`);
-    await Deno.mkdir(own);
-    await Deno.writeTextFile(join(own, "which"), `image ${i}\n`);
-    await layout.image(`shared${i}`, [baseTar, await layout.tarOf(own, `own-${i}`)]);
-    await Deno.remove(own, { recursive: true });
+    const ownTar = await layerTar(
+      layout,
+      `own-${i}`,
+      (dir) => Deno.writeTextFile(join(dir, "which"), `image ${i}\n`),
+    );
+    await layout.image(`shared${i}`, [baseTar, ownTar]);
+    await Deno.remove(ownTar);
     await layout.push(`shared${i}`, `${registry.host}/bench/shared${i}:1`);
     const manifest = await layout.manifest(`shared${i}`);
     if (i === 0) distinct += manifest.layers[0].size;
