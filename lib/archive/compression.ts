@@ -13,6 +13,7 @@ import {
   OCI_LAYER_ZSTD,
 } from "../model/media_types.ts";
 import { InvalidInputError } from "../errors.ts";
+import { releaseChunk } from "../io/streams.ts";
 
 const DECOMPRESSED_CHUNK_BYTES = 128 * 1024;
 
@@ -36,6 +37,15 @@ export function assertSupportedLayer(mediaType: string): void {
   }
 }
 
+/** Options for {@link decompressLayer}. */
+export interface DecompressOptions {
+  /**
+   * The input chunks are the decompressor's to free once it has taken them
+   * (see `releaseChunk`): for a stream no one else reads. Off by default.
+   */
+  releaseInput?: boolean;
+}
+
 /**
  * A stream that turns a layer blob into its uncompressed tar. Node's zlib
  * is used for gzip because, unlike `DecompressionStream`, it reads
@@ -50,16 +60,20 @@ export function assertSupportedLayer(mediaType: string): void {
  * ```
  *
  * @param mediaType The layer's media type.
+ * @param options Whether the input chunks may be freed.
  * @returns A transform from blob bytes to tar bytes.
  */
-export function decompressLayer(mediaType: string): TransformStream<Uint8Array, Uint8Array> {
+export function decompressLayer(
+  mediaType: string,
+  options: DecompressOptions = {},
+): TransformStream<Uint8Array, Uint8Array> {
   assertSupportedLayer(mediaType);
   if (mediaType === OCI_LAYER_TAR) return new TransformStream();
   // Larger output chunks than zlib's 16 KiB default: every chunk costs a trip through the
   // stream machinery, and layers are hundreds of megabytes.
-  const options = { chunkSize: DECOMPRESSED_CHUNK_BYTES };
-  const node = mediaType === OCI_LAYER_ZSTD ? createZstdDecompress(options) : createGunzip(options);
-  return webTransform(node);
+  const zlib = { chunkSize: DECOMPRESSED_CHUNK_BYTES };
+  const node = mediaType === OCI_LAYER_ZSTD ? createZstdDecompress(zlib) : createGunzip(zlib);
+  return webTransform(node, options.releaseInput ?? false);
 }
 
 /**
@@ -72,7 +86,7 @@ export function decompressLayer(mediaType: string): TransformStream<Uint8Array, 
  * Backpressure holds per input chunk: the next one is written only once
  * zlib has taken this one.
  */
-function webTransform(node: Transform): TransformStream<Uint8Array, Uint8Array> {
+function webTransform(node: Transform, release: boolean): TransformStream<Uint8Array, Uint8Array> {
   let done = false;
   let failed: (error: unknown) => void = () => {};
   const stop = () => {
@@ -94,7 +108,11 @@ function webTransform(node: Transform): TransformStream<Uint8Array, Uint8Array> 
     transform(chunk) {
       return new Promise<void>((resolve, reject) => {
         failed = reject;
-        node.write(chunk, (error) => (error ? reject(error) : resolve()));
+        node.write(chunk, (error) => {
+          if (error) return reject(error);
+          if (release) releaseChunk(chunk);
+          resolve();
+        });
       });
     },
     flush() {

@@ -28,7 +28,7 @@
  */
 
 import { DenockerError, MalformedLayerError } from "../errors.ts";
-import { streamFrom } from "../io/streams.ts";
+import { releaseChunk, streamFrom } from "../io/streams.ts";
 
 /** What an entry is, in the names `extract.ts` uses. */
 export type TarEntryType =
@@ -77,6 +77,12 @@ export interface TarReaderOptions {
   onHoles?: (bytes: number) => void;
   /** Largest PAX or GNU long-name record accepted, in bytes; 8 MiB by default. */
   maxExtensionBytes?: number;
+  /**
+   * The stream's chunks are the reader's to free: each is released once
+   * read past (see `releaseChunk`), so that a body chunk read is valid only
+   * until the next read. For streams no one else reads.
+   */
+  releaseChunks?: boolean;
 }
 
 const BLOCK = 512;
@@ -217,16 +223,19 @@ interface Pending {
 /** Reads exact byte counts from a stream of chunks, keeping what it has not handed out. */
 class ByteSource {
   readonly #reader: ReadableStreamDefaultReader<Uint8Array>;
+  readonly #release: boolean;
   #chunk: Uint8Array = new Uint8Array(0);
   #offset = 0;
 
-  constructor(stream: ReadableStream<Uint8Array>) {
+  constructor(stream: ReadableStream<Uint8Array>, release: boolean) {
     this.#reader = stream.getReader();
+    this.#release = release;
   }
 
   /** Whether a next chunk exists (reads one when the current is used up). */
   async #fill(): Promise<boolean> {
     while (this.#offset >= this.#chunk.byteLength) {
+      if (this.#release) releaseChunk(this.#chunk);
       const { done, value } = await this.#reader.read();
       if (done) return false;
       this.#chunk = value;
@@ -276,10 +285,9 @@ class ByteSource {
 
   /** Reads everything that is left, discarding it (so that upstream checks see every byte). */
   async drain(): Promise<void> {
+    // Data after the end of the archive is ignored, as Go ignores it.
     this.#offset = this.#chunk.byteLength;
-    while (!(await this.#reader.read()).done) {
-      // Data after the end of the archive is ignored, as Go ignores it.
-    }
+    while (await this.#fill()) this.#offset = this.#chunk.byteLength;
   }
 
   cancel(reason: unknown): Promise<void> {
@@ -685,14 +693,16 @@ export async function* readTar(
   stream: ReadableStream<Uint8Array>,
   options: TarReaderOptions = {},
 ): AsyncGenerator<TarEntry> {
-  const source = new ByteSource(stream);
+  const source = new ByteSource(stream, options.releaseChunks ?? false);
   const maxExtension = options.maxExtensionBytes ?? 8 * 1024 * 1024;
   let pending: Pending = {};
   let index = 0;
   let completed = false;
   try {
     for (;;) {
-      const block = await source.read(BLOCK);
+      // A copy: the header is read again after later reads (sparse maps, messages), which may
+      // free the chunk it was in.
+      const block = (await source.read(BLOCK)).slice();
       // No end-of-archive marker after a complete entry: the end, as Go reads it.
       if (block.byteLength === 0) break;
       index++;

@@ -123,3 +123,22 @@ export async function sniff(
   }
   return { kind, stream: streamFrom(all()) };
 }
+
+/**
+ * Frees a chunk's memory now, rather than at V8's next collection, when
+ * the chunk is the last part of its buffer: its buffer is detached, and
+ * every view of it becomes empty. Only for chunks no one reads again (each
+ * chunk before it in the same buffer already consumed).
+ *
+ * @param chunk A chunk just consumed.
+ */
+export function releaseChunk(chunk: Uint8Array): void {
+  const buffer = chunk.buffer;
+  if (!(buffer instanceof ArrayBuffer) || buffer.resizable || buffer.detached) return;
+  if (chunk.byteOffset + chunk.byteLength !== buffer.byteLength) return;
+  try {
+    buffer.transfer(0);
+  } catch {
+    // A buffer that cannot be detached (Wasm memory) is left to the collector.
+  }
+}

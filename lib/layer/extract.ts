@@ -36,6 +36,12 @@ export const DEFAULT_EXTRACT_LIMITS: ExtractLimits = {
 export interface ExtractOptions extends Partial<ExtractLimits> {
   /** Apply the tar's uid/gid (needs root); off by default. */
   preserveOwnership?: boolean;
+  /**
+   * The tar stream's chunks are the extraction's to free as soon as they
+   * are written out (their buffers are detached), rather than at V8's next
+   * collection; for a stream that no one else reads. Off by default.
+   */
+  releaseChunks?: boolean;
 }
 
 /** What an extraction did. */
@@ -100,6 +106,8 @@ class LayerExtractor {
   readonly #preserveOwnership: boolean;
   /** What this layer created, by relative path; the layer root is "". */
   readonly #kinds = new Map<string, Kind>([["", "directory"]]);
+  /** Where a small file that straddles chunks is gathered: one buffer, reused. */
+  #gather: Uint8Array | undefined;
   /** Directory metadata, applied after their content so that modes and times stick. */
   readonly #directories = new Map<string, Metadata>();
   readonly result: ExtractResult = {
@@ -279,27 +287,21 @@ class LayerExtractor {
       // A small file that straddles decompressed chunks is gathered and written with one call.
       // The reader is read to its end and dropped, not released: releasing builds an error
       // object (with a stack) per file, which costs more than the write.
+      // A piece is copied or written before the next read, which may free its chunk.
       const reader = body.getReader();
-      const pieces: Uint8Array[] = [];
+      let whole: Uint8Array | undefined;
       let gathered = 0;
       for (let read = await reader.read(); !read.done; read = await reader.read()) {
-        if (header.size > GATHER_BYTES) {
-          writeAll(read.value);
+        const piece = read.value;
+        if (!whole && (header.size > GATHER_BYTES || piece.byteLength === header.size)) {
+          writeAll(piece);
           continue;
         }
-        pieces.push(read.value);
-        gathered += read.value.byteLength;
+        whole ??= (this.#gather ??= new Uint8Array(GATHER_BYTES)).subarray(0, header.size);
+        whole.set(piece, gathered);
+        gathered += piece.byteLength;
       }
-      if (pieces.length === 1) writeAll(pieces[0]);
-      else if (pieces.length > 1) {
-        const whole = new Uint8Array(gathered);
-        let offset = 0;
-        for (const piece of pieces) {
-          whole.set(piece, offset);
-          offset += piece.byteLength;
-        }
-        writeAll(whole);
-      }
+      if (whole) writeAll(whole.subarray(0, gathered));
       const mtime = header.mtime ?? new Date(0);
       file.utimeSync(mtime, mtime);
     } finally {
@@ -419,7 +421,8 @@ export async function extractLayer(
     holes += bytes;
     checkCap();
   };
-  for await (const { header, body } of readTar(counted, { onHoles })) {
+  const releaseChunks = options.releaseChunks ?? false;
+  for await (const { header, body } of readTar(counted, { onHoles, releaseChunks })) {
     await extractor.entry(header, body);
   }
   extractor.finish();

@@ -47,9 +47,10 @@ export async function extractLayerBlob(
   plan: LayerExtractionPlan,
 ): Promise<LayerExtractionResult> {
   const tar = blob
-    .pipeThrough(decompressLayer(plan.mediaType))
+    .pipeThrough(decompressLayer(plan.mediaType, { releaseInput: true }))
     .pipeThrough(verifyingStream(plan.diffId, undefined, plan.what));
-  const result = await extractLayer(tar, plan.directory, plan.extract);
+  // The chunks are this pipeline's own: freed as soon as they are written out.
+  const result = await extractLayer(tar, plan.directory, { ...plan.extract, releaseChunks: true });
   try {
     // The tree as it is, not as the tar describes it: what `check` will walk again.
     return { ...result, extractedFiles: summarizeExtractedFiles(plan.directory) };
