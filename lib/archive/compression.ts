@@ -96,7 +96,11 @@ function webTransform(node: Transform, release: boolean): TransformStream<Uint8A
   return new TransformStream<Uint8Array, Uint8Array>({
     start(controller) {
       node.on("data", (chunk: Uint8Array) => {
-        if (!done) controller.enqueue(chunk);
+        // A plain view, not zlib's Buffer: a Buffer's `subarray` (the tar reader's every read)
+        // builds a heavier object, and its `slice` does not copy.
+        if (!done) {
+          controller.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+        }
       });
       node.on("error", (error) => {
         if (done) return;

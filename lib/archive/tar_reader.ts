@@ -28,7 +28,7 @@
  */
 
 import { DenockerError, MalformedLayerError } from "../errors.ts";
-import { releaseChunk, streamFrom } from "../io/streams.ts";
+import { releaseChunk } from "../io/streams.ts";
 
 /** What an entry is, in the names `extract.ts` uses. */
 export type TarEntryType =
@@ -67,8 +67,17 @@ export interface TarEntryHeader {
 export interface TarEntry {
   /** The header. */
   header: TarEntryHeader;
-  /** The body; read it to its end or cancel it before asking for the next entry. */
-  body: ReadableStream<Uint8Array>;
+  /**
+   * The body as a stream (made when first asked for); read it to its end
+   * or cancel it before asking for the next entry, or use `read` instead.
+   */
+  readonly body: ReadableStream<Uint8Array>;
+  /**
+   * The body's next bytes without a stream (no promise when they are in
+   * hand), an empty array at its end. What is not read is skipped when the
+   * next entry is asked for.
+   */
+  read(): Uint8Array | Promise<Uint8Array>;
 }
 
 /** Options for {@link readTar}. */
@@ -83,9 +92,15 @@ export interface TarReaderOptions {
    * until the next read. For streams no one else reads.
    */
   releaseChunks?: boolean;
+  /** Called with each chunk of the stream as it is taken in, before any of it is read. */
+  onChunk?: (chunk: Uint8Array) => void;
 }
 
 const BLOCK = 512;
+/** No bytes: an empty field, the end of a body. Never written to. */
+const NOTHING = new Uint8Array(0);
+/** The PAX records of an entry that has none (most): one map, never written to. */
+const NO_RECORDS: Map<string, string> = new Map();
 const ZERO_CHUNK = new Uint8Array(64 * 1024);
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 const latin1 = new TextDecoder("latin1");
@@ -112,13 +127,15 @@ function refuse(name: string, reason: string): never {
 
 /** Bytes of a NUL-terminated field. */
 function field(block: Uint8Array, offset: number, length: number): Uint8Array {
-  const bytes = block.subarray(offset, offset + length);
-  const end = bytes.indexOf(0);
-  return end < 0 ? bytes : bytes.subarray(0, end);
+  // One view at most (none for an empty field): this runs for every header.
+  let end = offset;
+  while (end < offset + length && block[end] !== 0) end++;
+  return end === offset ? NOTHING : block.subarray(offset, end);
 }
 
 /** A name's bytes as UTF-8, or a refusal naming it: a lossy decode could merge two names. */
 function decodeName(bytes: Uint8Array, what: string): string {
+  if (bytes.byteLength === 0) return "";
   try {
     return utf8.decode(bytes);
   } catch {
@@ -137,34 +154,32 @@ function numeric(
   what: string,
   name: () => string,
 ): number {
-  const bytes = block.subarray(offset, offset + length);
-  if (bytes[0] & 0x80) {
+  // Read in place, byte by byte: this runs six times per entry.
+  const end = offset + length;
+  if (block[offset] & 0x80) {
     // Base-256, two's complement: 0xff starts a negative number.
-    const negative = bytes[0] === 0xff;
+    const negative = block[offset] === 0xff;
     let value = 0;
-    for (let i = 0; i < bytes.length; i++) {
-      let byte = i === 0 ? bytes[0] & 0x7f : bytes[i];
-      if (negative) byte = (i === 0 ? 0x7f : 0xff) ^ byte;
+    for (let i = offset; i < end; i++) {
+      let byte = i === offset ? block[i] & 0x7f : block[i];
+      if (negative) byte = (i === offset ? 0x7f : 0xff) ^ byte;
       value = value * 256 + byte;
       if (value > Number.MAX_SAFE_INTEGER) refuse(name(), `its ${what} field is too large`);
     }
     return negative ? -(value + 1) : value;
   }
-  // Octal digits between optional runs of spaces or NULs; read byte by byte (this runs six
-  // times per entry).
-  let i = 0;
-  while (i < bytes.length && (bytes[i] === 0x20 || bytes[i] === 0)) i++;
+  // Octal digits between optional runs of spaces or NULs.
+  let i = offset;
+  while (i < end && (block[i] === 0x20 || block[i] === 0)) i++;
   let value = 0;
   let digits = 0;
-  for (; i < bytes.length && bytes[i] >= 0x30 && bytes[i] <= 0x37; i++, digits++) {
-    value = value * 8 + (bytes[i] - 0x30);
+  for (; i < end && block[i] >= 0x30 && block[i] <= 0x37; i++, digits++) {
+    value = value * 8 + (block[i] - 0x30);
   }
-  for (; i < bytes.length; i++) {
-    if (bytes[i] !== 0x20 && bytes[i] !== 0) {
-      refuse(
-        name(),
-        `its ${what} field "${latin1.decode(bytes).replace(/\0/g, "")}" is not a number`,
-      );
+  for (; i < end; i++) {
+    if (block[i] !== 0x20 && block[i] !== 0) {
+      const text = latin1.decode(block.subarray(offset, end)).replace(/\0/g, "");
+      refuse(name(), `its ${what} field "${text}" is not a number`);
     }
   }
   if (value > Number.MAX_SAFE_INTEGER) refuse(name(), `its ${what} field is too large`);
@@ -220,16 +235,27 @@ interface Pending {
   longLink?: Uint8Array;
 }
 
-/** Reads exact byte counts from a stream of chunks, keeping what it has not handed out. */
+/**
+ * Reads exact byte counts from a stream of chunks, keeping what it has not
+ * handed out. Each method answers at once (no promise) when the chunk in
+ * hand holds what it asks: most calls, and a promise per call would be
+ * most of a small entry's garbage.
+ */
 class ByteSource {
   readonly #reader: ReadableStreamDefaultReader<Uint8Array>;
   readonly #release: boolean;
+  readonly #onChunk: ((chunk: Uint8Array) => void) | undefined;
   #chunk: Uint8Array = new Uint8Array(0);
   #offset = 0;
 
-  constructor(stream: ReadableStream<Uint8Array>, release: boolean) {
+  constructor(
+    stream: ReadableStream<Uint8Array>,
+    release: boolean,
+    onChunk: ((chunk: Uint8Array) => void) | undefined,
+  ) {
     this.#reader = stream.getReader();
     this.#release = release;
+    this.#onChunk = onChunk;
   }
 
   /** Whether a next chunk exists (reads one when the current is used up). */
@@ -238,20 +264,31 @@ class ByteSource {
       if (this.#release) releaseChunk(this.#chunk);
       const { done, value } = await this.#reader.read();
       if (done) return false;
+      this.#onChunk?.(value);
       this.#chunk = value;
       this.#offset = 0;
     }
     return true;
   }
 
+  /** `length` bytes from the chunk in hand, when it holds them. */
+  #take(length: number): Uint8Array | undefined {
+    if (this.#chunk.byteLength - this.#offset < length) return undefined;
+    const bytes = this.#chunk.subarray(this.#offset, this.#offset + length);
+    this.#offset += length;
+    return bytes;
+  }
+
   /** Exactly `length` bytes, or fewer when the stream ends first. */
-  async read(length: number): Promise<Uint8Array> {
+  read(length: number): Uint8Array | Promise<Uint8Array> {
+    return (this.#offset < this.#chunk.byteLength ? this.#take(length) : undefined) ??
+      this.#readSlowly(length);
+  }
+
+  async #readSlowly(length: number): Promise<Uint8Array> {
     if (!(await this.#fill())) return new Uint8Array(0);
-    if (this.#chunk.byteLength - this.#offset >= length) {
-      const bytes = this.#chunk.subarray(this.#offset, this.#offset + length);
-      this.#offset += length;
-      return bytes;
-    }
+    const within = this.#take(length);
+    if (within) return within;
     const bytes = new Uint8Array(length);
     let filled = 0;
     while (filled < length && await this.#fill()) {
@@ -264,16 +301,28 @@ class ByteSource {
   }
 
   /** Up to `most` bytes as they come (no copy), or an empty array at the end. */
-  async next(most: number): Promise<Uint8Array> {
+  next(most: number): Uint8Array | Promise<Uint8Array> {
+    if (this.#offset < this.#chunk.byteLength) {
+      return this.#take(Math.min(most, this.#chunk.byteLength - this.#offset))!;
+    }
+    return this.#nextSlowly(most);
+  }
+
+  async #nextSlowly(most: number): Promise<Uint8Array> {
     if (!(await this.#fill())) return new Uint8Array(0);
-    const take = Math.min(most, this.#chunk.byteLength - this.#offset);
-    const bytes = this.#chunk.subarray(this.#offset, this.#offset + take);
-    this.#offset += take;
-    return bytes;
+    return this.#take(Math.min(most, this.#chunk.byteLength - this.#offset))!;
   }
 
   /** Skips `length` bytes; false when the stream ended first. */
-  async skip(length: number): Promise<boolean> {
+  skip(length: number): boolean | Promise<boolean> {
+    if (this.#chunk.byteLength - this.#offset >= length) {
+      this.#offset += length;
+      return true;
+    }
+    return this.#skipSlowly(length);
+  }
+
+  async #skipSlowly(length: number): Promise<boolean> {
     let left = length;
     while (left > 0) {
       const bytes = await this.next(left);
@@ -673,6 +722,7 @@ function entryHeader(
 
 /** The `SCHILY.xattr.NAME` records, as bytes by name. */
 function xattrsOf(pax: Map<string, string>): { xattrs?: Record<string, Uint8Array> } {
+  if (pax.size === 0) return {};
   const xattrs: Record<string, Uint8Array> = {};
   for (const [key, value] of pax) {
     if (!key.startsWith("SCHILY.xattr.")) continue;
@@ -693,7 +743,7 @@ export async function* readTar(
   stream: ReadableStream<Uint8Array>,
   options: TarReaderOptions = {},
 ): AsyncGenerator<TarEntry> {
-  const source = new ByteSource(stream, options.releaseChunks ?? false);
+  const source = new ByteSource(stream, options.releaseChunks ?? false, options.onChunk);
   const maxExtension = options.maxExtensionBytes ?? 8 * 1024 * 1024;
   let pending: Pending = {};
   let index = 0;
@@ -702,7 +752,7 @@ export async function* readTar(
     for (;;) {
       // A copy: the header is read again after later reads (sparse maps, messages), which may
       // free the chunk it was in.
-      const block = (await source.read(BLOCK)).slice();
+      const block = new Uint8Array(await source.read(BLOCK));
       // No end-of-archive marker after a complete entry: the end, as Go reads it.
       if (block.byteLength === 0) break;
       index++;
@@ -725,7 +775,7 @@ export async function* readTar(
 
       const current = pending;
       pending = {};
-      const pax = current.pax ?? new Map<string, string>();
+      const pax = current.pax ?? NO_RECORDS;
       // A GNU long name wins over the PAX records (as in Go) and over the header's field, which
       // is not read then: oldgnu puts the long name's first 100 bytes there, perhaps cutting a
       // character in two.
@@ -755,7 +805,15 @@ export async function* readTar(
       const body = sparse
         ? sparseBody(source, sparse, named)
         : entryBody(source, type === "file" || type.startsWith("unsupported") ? size : 0, named);
-      yield { header, body: body.stream };
+      // The stream is made only for a consumer that asks for it: most read directly.
+      let stream: ReadableStream<Uint8Array> | undefined;
+      yield {
+        header,
+        get body() {
+          return stream ??= streamOf(body);
+        },
+        read: body.read,
+      };
       await body.finished();
     }
     if (pending.pax || pending.longName || pending.longLink) {
@@ -772,37 +830,44 @@ export async function* readTar(
 }
 
 /**
- * A body stream over the source, and a way to wait until its bytes and the
+ * An entry's bytes over the source, and a way to wait until they and the
  * padding after them are consumed or skipped.
  */
 interface Body {
-  stream: ReadableStream<Uint8Array>;
+  /** The next bytes, an empty array at the end. */
+  read(): Uint8Array | Promise<Uint8Array>;
   finished(): Promise<void>;
+}
+
+/** The largest piece of a body handed out at once. */
+const MOST_AT_ONCE = 1024 * 1024;
+
+/** A body as a stream. */
+function streamOf(body: Body): ReadableStream<Uint8Array> {
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const bytes = await body.read();
+      if (bytes.byteLength === 0) controller.close();
+      else controller.enqueue(bytes);
+    },
+  }, { highWaterMark: 0 });
 }
 
 function entryBody(source: ByteSource, size: number, name: () => string): Body {
   let left = size;
-  const stream = new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      if (left === 0) return controller.close();
-      const bytes = await source.next(Math.min(left, 1024 * 1024));
-      if (bytes.byteLength === 0) {
-        controller.error(
-          new MalformedLayerError(
-            `Cannot extract layer entry "${name()}": the archive ends inside its data`,
-          ),
-        );
-        return;
-      }
-      left -= bytes.byteLength;
-      controller.enqueue(bytes);
-      if (left === 0) controller.close();
-    },
-  }, { highWaterMark: 0 });
+  const taken = (bytes: Uint8Array) => {
+    if (bytes.byteLength === 0) refuse(name(), "the archive ends inside its data");
+    left -= bytes.byteLength;
+    return bytes;
+  };
   return {
-    stream,
+    read() {
+      if (left === 0) return NOTHING;
+      const bytes = source.next(Math.min(left, MOST_AT_ONCE));
+      return bytes instanceof Promise ? bytes.then(taken) : taken(bytes);
+    },
     async finished() {
-      // Whatever the consumer did not read is skipped, so the next header starts where it should.
+      // What the consumer left unread is skipped, then the padding.
       if (left > 0) {
         if (!(await source.skip(left))) refuse(name(), "the archive ends inside its data");
         left = 0;
@@ -828,8 +893,8 @@ function sparseBody(source: ByteSource, map: SparseMap, name: () => string): Bod
       yield* zeros(offset);
       let left = length;
       while (left > 0) {
-        // `next` never hands out more than asked, so fragment boundaries hold.
-        const bytes = await source.next(Math.min(left, 1024 * 1024));
+        // Never past the fragment: the next fragment's bytes follow it in the archive.
+        const bytes = await source.next(Math.min(left, MOST_AT_ONCE));
         if (bytes.byteLength === 0) refuse(name(), "the archive ends inside its data");
         left -= bytes.byteLength;
         storedLeft -= bytes.byteLength;
@@ -839,10 +904,14 @@ function sparseBody(source: ByteSource, map: SparseMap, name: () => string): Bod
     }
     yield* zeros(map.realSize);
   }
-  const stream = streamFrom(expand());
+  const chunks = expand();
   return {
-    stream,
+    async read() {
+      const { done, value } = await chunks.next();
+      return done ? NOTHING : value;
+    },
     async finished() {
+      await chunks.return(undefined);
       if (storedLeft > 0 && !(await source.skip(storedLeft))) {
         refuse(name(), "the archive ends inside its data");
       }

@@ -60,6 +60,9 @@ export interface ExtractResult {
 
 type Kind = "directory" | "file" | "symlink" | "whiteout" | "lower-link";
 
+/** An entry's body, read piece by piece (an empty piece at its end). */
+type BodyReader = () => Uint8Array | Promise<Uint8Array>;
+
 interface Metadata {
   path: string;
   mode: number;
@@ -184,7 +187,8 @@ class LayerExtractor {
     lutimesSync(path, mtime, mtime);
   }
 
-  async entry(header: TarHeader, body: ReadableStream<Uint8Array>): Promise<void> {
+  /** Makes one entry; what of its body `read` leaves unread, the tar reader skips. */
+  async entry(header: TarHeader, read: BodyReader): Promise<void> {
     if (++this.result.entries > this.#limits.maxEntries) {
       throw new InvalidInputError(
         `Cannot extract layer: more than ${this.#limits.maxEntries} entries`,
@@ -192,12 +196,10 @@ class LayerExtractor {
     }
     const name = header.name;
     const type = header.type ?? "file";
-    if (type !== "file" && header.size > 0) await body.cancel();
     const components = this.#components(name);
     const relative = components.join("/");
     const base = components.at(-1) ?? "";
     if (base.startsWith(WHITEOUT_PREFIX)) {
-      if (type === "file") await body.cancel();
       return this.#whiteout(name, components, relative, base);
     }
     if (relative === "" && type !== "directory") {
@@ -207,7 +209,7 @@ class LayerExtractor {
       case "directory":
         return this.#directory(name, components, relative, header);
       case "file":
-        return this.#file(name, components, relative, header, body);
+        return this.#file(name, components, relative, header, read);
       case "symlink":
         return this.#symlink(name, components, relative, header);
       case "link":
@@ -264,15 +266,10 @@ class LayerExtractor {
     components: string[],
     relative: string,
     header: TarHeader,
-    body: ReadableStream<Uint8Array>,
+    read: BodyReader,
   ) {
-    try {
-      this.#parents(name, components);
-      this.#replace(name, relative, "file");
-    } catch (error) {
-      await body.cancel();
-      throw error;
-    }
+    this.#parents(name, components);
+    this.#replace(name, relative, "file");
     const path = this.#path(relative);
     const mode = (header.mode ?? 0o644) & 0o7777;
     // createNew (O_EXCL) never follows a symlink standing at the path. Small files dominate
@@ -285,14 +282,10 @@ class LayerExtractor {
     };
     try {
       // A small file that straddles decompressed chunks is gathered and written with one call.
-      // The reader is read to its end and dropped, not released: releasing builds an error
-      // object (with a stack) per file, which costs more than the write.
       // A piece is copied or written before the next read, which may free its chunk.
-      const reader = body.getReader();
       let whole: Uint8Array | undefined;
       let gathered = 0;
-      for (let read = await reader.read(); !read.done; read = await reader.read()) {
-        const piece = read.value;
+      for (let piece = await read(); piece.byteLength > 0; piece = await read()) {
         if (!whole && (header.size > GATHER_BYTES || piece.byteLength === header.size)) {
           writeAll(piece);
           continue;
@@ -408,22 +401,18 @@ export async function extractLayer(
       throw new InvalidInputError(`Cannot extract layer: more than ${maxBytes} uncompressed bytes`);
     }
   };
-  const counted = tar.pipeThrough(
-    new TransformStream<Uint8Array, Uint8Array>({
-      transform(chunk, controller) {
-        extractor.result.bytes += chunk.byteLength;
-        checkCap();
-        controller.enqueue(chunk);
-      },
-    }),
-  );
+  // Counted as the reader takes each chunk in.
+  const onChunk = (chunk: Uint8Array) => {
+    extractor.result.bytes += chunk.byteLength;
+    checkCap();
+  };
   const onHoles = (bytes: number) => {
     holes += bytes;
     checkCap();
   };
   const releaseChunks = options.releaseChunks ?? false;
-  for await (const { header, body } of readTar(counted, { onHoles, releaseChunks })) {
-    await extractor.entry(header, body);
+  for await (const { header, read } of readTar(tar, { onHoles, onChunk, releaseChunks })) {
+    await extractor.entry(header, read);
   }
   extractor.finish();
   return extractor.result;
