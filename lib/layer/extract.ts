@@ -188,7 +188,7 @@ class LayerExtractor {
   }
 
   /** Makes one entry; what of its body `read` leaves unread, the tar reader skips. */
-  async entry(header: TarHeader, read: BodyReader): Promise<void> {
+  entry(header: TarHeader, read: BodyReader): void | Promise<void> {
     if (++this.result.entries > this.#limits.maxEntries) {
       throw new InvalidInputError(
         `Cannot extract layer: more than ${this.#limits.maxEntries} entries`,
