@@ -281,12 +281,11 @@ class ByteSource {
 
   /** Exactly `length` bytes, or fewer when the stream ends first. */
   read(length: number): Uint8Array | Promise<Uint8Array> {
-    return (this.#offset < this.#chunk.byteLength ? this.#take(length) : undefined) ??
-      this.#readSlowly(length);
+    return this.#take(length) ?? this.#readSlowly(length);
   }
 
   async #readSlowly(length: number): Promise<Uint8Array> {
-    if (!(await this.#fill())) return new Uint8Array(0);
+    if (!(await this.#fill())) return NOTHING;
     const within = this.#take(length);
     if (within) return within;
     const bytes = new Uint8Array(length);
@@ -309,7 +308,7 @@ class ByteSource {
   }
 
   async #nextSlowly(most: number): Promise<Uint8Array> {
-    if (!(await this.#fill())) return new Uint8Array(0);
+    if (!(await this.#fill())) return NOTHING;
     return this.#take(Math.min(most, this.#chunk.byteLength - this.#offset))!;
   }
 
