@@ -135,7 +135,8 @@ export async function sniff(
 export function releaseChunk(chunk: Uint8Array): void {
   const buffer = chunk.buffer;
   if (!(buffer instanceof ArrayBuffer) || buffer.resizable || buffer.detached) return;
-  if (chunk.byteOffset + chunk.byteLength !== buffer.byteLength) return;
+  // An empty view frees nothing, and one at the buffer's end must not take its neighbours.
+  if (chunk.byteLength === 0 || chunk.byteOffset + chunk.byteLength !== buffer.byteLength) return;
   try {
     buffer.transfer(0);
   } catch {
